@@ -1,0 +1,9 @@
+// Command netdx finds out why a Linux host or a network path drops packets
+// or adds latency, and says what to change.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(run(newApp()))
+}

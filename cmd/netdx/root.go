@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/netdx/netdx/report"
+	"github.com/netdx/netdx/report/render"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// app holds what every command shares: the streams, the clock and the
+// global flags. Tests build one over buffers.
+type app struct {
+	In             io.Reader
+	Out, Err       io.Writer
+	OutTTY, ErrTTY bool
+	// Width is the terminal width, 0 when not a terminal.
+	Width  int
+	Now    func() time.Time
+	Getenv func(string) string
+
+	output  string
+	json    bool
+	failOn  string
+	verbose int
+	timeout time.Duration
+}
+
+func newApp() *app {
+	a := &app{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Now: time.Now, Getenv: os.Getenv}
+	a.OutTTY = term.IsTerminal(int(os.Stdout.Fd()))
+	a.ErrTTY = term.IsTerminal(int(os.Stderr.Fd()))
+	if a.OutTTY {
+		a.Width, _, _ = term.GetSize(int(os.Stdout.Fd()))
+	}
+	return a
+}
+
+// run executes the command line and returns the exit status.
+func run(a *app) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(a)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !isUsage(err) && ctx.Err() != nil {
+		err = errInterrupted
+	}
+	reportError(a.Err, err)
+	return exitStatus(err)
+}
+
+// isUsage reports whether err is one of cobra's own argument errors, which
+// it returns unwrapped (unknown command, wrong number of arguments).
+func isUsage(err error) bool {
+	var ue *usageError
+	return errors.As(err, &ue)
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "netdx",
+		Short: "Find out why a Linux host or a network path drops packets or adds latency",
+		Long: `netdx reads a host's drop counters and settings, traces network paths hop by
+hop, and analyses packet captures, then says what is wrong and what to change.`,
+		Version:           buildVersion(),
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.checkGlobalFlags()
+		},
+	}
+	root.SetIn(a.In)
+	root.SetOut(a.Out)
+	root.SetErr(a.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+
+	f := root.PersistentFlags()
+	f.StringVarP(&a.output, "output", "o", "text", "output format: text, json or prometheus")
+	f.BoolVar(&a.json, "json", false, "shorthand for --output json")
+	f.StringVar(&a.failOn, "fail-on", "critical", "exit 1 when a finding is at or above this severity: info, warning, critical or none")
+	f.CountVarP(&a.verbose, "verbose", "v", "log more to stderr (-v info, -vv debug)")
+	f.DurationVar(&a.timeout, "timeout", 0, "stop after this long and print the partial report (0: no limit)")
+
+	root.AddCommand(newDiagCmd(a), newTraceCmd(a), newPcapCmd(a), newExplainCmd(a))
+	// A command without Run is a help topic: `netdx help exit-codes`.
+	root.AddCommand(&cobra.Command{Use: "exit-codes", Short: "Exit statuses of every netdx command", Long: exitCodesHelp})
+	// cobra returns argument errors unwrapped; mark them as usage errors.
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs makes argument-count errors usage errors, recursively.
+func wrapArgs(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error {
+			if err := args(cmd, a); err != nil {
+				return &usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
+func (a *app) checkGlobalFlags() error {
+	if a.json {
+		a.output = "json"
+	}
+	switch a.output {
+	case "text", "json", "prometheus":
+	default:
+		return &usageError{fmt.Errorf("invalid --output %q: want text, json or prometheus", a.output)}
+	}
+	if a.failOn != "none" {
+		if _, err := report.ParseSeverity(a.failOn); err != nil {
+			return &usageError{fmt.Errorf("invalid --fail-on: %w", err)}
+		}
+	}
+	return nil
+}
+
+// logger writes to stderr at the level -v asks for; Warn by default.
+func (a *app) logger() *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case a.verbose >= 2:
+		level = slog.LevelDebug
+	case a.verbose == 1:
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: level}))
+}
+
+// styled reports whether text output gets colour and borders: only on a
+// terminal, unless NO_COLOR or TERM=dumb say otherwise; CLICOLOR_FORCE
+// forces it.
+func (a *app) styled() bool {
+	if f := a.Getenv("CLICOLOR_FORCE"); f != "" && f != "0" {
+		return true
+	}
+	return a.OutTTY && a.Getenv("NO_COLOR") == "" && a.Getenv("TERM") != "dumb"
+}
+
+func (a *app) renderer() render.Renderer {
+	if a.output == "json" {
+		return render.JSON{}
+	}
+	return render.Text{R: lipgloss.NewRenderer(a.Out), Styled: a.styled(), Width: a.Width}
+}
+
+// withTimeout applies --timeout to ctx.
+func (a *app) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if a.timeout > 0 {
+		return context.WithTimeout(ctx, a.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// emit finishes rep, prints it, and returns the error that decides the
+// exit status: interrupted, timed out, or findings at --fail-on.
+func (a *app) emit(ctx context.Context, rep *report.Report) error {
+	rep.EndedAt = a.Now()
+	var stopErr error
+	switch {
+	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		rep.Interrupted = true
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("stopped by --timeout %s; the report is partial", a.timeout))
+		stopErr = fmt.Errorf("stopped by --timeout %s", a.timeout)
+	case ctx.Err() != nil:
+		rep.Interrupted = true
+		stopErr = errInterrupted
+	}
+	if err := a.renderer().Render(a.Out, rep); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if stopErr != nil {
+		return stopErr
+	}
+	if a.failOn == "none" {
+		return nil
+	}
+	threshold, _ := report.ParseSeverity(a.failOn)
+	n := 0
+	for _, f := range rep.Findings {
+		if f.Severity >= threshold {
+			n++
+		}
+	}
+	if n > 0 {
+		return &findingsError{n}
+	}
+	return nil
+}
+
+func (a *app) tool() report.Tool {
+	t := report.Tool{Name: "netdx", Version: version}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				t.Commit = s.Value
+			}
+		}
+		if t.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			t.Version = bi.Main.Version
+		}
+	}
+	return t
+}
+
+func buildVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v += " (" + bi.GoVersion
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v += ", " + s.Value
+			}
+		}
+		v += ")"
+	}
+	return v
+}
+
+const exitCodesHelp = `Every netdx command exits with one of these statuses:
+
+  0    nothing at or above --fail-on (default: critical)
+  1    findings at or above --fail-on
+  2    usage error: bad flags or arguments
+  3    could not run, bad input, or stopped by --timeout (the partial report is printed)
+  4    not enough privilege to produce any result
+  130  interrupted by Ctrl-C or SIGTERM (the partial report is printed)
+`

@@ -1,0 +1,93 @@
+package collectors
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"syscall"
+)
+
+// SourceError says which kernel source could not be read and how to fix
+// it. Its Is method maps errnos to the sentinels callers test for:
+// EPERM/EACCES match fs.ErrPermission; EOPNOTSUPP, ENOTSUP, ENODEV, ENOENT
+// and EPROTONOSUPPORT match errors.ErrUnsupported (and ENOENT also
+// fs.ErrNotExist), so a driver or kernel without the feature is "not
+// supported", not a failure.
+type SourceError struct {
+	// Source names what was read: "/proc/net/netstat", "ethtool eth0 rings".
+	Source string
+	Err    error
+	// Fix tells the user how to make the source readable, when there is a way.
+	Fix string
+}
+
+var _ error = (*SourceError)(nil)
+
+func (e *SourceError) Error() string { return fmt.Sprintf("%s: %v", e.Source, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// Is maps the underlying errno to fs.ErrPermission, errors.ErrUnsupported
+// and fs.ErrNotExist.
+func (e *SourceError) Is(target error) bool {
+	var errno syscall.Errno
+	if !errors.As(e.Err, &errno) {
+		return false
+	}
+	switch target {
+	case fs.ErrPermission:
+		return errno == syscall.EPERM || errno == syscall.EACCES
+	case errors.ErrUnsupported:
+		switch errno {
+		case syscall.EOPNOTSUPP, syscall.ENODEV, syscall.ENOENT, syscall.EPROTONOSUPPORT:
+			return true
+		}
+	case fs.ErrNotExist:
+		return errno == syscall.ENOENT || errno == syscall.ENODEV
+	}
+	return false
+}
+
+// Skip records a source that was not read.
+type Skip struct {
+	Source string
+	// Kind is one of the Skip kinds below.
+	Kind    SkipKind
+	Message string
+	Fix     string
+}
+
+// SkipKind says why a source was skipped.
+type SkipKind string
+
+// Skip kinds: the user lacks a privilege, the kernel or driver does not
+// offer the source, the file is not there on this kernel, or reading failed.
+const (
+	SkipPermission  SkipKind = "permission"
+	SkipUnsupported SkipKind = "unsupported"
+	SkipAbsent      SkipKind = "absent"
+	SkipError       SkipKind = "error"
+)
+
+// skipFor classifies err into a Skip for source.
+func skipFor(source string, err error) Skip {
+	s := Skip{Source: source, Kind: SkipError, Message: err.Error()}
+	var se *SourceError
+	if errors.As(err, &se) {
+		s.Source, s.Fix = se.Source, se.Fix
+		s.Message = se.Err.Error()
+	}
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		s.Kind = SkipPermission
+		if s.Fix == "" {
+			s.Fix = "run as root or grant CAP_NET_ADMIN"
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		s.Kind = SkipAbsent
+	case errors.Is(err, errors.ErrUnsupported):
+		s.Kind = SkipUnsupported
+	}
+	return s
+}

@@ -1,0 +1,105 @@
+package report
+
+// Source says which of netdx's three views produced a finding.
+type Source string
+
+// Sources of findings.
+const (
+	SourceHost    Source = "host"    // netdx diag: the host's counters and settings
+	SourcePath    Source = "path"    // netdx trace: the network path
+	SourceCapture Source = "capture" // netdx pcap analyze: a packet capture
+	SourceCross   Source = "cross"   // evidence from more than one source
+)
+
+// Layer places a finding in the stack, so a report reads from the wire up.
+type Layer string
+
+// Layers in report order: the wire and NIC first, the application last,
+// then the network path and captures.
+const (
+	LayerNIC       Layer = "nic"
+	LayerDriver    Layer = "driver"
+	LayerSoftnet   Layer = "softnet"
+	LayerQdisc     Layer = "qdisc"
+	LayerIP        Layer = "ip"
+	LayerTCP       Layer = "tcp"
+	LayerUDP       Layer = "udp"
+	LayerSocket    Layer = "socket"
+	LayerConntrack Layer = "conntrack"
+	LayerMPTCP     Layer = "mptcp"
+	LayerPath      Layer = "path"
+	LayerCapture   Layer = "capture"
+)
+
+// Layers lists every layer in report order.
+var Layers = []Layer{LayerNIC, LayerDriver, LayerSoftnet, LayerQdisc, LayerIP, LayerTCP, LayerUDP,
+	LayerSocket, LayerConntrack, LayerMPTCP, LayerPath, LayerCapture}
+
+// Rank is the layer's position in report order; unknown layers sort last.
+func (l Layer) Rank() int {
+	for i, x := range Layers {
+		if x == l {
+			return i
+		}
+	}
+	return len(Layers)
+}
+
+// Finding is one diagnosis: what is wrong, where, the numbers that show it,
+// and what to change.
+type Finding struct {
+	// ID is stable and never reused, e.g. "tcp.listen_overflow"; it names a
+	// catalog entry.
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	Source   Source   `json:"source"`
+	Layer    Layer    `json:"layer"`
+	// Subject is what the finding is about: an interface, a queue, a
+	// socket, a CPU, a hop, a flow. Empty for host-wide findings.
+	Subject string `json:"subject"`
+	// Summary is one sentence with the numbers that matter.
+	Summary string `json:"summary"`
+	// Explanation says what the evidence means in this context.
+	Explanation string     `json:"explanation,omitempty"`
+	Evidence    []Evidence `json:"evidence"`
+	// Fix lists the remediation: exact commands made specific to what was
+	// read, or steps, in the order to try them.
+	Fix []string `json:"fix,omitempty"`
+	// Notes are caveats: what will not help, how to confirm.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Evidence is one value a finding rests on: a counter with its change over
+// the interval, or a setting.
+type Evidence struct {
+	// Name is the kernel's own name where there is one:
+	// "TcpExt.ListenOverflows", "net.core.somaxconn", "eth0.rx_missed_errors".
+	Name string `json:"name"`
+	// Value is the current value: a gauge, a setting, or a counter's total
+	// since boot.
+	Value *float64 `json:"value,omitempty"`
+	// Delta is the counter's change over the sampling interval.
+	Delta *float64 `json:"delta,omitempty"`
+	// RatePerSec is Delta divided by the interval.
+	RatePerSec *float64 `json:"rate_per_sec,omitempty"`
+	// Unit of Value and Delta ("packets", "bytes", "ms", "percent"); empty
+	// for plain counts.
+	Unit string `json:"unit,omitempty"`
+	// Text holds a value that is not a number ("cubic", "4096 131072 6291456").
+	Text string `json:"text,omitempty"`
+}
+
+// Num is evidence with one numeric value.
+func Num(name string, v float64, unit string) Evidence {
+	return Evidence{Name: name, Value: &v, Unit: unit}
+}
+
+// Counter is evidence for a cumulative counter sampled twice.
+func Counter(name string, total, delta, perSec float64) Evidence {
+	return Evidence{Name: name, Value: &total, Delta: &delta, RatePerSec: &perSec}
+}
+
+// Text is evidence whose value is not a number.
+func Text(name, text string) Evidence {
+	return Evidence{Name: name, Text: text}
+}

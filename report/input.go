@@ -1,0 +1,47 @@
+package report
+
+import (
+	"time"
+
+	"github.com/netdx/netdx/capture"
+	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/probes"
+)
+
+// Input is everything the rules judge: the host's snapshots, traces of
+// network paths and analysed captures. Any part may be absent.
+type Input struct {
+	Diag     *DiagInput
+	Traces   []*probes.Trace
+	Captures []*capture.Result
+}
+
+// DiagInput holds the host's two snapshots. Before is nil when the interval
+// is zero: rules then judge since-boot totals only.
+type DiagInput struct {
+	Before, After *collectors.Snapshot
+	Interval      time.Duration
+}
+
+// Has reports whether the input holds data of source s. Cross-source rules
+// run when at least two sources are present.
+func (in *Input) Has(s Source) bool {
+	host, path, capt := in.Diag != nil, len(in.Traces) > 0, len(in.Captures) > 0
+	switch s {
+	case SourceHost:
+		return host
+	case SourcePath:
+		return path
+	case SourceCapture:
+		return capt
+	case SourceCross:
+		n := 0
+		for _, b := range []bool{host, path, capt} {
+			if b {
+				n++
+			}
+		}
+		return n >= 2
+	}
+	return false
+}

@@ -1,0 +1,285 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/lipgloss/table"
+
+	"github.com/netdx/netdx/report"
+)
+
+// Text renders a report for people. Styled output (a terminal) has colour
+// and bordered tables drawn with lipgloss; plain output (a pipe, NO_COLOR,
+// TERM=dumb) is stable text whose tables are tab-separated and never
+// truncated, so it can be grepped and diffed.
+type Text struct {
+	// R carries the colour profile, detected once by the caller.
+	R      *lipgloss.Renderer
+	Styled bool
+	// Width is the terminal width used to wrap prose; 0 means 80.
+	Width int
+}
+
+// Render implements Renderer.
+func (t Text) Render(w io.Writer, r *report.Report) error {
+	p := &printer{t: t, w: w}
+	p.header(r)
+	p.findings(r.Findings)
+	p.diag(r.Diag)
+	for i := range r.Traces {
+		p.trace(&r.Traces[i])
+	}
+	for i := range r.Captures {
+		p.capture(&r.Captures[i])
+	}
+	p.checks(r.Checks)
+	p.skipped(r.Skipped)
+	p.warnings(r)
+	return p.err
+}
+
+// printer carries the first write error so the section code stays readable.
+type printer struct {
+	t   Text
+	w   io.Writer
+	err error
+}
+
+func (p *printer) printf(format string, a ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, a...)
+	}
+}
+
+func (p *printer) width() int {
+	if p.t.Width > 0 {
+		return p.t.Width
+	}
+	return 80
+}
+
+func (p *printer) style() lipgloss.Style {
+	if p.t.R == nil {
+		return lipgloss.NewStyle()
+	}
+	return p.t.R.NewStyle()
+}
+
+// heading starts a section.
+func (p *printer) heading(title, detail string) {
+	p.printf("\n")
+	if p.t.Styled {
+		title = p.style().Bold(true).Underline(true).Render(title)
+	}
+	if detail != "" {
+		p.printf("%s  %s\n", title, detail)
+		return
+	}
+	p.printf("%s\n", title)
+}
+
+var severityColour = map[report.Severity]lipgloss.Color{
+	report.Critical: lipgloss.Color("9"),
+	report.Warning:  lipgloss.Color("11"),
+	report.Info:     lipgloss.Color("12"),
+}
+
+func (p *printer) severity(s report.Severity) string {
+	label := strings.ToUpper(s.String())
+	if !p.t.Styled {
+		return label
+	}
+	return p.style().Bold(true).Foreground(severityColour[s]).Render(label)
+}
+
+// table writes rows under headers: bordered on a terminal, tab-separated
+// otherwise.
+func (p *printer) table(headers []string, rows [][]string) {
+	if !p.t.Styled {
+		p.printf("%s\n", strings.Join(headers, "\t"))
+		for _, r := range rows {
+			p.printf("%s\n", strings.Join(r, "\t"))
+		}
+		return
+	}
+	tb := table.New().
+		Border(lipgloss.RoundedBorder()).
+		BorderStyle(p.style().Faint(true)).
+		Headers(headers...).
+		Rows(rows...).
+		StyleFunc(func(row, col int) lipgloss.Style {
+			s := p.style().Padding(0, 1)
+			if row == table.HeaderRow {
+				return s.Bold(true)
+			}
+			return s
+		})
+	p.printf("%s\n", tb.Render())
+}
+
+// wrap indents and wraps prose to the output width.
+func (p *printer) wrap(indent, s string) {
+	width := p.width() - len(indent)
+	if !p.t.Styled || width < 20 {
+		p.printf("%s%s\n", indent, s)
+		return
+	}
+	for _, line := range strings.Split(p.style().Width(width).Render(s), "\n") {
+		p.printf("%s%s\n", indent, strings.TrimRight(line, " "))
+	}
+}
+
+func (p *printer) header(r *report.Report) {
+	parts := []string{"netdx " + r.Command}
+	if r.Host.Hostname != "" {
+		parts = append(parts, "host "+r.Host.Hostname)
+	}
+	if r.Host.Kernel != "" {
+		parts = append(parts, "kernel "+r.Host.Kernel)
+	}
+	if r.Host.NetNS != "" {
+		parts = append(parts, "netns "+r.Host.NetNS)
+	}
+	parts = append(parts, r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
+	line := strings.Join(parts, " · ")
+	if p.t.Styled {
+		line = p.style().Bold(true).Render(line)
+	}
+	p.printf("%s\n", line)
+	if r.Interrupted {
+		p.printf("INTERRUPTED: this report is partial; it holds what was measured before the run was stopped.\n")
+	}
+}
+
+func (p *printer) findings(fs []report.Finding) {
+	counts := map[report.Severity]int{}
+	for _, f := range fs {
+		counts[f.Severity]++
+	}
+	var tally []string
+	for _, s := range []report.Severity{report.Critical, report.Warning, report.Info} {
+		if counts[s] > 0 {
+			tally = append(tally, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	if len(fs) == 0 {
+		tally = []string{"none"}
+	}
+	p.heading("FINDINGS", strings.Join(tally, ", "))
+	for i, f := range fs {
+		if i > 0 {
+			p.printf("\n")
+		}
+		p.finding(f)
+	}
+}
+
+func (p *printer) finding(f report.Finding) {
+	title := f.ID
+	if f.Subject != "" {
+		title += " · " + f.Subject
+	}
+	p.printf("%s %s\n", p.severity(f.Severity), title)
+	p.wrap("  ", f.Summary)
+	if f.Explanation != "" {
+		p.wrap("  ", f.Explanation)
+	}
+	if len(f.Evidence) > 0 {
+		p.printf("  evidence:\n")
+		for _, e := range f.Evidence {
+			p.printf("    %s\n", evidenceLine(e))
+		}
+	}
+	if len(f.Fix) > 0 {
+		p.printf("  fix:\n")
+		for _, x := range f.Fix {
+			p.printf("    %s\n", x)
+		}
+	}
+	for _, n := range f.Notes {
+		p.wrap("  note: ", n)
+	}
+}
+
+// evidenceLine formats one evidence value: "name = value unit (+delta, rate/s)".
+func evidenceLine(e report.Evidence) string {
+	var b strings.Builder
+	b.WriteString(e.Name)
+	b.WriteString(" = ")
+	switch {
+	case e.Text != "":
+		b.WriteString(e.Text)
+	case e.Value != nil:
+		b.WriteString(Number(*e.Value))
+	default:
+		b.WriteString("-")
+	}
+	if e.Unit != "" {
+		b.WriteString(" " + e.Unit)
+	}
+	var change []string
+	if e.Delta != nil {
+		change = append(change, "+"+Number(*e.Delta))
+	}
+	if e.RatePerSec != nil {
+		change = append(change, Number(*e.RatePerSec)+"/s")
+	}
+	if len(change) > 0 {
+		b.WriteString(" (" + strings.Join(change, ", ") + ")")
+	}
+	return b.String()
+}
+
+// Number formats v without a fraction when it is whole, else with up to
+// three significant decimals.
+func Number(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	if math.Abs(v) >= 100 {
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+func (p *printer) checks(cs []report.Check) {
+	if len(cs) == 0 {
+		return
+	}
+	p.heading("CHECKED", "")
+	rows := make([][]string, 0, len(cs))
+	for _, c := range cs {
+		rows = append(rows, []string{string(c.Layer), c.Name, strings.ReplaceAll(c.Status, "_", " "), c.Detail})
+	}
+	p.table([]string{"LAYER", "CHECK", "STATUS", "DETAIL"}, rows)
+}
+
+func (p *printer) skipped(ss []report.Skip) {
+	if len(ss) == 0 {
+		return
+	}
+	p.heading("NOT READ", "")
+	rows := make([][]string, 0, len(ss))
+	for _, s := range ss {
+		rows = append(rows, []string{s.Source, s.Reason, s.Message, s.Fix})
+	}
+	p.table([]string{"SOURCE", "REASON", "MESSAGE", "FIX"}, rows)
+}
+
+func (p *printer) warnings(r *report.Report) {
+	if len(r.Warnings) == 0 {
+		return
+	}
+	p.heading("WARNINGS", "")
+	for _, w := range r.Warnings {
+		p.wrap("  ", w)
+	}
+}
