@@ -19,3 +19,7 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Documents generated from the finding catalog.
+docs:
+	$(GO) run ./internal/gendocs

@@ -5,7 +5,9 @@ import "time"
 // Snapshot is everything read from the host at one moment. Sections a
 // source could not provide stay nil and are named in Skipped.
 type Snapshot struct {
-	Taken   time.Time
+	Taken time.Time
+	// MPTCP is nil when the kernel has no MPTCP or it could not be read.
+	MPTCP   *MPTCP
 	Skipped []Skip
 }
 
