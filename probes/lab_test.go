@@ -65,3 +65,61 @@ func TestLabCleanPathICMP(t *testing.T) {
 	wantHops(t, tr, want)
 	t.Logf("\n%s", hopList(tr))
 }
+
+func routerAddrs(p *netlab.Path, v6 bool) []netip.Addr {
+	var out []netip.Addr
+	for _, hop := range p.Hops {
+		a := hop[0].In.V4
+		if v6 {
+			a = hop[0].In.V6
+		}
+		out = append(out, a)
+	}
+	t := p.TargetAddr.V4
+	if v6 {
+		t = p.TargetAddr.V6
+	}
+	return append(out, t)
+}
+
+func TestLabMethods(t *testing.T) {
+	p := netlab.NewPath(t, netlab.PathSpec{Routers: make([]netlab.RouterSpec, 3)})
+	for _, v6 := range []bool{false, true} {
+		for _, m := range []probes.Method{probes.ICMP, probes.UDP, probes.TCP} {
+			for _, unpriv := range []bool{false, true} {
+				for _, paris := range []bool{false, true} {
+					name := fmt.Sprintf("%s/v6=%v/unpriv=%v/paris=%v", m, v6, unpriv, paris)
+					t.Run(name, func(t *testing.T) {
+						target := p.TargetAddr.V4
+						if v6 {
+							target = p.TargetAddr.V6
+						}
+						if unpriv && m == probes.ICMP {
+							// Root is in group 0, which the default
+							// ping_group_range "1 0" leaves out.
+							if err := p.Prober.SetSysctl("net/ipv4/ping_group_range", "0 0"); err != nil {
+								t.Fatal(err)
+							}
+						}
+						tr := traceIn(t, p.Prober, probes.Config{Target: target, Method: m, Paris: paris, Count: 3},
+							probes.OpenOptions{Unprivileged: unpriv})
+						wantHops(t, tr, routerAddrs(p, v6))
+						for _, h := range tr.Hops {
+							if h.Recv != h.Sent || h.Sent != 3 {
+								t.Errorf("hop %d: %d of %d answered, want 3 of 3\n%s", h.TTL, h.Recv, h.Sent, hopList(tr))
+							}
+						}
+						wantKind := map[probes.Method]probes.ReplyKind{probes.ICMP: probes.KindEchoReply,
+							probes.UDP: probes.KindPortUnreachable, probes.TCP: probes.KindTCPReset}[m]
+						if last := tr.Hops[len(tr.Hops)-1]; len(last.Responders) > 0 && last.Responders[0].Kind != wantKind {
+							t.Errorf("destination answered %s, want %s", last.Responders[0].Kind, wantKind)
+						}
+						if tr.End != probes.EndReached {
+							t.Errorf("end %s, want reached", tr.End)
+						}
+					})
+				}
+			}
+		}
+	}
+}

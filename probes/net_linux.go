@@ -198,6 +198,12 @@ func (n *linuxNet) setup(fd, port int) error {
 // recvErr asks the kernel to queue ICMP errors and report the TTL of
 // what arrives.
 func (n *linuxNet) recvErr(fd int) error {
+	// A round's burst of errors must fit in the receive buffer; the
+	// forced size needs CAP_NET_ADMIN, the plain one is capped by
+	// net.core.rmem_max.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
 	if n.v6 {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1); err != nil {
 			return err
@@ -322,6 +328,7 @@ func (n *linuxNet) setTTL(fd, ttl int) error {
 
 // Send implements Network.
 func (n *linuxNet) Send(_ context.Context, p Probe) error {
+
 	if n.closed.Load() {
 		return ErrClosed
 	}
@@ -358,7 +365,15 @@ func (n *linuxNet) sendTo(fd, ttl int, b []byte, to unix.Sockaddr) error {
 	if err := n.setTTL(fd, ttl); err != nil {
 		return fmt.Errorf("set TTL %d: %w", ttl, err)
 	}
-	if err := unix.Sendto(fd, b, 0, to); err != nil {
+	err := unix.Sendto(fd, b, 0, to)
+	// A datagram socket reports the last ICMP error it received on its
+	// next send, and errors keep arriving while probes are in flight:
+	// clear the pending one (reading SO_ERROR does) and send again.
+	for try := 0; err != nil && n.kind == KindDatagram && try < 8; try++ {
+		_, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		err = unix.Sendto(fd, b, 0, to)
+	}
+	if err != nil {
 		return fmt.Errorf("send to %s: %w", n.cfg.Target, err)
 	}
 	return nil

@@ -82,6 +82,7 @@ type linkEnd struct {
 	addrs Addrs
 	peer  *linkEnd
 	node  *node
+	mac   net.HardwareAddr
 }
 
 // NewPath builds the path in fresh namespaces and removes everything when
@@ -111,6 +112,15 @@ func NewPath(t testing.TB, spec PathSpec) *Path {
 	var all []*node
 	for _, ns := range positions {
 		all = append(all, ns...)
+	}
+	// Without duplicate address detection every address, link-local ones
+	// included, works the moment it is added.
+	for _, n := range all {
+		for _, k := range []string{"net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad"} {
+			if err := n.ns.SetSysctl(k, "0"); err != nil {
+				t.Fatalf("netlab: %v", err)
+			}
+		}
 	}
 	link := 0
 	for i := 0; i+1 < len(positions); i++ {
@@ -190,6 +200,28 @@ func connect(a, b *node, idx int) error {
 			return err
 		}
 		e.node.links = append(e.node.links, e)
+		e.mac = l.Attrs().HardwareAddr
+	}
+	// Permanent neighbour entries: no ARP or neighbour discovery, whose
+	// first solicitation can be lost while a link comes up and then costs
+	// a one-second retransmission.
+	for _, e := range []*linkEnd{ea, eb} {
+		h := e.node.ns.Netlink()
+		l, err := h.LinkByName(e.name)
+		if err != nil {
+			return err
+		}
+		for _, ip := range []netip.Addr{e.peer.addrs.V4, e.peer.addrs.V6} {
+			fam := unix.AF_INET
+			if ip.Is6() {
+				fam = unix.AF_INET6
+			}
+			n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, State: netlink.NUD_PERMANENT,
+				IP: ip.AsSlice(), HardwareAddr: e.peer.mac}
+			if err := h.NeighSet(n); err != nil {
+				return fmt.Errorf("neighbour %s on %s: %w", ip, e.name, err)
+			}
+		}
 	}
 	return nil
 }
@@ -206,7 +238,6 @@ func ipnet(p netip.Prefix) *net.IPNet {
 // hash on routers, no ICMP rate limiting unless asked, no DAD.
 func configure(n *node, router bool) error {
 	set := [][2]string{
-		{"net/ipv6/conf/all/accept_dad", "0"},
 		{"net/ipv4/conf/all/rp_filter", "0"},
 		{"net/ipv4/conf/default/rp_filter", "0"},
 		{"net/ipv4/icmp_ratelimit", "0"},
