@@ -166,6 +166,20 @@ func (r *Relay) Stats() RelayStats {
 	}
 }
 
+// Settled waits up to timeout for every packet the relay has read to be
+// forwarded or dropped (none held, delayed or queued), then returns the
+// counts. Tests call it after traffic stops, before comparing.
+func (r *Relay) Settled(timeout time.Duration) RelayStats {
+	deadline := time.Now().Add(timeout)
+	for {
+		st := r.Stats()
+		if st.Received == st.Forwarded+st.Dropped || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // Close stops the relay; packets still held are discarded.
 func (r *Relay) Close() error {
 	var err error
