@@ -123,3 +123,103 @@ func TestLabMethods(t *testing.T) {
 		}
 	}
 }
+
+func TestLabImpairments(t *testing.T) {
+	t.Run("rate_limited_middle_router", func(t *testing.T) {
+		p := netlab.NewPath(t, netlab.PathSpec{Routers: []netlab.RouterSpec{{}, {RateLimit: time.Second}, {}}})
+		tr := traceIn(t, p.Prober, probes.Config{Target: p.TargetAddr.V4, Count: 10}, probes.OpenOptions{})
+		wantHops(t, tr, routerAddrs(p, false))
+		if h := tr.Hops[1]; h.Recv == h.Sent {
+			t.Errorf("rate-limited hop answered every probe:\n%s", hopList(tr))
+		}
+		if h := tr.Hops[3]; h.Recv != h.Sent {
+			t.Errorf("destination lost probes:\n%s", hopList(tr))
+		}
+		if h := tr.Hops[1]; h.ForwardLost != 0 {
+			t.Errorf("rate-limited hop's losses classified as forward loss: %d", h.ForwardLost)
+		}
+	})
+	t.Run("forwarding_loss", func(t *testing.T) {
+		p := netlab.NewPath(t, netlab.PathSpec{Routers: []netlab.RouterSpec{{}, {Impair: netlab.Impairment{Loss: 0.3, Seed: 7}}, {}}})
+		tr := traceIn(t, p.Prober, probes.Config{Target: p.TargetAddr.V4, Count: 20}, probes.OpenOptions{})
+		t.Logf("\n%s", hopList(tr))
+		for i, h := range tr.Hops {
+			lossy := i >= 2 // beyond router 2
+			if lossy != (h.Recv < h.Sent) {
+				t.Errorf("hop %d: %d of %d answered; want loss only beyond router 2", h.TTL, h.Recv, h.Sent)
+			}
+		}
+		if st := p.Hops[1][0].Relay.Settled(time.Second); st.Dropped == 0 {
+			t.Errorf("relay dropped nothing: %+v", st)
+		}
+	})
+	t.Run("silent_router", func(t *testing.T) {
+		p := netlab.NewPath(t, netlab.PathSpec{Routers: []netlab.RouterSpec{{}, {Silent: true}, {}}})
+		for _, v6 := range []bool{false, true} {
+			target := p.TargetAddr.V4
+			if v6 {
+				target = p.TargetAddr.V6
+			}
+			tr := traceIn(t, p.Prober, probes.Config{Target: target, Count: 3}, probes.OpenOptions{})
+			if len(tr.Hops) != 4 || tr.Hops[1].Recv != 0 || tr.Hops[2].Recv != 3 || tr.Hops[3].Recv != 3 {
+				t.Errorf("v6=%v: want hop 2 silent and the rest answering:\n%s", v6, hopList(tr))
+			}
+		}
+	})
+	t.Run("prohibit", func(t *testing.T) {
+		p := netlab.NewPath(t, netlab.PathSpec{Routers: []netlab.RouterSpec{{}, {Prohibit: true}, {}}})
+		tr := traceIn(t, p.Prober, probes.Config{Target: p.TargetAddr.V4, Count: 2}, probes.OpenOptions{})
+		if tr.End != probes.EndUnreachable || len(tr.Hops) != 2 || tr.Hops[1].Responders[0].Kind != probes.KindAdminProhibited {
+			t.Errorf("end %s, want unreachable with admin-prohibited at hop 2:\n%s", tr.End, hopList(tr))
+		}
+	})
+	t.Run("ecmp", func(t *testing.T) {
+		p := netlab.NewPath(t, netlab.PathSpec{Routers: []netlab.RouterSpec{{}, {ECMP: true}, {}}})
+		both := []netip.Addr{p.Hops[1][0].In.V4, p.Hops[1][1].In.V4}
+		classic := traceIn(t, p.Prober, probes.Config{Target: p.TargetAddr.V4, Method: probes.UDP, Count: 16}, probes.OpenOptions{})
+		if got := len(classic.Hops[1].Responders); got != 2 {
+			t.Errorf("classic UDP saw %d responders at the ECMP hop, want both %v:\n%s", got, both, hopList(classic))
+		}
+		for i := 0; i < 3; i++ {
+			paris := traceIn(t, p.Prober, probes.Config{Target: p.TargetAddr.V4, Method: probes.UDP, Paris: true, Count: 8}, probes.OpenOptions{})
+			if got := len(paris.Hops[1].Responders); got != 1 {
+				t.Errorf("Paris UDP saw %d responders at the ECMP hop, want one per flow:\n%s", got, hopList(paris))
+			}
+		}
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		p := netlab.NewPath(t, netlab.PathSpec{Routers: make([]netlab.RouterSpec, 3)})
+		methods := []probes.Config{
+			{Target: p.TargetAddr.V4, Count: 5},
+			{Target: p.TargetAddr.V4, Count: 5},
+			{Target: p.TargetAddr.V4, Method: probes.UDP, Count: 5},
+			{Target: p.TargetAddr.V4, Method: probes.UDP, Paris: true, Count: 5},
+			{Target: p.TargetAddr.V4, Method: probes.TCP, Count: 5},
+		}
+		res := make([]*probes.Trace, len(methods))
+		done := make(chan int)
+		for i, cfg := range methods {
+			go func() {
+				res[i] = traceIn(t, p.Prober, cfg, probes.OpenOptions{})
+				done <- i
+			}()
+		}
+		for range methods {
+			<-done
+		}
+		for i, tr := range res {
+			if tr == nil {
+				continue
+			}
+			wantHops(t, tr, routerAddrs(p, false))
+			for _, h := range tr.Hops {
+				if h.Sent != 5 || h.Recv != 5 {
+					t.Errorf("trace %d (%s): hop %d %d of %d answered, want 5 of 5", i, tr.Config.Method, h.TTL, h.Recv, h.Sent)
+				}
+			}
+			if tr.Stray != 0 {
+				t.Logf("trace %d: %d stray replies", i, tr.Stray)
+			}
+		}
+	})
+}
