@@ -1,5 +1,200 @@
 package report
 
-// Trace is the JSON form of one traced path.
-// Owned by the trace work; filled in there.
-type Trace struct{}
+import (
+	"time"
+
+	"github.com/netdx/netdx/probes"
+)
+
+// Trace is the JSON form of one traced path: how it was probed, why it
+// ended, and every hop with every address that answered for it.
+type Trace struct {
+	Target    TraceTarget `json:"target"`
+	Probe     TraceProbe  `json:"probe"`
+	StartedAt time.Time   `json:"started_at"`
+	EndedAt   time.Time   `json:"ended_at"`
+	// Rounds is the number of completed rounds (probes per TTL).
+	Rounds int `json:"rounds"`
+	// EndReason is "reached", "max_ttl", "unreachable" or
+	// "not_finished".
+	EndReason string `json:"end_reason"`
+	// DestinationTTL is the hop at which the destination answered.
+	DestinationTTL *int       `json:"destination_ttl,omitempty"`
+	Hops           []TraceHop `json:"hops"`
+	// StrayReplies counts replies that matched no probe in flight: late
+	// answers to probes already counted lost, and duplicates.
+	StrayReplies int `json:"stray_replies"`
+}
+
+// TraceTarget is what was traced.
+type TraceTarget struct {
+	// Name is the name given on the command line; IP what it resolved to.
+	Name   string `json:"name"`
+	IP     string `json:"ip"`
+	Family string `json:"family"` // "ipv4" or "ipv6"
+}
+
+// TraceProbe records the probe parameters.
+type TraceProbe struct {
+	Method string `json:"method"` // icmp, udp, tcp
+	// Paris is true when every probe kept one flow (ports, checksum
+	// varied instead), so load balancers kept one path.
+	Paris bool `json:"paris"`
+	Port  *int `json:"port,omitempty"`
+	// Sockets is "raw" (CAP_NET_RAW) or "datagram" (unprivileged).
+	Sockets    string  `json:"sockets"`
+	Count      int     `json:"count"`
+	IntervalMs float64 `json:"interval_ms"`
+	TimeoutMs  float64 `json:"timeout_ms"`
+	FirstTTL   int     `json:"first_ttl"`
+	MaxTTL     int     `json:"max_ttl"`
+	SizeBytes  int     `json:"size_bytes,omitempty"`
+	TOS        int     `json:"tos"`
+	Source     string  `json:"source,omitempty"`
+	Interface  string  `json:"interface,omitempty"`
+}
+
+// TraceHop is everything seen at one TTL.
+type TraceHop struct {
+	TTL      int     `json:"ttl"`
+	Sent     int     `json:"sent"`
+	Received int     `json:"received"`
+	LossPct  float64 `json:"loss_pct"`
+	// ForwardLost counts lost probes after which every deeper probe of
+	// the same round was lost too; the other lost probes had a deeper
+	// probe answer, so the packet went on and only the answer was missing.
+	ForwardLost int  `json:"forward_lost"`
+	Destination bool `json:"destination"`
+	// RTT summarises every reply at this TTL, from any responder.
+	RTT        *RTTStats        `json:"rtt,omitempty"`
+	Responders []TraceResponder `json:"responders"`
+}
+
+// RTTStats are round-trip statistics in milliseconds.
+type RTTStats struct {
+	Samples int     `json:"samples"`
+	LastMs  float64 `json:"last_ms"`
+	AvgMs   float64 `json:"avg_ms"`
+	BestMs  float64 `json:"best_ms"`
+	WorstMs float64 `json:"worst_ms"`
+	StDevMs float64 `json:"stdev_ms"`
+	P50Ms   float64 `json:"p50_ms"`
+	P95Ms   float64 `json:"p95_ms"`
+	// JitterMs is the mean absolute difference between consecutive
+	// replies; JitterMaxMs the largest.
+	JitterMs    float64 `json:"jitter_ms"`
+	JitterMaxMs float64 `json:"jitter_max_ms"`
+}
+
+// TraceResponder is one address that answered at a hop.
+type TraceResponder struct {
+	IP       string    `json:"ip"`
+	Name     string    `json:"name,omitempty"`
+	Received int       `json:"received"`
+	RTT      *RTTStats `json:"rtt,omitempty"`
+	// ICMP describes the last answer.
+	Reply ReplyInfo `json:"reply"`
+	// ReplyTTL is the remaining TTL of the last answer; ReturnHops the
+	// return path's estimated length from it, counted like a TTL.
+	ReplyTTL   *int `json:"reply_ttl,omitempty"`
+	ReturnHops *int `json:"return_hops,omitempty"`
+	// Asymmetric is set when ReturnHops differs from the TTL by two or
+	// more: the answer came back another way.
+	Asymmetric bool `json:"asymmetric"`
+	// MPLS lists each label stack the router reported (RFC 4950).
+	MPLS [][]MPLSLabel `json:"mpls,omitempty"`
+}
+
+// ReplyInfo names what answered: "time_exceeded", "echo_reply",
+// "port_unreachable", "admin_prohibited", "tcp_syn_ack", "tcp_reset"...
+type ReplyInfo struct {
+	Kind string `json:"kind"`
+	// ICMPType and ICMPCode are absent for TCP answers.
+	ICMPType *int `json:"icmp_type,omitempty"`
+	ICMPCode *int `json:"icmp_code,omitempty"`
+}
+
+// MPLSLabel is one label stack entry.
+type MPLSLabel struct {
+	Label        int  `json:"label"`
+	TC           int  `json:"tc"`
+	BottomOfStack bool `json:"s"`
+	TTL          int  `json:"ttl"`
+}
+
+// NewTrace converts an engine trace into its JSON form.
+func NewTrace(tr *probes.Trace) Trace {
+	c := tr.Config
+	out := Trace{
+		Target: TraceTarget{Name: c.TargetName, IP: c.Target.String(), Family: "ipv4"},
+		Probe: TraceProbe{Method: string(c.Method), Paris: c.Paris, Sockets: tr.Network, Count: c.Count,
+			IntervalMs: ms(c.Interval), TimeoutMs: ms(c.Timeout), FirstTTL: c.FirstTTL, MaxTTL: c.MaxTTL,
+			SizeBytes: c.Size, TOS: c.TOS, Interface: c.Interface},
+		StartedAt:    tr.Started,
+		EndedAt:      tr.Ended,
+		Rounds:       tr.Rounds,
+		EndReason:    string(tr.End),
+		Hops:         []TraceHop{},
+		StrayReplies: tr.Stray,
+	}
+	if out.Target.Name == "" {
+		out.Target.Name = out.Target.IP
+	}
+	if c.Target.Is6() && !c.Target.Is4In6() {
+		out.Target.Family = "ipv6"
+	}
+	if c.Method != probes.ICMP {
+		p := c.Port
+		out.Probe.Port = &p
+	}
+	if c.Source.IsValid() {
+		out.Probe.Source = c.Source.String()
+	}
+	if tr.DestTTL > 0 {
+		d := tr.DestTTL
+		out.DestinationTTL = &d
+	}
+	for _, h := range tr.Hops {
+		th := TraceHop{TTL: h.TTL, Sent: h.Sent, Received: h.Recv, LossPct: round3(h.LossPct()),
+			ForwardLost: h.ForwardLost, Destination: h.Dest, RTT: rttStats(h.Stats), Responders: []TraceResponder{}}
+		for _, r := range h.Responders {
+			tr := TraceResponder{IP: r.Addr.String(), Name: r.Name, Received: r.Recv, RTT: rttStats(r.Stats),
+				Reply: ReplyInfo{Kind: string(r.Kind)}, Asymmetric: r.Asymmetric(h.TTL)}
+			if r.Type >= 0 {
+				t, code := r.Type, r.Code
+				tr.Reply.ICMPType, tr.Reply.ICMPCode = &t, &code
+			}
+			if r.ReplyTTL > 0 {
+				v, rh := r.ReplyTTL, r.ReturnHops
+				tr.ReplyTTL, tr.ReturnHops = &v, &rh
+			}
+			for _, stack := range r.MPLS {
+				var s []MPLSLabel
+				for _, l := range stack {
+					s = append(s, MPLSLabel{Label: l.Label, TC: l.TC, BottomOfStack: l.S, TTL: l.TTL})
+				}
+				tr.MPLS = append(tr.MPLS, s)
+			}
+			th.Responders = append(th.Responders, tr)
+		}
+		out.Hops = append(out.Hops, th)
+	}
+	return out
+}
+
+func rttStats(s probes.RTTStats) *RTTStats {
+	if s.N == 0 {
+		return nil
+	}
+	return &RTTStats{Samples: s.N, LastMs: ms(s.Last), AvgMs: ms(s.Avg), BestMs: ms(s.Best), WorstMs: ms(s.Worst),
+		StDevMs: ms(s.StDev), P50Ms: ms(s.P50), P95Ms: ms(s.P95), JitterMs: ms(s.JitterMean), JitterMaxMs: ms(s.JitterMax)}
+}
+
+// ms converts to milliseconds with microsecond precision.
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
+
+func round3(v float64) float64 {
+	return float64(int64(v*1000+0.5)) / 1000
+}

@@ -1,0 +1,171 @@
+// Package probestest provides a scripted probes.Network for tests: a
+// scenario file describes each hop (who answers, how fast, how often) and
+// where packets are lost, and the network answers probes accordingly.
+package probestest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/netdx/netdx/probes"
+)
+
+// Scenario is a scripted path.
+type Scenario struct {
+	Target netip.Addr `json:"target"`
+	Seed   uint64     `json:"seed"`
+	// Hops are TTL 1, 2, ...; the last one is the destination.
+	Hops []Hop `json:"hops"`
+}
+
+// Hop is one router (or the destination, last).
+type Hop struct {
+	// Addrs answer in turn (ECMP); one address for most hops.
+	Addrs []netip.Addr `json:"addrs"`
+	// RTTMs is the round trip to this hop.
+	RTTMs float64 `json:"rtt_ms"`
+	// JitterMs adds a uniform random 0..JitterMs to every reply.
+	JitterMs float64 `json:"jitter_ms"`
+	// ICMPDelayMs delays only this hop's own answers (a slow control
+	// plane), not packets it forwards.
+	ICMPDelayMs float64 `json:"icmp_delay_ms"`
+	// AnswerRate is the share of probes expiring here that get an answer
+	// (rate limiting); 0 means 1.
+	AnswerRate float64 `json:"answer_rate"`
+	// Silent hops never answer.
+	Silent bool `json:"silent"`
+	// ForwardLoss drops this share of packets passing through the hop,
+	// in each direction.
+	ForwardLoss float64 `json:"forward_loss"`
+	// Kind overrides the answer ("admin_prohibited"); by default a
+	// router answers time_exceeded and the destination echo_reply.
+	Kind     probes.ReplyKind   `json:"kind"`
+	Type     int                `json:"type"`
+	Code     int                `json:"code"`
+	ReplyTTL int                `json:"reply_ttl"`
+	MPLS     []probes.MPLSLabel `json:"mpls"`
+}
+
+// Load reads a scenario from a JSON file.
+func Load(path string) (*Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s Scenario
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !s.Target.IsValid() || len(s.Hops) == 0 {
+		return nil, fmt.Errorf("%s: a scenario needs a target and hops", path)
+	}
+	return &s, nil
+}
+
+// Network answers probes as the scenario says. Replies are delivered in
+// real time after their round trip, so keep RTTs small in unit tests.
+type Network struct {
+	s       *Scenario
+	mu      sync.Mutex
+	rng     *rand.Rand
+	replies chan probes.Reply
+	done    chan struct{}
+	once    sync.Once
+	// Sent counts probes per TTL.
+	Sent map[int]int
+}
+
+// New makes a network for s.
+func New(s *Scenario) *Network {
+	return &Network{s: s, rng: rand.New(rand.NewPCG(s.Seed, 1)), replies: make(chan probes.Reply, 4096),
+		done: make(chan struct{}), Sent: map[int]int{}}
+}
+
+// Kind implements probes.Network.
+func (n *Network) Kind() string { return "scripted" }
+
+// Send implements probes.Network.
+func (n *Network) Send(_ context.Context, p probes.Probe) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.Sent[p.TTL]++
+	last := len(n.s.Hops) - 1
+	at := min(p.TTL-1, last)
+	// Forward: every hop before the one where the probe ends may drop it.
+	for i := 0; i < at; i++ {
+		if n.rng.Float64() < n.s.Hops[i].ForwardLoss {
+			return nil
+		}
+	}
+	h := n.s.Hops[at]
+	rate := h.AnswerRate
+	if rate == 0 {
+		rate = 1
+	}
+	if h.Silent || n.rng.Float64() >= rate {
+		return nil
+	}
+	// Return: the answer passes the same hops back.
+	for i := at - 1; i >= 0; i-- {
+		if n.rng.Float64() < n.s.Hops[i].ForwardLoss {
+			return nil
+		}
+	}
+	kind := h.Kind
+	typ := h.Type
+	if kind == "" {
+		kind, typ = probes.KindTimeExceeded, 11
+		if at == last {
+			kind, typ = probes.KindEchoReply, 0
+		}
+	}
+	rtt := h.RTTMs + h.ICMPDelayMs + n.rng.Float64()*h.JitterMs
+	rep := probes.Reply{Seq: p.Seq, From: h.Addrs[int(p.Seq)%len(h.Addrs)], Kind: kind, Type: typ, Code: h.Code,
+		TTL: h.ReplyTTL, MPLS: h.MPLS}
+	time.AfterFunc(time.Duration(rtt*float64(time.Millisecond)), func() {
+		rep.Received = time.Now()
+		select {
+		case n.replies <- rep:
+		case <-n.done:
+		}
+	})
+	return nil
+}
+
+// Recv implements probes.Network.
+func (n *Network) Recv(ctx context.Context) (probes.Reply, error) {
+	select {
+	case r := <-n.replies:
+		return r, nil
+	case <-ctx.Done():
+		return probes.Reply{}, ctx.Err()
+	case <-n.done:
+		return probes.Reply{}, probes.ErrClosed
+	}
+}
+
+// Close implements probes.Network.
+func (n *Network) Close() error {
+	n.once.Do(func() { close(n.done) })
+	return nil
+}
+
+// Run traces the scenario with fast defaults (1 ms interval, timeout just
+// above the slowest hop) and count rounds.
+func Run(s *Scenario, count int, method probes.Method) (*probes.Trace, error) {
+	slowest := 0.0
+	for _, h := range s.Hops {
+		slowest = max(slowest, h.RTTMs+h.ICMPDelayMs+h.JitterMs)
+	}
+	nw := New(s)
+	defer nw.Close()
+	cfg := probes.Config{Target: s.Target, Method: method, Count: count, Interval: time.Millisecond,
+		Timeout: time.Duration((slowest + 20) * float64(time.Millisecond)), MaxTTL: len(s.Hops) + 3}
+	return (&probes.Tracer{Net: nw}).Run(context.Background(), cfg, nil)
+}
