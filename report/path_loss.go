@@ -76,29 +76,52 @@ func checkForwardingLoss(in *Input) Outcome {
 }
 
 // forwardingLoss finds the onset: walking back from the destination, the
-// shallowest answering hop from which every answering hop loses about as
-// much as the destination.
+// loss begins after the first answering hop that loses significantly less
+// than the destination. When no hop does, the sample cannot place it.
 func forwardingLoss(tr *probes.Trace) (Finding, bool) {
 	hops := tr.Hops
 	dest := hops[len(hops)-1]
 	ld := lossFrac(dest)
 	idx := answering(tr)
-	onset := len(hops) - 1
+	onset, prev := -1, -1
 	for j := len(idx) - 1; j >= 0; j-- {
 		h := hops[idx[j]]
-		if lossFrac(h) < ld-lossMargin(ld, h.Sent) {
+		if lossZ(dest, h) >= zSignificant {
+			prev = idx[j]
 			break
 		}
 		onset = idx[j]
 	}
-	prev := -1
-	for _, i := range idx {
-		if i < onset {
-			prev = i
+	// No hop loses significantly less than the destination: the loss
+	// begins at the prober's own link only when the first TTL itself
+	// loses about as much; otherwise these probes cannot place it.
+	if prev < 0 && onset >= 0 {
+		first := hops[onset]
+		if first.TTL != tr.Config.FirstTTL || first.Recv == first.Sent || lossFrac(first) < ld/2 {
+			onset = -1
 		}
 	}
 	lost := dest.Sent - dest.Recv
 	lo, hi := wilson(lost, dest.Sent)
+	if onset < 0 {
+		f := Finding{
+			ID:      "path.forwarding_loss",
+			Subject: traceSubject(tr),
+			Summary: fmt.Sprintf("The destination lost %d of %d probes (%.0f%%; 95%% interval %.0f–%.0f%%), but no hop before it loses significantly less, so these probes cannot place where the loss begins.",
+				lost, dest.Sent, 100*ld, lo, hi),
+			Evidence: []Evidence{
+				Num("destination.loss", 100*ld, "percent"),
+				Num("destination.lost", float64(lost), "probes"),
+				Num("destination.sent", float64(dest.Sent), "probes"),
+			},
+			Fix:      []string{fmt.Sprintf("Run longer to localise it: netdx trace -c 200 %s", tr.Config.Target)},
+			Severity: Warning,
+		}
+		if n := sampleNote(dest.Sent); n != "" {
+			f.Notes = append(f.Notes, n)
+		}
+		return f, true
+	}
 	at := hops[onset]
 	where := fmt.Sprintf("between the prober and %s", hopName(at))
 	if prev >= 0 {
@@ -159,9 +182,11 @@ func checkRateLimited(in *Input) Outcome {
 			}
 			n++
 			// The least loss of any deeper answering hop.
-			minDeeper := 1.0
+			minDeeper, minN := 1.0, 0
 			for _, j := range idx[k+1:] {
-				minDeeper = min(minDeeper, lossFrac(tr.Hops[j]))
+				if l := lossFrac(tr.Hops[j]); l <= minDeeper {
+					minDeeper, minN = l, tr.Hops[j].Sent
+				}
 			}
 			lh := lossFrac(h)
 			notForward := (h.Sent - h.Recv) - h.ForwardLost
@@ -169,7 +194,7 @@ func checkRateLimited(in *Input) Outcome {
 			// on, and more loss than the deeper hops by more than
 			// chance (any at all when they lost nothing).
 			excess := lh - minDeeper
-			if notForward < 1 || excess <= 0 || (minDeeper > 0 && excess < lossMargin(minDeeper, h.Sent)) {
+			if notForward < 1 || excess <= 0 || (minDeeper > 0 && excess < lossMargin(lh, h.Sent, minDeeper, minN)) {
 				continue
 			}
 			f := Finding{

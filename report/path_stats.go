@@ -27,14 +27,35 @@ func wilson(k, n int) (lo, hi float64) {
 	return 100 * math.Max(0, mid-half), 100 * math.Min(1, mid+half)
 }
 
-// lossMargin is how far apart two loss fractions measured over n probes
-// may lie by chance alone (two standard errors).
-func lossMargin(p float64, n int) float64 {
-	if n == 0 {
+// lossMargin is how far apart two loss fractions, p1 over n1 probes and
+// p2 over n2, may lie by chance alone: two standard errors of their
+// difference. The variance has a floor so that 0% and 100% do not claim
+// certainty from a handful of probes.
+func lossMargin(p1 float64, n1 int, p2 float64, n2 int) float64 {
+	if n1 == 0 || n2 == 0 {
 		return 1
 	}
-	return 2 * math.Sqrt(math.Max(p*(1-p), 0.05)/float64(n))
+	v := func(p float64, n int) float64 { return math.Max(p*(1-p), 0.05) / float64(n) }
+	return 2 * math.Sqrt(v(p1, n1)+v(p2, n2))
 }
+
+// lossZ is the pooled two-proportion z statistic for "hop a loses more
+// than hop b"; 1.645 or more is significant at 95% (one-sided).
+func lossZ(a, b probes.Hop) float64 {
+	ka, kb := a.Sent-a.Recv, b.Sent-b.Recv
+	if a.Sent == 0 || b.Sent == 0 {
+		return 0
+	}
+	p := float64(ka+kb) / float64(a.Sent+b.Sent)
+	se := math.Sqrt(p * (1 - p) * (1/float64(a.Sent) + 1/float64(b.Sent)))
+	if se == 0 {
+		return 0
+	}
+	return (lossFrac(a) - lossFrac(b)) / se
+}
+
+// zSignificant is the one-sided 95% threshold of lossZ.
+const zSignificant = 1.645
 
 func lossFrac(h probes.Hop) float64 {
 	if h.Sent == 0 {
