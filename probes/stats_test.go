@@ -27,7 +27,7 @@ func TestRTTStats(t *testing.T) {
 	check("p50", s.P50, 11*time.Millisecond) // nearest rank 5 of 10
 	check("p95", s.P95, 30*time.Millisecond) // nearest rank 10 of 10
 	// |2|+|1|+|19|+|20|+0+|1|+|1|+|2|+|4| = 50 over 9 differences.
-	check("jitter mean", s.JitterMean, 50 * time.Millisecond / 9)
+	check("jitter mean", s.JitterMean, 50*time.Millisecond/9)
 	check("jitter max", s.JitterMax, 20*time.Millisecond)
 	// Sample standard deviation: squared deviations from 13 sum to 336.
 	check("stdev", s.StDev, time.Duration(6.110101*float64(time.Millisecond)))

@@ -116,10 +116,10 @@ type ReplyInfo struct {
 
 // MPLSLabel is one label stack entry.
 type MPLSLabel struct {
-	Label        int  `json:"label"`
-	TC           int  `json:"tc"`
+	Label         int  `json:"label"`
+	TC            int  `json:"tc"`
 	BottomOfStack bool `json:"s"`
-	TTL          int  `json:"ttl"`
+	TTL           int  `json:"ttl"`
 }
 
 // NewTrace converts an engine trace into its JSON form.
