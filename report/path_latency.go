@@ -89,19 +89,22 @@ func latencySteps(tr *probes.Trace) []Finding {
 			})
 			continue
 		}
-		last := tr.Hops[idx[len(idx)-1]]
 		f := Finding{
 			ID:      "path.latency_step",
 			Subject: fmt.Sprintf("%s, %s", traceSubject(tr), hopName(cur)),
-			Summary: fmt.Sprintf("Median RTT rises by %.1f ms between %s (%.1f ms) and %s (%.1f ms) and stays up to %s (%.1f ms): a long or congested link there.",
-				msf(step), hopName(prev), msf(base), hopName(cur), msf(at), hopName(last), msf(last.Stats.P50)),
+			Summary: fmt.Sprintf("Median RTT rises by %.1f ms, from %.1f ms at %s to %.1f ms at %s",
+				msf(step), msf(base), hopName(prev), msf(at), hopName(cur)),
 			Evidence: []Evidence{
 				Num(fmt.Sprintf("hop%d.rtt_p50", prev.TTL), msf(base), "ms"),
 				Num(fmt.Sprintf("hop%d.rtt_p50", cur.TTL), msf(at), "ms"),
 				Num(fmt.Sprintf("hop%d.rtt_stdev", cur.TTL), msf(cur.Stats.StDev), "ms"),
-				Num(fmt.Sprintf("hop%d.rtt_p50", last.TTL), msf(last.Stats.P50), "ms"),
 			},
 		}
+		if last := tr.Hops[idx[len(idx)-1]]; last.TTL != cur.TTL {
+			f.Summary += fmt.Sprintf(", and stays up to %s (%.1f ms)", hopName(last), msf(last.Stats.P50))
+			f.Evidence = append(f.Evidence, Num(fmt.Sprintf("hop%d.rtt_p50", last.TTL), msf(last.Stats.P50), "ms"))
+		}
+		f.Summary += ": a long or congested link there."
 		if cur.Stats.StDev > step/4 {
 			f.Notes = append(f.Notes, fmt.Sprintf("The standard deviation at hop %d (%.1f ms) is large next to the step: queueing (congestion) is likely, not distance alone.", cur.TTL, msf(cur.Stats.StDev)))
 		} else {

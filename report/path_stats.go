@@ -107,7 +107,7 @@ func sampleNote(n int) string {
 	if n >= 50 {
 		return ""
 	}
-	return fmt.Sprintf("Only %d probes per hop: rates are rough. Run with -c 100 (or longer) to narrow the confidence interval before acting on a small loss figure.", n)
+	return fmt.Sprintf("Only %d samples per hop: figures are rough. Run with -c 100 (or longer) to narrow the confidence interval before acting on a small difference.", n)
 }
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

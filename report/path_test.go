@@ -99,7 +99,7 @@ func TestPathRulesSilentLatencyFilter(t *testing.T) {
 		t.Errorf("silent finding %+v", f)
 	}
 	f = only(t, findingsOf(t, traceScenario(t, "latency_step", 10)), "path.latency_step")
-	if !strings.Contains(f.Summary, "between hop 2 (198.18.2.2)") || !strings.Contains(f.Summary, "hop 3 (198.18.3.2)") {
+	if !strings.Contains(f.Summary, "at hop 2 (198.18.2.2) to") || !strings.Contains(f.Summary, "at hop 3 (198.18.3.2), and stays up to hop 4") {
 		t.Errorf("latency step %q", f.Summary)
 	}
 	fs := findingsOf(t, traceScenario(t, "slow_icmp", 10))
