@@ -42,7 +42,17 @@ type run struct {
 	done      []bool
 	destTTL   int
 	unreachTL int
+	// worst is the longest round trip seen so far.
+	worst time.Duration
 }
+
+// MinGrace is how long a round's other probes may still wait once the
+// destination has answered that round: their deadline shrinks to the
+// destination's answer plus the larger of MinGrace and twice the slowest
+// round trip seen so far, as Trippy's grace period does. A hop that
+// rate-limits its answers then costs a round this much, not the whole
+// timeout.
+const MinGrace = 100 * time.Millisecond
 
 // Run traces cfg.Target. It sends a round of probes every cfg.Interval, one
 // per TTL, all at once, until cfg.Count rounds have completed or ctx ends;
@@ -203,10 +213,17 @@ func (r *run) handle(rep Reply, onRound func(*Trace)) {
 	delete(r.inflight, rep.Seq)
 	rec := in.rec
 	rec.Reply = &rep
+	r.worst = max(r.worst, rep.Received.Sub(rec.Sent))
 	switch {
 	case rep.Kind.FromDestination():
 		if r.destTTL == 0 || rec.TTL < r.destTTL {
 			r.destTTL = rec.TTL
+		}
+		grace := rep.Received.Add(max(MinGrace, 2*r.worst))
+		for _, o := range r.inflight {
+			if o.rec.Round == rec.Round && grace.Before(o.deadline) {
+				o.deadline = grace
+			}
 		}
 	case rep.Kind.Filtering():
 		if r.unreachTL == 0 || rec.TTL < r.unreachTL {
