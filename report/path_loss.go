@@ -75,30 +75,54 @@ func checkForwardingLoss(in *Input) Outcome {
 	return out
 }
 
-// forwardingLoss finds the onset: walking back from the destination, the
-// loss begins after the first answering hop that loses significantly less
-// than the destination. When no hop does, the sample cannot place it.
+// forwardingLoss finds where loss begins. The loss that persists from a
+// hop on is the least loss of it and every answering hop after it (a
+// rate-limited hop loses more than what persists); it can only grow along
+// the path. Loss begins at the first hop where the persisting loss is
+// significantly above the previous answering hop's (or above zero at the
+// first hop). When no step is significant, the probes cannot place it.
 func forwardingLoss(tr *probes.Trace) (Finding, bool) {
 	hops := tr.Hops
 	dest := hops[len(hops)-1]
 	ld := lossFrac(dest)
 	idx := answering(tr)
-	onset, prev := -1, -1
-	for j := len(idx) - 1; j >= 0; j-- {
-		h := hops[idx[j]]
-		if lossZ(dest, h) >= zSignificant {
-			prev = idx[j]
+	// persist[k] is the hop holding the least loss from idx[k] on.
+	persist := make([]probes.Hop, len(idx))
+	for k := len(idx) - 1; k >= 0; k-- {
+		persist[k] = hops[idx[k]]
+		if k+1 < len(idx) && lossFrac(persist[k+1]) <= lossFrac(persist[k]) {
+			persist[k] = persist[k+1]
+		}
+	}
+	// The first hop from which a significant loss persists.
+	first := -1
+	for k := range idx {
+		zero := probes.Hop{Sent: persist[k].Sent, Recv: persist[k].Sent}
+		if lossZ(persist[k], zero) >= zSignificant {
+			first = k
 			break
 		}
-		onset = idx[j]
 	}
-	// No hop loses significantly less than the destination: the loss
-	// begins at the prober's own link only when the first TTL itself
-	// loses about as much; otherwise these probes cannot place it.
-	if prev < 0 && onset >= 0 {
-		first := hops[onset]
-		if first.TTL != tr.Config.FirstTTL || first.Recv == first.Sent || lossFrac(first) < ld/2 {
-			onset = -1
+	onset, prev := -1, -1
+	if first >= 0 {
+		// A hop that loses clearly more than what persists also
+		// rate-limits: it cannot tell whether the loss begins before or
+		// after it, so the onset moves past it.
+		end := first
+		for end+1 < len(idx) && lossZ(hops[idx[end]], persist[first]) >= zStrong {
+			end++
+		}
+		onset = idx[end]
+		// The clean side: the nearest earlier hop losing significantly
+		// less than what persists.
+		for j := first - 1; j >= 0; j-- {
+			if lossZ(persist[first], hops[idx[j]]) >= zSignificant {
+				prev = idx[j]
+				break
+			}
+		}
+		if prev < 0 && hops[idx[0]].TTL != tr.Config.FirstTTL {
+			onset = -1 // the first hops never answered: cannot place it
 		}
 	}
 	lost := dest.Sent - dest.Recv
@@ -149,6 +173,9 @@ func forwardingLoss(tr *probes.Trace) (Finding, bool) {
 	if prev >= 0 {
 		f.Evidence = append(f.Evidence, Num(fmt.Sprintf("hop%d.loss", hops[prev].TTL), hops[prev].LossPct(), "percent"))
 	}
+	if gap := at.TTL - hops[max(prev, 0)].TTL; prev >= 0 && gap > 1 {
+		f.Notes = append(f.Notes, fmt.Sprintf("The %d hop(s) in between answer too rarely or rate-limit, so the loss cannot be placed more precisely.", gap-1))
+	}
 	// Evidence from rounds: in how many rounds was everything from the
 	// onset on lost together (an outage) rather than scattered?
 	outage := 0
@@ -182,10 +209,10 @@ func checkRateLimited(in *Input) Outcome {
 			}
 			n++
 			// The least loss of any deeper answering hop.
-			minDeeper, minN := 1.0, 0
+			minDeeper, minN, least := 1.0, 0, h
 			for _, j := range idx[k+1:] {
 				if l := lossFrac(tr.Hops[j]); l <= minDeeper {
-					minDeeper, minN = l, tr.Hops[j].Sent
+					minDeeper, minN, least = l, tr.Hops[j].Sent, tr.Hops[j]
 				}
 			}
 			lh := lossFrac(h)
@@ -208,8 +235,9 @@ func checkRateLimited(in *Input) Outcome {
 					Num(fmt.Sprintf("hop%d.lost_with_deeper_answer", h.TTL), float64(notForward), "probes"),
 				},
 			}
-			if h.Sent < 50 {
-				f.Notes = append(f.Notes, fmt.Sprintf("%d of its lost probes were followed by an answer from a deeper hop in the same round: those packets demonstrably went through.", notForward))
+			f.Notes = append(f.Notes, fmt.Sprintf("%d of its lost probes were followed by an answer from a deeper hop in the same round: those packets went through.", notForward))
+			if lossZ(h, least) < zSignificant {
+				f.Notes = append(f.Notes, fmt.Sprintf("With %d probes the loss difference alone is not statistically significant; the rounds above are the evidence. A longer run (-c 100) settles it.", h.Sent))
 			}
 			out.Findings = append(out.Findings, f)
 		}

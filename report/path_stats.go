@@ -54,8 +54,12 @@ func lossZ(a, b probes.Hop) float64 {
 	return (lossFrac(a) - lossFrac(b)) / se
 }
 
-// zSignificant is the one-sided 95% threshold of lossZ.
-const zSignificant = 1.645
+// One-sided thresholds of lossZ: 95% for "loses more", 99.5% where a
+// chance difference would mislead (moving a loss onset past a hop).
+const (
+	zSignificant = 1.645
+	zStrong      = 2.576
+)
 
 func lossFrac(h probes.Hop) float64 {
 	if h.Sent == 0 {
