@@ -27,12 +27,6 @@ type OpenOptions struct {
 	Unprivileged bool
 }
 
-// Network kinds.
-const (
-	KindRaw      = "raw"
-	KindDatagram = "datagram"
-)
-
 // linuxNet is the Network over Linux sockets. In raw mode one raw ICMP
 // socket receives every ICMP error and the matcher keeps what is ours. In
 // datagram mode the kernel routes errors to the probe's own socket, which

@@ -24,6 +24,13 @@ type Network interface {
 	Kind() string
 }
 
+// Network kinds: raw sockets (CAP_NET_RAW), or the unprivileged datagram
+// sockets the kernel allows.
+const (
+	KindRaw      = "raw"
+	KindDatagram = "datagram"
+)
+
 // ErrClosed is returned by Recv after Close.
 var ErrClosed = errors.New("probe network closed")
 
