@@ -1,0 +1,219 @@
+package collectors
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/netdx/netdx/internal/mptcplab"
+	"github.com/netdx/netdx/internal/netlab"
+)
+
+var recordMPTCP = flag.Bool("mptcp.record", false, "rewrite testdata/mptcp/*.txt from the lab (root)")
+
+// collectMPTCPIn runs the MPTCP collector inside ns.
+func collectMPTCPIn(t testing.TB, ns *netlab.NS) *Snapshot {
+	t.Helper()
+	snap := &Snapshot{}
+	src := &Sources{ProcPath: "/proc"}
+	err := ns.Do(func() error { return mptcpCollector{}.Collect(context.Background(), src, snap) })
+	if err != nil {
+		t.Fatalf("collect MPTCP in %s: %v", ns.Name, err)
+	}
+	return snap
+}
+
+// onlyConn returns the snapshot's single connection.
+func onlyConn(snap *Snapshot) (*MPTCPConn, error) {
+	if snap.MPTCP == nil || snap.MPTCP.Sockets == nil {
+		return nil, fmt.Errorf("no MPTCP sockets read (skips: %+v)", snap.Skipped)
+	}
+	if n := len(snap.MPTCP.Sockets.Conns); n != 1 {
+		return nil, fmt.Errorf("%d MPTCP connections, want 1", n)
+	}
+	return &snap.MPTCP.Sockets.Conns[0], nil
+}
+
+// waitSubflows waits until the namespace's only connection has n subflows
+// and returns that snapshot.
+func waitSubflows(t *testing.T, ns *netlab.NS, n int, limit time.Duration) *Snapshot {
+	t.Helper()
+	var snap *Snapshot
+	err := mptcplab.Wait(context.Background(), limit, fmt.Sprintf("%d subflows in %s", n, ns.Name), func() (bool, error) {
+		snap = collectMPTCPIn(t, ns)
+		c, err := onlyConn(snap)
+		if err != nil {
+			return false, nil
+		}
+		return c.SubflowCount() == n && len(c.Subflows) == n, nil
+	})
+	if err != nil {
+		t.Fatalf("%v; last snapshot: %+v", err, snap.MPTCP.Sockets)
+	}
+	return snap
+}
+
+// TestMPTCPCollectorLab checks what the collector reads against what the
+// lab configured and what the socket itself reports.
+func TestMPTCPCollectorLab(t *testing.T) {
+	ctx := context.Background()
+	w := mptcplab.NewTwoWAN(t)
+	if err := w.ConfigureBonding(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := w.Connect(ctx, 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	token, err := conn.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	snap := waitSubflows(t, w.Client, 2, 10*time.Second)
+	if len(snap.Skipped) != 0 {
+		t.Errorf("skips as root: %+v", snap.Skipped)
+	}
+	m := snap.MPTCP
+	if on, known := m.Enabled(); !on || !known {
+		t.Errorf("Enabled() = %v, %v; want true, true (sysctls %v)", on, known, m.Sysctls)
+	}
+	if pm := m.PathManager(); pm != "kernel" {
+		t.Errorf("PathManager() = %q, want kernel", pm)
+	}
+	if m.PM == nil {
+		t.Fatal("path manager not read")
+	}
+	if m.PM.Limits != (MPTCPLimits{Subflows: 2, AddAddrAccepted: 0}) {
+		t.Errorf("limits = %+v, want subflows 2 add_addr_accepted 0", m.PM.Limits)
+	}
+	if len(m.PM.Endpoints) != 2 {
+		t.Fatalf("endpoints = %+v, want 2", m.PM.Endpoints)
+	}
+	for i, ep := range m.PM.Endpoints {
+		l := w.Links[i]
+		if ep.ID != uint8(i+1) || ep.Addr != l.ClientAddr || ep.Flags != MPTCPEndpointSubflow || ep.Iface != l.ClientDev || ep.IfIndex == 0 {
+			t.Errorf("endpoint %d = %+v, want id %d %s dev %s subflow", i, ep, i+1, l.ClientAddr, l.ClientDev)
+		}
+		if ep.IfaceUp == nil || !*ep.IfaceUp || ep.AddrPresent == nil || !*ep.AddrPresent {
+			t.Errorf("endpoint %d: interface up %v, address present %v; want both true", ep.ID, ep.IfaceUp, ep.AddrPresent)
+		}
+	}
+
+	c, _ := onlyConn(snap)
+	local := netip.MustParseAddrPort(conn.Client.LocalAddr().String())
+	remote := netip.MustParseAddrPort(conn.Client.RemoteAddr().String())
+	if c.Local != local || c.Remote != remote {
+		t.Errorf("connection %s → %s, socket says %s → %s", c.Local, c.Remote, local, remote)
+	}
+	if c.Info.Token != token {
+		t.Errorf("token %08x, getsockopt(MPTCP_INFO) says %08x", c.Info.Token, token)
+	}
+	if c.Side != MPTCPClient || c.Fallback() {
+		t.Errorf("side %q fallback %v, want client without fallback", c.Side, c.Fallback())
+	}
+	if c.Info.SubflowsMax != 2 || c.Info.LocalAddrMax == nil || *c.Info.LocalAddrMax != 2 {
+		t.Errorf("mptcp_info subflows_max %d local_addr_max %v, want 2 and 2", c.Info.SubflowsMax, c.Info.LocalAddrMax)
+	}
+	wantIDs := []struct {
+		id    uint8
+		local netip.Addr
+	}{{0, w.Links[0].ClientAddr}, {2, w.Links[1].ClientAddr}}
+	for i, want := range wantIDs {
+		s := c.Subflows[i]
+		if s.LocalID != want.id || s.Local.Addr() != want.local || s.Remote.Addr() != w.Service {
+			t.Errorf("subflow %d = id %d %s → %s, want id %d from %s to %s", i, s.LocalID, s.Local, s.Remote, want.id, want.local, w.Service)
+		}
+	}
+	if !c.Subflows[0].Initial() || c.Subflows[1].Initial() {
+		t.Errorf("initial flags: %v %v, want the id 0 subflow initial", c.Subflows[0].Initial(), c.Subflows[1].Initial())
+	}
+
+	srv := collectMPTCPIn(t, w.Server)
+	sc, err := onlyConn(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Side != MPTCPServer || sc.Local != remote {
+		t.Errorf("server sees side %q local %s, want server %s", sc.Side, sc.Local, remote)
+	}
+	if ls := srv.MPTCP.Sockets.Listeners; len(ls) != 1 || ls[0] != remote {
+		t.Errorf("server listeners %v, want [%s]", ls, remote)
+	}
+}
+
+// TestMPTCPCollectorNoMPTCP checks that a kernel without MPTCP is "not
+// supported" with a fix, not a failure.
+func TestMPTCPCollectorNoMPTCP(t *testing.T) {
+	snap := &Snapshot{}
+	err := mptcpCollector{}.Collect(context.Background(), &Sources{ProcPath: t.TempDir()}, snap)
+	if err == nil {
+		t.Fatal("no error for a proc tree without sys/net/mptcp")
+	}
+	s := skipFor("mptcp", err)
+	if s.Kind != SkipUnsupported || s.Fix == "" {
+		t.Errorf("skip = %+v, want unsupported with a fix", s)
+	}
+}
+
+// TestMPTCPRecord rewrites the recordings the decoder tests replay. Run it
+// as root with -mptcp.record after a kernel change.
+func TestMPTCPRecord(t *testing.T) {
+	if !*recordMPTCP {
+		t.Skip("recording only with -mptcp.record")
+	}
+	ctx := context.Background()
+	w := mptcplab.NewTwoWAN(t)
+	if err := w.ConfigureBonding(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := w.Connect(ctx, 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	kernel := unix.ByteSliceToString(u.Release[:])
+	record := func(name, what string) {
+		var raw *mptcpRaw
+		err := w.Client.Do(func() (err error) {
+			raw, err = readMPTCP(ctx, &Sources{ProcPath: "/proc"}, &Snapshot{})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		comment := fmt.Sprintf("%s\nRecorded from Linux %s in the mptcplab TwoWAN client by\n`go test ./collectors -run TestMPTCPRecord -mptcp.record` (as root).", what, kernel)
+		if err := writeRecording(filepath.Join("testdata", "mptcp", name+".txt"), comment, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join("testdata", "mptcp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitSubflows(t, w.Client, 2, 10*time.Second)
+	record("bonded", "Two WAN subflow endpoints (ids 1, 2), limits subflows 2, one connection with both subflows.")
+
+	if err := w.SetCarrier(1, false); err != nil {
+		t.Fatal(err)
+	}
+	waitSubflows(t, w.Client, 1, 30*time.Second)
+	if err := w.SetCarrier(1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := mptcplab.Wait(ctx, 10*time.Second, "WAN 2 to carry traffic", func() (bool, error) {
+		return w.PathWorks(ctx, 1, 8080), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	record("flapped", "The same after WAN 2 lost carrier and came back: the subflow from endpoint 2 was not rebuilt.")
+}

@@ -1,0 +1,336 @@
+package collectors
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// mptcpTimeout caps each netlink exchange of the MPTCP collector when the
+// caller's context has no earlier deadline.
+const mptcpTimeout = 5 * time.Second
+
+func init() { Register(mptcpCollector{}) }
+
+// mptcpCollector reads the MPTCP sysctls, the in-kernel path manager and
+// the MPTCP sockets. Netlink sockets are opened on the calling thread, so
+// a caller that runs Take on a thread switched into another network
+// namespace reads that namespace.
+type mptcpCollector struct{}
+
+func (mptcpCollector) Name() string { return "mptcp" }
+
+// errNoMPTCP says the kernel was built without MPTCP.
+var errNoMPTCP = fmt.Errorf("this kernel has no MPTCP: %w", syscall.EPROTONOSUPPORT)
+
+func (mptcpCollector) Collect(ctx context.Context, src *Sources, snap *Snapshot) error {
+	raw, err := readMPTCP(ctx, src, snap)
+	if err != nil {
+		return err
+	}
+	m, errs := decodeMPTCP(raw)
+	for source, err := range errs {
+		snap.AddSkip(source, err)
+	}
+	if m.Sockets != nil && len(m.Sockets.Conns) > 0 && !m.Sockets.SubflowDetail {
+		snap.AddSkip(sourceSubflows, &SourceError{
+			Source: sourceSubflows,
+			Err:    fmt.Errorf("the kernel shows which endpoint each subflow uses only to CAP_NET_ADMIN: %w", syscall.EPERM),
+			Fix:    "run as root or grant CAP_NET_ADMIN to name the endpoint a connection is missing",
+		})
+	}
+	snap.MPTCP = m
+	return nil
+}
+
+// readMPTCP reads everything the collector needs, message by message. A
+// kernel without MPTCP is an error (the whole source is unsupported); a
+// part that cannot be read is recorded in snap and left out.
+func readMPTCP(ctx context.Context, src *Sources, snap *Snapshot) (*mptcpRaw, error) {
+	dir := filepath.Join(src.ProcPath, "sys/net/mptcp")
+	sysctls, err := readSysctlDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = errNoMPTCP
+		}
+		return nil, &SourceError{Source: dir, Err: err,
+			Fix: "MPTCP needs Linux 5.6 or later built with CONFIG_MPTCP=y"}
+	}
+	raw := &mptcpRaw{Sysctls: sysctls}
+
+	if err := readPM(ctx, raw); err != nil {
+		snap.AddSkip(sourcePM, pmError(err))
+	} else {
+		raw.PMRead = true
+	}
+	if ctx.Err() != nil {
+		return raw, nil
+	}
+	if err := readSockets(ctx, raw); err != nil {
+		snap.AddSkip(sourceSockDiag, &SourceError{Source: sourceSockDiag, Err: err,
+			Fix: "sock_diag for MPTCP needs CONFIG_INET_MPTCP_DIAG (module mptcp_diag)"})
+	} else {
+		raw.SocksRead = true
+	}
+	if raw.PMRead && len(raw.Endpoints) > 0 && ctx.Err() == nil {
+		if err := readLinks(raw); err != nil {
+			snap.AddSkip(sourceLinks, &SourceError{Source: sourceLinks, Err: err})
+		} else {
+			raw.LinksRead = true
+		}
+	}
+	return raw, nil
+}
+
+// pmError explains a path manager read failure.
+func pmError(err error) error {
+	se := &SourceError{Source: sourcePM, Err: err}
+	if errors.Is(err, syscall.ENOENT) {
+		se.Err = fmt.Errorf("generic netlink family %s is not registered: %w", mptcpPMFamily, errors.ErrUnsupported)
+		se.Fix = "the in-kernel path manager needs Linux 5.7 or later"
+	}
+	return se
+}
+
+// readSysctlDir reads every file of dir into a map by file name.
+func readSysctlDir(dir string) (map[string]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(entries))
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				continue // write-only or restricted knob: not a reason to fail
+			}
+			return nil, err
+		}
+		out[e.Name()] = strings.TrimSpace(string(b))
+	}
+	return out, nil
+}
+
+// nlSocket opens a netlink socket of proto on the calling thread with
+// timeouts from ctx.
+func nlSocket(ctx context.Context, proto int) (*nl.NetlinkSocket, error) {
+	s, err := nl.Subscribe(proto)
+	if err != nil {
+		return nil, err
+	}
+	d := mptcpTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		d = max(time.Until(dl), time.Millisecond)
+	}
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	_ = s.SetSendTimeout(&tv)
+	_ = s.SetReceiveTimeout(&tv)
+	return s, nil
+}
+
+// exchange sends req on s and returns the payload of every reply.
+func exchange(s *nl.NetlinkSocket, proto int, req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {
+	req.Sockets = map[int]*nl.SocketHandle{proto: {Socket: s}}
+	var out [][]byte
+	err := req.ExecuteIter(proto, resType, func(msg []byte) bool {
+		out = append(out, append([]byte(nil), msg...))
+		return true
+	})
+	if errors.Is(err, nl.ErrDumpInterrupted) {
+		err = nil // the set changed while dumped: still a fair picture
+	}
+	return out, err
+}
+
+// readPM reads the path manager's limits and endpoints.
+func readPM(ctx context.Context, raw *mptcpRaw) error {
+	s, err := nlSocket(ctx, unix.NETLINK_GENERIC)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	req := nl.NewNetlinkRequest(nl.GENL_ID_CTRL, 0)
+	req.AddData(&nl.Genlmsg{Command: nl.GENL_CTRL_CMD_GETFAMILY, Version: nl.GENL_CTRL_VERSION})
+	req.AddData(nl.NewRtAttr(nl.GENL_CTRL_ATTR_FAMILY_NAME, nl.ZeroTerminated(mptcpPMFamily)))
+	msgs, err := exchange(s, unix.NETLINK_GENERIC, req, 0)
+	if err != nil {
+		return err
+	}
+	family, err := genlFamilyID(msgs)
+	if err != nil {
+		return err
+	}
+
+	req = nl.NewNetlinkRequest(int(family), 0)
+	req.AddData(&nl.Genlmsg{Command: mptcpPMCmdGetLimits, Version: mptcpPMVersion})
+	msgs, err = exchange(s, unix.NETLINK_GENERIC, req, family)
+	if err != nil {
+		return fmt.Errorf("get limits: %w", err)
+	}
+	if len(msgs) != 1 {
+		return fmt.Errorf("get limits: %d replies, want 1", len(msgs))
+	}
+	raw.Limits = msgs[0]
+
+	req = nl.NewNetlinkRequest(int(family), unix.NLM_F_DUMP)
+	req.AddData(&nl.Genlmsg{Command: mptcpPMCmdGetAddr, Version: mptcpPMVersion})
+	if raw.Endpoints, err = exchange(s, unix.NETLINK_GENERIC, req, family); err != nil {
+		return fmt.Errorf("dump endpoints: %w", err)
+	}
+	return nil
+}
+
+// genlFamilyID finds the family id in a CTRL_CMD_GETFAMILY reply.
+func genlFamilyID(msgs [][]byte) (uint16, error) {
+	for _, m := range msgs {
+		attrs, err := genlAttrs(m)
+		if err != nil {
+			return 0, err
+		}
+		for _, a := range attrs {
+			if a.typ == nl.GENL_CTRL_ATTR_FAMILY_ID {
+				if id, ok := attrU16(a); ok {
+					return id, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("%w: no family id in the reply for %s", errMalformed, mptcpPMFamily)
+}
+
+// rawData adds bytes to a netlink request in order.
+type rawData []byte
+
+func (r rawData) Serialize() []byte { return r }
+func (r rawData) Len() int          { return len(r) }
+
+// diagRequest is an inet_diag_req_v2 dump of one family and protocol,
+// asking for INET_DIAG_INFO (which also brings the TCP ULP info).
+func diagRequest(family uint8, proto uint32, states uint32) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
+	b := make([]byte, inetDiagReqLen)
+	b[0] = family
+	b[1] = uint8(proto) // IPPROTO_MPTCP does not fit: the attribute below carries it
+	b[2] = 1 << (inetDiagInfo - 1)
+	binary.NativeEndian.PutUint32(b[4:], states)
+	req.AddData(rawData(b))
+	if proto > 0xff {
+		req.AddData(nl.NewRtAttr(inetDiagReqProto, nl.Uint32Attr(proto)))
+	}
+	return req
+}
+
+// readSockets dumps the MPTCP sockets, then, when connections exist, the
+// TCP sockets that carry their subflows.
+func readSockets(ctx context.Context, raw *mptcpRaw) error {
+	s, err := nlSocket(ctx, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	const (
+		mptcpStates = 1<<tcpEstablished | 1<<tcpListen
+		tcpStates   = 1 << tcpEstablished
+	)
+	conns := false
+	for _, fam := range []uint8{afInet, afInet6} {
+		msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(fam, unix.IPPROTO_MPTCP, mptcpStates), nl.SOCK_DIAG_BY_FAMILY)
+		if err != nil {
+			return fmt.Errorf("dump MPTCP sockets (family %d): %w", fam, err)
+		}
+		for _, m := range msgs {
+			conns = conns || (len(m) > 1 && m[1] == tcpEstablished)
+		}
+		raw.MPTCPSocks = append(raw.MPTCPSocks, msgs...)
+	}
+	if !conns {
+		return nil
+	}
+	for _, fam := range []uint8{afInet, afInet6} {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(fam, unix.IPPROTO_TCP, tcpStates), nl.SOCK_DIAG_BY_FAMILY)
+		if err != nil {
+			return fmt.Errorf("dump TCP subflows (family %d): %w", fam, err)
+		}
+		for _, m := range msgs {
+			if isMPTCPSubflowMsg(m) {
+				raw.TCPSocks = append(raw.TCPSocks, m)
+			}
+		}
+	}
+	return nil
+}
+
+// isMPTCPSubflowMsg keeps only TCP sockets whose ULP is "mptcp", so a host
+// with many plain TCP connections does not carry them around.
+func isMPTCPSubflowMsg(m []byte) bool {
+	if len(m) < inetDiagMsgLen {
+		return true // let the decoder report it
+	}
+	attrs, err := parseAttrs(m[inetDiagMsgLen:])
+	if err != nil {
+		return true
+	}
+	for _, a := range attrs {
+		if a.typ != inetDiagULPInfo {
+			continue
+		}
+		ulp, err := parseAttrs(a.val)
+		if err != nil {
+			return true
+		}
+		for _, u := range ulp {
+			if u.typ == inetULPInfoName && strings.TrimRight(string(u.val), "\x00") == "mptcp" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readLinks reads the interfaces and their addresses, for the endpoints.
+func readLinks(raw *mptcpRaw) error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list addresses: %w", err)
+	}
+	byIndex := map[int][]netip.Addr{}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], ip.Unmap())
+		}
+	}
+	for _, l := range links {
+		at := l.Attrs()
+		// Devices without operational state (loopback, some tunnels) report
+		// "unknown": judge those by their flags.
+		const upFlags = unix.IFF_UP | unix.IFF_LOWER_UP
+		up := at.OperState == netlink.OperUp ||
+			(at.OperState == netlink.OperUnknown && at.RawFlags&upFlags == upFlags)
+		raw.Links = append(raw.Links, mptcpLink{Index: at.Index, Name: at.Name, Up: up, Addrs: byIndex[at.Index]})
+	}
+	return nil
+}
