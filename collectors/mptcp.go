@@ -120,7 +120,10 @@ func (f MPTCPEndpointFlags) Names() []string {
 // MPTCPSockets are the namespace's MPTCP connections and listeners.
 type MPTCPSockets struct {
 	// Conns are the established MPTCP connections.
-	Conns     []MPTCPConn
+	Conns []MPTCPConn
+	// Listeners are the MPTCP listeners, read only when SubflowDetail is
+	// false: then they tell an accepted connection (its local port is
+	// listened on) from an opened one.
 	Listeners []netip.AddrPort
 	// SubflowDetail says whether each connection's subflows (with the
 	// endpoint id each uses) were read: the kernel shows them only to

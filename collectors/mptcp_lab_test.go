@@ -145,8 +145,8 @@ func TestMPTCPCollectorLab(t *testing.T) {
 	if sc.Side != MPTCPServer || sc.Local != remote {
 		t.Errorf("server sees side %q local %s, want server %s", sc.Side, sc.Local, remote)
 	}
-	if ls := srv.MPTCP.Sockets.Listeners; len(ls) != 1 || ls[0] != remote {
-		t.Errorf("server listeners %v, want [%s]", ls, remote)
+	if ls := srv.MPTCP.Sockets.Listeners; len(ls) != 0 {
+		t.Errorf("listeners %v read although the subflows tell the side", ls)
 	}
 }
 

@@ -237,58 +237,87 @@ func diagRequest(family uint8, proto uint32, states uint32) *nl.NetlinkRequest {
 	return req
 }
 
-// readSockets dumps the MPTCP sockets, then, when connections exist, the
-// TCP sockets that carry their subflows.
+// readSockets dumps the established MPTCP connections, then, when there
+// are some, the TCP sockets of their families that carry their subflows.
+// Walking the TCP hash table costs about a millisecond per family on a
+// large host, so families without MPTCP connections are not walked. The
+// MPTCP listeners (another table walk) are read only when the subflows
+// cannot tell which side opened a connection.
 func readSockets(ctx context.Context, raw *mptcpRaw) error {
 	s, err := nlSocket(ctx, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	const (
-		mptcpStates = 1<<tcpEstablished | 1<<tcpListen
-		tcpStates   = 1 << tcpEstablished
-	)
-	conns := false
-	for _, fam := range []uint8{afInet, afInet6} {
-		msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(fam, unix.IPPROTO_MPTCP, mptcpStates), nl.SOCK_DIAG_BY_FAMILY)
+	dump := func(fam uint8, proto, states uint32) ([][]byte, error) {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(fam, proto, states), nl.SOCK_DIAG_BY_FAMILY)
 		if err != nil {
-			return fmt.Errorf("dump MPTCP sockets (family %d): %w", fam, err)
+			return nil, fmt.Errorf("dump %s sockets of family %d: %w", protoName(proto), fam, err)
 		}
-		for _, m := range msgs {
-			conns = conns || (len(m) > 1 && m[1] == tcpEstablished)
+		return msgs, nil
+	}
+	families := map[uint8]bool{}
+	for _, fam := range []uint8{afInet, afInet6} {
+		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<tcpEstablished)
+		if err != nil {
+			return err
 		}
+		families[fam] = len(msgs) > 0
 		raw.MPTCPSocks = append(raw.MPTCPSocks, msgs...)
 	}
-	if !conns {
+	if !families[afInet] && !families[afInet6] {
+		return nil
+	}
+	detail := false
+	for _, fam := range []uint8{afInet, afInet6} {
+		if !families[fam] {
+			continue
+		}
+		msgs, err := dump(fam, unix.IPPROTO_TCP, 1<<tcpEstablished)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			keep, hasDetail := mptcpSubflowMsg(m)
+			if keep {
+				raw.TCPSocks = append(raw.TCPSocks, m)
+			}
+			detail = detail || hasDetail
+		}
+	}
+	if detail {
 		return nil
 	}
 	for _, fam := range []uint8{afInet, afInet6} {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(fam, unix.IPPROTO_TCP, tcpStates), nl.SOCK_DIAG_BY_FAMILY)
+		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<tcpListen)
 		if err != nil {
-			return fmt.Errorf("dump TCP subflows (family %d): %w", fam, err)
+			return err
 		}
-		for _, m := range msgs {
-			if isMPTCPSubflowMsg(m) {
-				raw.TCPSocks = append(raw.TCPSocks, m)
-			}
-		}
+		raw.MPTCPSocks = append(raw.MPTCPSocks, msgs...)
 	}
 	return nil
 }
 
-// isMPTCPSubflowMsg keeps only TCP sockets whose ULP is "mptcp", so a host
-// with many plain TCP connections does not carry them around.
-func isMPTCPSubflowMsg(m []byte) bool {
+func protoName(p uint32) string {
+	if p == unix.IPPROTO_MPTCP {
+		return "MPTCP"
+	}
+	return "TCP"
+}
+
+// mptcpSubflowMsg says whether a TCP socket message is an MPTCP subflow
+// (its ULP is "mptcp"), so a host with many plain TCP connections does not
+// carry them around, and whether it holds the subflow's details.
+func mptcpSubflowMsg(m []byte) (keep, detail bool) {
 	if len(m) < inetDiagMsgLen {
-		return true // let the decoder report it
+		return true, false // let the decoder report it
 	}
 	attrs, err := parseAttrs(m[inetDiagMsgLen:])
 	if err != nil {
-		return true
+		return true, false
 	}
 	for _, a := range attrs {
 		if a.typ != inetDiagULPInfo {
@@ -296,15 +325,18 @@ func isMPTCPSubflowMsg(m []byte) bool {
 		}
 		ulp, err := parseAttrs(a.val)
 		if err != nil {
-			return true
+			return true, false
 		}
 		for _, u := range ulp {
-			if u.typ == inetULPInfoName && strings.TrimRight(string(u.val), "\x00") == "mptcp" {
-				return true
+			switch {
+			case u.typ == inetULPInfoName && strings.TrimRight(string(u.val), "\x00") == "mptcp":
+				keep = true
+			case u.typ == inetULPInfoMPTCP:
+				detail = true
 			}
 		}
 	}
-	return false
+	return keep, keep && detail
 }
 
 // readLinks reads the interfaces and their addresses, for the endpoints.
