@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/netdx/netdx/collectors"
 )
@@ -72,7 +73,7 @@ func checkMPTCPConfig(in *Input) Outcome {
 		})
 	}
 	if pmName != "userspace" && used > 0 && m.PM.Limits.Subflows == 0 {
-		out.Findings = append(out.Findings, Finding{
+		f := Finding{
 			ID:      "mptcp.limit_zero",
 			Subject: "limits subflows",
 			Summary: fmt.Sprintf("`limits subflows 0` leaves the %d MPTCP endpoint(s) unused: no connection can have a second subflow.", used),
@@ -80,11 +81,16 @@ func checkMPTCPConfig(in *Input) Outcome {
 				Num("limits subflows", 0, ""),
 				Num("limits add_addr_accepted", float64(m.PM.Limits.AddAddrAccepted), ""),
 			}, mptcpEndpointsEvidence(eps)...),
-			Fix: append([]string{mptcpLimitsCommand(max(used, 1), m.PM.Limits.AddAddrAccepted)},
-				mptcpReaddCommands(eps)...),
-			Notes: []string{"Existing connections get subflows only when the path manager next acts: the " +
-				"endpoint delete/add above makes it act on all of them."},
-		})
+			Fix: []string{mptcpLimitsCommand(max(used, 1), m.PM.Limits.AddAddrAccepted)},
+		}
+		if readd := mptcpReaddCommands(mptcpOpenedCandidates(m)); len(readd) > 0 {
+			f.Fix = append(f.Fix, readd...)
+			f.Notes = append(f.Notes, "A raised limit does not open subflows on existing connections by itself: "+
+				"re-adding their idle endpoints, as above, does. Run the commands one by one.")
+		} else {
+			f.Notes = append(f.Notes, "New connections get their subflows as soon as the limit is raised.")
+		}
+		out.Findings = append(out.Findings, f)
 	}
 	state := "enabled"
 	if known && !on {
@@ -103,6 +109,28 @@ func mptcpEndpointsEvidence(eps []collectors.MPTCPEndpoint) []Evidence {
 	for _, ep := range eps {
 		out = append(out, Text(fmt.Sprintf("endpoint %d", ep.ID), mptcpEndpointEvidence(ep)))
 	}
+	return out
+}
+
+// mptcpOpenedCandidates lists, once each, the endpoints that should carry
+// subflows of the connections this host opened: the ones to re-add for
+// those connections to get them.
+func mptcpOpenedCandidates(m *collectors.MPTCP) []collectors.MPTCPEndpoint {
+	if m.Sockets == nil {
+		return nil
+	}
+	seen := map[uint8]bool{}
+	var out []collectors.MPTCPEndpoint
+	for i := range m.Sockets.Conns {
+		e := expectMPTCP(m, &m.Sockets.Conns[i])
+		for _, ep := range e.Candidates {
+			if !seen[ep.ID] {
+				seen[ep.ID] = true
+				out = append(out, ep)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

@@ -137,11 +137,17 @@ func TestMPTCPNoCounters(t *testing.T) {
 }
 
 func TestMPTCPConfigRules(t *testing.T) {
-	limitZero := mptcpState1(bondedPM(0, 2))
+	limitZero := mptcpState1(bondedPM(0, 2), mptcpClientConn(1, 0))
 	o := checkMPTCPConfig(mptcpInput(nil, mptcpSnap(limitZero, nil)))
 	wantFindings(t, o, "mptcp.limit_zero")
 	mustContain(t, joined(o.Findings[0]), "ip mptcp limits set subflows 2 add_addr_accepted 0",
-		"ip mptcp endpoint add 198.18.1.1 dev wan1 id 1 subflow", "leaves the 2 MPTCP endpoint(s) unused")
+		"ip mptcp endpoint add 198.18.2.1 dev wan2 id 2 subflow", "leaves the 2 MPTCP endpoint(s) unused")
+	if strings.Contains(joined(o.Findings[0]), "delete id 1") {
+		t.Errorf("re-adds the endpoint the initial subflow uses:\n%s", joined(o.Findings[0]))
+	}
+	o = checkMPTCPConfig(mptcpInput(nil, mptcpSnap(mptcpState1(bondedPM(0, 2)), nil)))
+	wantFindings(t, o, "mptcp.limit_zero")
+	mustContain(t, joined(o.Findings[0]), "New connections get their subflows")
 
 	disabled := mptcpState1(bondedPM(2, 2))
 	disabled.Sysctls["enabled"] = "0"
