@@ -68,9 +68,9 @@ type DiagMPTCPConnection struct {
 	Subflows int `json:"subflows"`
 	// ExpectedSubflows is what the endpoints and limits allow; absent when
 	// the connection is not judged (NotJudged says why).
-	ExpectedSubflows   *int    `json:"expected_subflows,omitempty"`
-	NotJudged          string  `json:"not_judged,omitempty"`
-	MissingEndpointIDs []uint8 `json:"missing_endpoint_ids,omitempty"`
+	ExpectedSubflows   *int   `json:"expected_subflows,omitempty"`
+	NotJudged          string `json:"not_judged,omitempty"`
+	MissingEndpointIDs []int  `json:"missing_endpoint_ids,omitempty"`
 	// From struct mptcp_info.
 	SubflowLimit         uint8              `json:"subflow_limit"`
 	AddAddrSignal        uint8              `json:"add_addr_signal"`
@@ -155,9 +155,9 @@ func newDiagMPTCPConn(m *collectors.MPTCP, c *collectors.MPTCPConn) DiagMPTCPCon
 		dc.ExpectedSubflows = &want
 		if e.Short() && e.MissingKnown {
 			for _, ep := range e.Missing {
-				dc.MissingEndpointIDs = append(dc.MissingEndpointIDs, ep.ID)
+				dc.MissingEndpointIDs = append(dc.MissingEndpointIDs, int(ep.ID))
 			}
-			sort.Slice(dc.MissingEndpointIDs, func(i, j int) bool { return dc.MissingEndpointIDs[i] < dc.MissingEndpointIDs[j] })
+			sort.Ints(dc.MissingEndpointIDs)
 		}
 	} else {
 		dc.NotJudged = e.NotJudged
