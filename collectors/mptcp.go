@@ -29,8 +29,8 @@ func (m *MPTCP) Enabled() (enabled, known bool) {
 }
 
 // PathManager names the path manager new connections get: "kernel" or
-// "userspace" (net.mptcp.path_manager, or pm_type 0/1 on kernels before
-// 6.15); "" when unknown.
+// "userspace" (net.mptcp.path_manager, or pm_type 0/1 on kernels without
+// it); "" when unknown.
 func (m *MPTCP) PathManager() string {
 	if v := m.Sysctls["path_manager"]; v != "" {
 		return v

@@ -192,7 +192,7 @@ func TestMPTCPRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		comment := fmt.Sprintf("%s\nRecorded from Linux %s in the mptcplab TwoWAN client by\n`go test ./collectors -run TestMPTCPRecord -mptcp.record` (as root).", what, kernel)
+		comment := fmt.Sprintf("%s\nRecorded from Linux %s in the mptcplab TwoWAN client by\n`go test ./collectors -run TestMPTCPRecord -args -mptcp.record` (as root).", what, kernel)
 		if err := writeRecording(filepath.Join("testdata", "mptcp", name+".txt"), comment, raw); err != nil {
 			t.Fatal(err)
 		}
