@@ -126,8 +126,9 @@ type MPTCPSockets struct {
 	// listened on) from an opened one.
 	Listeners []netip.AddrPort
 	// SubflowDetail says whether each connection's subflows (with the
-	// endpoint id each uses) were read: the kernel shows them only to
-	// CAP_NET_ADMIN. Without them, Conns carry counts only.
+	// endpoint id each uses) were read: older kernels show them only to
+	// CAP_NET_ADMIN (recent ones hide only sequence numbers from others).
+	// Without them, Conns carry counts only.
 	SubflowDetail bool
 }
 

@@ -95,9 +95,9 @@ func TestDecodeMPTCPFlapped(t *testing.T) {
 	}
 }
 
-// TestDecodeMPTCPUnprivileged replays the recording as a user without
-// CAP_NET_ADMIN sees it: TCP subflows carry the ULP name but no MPTCP
-// details.
+// TestDecodeMPTCPUnprivileged replays the recording as older kernels show
+// it to a user without CAP_NET_ADMIN: TCP subflows carry the ULP name but
+// no MPTCP details.
 func TestDecodeMPTCPUnprivileged(t *testing.T) {
 	raw := recording(t, "bonded")
 	for i, msg := range raw.TCPSocks {
@@ -114,7 +114,7 @@ func TestDecodeMPTCPUnprivileged(t *testing.T) {
 }
 
 // stripULPDetails rewrites an inet_diag_msg so its ULP info holds only the
-// name, as the kernel sends it to unprivileged readers.
+// name, as older kernels send it to unprivileged readers.
 func stripULPDetails(t *testing.T, msg []byte) []byte {
 	t.Helper()
 	d, err := decodeDiagMsg(msg)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -216,4 +217,90 @@ func TestMPTCPRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	record("flapped", "The same after WAN 2 lost carrier and came back: the subflow from endpoint 2 was not rebuilt.")
+}
+
+// withoutNetAdmin runs fn inside ns on a thread whose effective
+// capabilities lack CAP_NET_ADMIN, as an unprivileged diag would run.
+// Netlink checks the capabilities of the socket's opener, so sockets fn
+// opens are unprivileged. If the capability cannot be restored the thread
+// is never reused.
+func withoutNetAdmin(t *testing.T, ns *netlab.NS, fn func() error) error {
+	t.Helper()
+	runtime.LockOSThread()
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var saved [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &saved[0]); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	dropped := saved
+	dropped[0].Effective &^= 1 << unix.CAP_NET_ADMIN
+	if err := unix.Capset(&hdr, &dropped[0]); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	ferr := ns.Do(fn)
+	if err := unix.Capset(&hdr, &saved[0]); err != nil {
+		t.Errorf("restore CAP_NET_ADMIN: %v (thread retired)", err)
+		return ferr
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// TestMPTCPCollectorLabUnprivileged checks what a reader without
+// CAP_NET_ADMIN gets from the real kernel: endpoints, limits and
+// connections all the same. Subflow details depend on the kernel: recent
+// ones show endpoint ids and tokens to anyone (hiding only sequence
+// numbers), older ones only to CAP_NET_ADMIN; then the collector records a
+// permission skip with its fix and still tells the sides apart.
+func TestMPTCPCollectorLabUnprivileged(t *testing.T) {
+	ctx := context.Background()
+	w := mptcplab.NewTwoWAN(t)
+	if err := w.ConfigureBonding(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := w.Connect(ctx, 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitSubflows(t, w.Client, 2, 10*time.Second)
+
+	for _, side := range []struct {
+		ns   *netlab.NS
+		want MPTCPSide
+	}{{w.Client, MPTCPClient}, {w.Server, MPTCPServer}} {
+		snap := &Snapshot{}
+		err := withoutNetAdmin(t, side.ns, func() error {
+			return mptcpCollector{}.Collect(ctx, &Sources{ProcPath: "/proc"}, snap)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := snap.MPTCP
+		if m == nil || m.PM == nil || m.Sockets == nil {
+			t.Fatalf("%s: parts missing without CAP_NET_ADMIN: %+v (skips %+v)", side.want, m, snap.Skipped)
+		}
+		if side.want == MPTCPClient && len(m.PM.Endpoints) != 2 {
+			t.Errorf("endpoints without CAP_NET_ADMIN: %+v", m.PM.Endpoints)
+		}
+		c, err := onlyConn(snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.SubflowCount() != 2 || c.Side != side.want {
+			t.Errorf("%s: count %d side %s", side.want, c.SubflowCount(), c.Side)
+		}
+		if m.Sockets.SubflowDetail {
+			t.Logf("%s: this kernel shows subflow details without CAP_NET_ADMIN", side.want)
+			if len(c.Subflows) != 2 || len(snap.Skipped) != 0 {
+				t.Errorf("%s: subflows %+v skips %+v", side.want, c.Subflows, snap.Skipped)
+			}
+			continue
+		}
+		if len(snap.Skipped) != 1 || snap.Skipped[0].Kind != SkipPermission || snap.Skipped[0].Source != sourceSubflows || snap.Skipped[0].Fix == "" {
+			t.Errorf("%s: skips %+v, want one permission skip for %s with a fix", side.want, snap.Skipped, sourceSubflows)
+		}
+	}
 }

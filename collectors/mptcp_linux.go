@@ -47,7 +47,7 @@ func (mptcpCollector) Collect(ctx context.Context, src *Sources, snap *Snapshot)
 	if m.Sockets != nil && len(m.Sockets.Conns) > 0 && !m.Sockets.SubflowDetail {
 		snap.AddSkip(sourceSubflows, &SourceError{
 			Source: sourceSubflows,
-			Err:    fmt.Errorf("the kernel shows which endpoint each subflow uses only to CAP_NET_ADMIN: %w", syscall.EPERM),
+			Err:    fmt.Errorf("this kernel shows which endpoint each subflow uses only to CAP_NET_ADMIN: %w", syscall.EPERM),
 			Fix:    "run as root or grant CAP_NET_ADMIN to name the endpoint a connection is missing",
 		})
 	}

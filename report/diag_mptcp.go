@@ -49,7 +49,8 @@ type DiagMPTCPEndpoint struct {
 // DiagMPTCPSockets are the established MPTCP connections.
 type DiagMPTCPSockets struct {
 	// SubflowDetail is false when the kernel withheld per-subflow details
-	// (not CAP_NET_ADMIN): connections then carry counts only.
+	// (older kernels show them only to CAP_NET_ADMIN): connections then
+	// carry counts only.
 	SubflowDetail bool                  `json:"subflow_detail"`
 	Connections   []DiagMPTCPConnection `json:"connections"`
 }

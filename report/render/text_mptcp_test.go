@@ -71,7 +71,7 @@ func TestMPTCPTextCapsAndStyles(t *testing.T) {
 	d.Sockets.SubflowDetail = false
 	p.mptcp(d)
 	out := b.String()
-	for _, want := range []string{"MPTCP", "… 5 more connection(s); --json lists them all", "need CAP_NET_ADMIN", "6fea9d13"} {
+	for _, want := range []string{"MPTCP", "… 5 more connection(s); --json lists them all", "only to CAP_NET_ADMIN", "6fea9d13"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
