@@ -46,6 +46,8 @@ func BenchmarkMPTCPCollect(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("one-connection", loop)
+	w.PlainConns(b, 9090, 1000)
+	b.Run("one-connection-1000-plain-tcp", loop)
 }
 
 // BenchmarkMPTCPDecode is the decoding part alone, over the recording.

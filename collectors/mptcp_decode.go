@@ -76,6 +76,11 @@ const (
 	inetDiagULPInfo  = 19
 	inetDiagReqProto = 3
 
+	inetDiagReqBytecode = 1
+	inetDiagBCJmp       = 1
+	inetDiagBCSrcEq     = 11
+	inetDiagBCDstEq     = 12
+
 	inetULPInfoName  = 1
 	inetULPInfoMPTCP = 3
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/netdx/netdx/internal/mptcplab"
@@ -302,5 +303,61 @@ func TestMPTCPCollectorLabUnprivileged(t *testing.T) {
 		if len(snap.Skipped) != 1 || snap.Skipped[0].Kind != SkipPermission || snap.Skipped[0].Source != sourceSubflows || snap.Skipped[0].Fix == "" {
 			t.Errorf("%s: skips %+v, want one permission skip for %s with a fix", side.want, snap.Skipped, sourceSubflows)
 		}
+	}
+}
+
+// TestMPTCPPortFilterKernel checks the bytecode filter against the kernel:
+// accepted by its audit, it lets through the sockets on the MPTCP
+// connection's ports and keeps plain TCP connections on other ports out.
+func TestMPTCPPortFilterKernel(t *testing.T) {
+	ctx := context.Background()
+	w := mptcplab.NewTwoWAN(t)
+	if err := w.ConfigureBonding(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := w.Connect(ctx, 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	w.PlainConns(t, 9090, 5)
+	waitSubflows(t, w.Client, 2, 10*time.Second)
+
+	count := func(filter []byte) (on8080, on9090 int) {
+		err := w.Client.Do(func() error {
+			s, err := nlSocket(ctx, unix.NETLINK_SOCK_DIAG)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(afInet, unix.IPPROTO_TCP, 1<<tcpEstablished, filter), nl.SOCK_DIAG_BY_FAMILY)
+			for _, m := range msgs {
+				d, derr := decodeDiagMsg(m)
+				if derr != nil {
+					return derr
+				}
+				switch d.remote.Port() {
+				case 8080:
+					on8080++
+				case 9090:
+					on9090++
+				}
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if a, b := count(nil); a != 2 || b != 5 {
+		t.Fatalf("unfiltered: %d subflows, %d plain; want 2 and 5", a, b)
+	}
+	ports := []uint16{1, 8080, 40000}
+	if a, b := count(portFilter(ports)); a != 2 || b != 0 {
+		t.Errorf("filtered on %v: %d subflows, %d plain; want 2 and 0", ports, a, b)
+	}
+	if a, b := count(portFilter([]uint16{8080})); a != 2 || b != 0 {
+		t.Errorf("filtered on 8080 alone: %d subflows, %d plain; want 2 and 0", a, b)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -222,8 +223,9 @@ func (r rawData) Serialize() []byte { return r }
 func (r rawData) Len() int          { return len(r) }
 
 // diagRequest is an inet_diag_req_v2 dump of one family and protocol,
-// asking for INET_DIAG_INFO (which also brings the TCP ULP info).
-func diagRequest(family uint8, proto uint32, states uint32) *nl.NetlinkRequest {
+// asking for INET_DIAG_INFO (which also brings the TCP ULP info), with an
+// optional bytecode filter.
+func diagRequest(family uint8, proto uint32, states uint32, filter []byte) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
 	b := make([]byte, inetDiagReqLen)
 	b[0] = family
@@ -231,6 +233,9 @@ func diagRequest(family uint8, proto uint32, states uint32) *nl.NetlinkRequest {
 	b[2] = 1 << (inetDiagInfo - 1)
 	binary.NativeEndian.PutUint32(b[4:], states)
 	req.AddData(rawData(b))
+	if len(filter) > 0 {
+		req.AddData(nl.NewRtAttr(inetDiagReqBytecode, filter))
+	}
 	if proto > 0xff {
 		req.AddData(nl.NewRtAttr(inetDiagReqProto, nl.Uint32Attr(proto)))
 	}
@@ -238,7 +243,8 @@ func diagRequest(family uint8, proto uint32, states uint32) *nl.NetlinkRequest {
 }
 
 // readSockets dumps the established MPTCP connections, then, when there
-// are some, the TCP sockets of their families that carry their subflows.
+// are some, the TCP sockets of their families that carry their subflows;
+// a port filter keeps the kernel from sending every other TCP socket.
 // Walking the TCP hash table costs about a millisecond per family on a
 // large host, so families without MPTCP connections are not walked. The
 // MPTCP listeners (another table walk) are read only when the subflows
@@ -249,11 +255,11 @@ func readSockets(ctx context.Context, raw *mptcpRaw) error {
 		return err
 	}
 	defer s.Close()
-	dump := func(fam uint8, proto, states uint32) ([][]byte, error) {
+	dump := func(fam uint8, proto, states uint32, filter []byte) ([][]byte, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(fam, proto, states), nl.SOCK_DIAG_BY_FAMILY)
+		msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(fam, proto, states, filter), nl.SOCK_DIAG_BY_FAMILY)
 		if err != nil {
 			return nil, fmt.Errorf("dump %s sockets of family %d: %w", protoName(proto), fam, err)
 		}
@@ -261,7 +267,7 @@ func readSockets(ctx context.Context, raw *mptcpRaw) error {
 	}
 	families := map[uint8]bool{}
 	for _, fam := range []uint8{afInet, afInet6} {
-		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<tcpEstablished)
+		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<tcpEstablished, nil)
 		if err != nil {
 			return err
 		}
@@ -271,12 +277,13 @@ func readSockets(ctx context.Context, raw *mptcpRaw) error {
 	if !families[afInet] && !families[afInet6] {
 		return nil
 	}
+	filter := portFilter(connPorts(raw.MPTCPSocks))
 	detail := false
 	for _, fam := range []uint8{afInet, afInet6} {
 		if !families[fam] {
 			continue
 		}
-		msgs, err := dump(fam, unix.IPPROTO_TCP, 1<<tcpEstablished)
+		msgs, err := dump(fam, unix.IPPROTO_TCP, 1<<tcpEstablished, filter)
 		if err != nil {
 			return err
 		}
@@ -292,7 +299,7 @@ func readSockets(ctx context.Context, raw *mptcpRaw) error {
 		return nil
 	}
 	for _, fam := range []uint8{afInet, afInet6} {
-		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<tcpListen)
+		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<tcpListen, nil)
 		if err != nil {
 			return err
 		}
@@ -306,6 +313,71 @@ func protoName(p uint32) string {
 		return "MPTCP"
 	}
 	return "TCP"
+}
+
+// connPorts lists the local and remote ports of MPTCP connection
+// messages: their subflows share the remote port (this host connected) or
+// the local one (it accepted).
+func connPorts(msgs [][]byte) []uint16 {
+	seen := map[uint16]bool{}
+	var ports []uint16
+	for _, m := range msgs {
+		if len(m) < 8 {
+			continue
+		}
+		for _, p := range []uint16{binary.BigEndian.Uint16(m[4:]), binary.BigEndian.Uint16(m[6:])} {
+			if p != 0 && !seen[p] {
+				seen[p] = true
+				ports = append(ports, p)
+			}
+		}
+	}
+	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+	return ports
+}
+
+// maxFilterPorts caps the port filter; beyond it the dump is unfiltered.
+const maxFilterPorts = 512
+
+// portFilter is inet_diag bytecode accepting sockets whose local or remote
+// port is one of ports (nil, no filter, when there are too many). Each
+// port takes a source test, a destination test and jumps, chained the way
+// the kernel's audit wants (every op's "yes" leads to the next op):
+//
+//	S_EQ p (yes→JMP, no→next test) [p] JMP (→accept) D_EQ p ... [p] JMP ...
+//
+// The last test's "no" points past the end: reject.
+func portFilter(ports []uint16) []byte {
+	if len(ports) == 0 || len(ports) > maxFilterPorts {
+		return nil
+	}
+	type test struct {
+		code uint8
+		port uint16
+	}
+	var tests []test
+	for _, p := range ports {
+		tests = append(tests, test{inetDiagBCSrcEq, p}, test{inetDiagBCDstEq, p})
+	}
+	const testLen, jmpLen = 8, 4
+	total := len(tests)*(testLen+jmpLen) - jmpLen
+	op := func(b []byte, code, yes uint8, no uint16) []byte {
+		b = append(b, code, yes)
+		return binary.NativeEndian.AppendUint16(b, no)
+	}
+	b := make([]byte, 0, total)
+	for i, t := range tests {
+		if i == len(tests)-1 {
+			b = op(b, t.code, testLen, testLen+jmpLen) // match: the end; else past it
+			b = op(b, 0, 0, t.port)
+			break
+		}
+		b = op(b, t.code, testLen, testLen+jmpLen) // match: the JMP; else the next test
+		b = op(b, 0, 0, t.port)
+		rest := total - len(b) // bytes from this JMP to the end
+		b = op(b, inetDiagBCJmp, jmpLen, uint16(rest))
+	}
+	return b
 }
 
 // mptcpSubflowMsg says whether a TCP socket message is an MPTCP subflow

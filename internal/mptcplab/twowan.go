@@ -322,3 +322,56 @@ func Wait(ctx context.Context, limit time.Duration, what string, cond func() (bo
 		}
 	}
 }
+
+// PlainConns opens n plain TCP connections from the client to the service
+// on port, for tests that need TCP sockets that are not MPTCP subflows.
+// They are closed when t ends.
+func (w *TwoWAN) PlainConns(t testing.TB, port uint16, n int) {
+	t.Helper()
+	var ln net.Listener
+	err := w.Server.Do(func() error {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		var err error
+		ln, err = lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(w.Service, port).String())
+		return err
+	})
+	if err != nil {
+		t.Fatalf("mptcplab: plain listener: %v", err)
+	}
+	accepted := make(chan net.Conn, n)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+		for len(accepted) > 0 {
+			(<-accepted).Close()
+		}
+	})
+	err = w.Client.Do(func() error {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		d.SetMultipathTCP(false)
+		for i := 0; i < n; i++ {
+			c, err := d.Dial("tcp", netip.AddrPortFrom(w.Service, port).String())
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("mptcplab: plain connections: %v", err)
+	}
+}
