@@ -60,7 +60,11 @@ func (mptcpCollector) Collect(ctx context.Context, src *Sources, snap *Snapshot)
 // kernel without MPTCP is an error (the whole source is unsupported); a
 // part that cannot be read is recorded in snap and left out.
 func readMPTCP(ctx context.Context, src *Sources, snap *Snapshot) (*mptcpRaw, error) {
-	dir := filepath.Join(src.ProcPath, "sys/net/mptcp")
+	root := src.ProcPath
+	if root == "" {
+		root = "/proc"
+	}
+	dir := filepath.Join(root, "sys/net/mptcp")
 	sysctls, err := readSysctlDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

@@ -53,7 +53,7 @@ func TestMPTCPCounterRules(t *testing.T) {
 			map[string]uint64{"MPCapableSYNTX": 100, "MPCapableFallbackSYNACK": 5}, nil, 0, nil},
 		{"blackhole", checkMPTCPFallback,
 			map[string]uint64{"Blackhole": 1, "MPCapableSYNTXDrop": 1},
-			[]string{"mptcp.syn_blackhole"}, 0, []string{"1 blackhole(s) detected", "net.mptcp.syn_retrans_before_tcp_fallback=2"}},
+			[]string{"mptcp.syn_blackhole"}, 0, []string{"1 MPTCP blackhole(s) detected in 1s: something on the path drops SYNs", "net.mptcp.syn_retrans_before_tcp_fallback=2"}},
 		{"SYN drops", checkMPTCPFallback,
 			map[string]uint64{"MPCapableSYNTXDrop": 3},
 			[]string{"mptcp.syn_blackhole"}, 0, []string{"3 MPTCP SYNs went unanswered"}},

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"strings"
 )
 
 // MPTCP connections that fall back to plain TCP, at the handshake or
@@ -61,9 +62,9 @@ func init() {
 		Severity: Warning,
 		Explanation: "SYNs with MP_CAPABLE went unanswered until the kernel retried them without it " +
 			"(MPCapableSYNTXDrop), or the kernel decided the path is an MPTCP blackhole (Blackhole) and now opens " +
-			"connections as plain TCP for net.mptcp.blackhole_timeout seconds (MPCapableSYNTXDisabled). Each such " +
-			"connection waits for SYN retransmissions (1 s, then 3 s) before it is set up: added connect latency, " +
-			"and no multipath afterwards.",
+			"connections as plain TCP for net.mptcp.blackhole_timeout seconds (MPCapableSYNTXDisabled). Each dropped " +
+			"SYN costs a retransmission timeout (1 s, then 2 s more) before the connection is set up without MPTCP: " +
+			"added connect latency, and no multipath afterwards.",
 		Thresholds: fmt.Sprintf("In the interval: MPCapableSYNTXDrop or MPCapableSYNTXDisabled ≥ %d, or "+
 			"Blackhole ≥ 1.", mptcpMinSYNDrops),
 		Remediation: "Find the firewall or middlebox that drops SYNs carrying TCP option 30 and let MPTCP through. " +
@@ -162,11 +163,20 @@ func checkMPTCPFallback(in *Input) Outcome {
 	disabled, _ := c.delta("MPCapableSYNTXDisabled")
 	holes, _ := c.delta("Blackhole")
 	if drops >= mptcpMinSYNDrops || disabled >= mptcpMinSYNDrops || holes >= 1 {
+		var parts []string
+		if drops > 0 {
+			parts = append(parts, fmt.Sprintf("%d MPTCP SYNs went unanswered until retried without MPTCP", drops))
+		}
+		if disabled > 0 {
+			parts = append(parts, fmt.Sprintf("%d connections were opened as plain TCP because of a past blackhole", disabled))
+		}
+		if holes > 0 {
+			parts = append(parts, fmt.Sprintf("%d MPTCP blackhole(s) detected", holes))
+		}
 		f := Finding{
 			ID:      "mptcp.syn_blackhole",
 			Subject: "MP_CAPABLE SYNs",
-			Summary: fmt.Sprintf("%d MPTCP SYNs went unanswered until retried without MPTCP, %d connections were opened as plain TCP because of a past blackhole, %d blackhole(s) detected %s.",
-				drops, disabled, holes, c.span()),
+			Summary: strings.Join(parts, ", ") + " " + c.span() + ": something on the path drops SYNs carrying MPTCP options.",
 			Evidence: append(mptcpSysctlEvidence(in.Diag, "syn_retrans_before_tcp_fallback"),
 				mptcpSysctlEvidence(in.Diag, "blackhole_timeout")...),
 			Fix: []string{
