@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 	"unsafe"
@@ -44,6 +45,10 @@ type WAN struct {
 // NewTwoWAN builds the lab; the namespaces are removed when t ends.
 func NewTwoWAN(t testing.TB) *TwoWAN {
 	t.Helper()
+	netlab.RequireRoot(t)
+	if _, err := os.Stat("/proc/sys/net/mptcp/enabled"); err != nil {
+		t.Skipf("skipped: this kernel has no MPTCP (%v); the MPTCP lab needs CONFIG_MPTCP=y", err)
+	}
 	w := &TwoWAN{
 		Client:  netlab.NewNS(t, "mpc"),
 		Server:  netlab.NewNS(t, "mps"),
