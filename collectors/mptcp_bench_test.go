@@ -40,7 +40,7 @@ func BenchmarkMPTCPCollect(b *testing.B) {
 	defer conn.Close()
 	if err := mptcplab.Wait(ctx, 10*time.Second, "two subflows", func() (bool, error) {
 		snap := collectMPTCPIn(b, w.Client)
-		c, err := onlyConn(snap)
+		c, err := mptcpOnlyConn(snap)
 		return err == nil && len(c.Subflows) == 2, nil
 	}); err != nil {
 		b.Fatal(err)
@@ -52,7 +52,7 @@ func BenchmarkMPTCPCollect(b *testing.B) {
 
 // BenchmarkMPTCPDecode is the decoding part alone, over the recording.
 func BenchmarkMPTCPDecode(b *testing.B) {
-	raw := recording(b, "bonded")
+	raw := mptcpRecording(b, "bonded")
 	for b.Loop() {
 		if _, errs := decodeMPTCP(raw); len(errs) != 0 {
 			b.Fatal(errs)

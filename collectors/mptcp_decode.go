@@ -12,8 +12,8 @@ import (
 // payloads into mptcpRaw; decoding is separate so tests replay messages
 // recorded from a real kernel (testdata/mptcp).
 
-// errMalformed marks a kernel message that could not be decoded.
-var errMalformed = errors.New("malformed netlink message")
+// errMPTCPMalformed marks a kernel message that could not be decoded.
+var errMPTCPMalformed = errors.New("malformed netlink message")
 
 // mptcpRaw is what the kernel answered, message by message, before
 // decoding. Each payload is a netlink message without its nlmsghdr.
@@ -65,55 +65,55 @@ const (
 	mptcpAddrAttrFlags  = 6
 	mptcpAddrAttrIfIdx  = 7
 
-	genlHdrLen = 4
+	mptcpGenlHdrLen = 4
 )
 
 // sock_diag (include/uapi/linux/inet_diag.h, tcp.h, mptcp.h).
 const (
-	inetDiagMsgLen   = 72
-	inetDiagReqLen   = 56
-	inetDiagInfo     = 2
-	inetDiagULPInfo  = 19
-	inetDiagReqProto = 3
+	mpInetDiagMsgLen   = 72
+	mpInetDiagReqLen   = 56
+	mpInetDiagInfo     = 2
+	mpInetDiagULPInfo  = 19
+	mpInetDiagReqProto = 3
 
-	inetDiagReqBytecode = 1
-	inetDiagBCJmp       = 1
-	inetDiagBCSrcEq     = 11
-	inetDiagBCDstEq     = 12
+	mpInetDiagReqBytecode = 1
+	mpInetDiagBCJmp       = 1
+	mpInetDiagBCSrcEq     = 11
+	mpInetDiagBCDstEq     = 12
 
-	inetULPInfoName  = 1
-	inetULPInfoMPTCP = 3
+	mpInetULPInfoName  = 1
+	mpInetULPInfoMPTCP = 3
 
 	mptcpSubflowAttrTokenLoc = 2
 	mptcpSubflowAttrFlags    = 8
 	mptcpSubflowAttrIDRem    = 9
 	mptcpSubflowAttrIDLoc    = 10
 
-	tcpEstablished = 1
-	tcpListen      = 10
+	mpTCPEstablished = 1
+	mpTCPListen      = 10
 
-	afInet  = 2
-	afInet6 = 10
+	mpAFInet  = 2
+	mpAFInet6 = 10
 )
 
-// nlAttr is one netlink attribute; typ has the nested and byte-order
+// mptcpAttr is one netlink attribute; typ has the nested and byte-order
 // flags masked off.
-type nlAttr struct {
+type mptcpAttr struct {
 	typ uint16
 	val []byte
 }
 
-// parseAttrs splits b into attributes. It never reads past b: a length
+// mptcpParseAttrs splits b into attributes. It never reads past b: a length
 // that does not fit is an error.
-func parseAttrs(b []byte) ([]nlAttr, error) {
-	var out []nlAttr
+func mptcpParseAttrs(b []byte) ([]mptcpAttr, error) {
+	var out []mptcpAttr
 	for len(b) >= 4 {
 		l := int(binary.NativeEndian.Uint16(b))
 		t := binary.NativeEndian.Uint16(b[2:]) & 0x3fff
 		if l < 4 || l > len(b) {
-			return out, fmt.Errorf("%w: attribute %d claims %d bytes, %d left", errMalformed, t, l, len(b))
+			return out, fmt.Errorf("%w: attribute %d claims %d bytes, %d left", errMPTCPMalformed, t, l, len(b))
 		}
-		out = append(out, nlAttr{typ: t, val: b[4:l]})
+		out = append(out, mptcpAttr{typ: t, val: b[4:l]})
 		next := (l + 3) &^ 3
 		if next > len(b) {
 			next = len(b)
@@ -123,75 +123,75 @@ func parseAttrs(b []byte) ([]nlAttr, error) {
 	return out, nil
 }
 
-func attrU8(a nlAttr) (uint8, bool) {
+func mptcpU8(a mptcpAttr) (uint8, bool) {
 	if len(a.val) < 1 {
 		return 0, false
 	}
 	return a.val[0], true
 }
 
-func attrU16(a nlAttr) (uint16, bool) {
+func mptcpU16(a mptcpAttr) (uint16, bool) {
 	if len(a.val) < 2 {
 		return 0, false
 	}
 	return binary.NativeEndian.Uint16(a.val), true
 }
 
-func attrU32(a nlAttr) (uint32, bool) {
+func mptcpU32(a mptcpAttr) (uint32, bool) {
 	if len(a.val) < 4 {
 		return 0, false
 	}
 	return binary.NativeEndian.Uint32(a.val), true
 }
 
-// genlAttrs skips the generic netlink header of a payload.
-func genlAttrs(msg []byte) ([]nlAttr, error) {
-	if len(msg) < genlHdrLen {
-		return nil, fmt.Errorf("%w: generic netlink message of %d bytes", errMalformed, len(msg))
+// mptcpGenlAttrs skips the generic netlink header of a payload.
+func mptcpGenlAttrs(msg []byte) ([]mptcpAttr, error) {
+	if len(msg) < mptcpGenlHdrLen {
+		return nil, fmt.Errorf("%w: generic netlink message of %d bytes", errMPTCPMalformed, len(msg))
 	}
-	return parseAttrs(msg[genlHdrLen:])
+	return mptcpParseAttrs(msg[mptcpGenlHdrLen:])
 }
 
-// decodeLimits decodes a MPTCP_PM_CMD_GET_LIMITS reply.
-func decodeLimits(msg []byte) (MPTCPLimits, error) {
+// decodeMPTCPLimits decodes a MPTCP_PM_CMD_GET_LIMITS reply.
+func decodeMPTCPLimits(msg []byte) (MPTCPLimits, error) {
 	var l MPTCPLimits
-	attrs, err := genlAttrs(msg)
+	attrs, err := mptcpGenlAttrs(msg)
 	if err != nil {
 		return l, fmt.Errorf("mptcp_pm limits: %w", err)
 	}
 	for _, a := range attrs {
 		switch a.typ {
 		case mptcpPMAttrRcvAddAddrs:
-			l.AddAddrAccepted, _ = attrU32(a)
+			l.AddAddrAccepted, _ = mptcpU32(a)
 		case mptcpPMAttrSubflows:
-			l.Subflows, _ = attrU32(a)
+			l.Subflows, _ = mptcpU32(a)
 		}
 	}
 	return l, nil
 }
 
-// decodeEndpoint decodes one message of the MPTCP_PM_CMD_GET_ADDR dump.
-func decodeEndpoint(msg []byte) (MPTCPEndpoint, error) {
+// decodeMPTCPEndpoint decodes one message of the MPTCP_PM_CMD_GET_ADDR dump.
+func decodeMPTCPEndpoint(msg []byte) (MPTCPEndpoint, error) {
 	var ep MPTCPEndpoint
-	attrs, err := genlAttrs(msg)
+	attrs, err := mptcpGenlAttrs(msg)
 	if err != nil {
 		return ep, fmt.Errorf("mptcp_pm endpoint: %w", err)
 	}
-	var nested []nlAttr
+	var nested []mptcpAttr
 	for _, a := range attrs {
 		if a.typ == mptcpPMAttrAddr {
-			if nested, err = parseAttrs(a.val); err != nil {
+			if nested, err = mptcpParseAttrs(a.val); err != nil {
 				return ep, fmt.Errorf("mptcp_pm endpoint address: %w", err)
 			}
 		}
 	}
 	if nested == nil {
-		return ep, fmt.Errorf("%w: mptcp_pm endpoint without an address", errMalformed)
+		return ep, fmt.Errorf("%w: mptcp_pm endpoint without an address", errMPTCPMalformed)
 	}
 	for _, a := range nested {
 		switch a.typ {
 		case mptcpAddrAttrID:
-			ep.ID, _ = attrU8(a)
+			ep.ID, _ = mptcpU8(a)
 		case mptcpAddrAttrAddr4:
 			if len(a.val) == 4 {
 				ep.Addr = netip.AddrFrom4([4]byte(a.val))
@@ -201,36 +201,36 @@ func decodeEndpoint(msg []byte) (MPTCPEndpoint, error) {
 				ep.Addr = netip.AddrFrom16([16]byte(a.val))
 			}
 		case mptcpAddrAttrPort:
-			ep.Port, _ = attrU16(a)
+			ep.Port, _ = mptcpU16(a)
 		case mptcpAddrAttrFlags:
-			f, _ := attrU32(a)
+			f, _ := mptcpU32(a)
 			ep.Flags = MPTCPEndpointFlags(f)
 		case mptcpAddrAttrIfIdx:
-			i, _ := attrU32(a)
+			i, _ := mptcpU32(a)
 			ep.IfIndex = int(int32(i))
 		}
 	}
 	if !ep.Addr.IsValid() {
-		return ep, fmt.Errorf("%w: mptcp_pm endpoint %d has no address", errMalformed, ep.ID)
+		return ep, fmt.Errorf("%w: mptcp_pm endpoint %d has no address", errMPTCPMalformed, ep.ID)
 	}
 	return ep, nil
 }
 
-// decodePM decodes the path manager's limits and endpoints, then places
+// decodeMPTCPPM decodes the path manager's limits and endpoints, then places
 // each endpoint on its interface.
-func decodePM(raw *mptcpRaw) (*MPTCPPathManager, error) {
-	lim, err := decodeLimits(raw.Limits)
+func decodeMPTCPPM(raw *mptcpRaw) (*MPTCPPathManager, error) {
+	lim, err := decodeMPTCPLimits(raw.Limits)
 	if err != nil {
 		return nil, err
 	}
 	pm := &MPTCPPathManager{Limits: lim, Endpoints: make([]MPTCPEndpoint, 0, len(raw.Endpoints))}
 	for _, msg := range raw.Endpoints {
-		ep, err := decodeEndpoint(msg)
+		ep, err := decodeMPTCPEndpoint(msg)
 		if err != nil {
 			return nil, err
 		}
 		if raw.LinksRead {
-			placeEndpoint(&ep, raw.Links)
+			placeMPTCPEndpoint(&ep, raw.Links)
 		}
 		pm.Endpoints = append(pm.Endpoints, ep)
 	}
@@ -238,9 +238,9 @@ func decodePM(raw *mptcpRaw) (*MPTCPPathManager, error) {
 	return pm, nil
 }
 
-// placeEndpoint finds the endpoint's interface (its dev, else the one
+// placeMPTCPEndpoint finds the endpoint's interface (its dev, else the one
 // holding its address), whether that is up and whether the address exists.
-func placeEndpoint(ep *MPTCPEndpoint, links []mptcpLink) {
+func placeMPTCPEndpoint(ep *MPTCPEndpoint, links []mptcpLink) {
 	present := false
 	var holder *mptcpLink
 	for i := range links {
@@ -269,30 +269,30 @@ func placeEndpoint(ep *MPTCPEndpoint, links []mptcpLink) {
 	}
 }
 
-// diagMsg is the fixed part of an inet_diag_msg.
-type diagMsg struct {
+// mptcpDiagMsg is the fixed part of an inet_diag_msg.
+type mptcpDiagMsg struct {
 	family, state byte
 	local, remote netip.AddrPort
 	ifindex       uint32
 	uid, inode    uint32
-	attrs         []nlAttr
+	attrs         []mptcpAttr
 }
 
-// decodeDiagMsg decodes an inet_diag_msg and its attributes.
-func decodeDiagMsg(msg []byte) (diagMsg, error) {
-	var d diagMsg
-	if len(msg) < inetDiagMsgLen {
-		return d, fmt.Errorf("%w: inet_diag_msg of %d bytes", errMalformed, len(msg))
+// decodeMPTCPDiagMsg decodes an inet_diag_msg and its attributes.
+func decodeMPTCPDiagMsg(msg []byte) (mptcpDiagMsg, error) {
+	var d mptcpDiagMsg
+	if len(msg) < mpInetDiagMsgLen {
+		return d, fmt.Errorf("%w: inet_diag_msg of %d bytes", errMPTCPMalformed, len(msg))
 	}
 	d.family, d.state = msg[0], msg[1]
 	addr := func(b []byte) netip.Addr {
-		if d.family == afInet {
+		if d.family == mpAFInet {
 			return netip.AddrFrom4([4]byte(b[:4]))
 		}
 		return netip.AddrFrom16([16]byte(b[:16]))
 	}
-	if d.family != afInet && d.family != afInet6 {
-		return d, fmt.Errorf("%w: inet_diag_msg of address family %d", errMalformed, d.family)
+	if d.family != mpAFInet && d.family != mpAFInet6 {
+		return d, fmt.Errorf("%w: inet_diag_msg of address family %d", errMPTCPMalformed, d.family)
 	}
 	d.local = netip.AddrPortFrom(addr(msg[8:24]), binary.BigEndian.Uint16(msg[4:]))
 	d.remote = netip.AddrPortFrom(addr(msg[24:40]), binary.BigEndian.Uint16(msg[6:]))
@@ -300,7 +300,7 @@ func decodeDiagMsg(msg []byte) (diagMsg, error) {
 	d.uid = binary.NativeEndian.Uint32(msg[64:])
 	d.inode = binary.NativeEndian.Uint32(msg[68:])
 	var err error
-	if d.attrs, err = parseAttrs(msg[inetDiagMsgLen:]); err != nil {
+	if d.attrs, err = mptcpParseAttrs(msg[mpInetDiagMsgLen:]); err != nil {
 		return d, fmt.Errorf("inet_diag_msg %s → %s: %w", d.local, d.remote, err)
 	}
 	return d, nil
@@ -311,7 +311,7 @@ func decodeDiagMsg(msg []byte) (diagMsg, error) {
 func decodeMPTCPInfo(b []byte) (MPTCPInfo, error) {
 	var in MPTCPInfo
 	if len(b) < 40 {
-		return in, fmt.Errorf("%w: mptcp_info of %d bytes, want at least 40", errMalformed, len(b))
+		return in, fmt.Errorf("%w: mptcp_info of %d bytes, want at least 40", errMPTCPMalformed, len(b))
 	}
 	ne := binary.NativeEndian
 	in.Subflows, in.AddAddrSignal, in.AddAddrAccepted = b[0], b[1], b[2]
@@ -351,30 +351,30 @@ func decodeMPTCPInfo(b []byte) (MPTCPInfo, error) {
 	return in, nil
 }
 
-// subflowInfo is what the ULP info of a TCP subflow says.
-type subflowInfo struct {
+// mptcpSubflowInfo is what the ULP info of a TCP subflow says.
+type mptcpSubflowInfo struct {
 	token uint32
 	sf    MPTCPSubflow
 }
 
-// decodeSubflow returns the MPTCP ULP info of a TCP socket message; ok is
+// decodeMPTCPSubflow returns the MPTCP ULP info of a TCP socket message; ok is
 // false for a socket that is not an MPTCP subflow or whose details the
 // kernel withheld.
-func decodeSubflow(d diagMsg) (subflowInfo, bool, error) {
-	var s subflowInfo
+func decodeMPTCPSubflow(d mptcpDiagMsg) (mptcpSubflowInfo, bool, error) {
+	var s mptcpSubflowInfo
 	for _, a := range d.attrs {
-		if a.typ != inetDiagULPInfo {
+		if a.typ != mpInetDiagULPInfo {
 			continue
 		}
-		ulp, err := parseAttrs(a.val)
+		ulp, err := mptcpParseAttrs(a.val)
 		if err != nil {
 			return s, false, fmt.Errorf("subflow %s → %s ULP info: %w", d.local, d.remote, err)
 		}
 		for _, u := range ulp {
-			if u.typ != inetULPInfoMPTCP {
+			if u.typ != mpInetULPInfoMPTCP {
 				continue
 			}
-			attrs, err := parseAttrs(u.val)
+			attrs, err := mptcpParseAttrs(u.val)
 			if err != nil {
 				return s, false, fmt.Errorf("subflow %s → %s MPTCP info: %w", d.local, d.remote, err)
 			}
@@ -382,13 +382,13 @@ func decodeSubflow(d diagMsg) (subflowInfo, bool, error) {
 			for _, x := range attrs {
 				switch x.typ {
 				case mptcpSubflowAttrTokenLoc:
-					s.token, _ = attrU32(x)
+					s.token, _ = mptcpU32(x)
 				case mptcpSubflowAttrFlags:
-					s.sf.Flags, _ = attrU32(x)
+					s.sf.Flags, _ = mptcpU32(x)
 				case mptcpSubflowAttrIDLoc:
-					s.sf.LocalID, _ = attrU8(x)
+					s.sf.LocalID, _ = mptcpU8(x)
 				case mptcpSubflowAttrIDRem:
-					s.sf.RemoteID, _ = attrU8(x)
+					s.sf.RemoteID, _ = mptcpU8(x)
 				}
 			}
 			return s, true, nil
@@ -397,26 +397,26 @@ func decodeSubflow(d diagMsg) (subflowInfo, bool, error) {
 	return s, false, nil
 }
 
-// decodeSockets decodes the MPTCP socket dump and attaches the subflows
+// decodeMPTCPSockets decodes the MPTCP socket dump and attaches the subflows
 // found in the TCP dump to their connections by token.
-func decodeSockets(raw *mptcpRaw) (*MPTCPSockets, error) {
+func decodeMPTCPSockets(raw *mptcpRaw) (*MPTCPSockets, error) {
 	socks := &MPTCPSockets{Conns: []MPTCPConn{}, Listeners: []netip.AddrPort{}}
 	for _, msg := range raw.MPTCPSocks {
-		d, err := decodeDiagMsg(msg)
+		d, err := decodeMPTCPDiagMsg(msg)
 		if err != nil {
 			return nil, fmt.Errorf("MPTCP socket: %w", err)
 		}
 		switch d.state {
-		case tcpListen:
+		case mpTCPListen:
 			socks.Listeners = append(socks.Listeners, d.local)
 			continue
-		case tcpEstablished:
+		case mpTCPEstablished:
 		default:
 			continue
 		}
 		c := MPTCPConn{Local: d.local, Remote: d.remote, UID: d.uid, Inode: d.inode}
 		for _, a := range d.attrs {
-			if a.typ == inetDiagInfo {
+			if a.typ == mpInetDiagInfo {
 				if c.Info, err = decodeMPTCPInfo(a.val); err != nil {
 					return nil, fmt.Errorf("MPTCP connection %s → %s: %w", d.local, d.remote, err)
 				}
@@ -429,11 +429,11 @@ func decodeSockets(raw *mptcpRaw) (*MPTCPSockets, error) {
 		byToken[socks.Conns[i].Info.Token] = i
 	}
 	for _, msg := range raw.TCPSocks {
-		d, err := decodeDiagMsg(msg)
+		d, err := decodeMPTCPDiagMsg(msg)
 		if err != nil {
 			return nil, fmt.Errorf("TCP socket: %w", err)
 		}
-		s, ok, err := decodeSubflow(d)
+		s, ok, err := decodeMPTCPSubflow(d)
 		if err != nil {
 			return nil, err
 		}
@@ -454,7 +454,7 @@ func decodeSockets(raw *mptcpRaw) (*MPTCPSockets, error) {
 			}
 			return x.Local.Compare(y.Local) < 0
 		})
-		c.Side = connSide(c, socks.Listeners)
+		c.Side = mptcpConnSide(c, socks.Listeners)
 	}
 	sort.Slice(socks.Conns, func(i, j int) bool {
 		a, b := socks.Conns[i], socks.Conns[j]
@@ -467,10 +467,10 @@ func decodeSockets(raw *mptcpRaw) (*MPTCPSockets, error) {
 	return socks, nil
 }
 
-// connSide says which end opened the connection: the subflow flags tell
+// mptcpConnSide says which end opened the connection: the subflow flags tell
 // (this host sent MP_CAPABLE or MP_JOIN), else a listener on the local port
 // means it was accepted.
-func connSide(c *MPTCPConn, listeners []netip.AddrPort) MPTCPSide {
+func mptcpConnSide(c *MPTCPConn, listeners []netip.AddrPort) MPTCPSide {
 	for _, s := range c.Subflows {
 		switch {
 		case s.Flags&(MPTCPSubflowMPCLocal|MPTCPSubflowJoinLocal) != 0:
@@ -494,16 +494,16 @@ func decodeMPTCP(raw *mptcpRaw) (*MPTCP, map[string]error) {
 	m := &MPTCP{Sysctls: raw.Sysctls}
 	errs := map[string]error{}
 	if raw.PMRead {
-		pm, err := decodePM(raw)
+		pm, err := decodeMPTCPPM(raw)
 		if err != nil {
-			errs[sourcePM] = err
+			errs[mptcpSourcePM] = err
 		}
 		m.PM = pm
 	}
 	if raw.SocksRead {
-		s, err := decodeSockets(raw)
+		s, err := decodeMPTCPSockets(raw)
 		if err != nil {
-			errs[sourceSockDiag] = err
+			errs[mptcpSourceSockDiag] = err
 		}
 		m.Sockets = s
 	}
@@ -512,8 +512,8 @@ func decodeMPTCP(raw *mptcpRaw) (*MPTCP, map[string]error) {
 
 // Source names used in skips.
 const (
-	sourcePM       = "MPTCP path manager (generic netlink mptcp_pm)"
-	sourceSockDiag = "MPTCP sockets (sock_diag)"
-	sourceSubflows = "MPTCP subflow details (sock_diag TCP ULP info)"
-	sourceLinks    = "interfaces of MPTCP endpoints (rtnetlink)"
+	mptcpSourcePM       = "MPTCP path manager (generic netlink mptcp_pm)"
+	mptcpSourceSockDiag = "MPTCP sockets (sock_diag)"
+	mptcpSourceSubflows = "MPTCP subflow details (sock_diag TCP ULP info)"
+	mptcpSourceLinks    = "interfaces of MPTCP endpoints (rtnetlink)"
 )

@@ -8,11 +8,11 @@ import (
 	"testing"
 )
 
-func recording(t testing.TB, name string) *mptcpRaw {
-	return readRecording(t, filepath.Join("testdata", "mptcp", name+".txt"))
+func mptcpRecording(t testing.TB, name string) *mptcpRaw {
+	return readMPTCPRecording(t, filepath.Join("testdata", "mptcp", name+".txt"))
 }
 
-func decodeOK(t *testing.T, raw *mptcpRaw) *MPTCP {
+func decodeMPTCPOK(t *testing.T, raw *mptcpRaw) *MPTCP {
 	t.Helper()
 	m, errs := decodeMPTCP(raw)
 	if len(errs) != 0 {
@@ -22,13 +22,13 @@ func decodeOK(t *testing.T, raw *mptcpRaw) *MPTCP {
 }
 
 var (
-	wan1 = netip.MustParseAddr("198.18.1.1")
-	wan2 = netip.MustParseAddr("198.18.2.1")
-	svc  = netip.MustParseAddr("198.18.0.1")
+	mpWan1    = netip.MustParseAddr("198.18.1.1")
+	mpWan2    = netip.MustParseAddr("198.18.2.1")
+	mpService = netip.MustParseAddr("198.18.0.1")
 )
 
 func TestDecodeMPTCPBonded(t *testing.T) {
-	m := decodeOK(t, recording(t, "bonded"))
+	m := decodeMPTCPOK(t, mptcpRecording(t, "bonded"))
 	if m.Sysctls["enabled"] != "1" || m.PathManager() != "kernel" || m.Sysctls["stale_loss_cnt"] != "4" {
 		t.Errorf("sysctls = %v", m.Sysctls)
 	}
@@ -39,7 +39,7 @@ func TestDecodeMPTCPBonded(t *testing.T) {
 		id    uint8
 		addr  netip.Addr
 		iface string
-	}{{1, wan1, "wan1"}, {2, wan2, "wan2"}}
+	}{{1, mpWan1, "wan1"}, {2, mpWan2, "wan2"}}
 	if len(m.PM.Endpoints) != len(want) {
 		t.Fatalf("endpoints = %+v", m.PM.Endpoints)
 	}
@@ -58,7 +58,7 @@ func TestDecodeMPTCPBonded(t *testing.T) {
 		t.Fatalf("sockets = %+v", s)
 	}
 	c := s.Conns[0]
-	if c.Local.Addr() != wan1 || c.Remote != netip.AddrPortFrom(svc, 8080) || c.Side != MPTCPClient {
+	if c.Local.Addr() != mpWan1 || c.Remote != netip.AddrPortFrom(mpService, 8080) || c.Side != MPTCPClient {
 		t.Errorf("connection %s → %s side %s", c.Local, c.Remote, c.Side)
 	}
 	if c.SubflowCount() != 2 || c.Info.Subflows != 1 || c.Info.SubflowsMax != 2 || *c.Info.LocalAddrMax != 2 || *c.Info.LocalAddrUsed != 1 {
@@ -71,16 +71,16 @@ func TestDecodeMPTCPBonded(t *testing.T) {
 		t.Fatalf("subflows = %+v", c.Subflows)
 	}
 	first, second := c.Subflows[0], c.Subflows[1]
-	if first.LocalID != 0 || !first.Initial() || first.Local != c.Local || first.State != tcpEstablished {
+	if first.LocalID != 0 || !first.Initial() || first.Local != c.Local || first.State != mpTCPEstablished {
 		t.Errorf("initial subflow = %+v", first)
 	}
-	if second.LocalID != 2 || second.Initial() || second.Local.Addr() != wan2 || second.Flags&MPTCPSubflowJoinLocal == 0 {
+	if second.LocalID != 2 || second.Initial() || second.Local.Addr() != mpWan2 || second.Flags&MPTCPSubflowJoinLocal == 0 {
 		t.Errorf("joined subflow = %+v", second)
 	}
 }
 
 func TestDecodeMPTCPFlapped(t *testing.T) {
-	m := decodeOK(t, recording(t, "flapped"))
+	m := decodeMPTCPOK(t, mptcpRecording(t, "flapped"))
 	c := m.Sockets.Conns[0]
 	if c.SubflowCount() != 1 || len(c.Subflows) != 1 || c.Subflows[0].LocalID != 0 {
 		t.Errorf("after the flap: %d subflows %+v, want only the initial one", c.SubflowCount(), c.Subflows)
@@ -99,11 +99,11 @@ func TestDecodeMPTCPFlapped(t *testing.T) {
 // it to a user without CAP_NET_ADMIN: TCP subflows carry the ULP name but
 // no MPTCP details.
 func TestDecodeMPTCPUnprivileged(t *testing.T) {
-	raw := recording(t, "bonded")
+	raw := mptcpRecording(t, "bonded")
 	for i, msg := range raw.TCPSocks {
-		raw.TCPSocks[i] = stripULPDetails(t, msg)
+		raw.TCPSocks[i] = mptcpStripULP(t, msg)
 	}
-	m := decodeOK(t, raw)
+	m := decodeMPTCPOK(t, raw)
 	s := m.Sockets
 	if s.SubflowDetail || len(s.Conns[0].Subflows) != 0 {
 		t.Errorf("subflow details without them: %+v", s)
@@ -113,26 +113,26 @@ func TestDecodeMPTCPUnprivileged(t *testing.T) {
 	}
 }
 
-// stripULPDetails rewrites an inet_diag_msg so its ULP info holds only the
+// mptcpStripULP rewrites an inet_diag_msg so its ULP info holds only the
 // name, as older kernels send it to unprivileged readers.
-func stripULPDetails(t *testing.T, msg []byte) []byte {
+func mptcpStripULP(t *testing.T, msg []byte) []byte {
 	t.Helper()
-	d, err := decodeDiagMsg(msg)
+	d, err := decodeMPTCPDiagMsg(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := append([]byte(nil), msg[:inetDiagMsgLen]...)
+	out := append([]byte(nil), msg[:mpInetDiagMsgLen]...)
 	for _, a := range d.attrs {
-		if a.typ == inetDiagULPInfo {
-			out = appendAttr(out, inetDiagULPInfo, appendAttr(nil, inetULPInfoName, []byte("mptcp\x00")))
+		if a.typ == mpInetDiagULPInfo {
+			out = mptcpAppendAttr(out, mpInetDiagULPInfo, mptcpAppendAttr(nil, mpInetULPInfoName, []byte("mptcp\x00")))
 			continue
 		}
-		out = appendAttr(out, a.typ, a.val)
+		out = mptcpAppendAttr(out, a.typ, a.val)
 	}
 	return out
 }
 
-func appendAttr(b []byte, typ uint16, val []byte) []byte {
+func mptcpAppendAttr(b []byte, typ uint16, val []byte) []byte {
 	b = binary.NativeEndian.AppendUint16(b, uint16(4+len(val)))
 	b = binary.NativeEndian.AppendUint16(b, typ)
 	b = append(b, val...)
@@ -145,16 +145,16 @@ func appendAttr(b []byte, typ uint16, val []byte) []byte {
 func TestDecodeEndpointIPv6AndFlags(t *testing.T) {
 	addr := netip.MustParseAddr("2001:db8::7")
 	var nested []byte
-	nested = appendAttr(nested, mptcpAddrAttrFamily, binary.NativeEndian.AppendUint16(nil, afInet6))
-	nested = appendAttr(nested, mptcpAddrAttrID, []byte{9})
+	nested = mptcpAppendAttr(nested, mptcpAddrAttrFamily, binary.NativeEndian.AppendUint16(nil, mpAFInet6))
+	nested = mptcpAppendAttr(nested, mptcpAddrAttrID, []byte{9})
 	a16 := addr.As16()
-	nested = appendAttr(nested, mptcpAddrAttrAddr6, a16[:])
-	nested = appendAttr(nested, mptcpAddrAttrPort, binary.NativeEndian.AppendUint16(nil, 443))
+	nested = mptcpAppendAttr(nested, mptcpAddrAttrAddr6, a16[:])
+	nested = mptcpAppendAttr(nested, mptcpAddrAttrPort, binary.NativeEndian.AppendUint16(nil, 443))
 	flags := MPTCPEndpointSignal | MPTCPEndpointBackup | MPTCPEndpointFullmesh | 1<<9
-	nested = appendAttr(nested, mptcpAddrAttrFlags, binary.NativeEndian.AppendUint32(nil, uint32(flags)))
-	msg := appendAttr([]byte{mptcpPMCmdGetAddr, mptcpPMVersion, 0, 0}, mptcpPMAttrAddr|1<<15, nested)
+	nested = mptcpAppendAttr(nested, mptcpAddrAttrFlags, binary.NativeEndian.AppendUint32(nil, uint32(flags)))
+	msg := mptcpAppendAttr([]byte{mptcpPMCmdGetAddr, mptcpPMVersion, 0, 0}, mptcpPMAttrAddr|1<<15, nested)
 
-	ep, err := decodeEndpoint(msg)
+	ep, err := decodeMPTCPEndpoint(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +171,11 @@ func TestDecodeEndpointIPv6AndFlags(t *testing.T) {
 			t.Errorf("names = %v, want %v", got, want)
 		}
 	}
-	placeEndpoint(&ep, []mptcpLink{{Index: 4, Name: "eth1", Up: false, Addrs: []netip.Addr{addr}}})
+	placeMPTCPEndpoint(&ep, []mptcpLink{{Index: 4, Name: "eth1", Up: false, Addrs: []netip.Addr{addr}}})
 	if ep.Iface != "eth1" || *ep.IfaceUp || !*ep.AddrPresent {
 		t.Errorf("placed = %+v, want on eth1, down, present", ep)
 	}
-	placeEndpoint(&ep, nil)
+	placeMPTCPEndpoint(&ep, nil)
 	if ep.Iface != "eth1" || *ep.AddrPresent {
 		t.Errorf("address gone: %+v, want not present", ep)
 	}
@@ -184,14 +184,14 @@ func TestDecodeEndpointIPv6AndFlags(t *testing.T) {
 // TestDecodeMPTCPInfoOlderKernels cuts the recorded mptcp_info to the
 // sizes older kernels produce: newer fields must be absent, not zero.
 func TestDecodeMPTCPInfoOlderKernels(t *testing.T) {
-	raw := recording(t, "bonded")
-	d, err := decodeDiagMsg(raw.MPTCPSocks[0])
+	raw := mptcpRecording(t, "bonded")
+	d, err := decodeMPTCPDiagMsg(raw.MPTCPSocks[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	var info []byte
 	for _, a := range d.attrs {
-		if a.typ == inetDiagInfo {
+		if a.typ == mpInetDiagInfo {
 			info = a.val
 		}
 	}
@@ -222,7 +222,7 @@ func TestDecodeMPTCPInfoOlderKernels(t *testing.T) {
 			t.Errorf("%s: SubflowCount %d, want %d", tc.kernel, c.SubflowCount(), tc.wantSubflowsN)
 		}
 	}
-	if _, err := decodeMPTCPInfo(info[:39]); !errors.Is(err, errMalformed) {
+	if _, err := decodeMPTCPInfo(info[:39]); !errors.Is(err, errMPTCPMalformed) {
 		t.Errorf("39-byte mptcp_info: err %v, want malformed", err)
 	}
 }
@@ -230,41 +230,41 @@ func TestDecodeMPTCPInfoOlderKernels(t *testing.T) {
 // TestDecodeMPTCPMalformed cuts every recorded message short: decoding
 // must fail with a clear error or succeed, never panic.
 func TestDecodeMPTCPMalformed(t *testing.T) {
-	raw := recording(t, "bonded")
+	raw := mptcpRecording(t, "bonded")
 	for _, msg := range append(append([][]byte{raw.Limits}, raw.Endpoints...), raw.MPTCPSocks...) {
 		for n := 0; n < len(msg); n++ {
 			cut := msg[:n]
-			_, _ = decodeLimits(cut)
-			_, _ = decodeEndpoint(cut)
-			if d, err := decodeDiagMsg(cut); err == nil {
-				_, _, _ = decodeSubflow(d)
+			_, _ = decodeMPTCPLimits(cut)
+			_, _ = decodeMPTCPEndpoint(cut)
+			if d, err := decodeMPTCPDiagMsg(cut); err == nil {
+				_, _, _ = decodeMPTCPSubflow(d)
 			}
 		}
 	}
 	bad := *raw
 	bad.MPTCPSocks = [][]byte{raw.MPTCPSocks[0][:len(raw.MPTCPSocks[0])-4]}
-	if _, errs := decodeMPTCP(&bad); !errors.Is(errs[sourceSockDiag], errMalformed) {
-		t.Errorf("truncated attribute: errors %v, want malformed for %s", errs, sourceSockDiag)
+	if _, errs := decodeMPTCP(&bad); !errors.Is(errs[mptcpSourceSockDiag], errMPTCPMalformed) {
+		t.Errorf("truncated attribute: errors %v, want malformed for %s", errs, mptcpSourceSockDiag)
 	}
 	bad = *raw
 	bad.Endpoints = [][]byte{{3, 1}}
 	m, errs := decodeMPTCP(&bad)
-	if !errors.Is(errs[sourcePM], errMalformed) || m.PM != nil || m.Sockets == nil {
+	if !errors.Is(errs[mptcpSourcePM], errMPTCPMalformed) || m.PM != nil || m.Sockets == nil {
 		t.Errorf("bad endpoint: errors %v, PM %v, sockets %v; want PM dropped, sockets kept", errs, m.PM, m.Sockets)
 	}
 }
 
 func FuzzDecodeDiagMsg(f *testing.F) {
-	raw := recording(f, "bonded")
+	raw := mptcpRecording(f, "bonded")
 	for _, m := range append(raw.MPTCPSocks, raw.TCPSocks...) {
 		f.Add(m)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		d, err := decodeDiagMsg(msg)
+		d, err := decodeMPTCPDiagMsg(msg)
 		if err != nil {
 			return
 		}
-		_, _, _ = decodeSubflow(d)
+		_, _, _ = decodeMPTCPSubflow(d)
 		for _, a := range d.attrs {
 			_, _ = decodeMPTCPInfo(a.val)
 		}
@@ -272,13 +272,13 @@ func FuzzDecodeDiagMsg(f *testing.F) {
 }
 
 func FuzzDecodeEndpoint(f *testing.F) {
-	raw := recording(f, "bonded")
+	raw := mptcpRecording(f, "bonded")
 	for _, m := range raw.Endpoints {
 		f.Add(m)
 	}
 	f.Add(raw.Limits)
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		_, _ = decodeEndpoint(msg)
-		_, _ = decodeLimits(msg)
+		_, _ = decodeMPTCPEndpoint(msg)
+		_, _ = decodeMPTCPLimits(msg)
 	})
 }

@@ -32,8 +32,8 @@ func collectMPTCPIn(t testing.TB, ns *netlab.NS) *Snapshot {
 	return snap
 }
 
-// onlyConn returns the snapshot's single connection.
-func onlyConn(snap *Snapshot) (*MPTCPConn, error) {
+// mptcpOnlyConn returns the snapshot's single connection.
+func mptcpOnlyConn(snap *Snapshot) (*MPTCPConn, error) {
 	if snap.MPTCP == nil || snap.MPTCP.Sockets == nil {
 		return nil, fmt.Errorf("no MPTCP sockets read (skips: %+v)", snap.Skipped)
 	}
@@ -43,14 +43,14 @@ func onlyConn(snap *Snapshot) (*MPTCPConn, error) {
 	return &snap.MPTCP.Sockets.Conns[0], nil
 }
 
-// waitSubflows waits until the namespace's only connection has n subflows
+// mptcpWaitSubflows waits until the namespace's only connection has n subflows
 // and returns that snapshot.
-func waitSubflows(t *testing.T, ns *netlab.NS, n int, limit time.Duration) *Snapshot {
+func mptcpWaitSubflows(t *testing.T, ns *netlab.NS, n int, limit time.Duration) *Snapshot {
 	t.Helper()
 	var snap *Snapshot
 	err := mptcplab.Wait(context.Background(), limit, fmt.Sprintf("%d subflows in %s", n, ns.Name), func() (bool, error) {
 		snap = collectMPTCPIn(t, ns)
-		c, err := onlyConn(snap)
+		c, err := mptcpOnlyConn(snap)
 		if err != nil {
 			return false, nil
 		}
@@ -80,7 +80,7 @@ func TestMPTCPCollectorLab(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	snap := waitSubflows(t, w.Client, 2, 10*time.Second)
+	snap := mptcpWaitSubflows(t, w.Client, 2, 10*time.Second)
 	if len(snap.Skipped) != 0 {
 		t.Errorf("skips as root: %+v", snap.Skipped)
 	}
@@ -110,7 +110,7 @@ func TestMPTCPCollectorLab(t *testing.T) {
 		}
 	}
 
-	c, _ := onlyConn(snap)
+	c, _ := mptcpOnlyConn(snap)
 	local := netip.MustParseAddrPort(conn.Client.LocalAddr().String())
 	remote := netip.MustParseAddrPort(conn.Client.RemoteAddr().String())
 	if c.Local != local || c.Remote != remote {
@@ -140,7 +140,7 @@ func TestMPTCPCollectorLab(t *testing.T) {
 	}
 
 	srv := collectMPTCPIn(t, w.Server)
-	sc, err := onlyConn(srv)
+	sc, err := mptcpOnlyConn(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,20 +195,20 @@ func TestMPTCPRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 		comment := fmt.Sprintf("%s\nRecorded from Linux %s in the mptcplab TwoWAN client by\n`go test ./collectors -run TestMPTCPRecord -args -mptcp.record` (as root).", what, kernel)
-		if err := writeRecording(filepath.Join("testdata", "mptcp", name+".txt"), comment, raw); err != nil {
+		if err := writeMPTCPRecording(filepath.Join("testdata", "mptcp", name+".txt"), comment, raw); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := os.MkdirAll(filepath.Join("testdata", "mptcp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	waitSubflows(t, w.Client, 2, 10*time.Second)
+	mptcpWaitSubflows(t, w.Client, 2, 10*time.Second)
 	record("bonded", "Two WAN subflow endpoints (ids 1, 2), limits subflows 2, one connection with both subflows.")
 
 	if err := w.SetCarrier(1, false); err != nil {
 		t.Fatal(err)
 	}
-	waitSubflows(t, w.Client, 1, 30*time.Second)
+	mptcpWaitSubflows(t, w.Client, 1, 30*time.Second)
 	if err := w.SetCarrier(1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -220,12 +220,12 @@ func TestMPTCPRecord(t *testing.T) {
 	record("flapped", "The same after WAN 2 lost carrier and came back: the subflow from endpoint 2 was not rebuilt.")
 }
 
-// withoutNetAdmin runs fn inside ns on a thread whose effective
+// mptcpWithoutNetAdmin runs fn inside ns on a thread whose effective
 // capabilities lack CAP_NET_ADMIN, as an unprivileged diag would run.
 // Netlink checks the capabilities of the socket's opener, so sockets fn
 // opens are unprivileged. If the capability cannot be restored the thread
 // is never reused.
-func withoutNetAdmin(t *testing.T, ns *netlab.NS, fn func() error) error {
+func mptcpWithoutNetAdmin(t *testing.T, ns *netlab.NS, fn func() error) error {
 	t.Helper()
 	runtime.LockOSThread()
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
@@ -266,14 +266,14 @@ func TestMPTCPCollectorLabUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	waitSubflows(t, w.Client, 2, 10*time.Second)
+	mptcpWaitSubflows(t, w.Client, 2, 10*time.Second)
 
 	for _, side := range []struct {
 		ns   *netlab.NS
 		want MPTCPSide
 	}{{w.Client, MPTCPClient}, {w.Server, MPTCPServer}} {
 		snap := &Snapshot{}
-		err := withoutNetAdmin(t, side.ns, func() error {
+		err := mptcpWithoutNetAdmin(t, side.ns, func() error {
 			return mptcpCollector{}.Collect(ctx, &Sources{ProcPath: "/proc"}, snap)
 		})
 		if err != nil {
@@ -286,7 +286,7 @@ func TestMPTCPCollectorLabUnprivileged(t *testing.T) {
 		if side.want == MPTCPClient && len(m.PM.Endpoints) != 2 {
 			t.Errorf("endpoints without CAP_NET_ADMIN: %+v", m.PM.Endpoints)
 		}
-		c, err := onlyConn(snap)
+		c, err := mptcpOnlyConn(snap)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,8 +300,8 @@ func TestMPTCPCollectorLabUnprivileged(t *testing.T) {
 			}
 			continue
 		}
-		if len(snap.Skipped) != 1 || snap.Skipped[0].Kind != SkipPermission || snap.Skipped[0].Source != sourceSubflows || snap.Skipped[0].Fix == "" {
-			t.Errorf("%s: skips %+v, want one permission skip for %s with a fix", side.want, snap.Skipped, sourceSubflows)
+		if len(snap.Skipped) != 1 || snap.Skipped[0].Kind != SkipPermission || snap.Skipped[0].Source != mptcpSourceSubflows || snap.Skipped[0].Fix == "" {
+			t.Errorf("%s: skips %+v, want one permission skip for %s with a fix", side.want, snap.Skipped, mptcpSourceSubflows)
 		}
 	}
 }
@@ -321,18 +321,18 @@ func TestMPTCPPortFilterKernel(t *testing.T) {
 	}
 	defer conn.Close()
 	w.PlainConns(t, 9090, 5)
-	waitSubflows(t, w.Client, 2, 10*time.Second)
+	mptcpWaitSubflows(t, w.Client, 2, 10*time.Second)
 
 	count := func(filter []byte) (on8080, on9090 int) {
 		err := w.Client.Do(func() error {
-			s, err := nlSocket(ctx, unix.NETLINK_SOCK_DIAG)
+			s, err := mptcpNLSocket(ctx, unix.NETLINK_SOCK_DIAG)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(afInet, unix.IPPROTO_TCP, 1<<tcpEstablished, filter), nl.SOCK_DIAG_BY_FAMILY)
+			msgs, err := mptcpExchange(s, unix.NETLINK_SOCK_DIAG, mptcpDiagRequest(mpAFInet, unix.IPPROTO_TCP, 1<<mpTCPEstablished, filter), nl.SOCK_DIAG_BY_FAMILY)
 			for _, m := range msgs {
-				d, derr := decodeDiagMsg(m)
+				d, derr := decodeMPTCPDiagMsg(m)
 				if derr != nil {
 					return derr
 				}
@@ -354,10 +354,10 @@ func TestMPTCPPortFilterKernel(t *testing.T) {
 		t.Fatalf("unfiltered: %d subflows, %d plain; want 2 and 5", a, b)
 	}
 	ports := []uint16{1, 8080, 40000}
-	if a, b := count(portFilter(ports)); a != 2 || b != 0 {
+	if a, b := count(mptcpPortFilter(ports)); a != 2 || b != 0 {
 		t.Errorf("filtered on %v: %d subflows, %d plain; want 2 and 0", ports, a, b)
 	}
-	if a, b := count(portFilter([]uint16{8080})); a != 2 || b != 0 {
+	if a, b := count(mptcpPortFilter([]uint16{8080})); a != 2 || b != 0 {
 		t.Errorf("filtered on 8080 alone: %d subflows, %d plain; want 2 and 0", a, b)
 	}
 }

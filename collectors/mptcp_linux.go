@@ -46,8 +46,8 @@ func (mptcpCollector) Collect(ctx context.Context, src *Sources, snap *Snapshot)
 		snap.AddSkip(source, err)
 	}
 	if m.Sockets != nil && len(m.Sockets.Conns) > 0 && !m.Sockets.SubflowDetail {
-		snap.AddSkip(sourceSubflows, &SourceError{
-			Source: sourceSubflows,
+		snap.AddSkip(mptcpSourceSubflows, &SourceError{
+			Source: mptcpSourceSubflows,
 			Err:    fmt.Errorf("this kernel shows which endpoint each subflow uses only to CAP_NET_ADMIN: %w", syscall.EPERM),
 			Fix:    "run as root or grant CAP_NET_ADMIN to name the endpoint a connection is missing",
 		})
@@ -65,7 +65,7 @@ func readMPTCP(ctx context.Context, src *Sources, snap *Snapshot) (*mptcpRaw, er
 		root = "/proc"
 	}
 	dir := filepath.Join(root, "sys/net/mptcp")
-	sysctls, err := readSysctlDir(dir)
+	sysctls, err := mptcpReadSysctls(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			err = errNoMPTCP
@@ -75,23 +75,23 @@ func readMPTCP(ctx context.Context, src *Sources, snap *Snapshot) (*mptcpRaw, er
 	}
 	raw := &mptcpRaw{Sysctls: sysctls}
 
-	if err := readPM(ctx, raw); err != nil {
-		snap.AddSkip(sourcePM, pmError(err))
+	if err := readMPTCPPM(ctx, raw); err != nil {
+		snap.AddSkip(mptcpSourcePM, mptcpPMError(err))
 	} else {
 		raw.PMRead = true
 	}
 	if ctx.Err() != nil {
 		return raw, nil
 	}
-	if err := readSockets(ctx, raw); err != nil {
-		snap.AddSkip(sourceSockDiag, &SourceError{Source: sourceSockDiag, Err: err,
+	if err := readMPTCPSockets(ctx, raw); err != nil {
+		snap.AddSkip(mptcpSourceSockDiag, &SourceError{Source: mptcpSourceSockDiag, Err: err,
 			Fix: "sock_diag for MPTCP needs CONFIG_INET_MPTCP_DIAG (module mptcp_diag)"})
 	} else {
 		raw.SocksRead = true
 	}
 	if raw.PMRead && len(raw.Endpoints) > 0 && ctx.Err() == nil {
-		if err := readLinks(raw); err != nil {
-			snap.AddSkip(sourceLinks, &SourceError{Source: sourceLinks, Err: err})
+		if err := readMPTCPLinks(raw); err != nil {
+			snap.AddSkip(mptcpSourceLinks, &SourceError{Source: mptcpSourceLinks, Err: err})
 		} else {
 			raw.LinksRead = true
 		}
@@ -99,9 +99,9 @@ func readMPTCP(ctx context.Context, src *Sources, snap *Snapshot) (*mptcpRaw, er
 	return raw, nil
 }
 
-// pmError explains a path manager read failure.
-func pmError(err error) error {
-	se := &SourceError{Source: sourcePM, Err: err}
+// mptcpPMError explains a path manager read failure.
+func mptcpPMError(err error) error {
+	se := &SourceError{Source: mptcpSourcePM, Err: err}
 	if errors.Is(err, syscall.ENOENT) {
 		se.Err = fmt.Errorf("generic netlink family %s is not registered: %w", mptcpPMFamily, errors.ErrUnsupported)
 		se.Fix = "the in-kernel path manager needs Linux 5.7 or later"
@@ -109,8 +109,8 @@ func pmError(err error) error {
 	return se
 }
 
-// readSysctlDir reads every file of dir into a map by file name.
-func readSysctlDir(dir string) (map[string]string, error) {
+// mptcpReadSysctls reads every file of dir into a map by file name.
+func mptcpReadSysctls(dir string) (map[string]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -132,9 +132,9 @@ func readSysctlDir(dir string) (map[string]string, error) {
 	return out, nil
 }
 
-// nlSocket opens a netlink socket of proto on the calling thread with
+// mptcpNLSocket opens a netlink socket of proto on the calling thread with
 // timeouts from ctx.
-func nlSocket(ctx context.Context, proto int) (*nl.NetlinkSocket, error) {
+func mptcpNLSocket(ctx context.Context, proto int) (*nl.NetlinkSocket, error) {
 	s, err := nl.Subscribe(proto)
 	if err != nil {
 		return nil, err
@@ -149,8 +149,8 @@ func nlSocket(ctx context.Context, proto int) (*nl.NetlinkSocket, error) {
 	return s, nil
 }
 
-// exchange sends req on s and returns the payload of every reply.
-func exchange(s *nl.NetlinkSocket, proto int, req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {
+// mptcpExchange sends req on s and returns the payload of every reply.
+func mptcpExchange(s *nl.NetlinkSocket, proto int, req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {
 	req.Sockets = map[int]*nl.SocketHandle{proto: {Socket: s}}
 	var out [][]byte
 	err := req.ExecuteIter(proto, resType, func(msg []byte) bool {
@@ -163,9 +163,9 @@ func exchange(s *nl.NetlinkSocket, proto int, req *nl.NetlinkRequest, resType ui
 	return out, err
 }
 
-// readPM reads the path manager's limits and endpoints.
-func readPM(ctx context.Context, raw *mptcpRaw) error {
-	s, err := nlSocket(ctx, unix.NETLINK_GENERIC)
+// readMPTCPPM reads the path manager's limits and endpoints.
+func readMPTCPPM(ctx context.Context, raw *mptcpRaw) error {
+	s, err := mptcpNLSocket(ctx, unix.NETLINK_GENERIC)
 	if err != nil {
 		return err
 	}
@@ -174,18 +174,18 @@ func readPM(ctx context.Context, raw *mptcpRaw) error {
 	req := nl.NewNetlinkRequest(nl.GENL_ID_CTRL, 0)
 	req.AddData(&nl.Genlmsg{Command: nl.GENL_CTRL_CMD_GETFAMILY, Version: nl.GENL_CTRL_VERSION})
 	req.AddData(nl.NewRtAttr(nl.GENL_CTRL_ATTR_FAMILY_NAME, nl.ZeroTerminated(mptcpPMFamily)))
-	msgs, err := exchange(s, unix.NETLINK_GENERIC, req, 0)
+	msgs, err := mptcpExchange(s, unix.NETLINK_GENERIC, req, 0)
 	if err != nil {
 		return err
 	}
-	family, err := genlFamilyID(msgs)
+	family, err := mptcpGenlFamilyID(msgs)
 	if err != nil {
 		return err
 	}
 
 	req = nl.NewNetlinkRequest(int(family), 0)
 	req.AddData(&nl.Genlmsg{Command: mptcpPMCmdGetLimits, Version: mptcpPMVersion})
-	msgs, err = exchange(s, unix.NETLINK_GENERIC, req, family)
+	msgs, err = mptcpExchange(s, unix.NETLINK_GENERIC, req, family)
 	if err != nil {
 		return fmt.Errorf("get limits: %w", err)
 	}
@@ -196,65 +196,65 @@ func readPM(ctx context.Context, raw *mptcpRaw) error {
 
 	req = nl.NewNetlinkRequest(int(family), unix.NLM_F_DUMP)
 	req.AddData(&nl.Genlmsg{Command: mptcpPMCmdGetAddr, Version: mptcpPMVersion})
-	if raw.Endpoints, err = exchange(s, unix.NETLINK_GENERIC, req, family); err != nil {
+	if raw.Endpoints, err = mptcpExchange(s, unix.NETLINK_GENERIC, req, family); err != nil {
 		return fmt.Errorf("dump endpoints: %w", err)
 	}
 	return nil
 }
 
-// genlFamilyID finds the family id in a CTRL_CMD_GETFAMILY reply.
-func genlFamilyID(msgs [][]byte) (uint16, error) {
+// mptcpGenlFamilyID finds the family id in a CTRL_CMD_GETFAMILY reply.
+func mptcpGenlFamilyID(msgs [][]byte) (uint16, error) {
 	for _, m := range msgs {
-		attrs, err := genlAttrs(m)
+		attrs, err := mptcpGenlAttrs(m)
 		if err != nil {
 			return 0, err
 		}
 		for _, a := range attrs {
 			if a.typ == nl.GENL_CTRL_ATTR_FAMILY_ID {
-				if id, ok := attrU16(a); ok {
+				if id, ok := mptcpU16(a); ok {
 					return id, nil
 				}
 			}
 		}
 	}
-	return 0, fmt.Errorf("%w: no family id in the reply for %s", errMalformed, mptcpPMFamily)
+	return 0, fmt.Errorf("%w: no family id in the reply for %s", errMPTCPMalformed, mptcpPMFamily)
 }
 
-// rawData adds bytes to a netlink request in order.
-type rawData []byte
+// mptcpRawData adds bytes to a netlink request in order.
+type mptcpRawData []byte
 
-func (r rawData) Serialize() []byte { return r }
-func (r rawData) Len() int          { return len(r) }
+func (r mptcpRawData) Serialize() []byte { return r }
+func (r mptcpRawData) Len() int          { return len(r) }
 
-// diagRequest is an inet_diag_req_v2 dump of one family and protocol,
+// mptcpDiagRequest is an inet_diag_req_v2 dump of one family and protocol,
 // asking for INET_DIAG_INFO (which also brings the TCP ULP info), with an
 // optional bytecode filter.
-func diagRequest(family uint8, proto uint32, states uint32, filter []byte) *nl.NetlinkRequest {
+func mptcpDiagRequest(family uint8, proto uint32, states uint32, filter []byte) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
-	b := make([]byte, inetDiagReqLen)
+	b := make([]byte, mpInetDiagReqLen)
 	b[0] = family
 	b[1] = uint8(proto) // IPPROTO_MPTCP does not fit: the attribute below carries it
-	b[2] = 1 << (inetDiagInfo - 1)
+	b[2] = 1 << (mpInetDiagInfo - 1)
 	binary.NativeEndian.PutUint32(b[4:], states)
-	req.AddData(rawData(b))
+	req.AddData(mptcpRawData(b))
 	if len(filter) > 0 {
-		req.AddData(nl.NewRtAttr(inetDiagReqBytecode, filter))
+		req.AddData(nl.NewRtAttr(mpInetDiagReqBytecode, filter))
 	}
 	if proto > 0xff {
-		req.AddData(nl.NewRtAttr(inetDiagReqProto, nl.Uint32Attr(proto)))
+		req.AddData(nl.NewRtAttr(mpInetDiagReqProto, nl.Uint32Attr(proto)))
 	}
 	return req
 }
 
-// readSockets dumps the established MPTCP connections, then, when there
+// readMPTCPSockets dumps the established MPTCP connections, then, when there
 // are some, the TCP sockets of their families that carry their subflows;
 // a port filter keeps the kernel from sending every other TCP socket.
 // Walking the TCP hash table costs about a millisecond per family on a
 // large host, so families without MPTCP connections are not walked. The
 // MPTCP listeners (another table walk) are read only when the subflows
 // cannot tell which side opened a connection.
-func readSockets(ctx context.Context, raw *mptcpRaw) error {
-	s, err := nlSocket(ctx, unix.NETLINK_SOCK_DIAG)
+func readMPTCPSockets(ctx context.Context, raw *mptcpRaw) error {
+	s, err := mptcpNLSocket(ctx, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return err
 	}
@@ -263,31 +263,31 @@ func readSockets(ctx context.Context, raw *mptcpRaw) error {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		msgs, err := exchange(s, unix.NETLINK_SOCK_DIAG, diagRequest(fam, proto, states, filter), nl.SOCK_DIAG_BY_FAMILY)
+		msgs, err := mptcpExchange(s, unix.NETLINK_SOCK_DIAG, mptcpDiagRequest(fam, proto, states, filter), nl.SOCK_DIAG_BY_FAMILY)
 		if err != nil {
-			return nil, fmt.Errorf("dump %s sockets of family %d: %w", protoName(proto), fam, err)
+			return nil, fmt.Errorf("dump %s sockets of family %d: %w", mptcpProtoName(proto), fam, err)
 		}
 		return msgs, nil
 	}
 	families := map[uint8]bool{}
-	for _, fam := range []uint8{afInet, afInet6} {
-		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<tcpEstablished, nil)
+	for _, fam := range []uint8{mpAFInet, mpAFInet6} {
+		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<mpTCPEstablished, nil)
 		if err != nil {
 			return err
 		}
 		families[fam] = len(msgs) > 0
 		raw.MPTCPSocks = append(raw.MPTCPSocks, msgs...)
 	}
-	if !families[afInet] && !families[afInet6] {
+	if !families[mpAFInet] && !families[mpAFInet6] {
 		return nil
 	}
-	filter := portFilter(connPorts(raw.MPTCPSocks))
+	filter := mptcpPortFilter(mptcpConnPorts(raw.MPTCPSocks))
 	detail := false
-	for _, fam := range []uint8{afInet, afInet6} {
+	for _, fam := range []uint8{mpAFInet, mpAFInet6} {
 		if !families[fam] {
 			continue
 		}
-		msgs, err := dump(fam, unix.IPPROTO_TCP, 1<<tcpEstablished, filter)
+		msgs, err := dump(fam, unix.IPPROTO_TCP, 1<<mpTCPEstablished, filter)
 		if err != nil {
 			return err
 		}
@@ -302,8 +302,8 @@ func readSockets(ctx context.Context, raw *mptcpRaw) error {
 	if detail {
 		return nil
 	}
-	for _, fam := range []uint8{afInet, afInet6} {
-		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<tcpListen, nil)
+	for _, fam := range []uint8{mpAFInet, mpAFInet6} {
+		msgs, err := dump(fam, unix.IPPROTO_MPTCP, 1<<mpTCPListen, nil)
 		if err != nil {
 			return err
 		}
@@ -312,17 +312,17 @@ func readSockets(ctx context.Context, raw *mptcpRaw) error {
 	return nil
 }
 
-func protoName(p uint32) string {
+func mptcpProtoName(p uint32) string {
 	if p == unix.IPPROTO_MPTCP {
 		return "MPTCP"
 	}
 	return "TCP"
 }
 
-// connPorts lists the local and remote ports of MPTCP connection
+// mptcpConnPorts lists the local and remote ports of MPTCP connection
 // messages: their subflows share the remote port (this host connected) or
 // the local one (it accepted).
-func connPorts(msgs [][]byte) []uint16 {
+func mptcpConnPorts(msgs [][]byte) []uint16 {
 	seen := map[uint16]bool{}
 	var ports []uint16
 	for _, m := range msgs {
@@ -340,10 +340,10 @@ func connPorts(msgs [][]byte) []uint16 {
 	return ports
 }
 
-// maxFilterPorts caps the port filter; beyond it the dump is unfiltered.
-const maxFilterPorts = 512
+// mptcpMaxFilterPorts caps the port filter; beyond it the dump is unfiltered.
+const mptcpMaxFilterPorts = 512
 
-// portFilter is inet_diag bytecode accepting sockets whose local or remote
+// mptcpPortFilter is inet_diag bytecode accepting sockets whose local or remote
 // port is one of ports (nil, no filter, when there are too many). Each
 // port takes a source test, a destination test and jumps, chained the way
 // the kernel's audit wants (every op's "yes" leads to the next op):
@@ -351,8 +351,8 @@ const maxFilterPorts = 512
 //	S_EQ p (yes→JMP, no→next test) [p] JMP (→accept) D_EQ p ... [p] JMP ...
 //
 // The last test's "no" points past the end: reject.
-func portFilter(ports []uint16) []byte {
-	if len(ports) == 0 || len(ports) > maxFilterPorts {
+func mptcpPortFilter(ports []uint16) []byte {
+	if len(ports) == 0 || len(ports) > mptcpMaxFilterPorts {
 		return nil
 	}
 	type test struct {
@@ -361,7 +361,7 @@ func portFilter(ports []uint16) []byte {
 	}
 	var tests []test
 	for _, p := range ports {
-		tests = append(tests, test{inetDiagBCSrcEq, p}, test{inetDiagBCDstEq, p})
+		tests = append(tests, test{mpInetDiagBCSrcEq, p}, test{mpInetDiagBCDstEq, p})
 	}
 	const testLen, jmpLen = 8, 4
 	total := len(tests)*(testLen+jmpLen) - jmpLen
@@ -379,7 +379,7 @@ func portFilter(ports []uint16) []byte {
 		b = op(b, t.code, testLen, testLen+jmpLen) // match: the JMP; else the next test
 		b = op(b, 0, 0, t.port)
 		rest := total - len(b) // bytes from this JMP to the end
-		b = op(b, inetDiagBCJmp, jmpLen, uint16(rest))
+		b = op(b, mpInetDiagBCJmp, jmpLen, uint16(rest))
 	}
 	return b
 }
@@ -388,26 +388,26 @@ func portFilter(ports []uint16) []byte {
 // (its ULP is "mptcp"), so a host with many plain TCP connections does not
 // carry them around, and whether it holds the subflow's details.
 func mptcpSubflowMsg(m []byte) (keep, detail bool) {
-	if len(m) < inetDiagMsgLen {
+	if len(m) < mpInetDiagMsgLen {
 		return true, false // let the decoder report it
 	}
-	attrs, err := parseAttrs(m[inetDiagMsgLen:])
+	attrs, err := mptcpParseAttrs(m[mpInetDiagMsgLen:])
 	if err != nil {
 		return true, false
 	}
 	for _, a := range attrs {
-		if a.typ != inetDiagULPInfo {
+		if a.typ != mpInetDiagULPInfo {
 			continue
 		}
-		ulp, err := parseAttrs(a.val)
+		ulp, err := mptcpParseAttrs(a.val)
 		if err != nil {
 			return true, false
 		}
 		for _, u := range ulp {
 			switch {
-			case u.typ == inetULPInfoName && strings.TrimRight(string(u.val), "\x00") == "mptcp":
+			case u.typ == mpInetULPInfoName && strings.TrimRight(string(u.val), "\x00") == "mptcp":
 				keep = true
-			case u.typ == inetULPInfoMPTCP:
+			case u.typ == mpInetULPInfoMPTCP:
 				detail = true
 			}
 		}
@@ -415,8 +415,8 @@ func mptcpSubflowMsg(m []byte) (keep, detail bool) {
 	return keep, keep && detail
 }
 
-// readLinks reads the interfaces and their addresses, for the endpoints.
-func readLinks(raw *mptcpRaw) error {
+// readMPTCPLinks reads the interfaces and their addresses, for the endpoints.
+func readMPTCPLinks(raw *mptcpRaw) error {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)

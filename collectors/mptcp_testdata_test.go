@@ -18,7 +18,7 @@ import (
 // collector, one message a line as hex, so decoder tests replay a real
 // kernel. TestMPTCPRecord writes them from the lab.
 
-func writeRecording(path, comment string, raw *mptcpRaw) error {
+func writeMPTCPRecording(path, comment string, raw *mptcpRaw) error {
 	var b bytes.Buffer
 	for _, l := range strings.Split(comment, "\n") {
 		fmt.Fprintf(&b, "# %s\n", l)
@@ -63,7 +63,7 @@ func writeRecording(path, comment string, raw *mptcpRaw) error {
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
-func readRecording(t testing.TB, path string) *mptcpRaw {
+func readMPTCPRecording(t testing.TB, path string) *mptcpRaw {
 	t.Helper()
 	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
 		t.Skip("skipped: the recordings hold little-endian netlink messages and this machine is big-endian")

@@ -16,7 +16,7 @@ func TestNewDiagMPTCP(t *testing.T) {
 	full := mptcpClientConn(0x0000abcd, 2, 2)
 	server := mptcpClientConn(0x11, 2)
 	server.Side = collectors.MPTCPServer
-	m := mptcpState1(bondedPM(2, 2), short, full, server)
+	m := mptcpStateOf(mptcpBondedPM(2, 2), short, full, server)
 	d := newDiagMPTCP(&DiagInput{After: mptcpSnap(m, nil)})
 	b, err := json.Marshal(d)
 	if err != nil {

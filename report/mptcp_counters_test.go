@@ -7,10 +7,10 @@ import (
 	"github.com/netdx/netdx/collectors"
 )
 
-// counterPair is a first and second snapshot whose MPTcpExt counters
+// mptcpCounterPair is a first and second snapshot whose MPTcpExt counters
 // differ by deltas, on top of large since-boot totals, so a rule that
 // judged totals instead of deltas would fire on the quiet cases.
-func counterPair(deltas map[string]uint64) *Input {
+func mptcpCounterPair(deltas map[string]uint64) *Input {
 	base := map[string]uint64{}
 	for _, names := range [][]string{mptcpHandshakeAttempts, mptcpHandshakeFallbacks, mptcpBlackholeCounters,
 		mptcpDataFallbacks, mptcpJoinAttempts, mptcpAnnounceDrops,
@@ -28,7 +28,7 @@ func counterPair(deltas map[string]uint64) *Input {
 	for k, v := range base {
 		after[k] = v + deltas[k]
 	}
-	m := mptcpState1(bondedPM(2, 2))
+	m := mptcpStateOf(mptcpBondedPM(2, 2))
 	return mptcpInput(mptcpSnap(m, base), mptcpSnap(m, after))
 }
 
@@ -78,8 +78,8 @@ func TestMPTCPCounterRules(t *testing.T) {
 		{"idle host", checkMPTCPFallback, nil, nil, 0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := tc.check(counterPair(tc.deltas))
-			wantFindings(t, o, tc.want...)
+			o := tc.check(mptcpCounterPair(tc.deltas))
+			mptcpWantFindings(t, o, tc.want...)
 			if len(tc.want) == 0 {
 				if o.Detail == "" {
 					t.Error("no detail for the health table")
@@ -90,7 +90,7 @@ func TestMPTCPCounterRules(t *testing.T) {
 			if f.Severity != tc.severity {
 				t.Errorf("severity %v, want %v (0 = catalog default)", f.Severity, tc.severity)
 			}
-			mustContain(t, joined(f), tc.text...)
+			mptcpMustContain(t, mptcpJoined(f), tc.text...)
 			for _, e := range f.Evidence {
 				if strings.HasPrefix(e.Name, "MPTcpExt.") && (e.Delta == nil || e.RatePerSec == nil || *e.Delta == 0) {
 					t.Errorf("evidence %s without a delta and rate: %+v", e.Name, e)
@@ -103,33 +103,33 @@ func TestMPTCPCounterRules(t *testing.T) {
 // TestMPTCPCountersSinceBoot checks that totals since boot are judged,
 // but only as information.
 func TestMPTCPCountersSinceBoot(t *testing.T) {
-	m := mptcpState1(bondedPM(2, 2))
+	m := mptcpStateOf(mptcpBondedPM(2, 2))
 	in := mptcpInput(nil, mptcpSnap(m, map[string]uint64{"Blackhole": 2, "MPCapableSYNTXDrop": 7}))
 	o := checkMPTCPFallback(in)
-	wantFindings(t, o, "mptcp.syn_blackhole")
+	mptcpWantFindings(t, o, "mptcp.syn_blackhole")
 	f := o.Findings[0]
 	if f.Severity != Info {
 		t.Errorf("severity %v, want info since boot", f.Severity)
 	}
-	mustContain(t, joined(f), "since boot", "--interval")
+	mptcpMustContain(t, mptcpJoined(f), "since boot", "--interval")
 }
 
 // TestMPTCPCounterReset checks that a counter lower in the second snapshot
 // (namespace recreated) counts from zero instead of wrapping to a huge
 // delta.
 func TestMPTCPCounterReset(t *testing.T) {
-	m := mptcpState1(bondedPM(2, 2))
+	m := mptcpStateOf(mptcpBondedPM(2, 2))
 	in := mptcpInput(mptcpSnap(m, map[string]uint64{"SubflowStale": 900}), mptcpSnap(m, map[string]uint64{"SubflowStale": 1}))
 	o := checkMPTCPJoins(in)
-	wantFindings(t, o)
+	mptcpWantFindings(t, o)
 	in = mptcpInput(mptcpSnap(m, map[string]uint64{"SubflowStale": 900}), mptcpSnap(m, map[string]uint64{"SubflowStale": 5}))
 	o = checkMPTCPJoins(in)
-	wantFindings(t, o, "mptcp.subflow_stale")
-	mustContain(t, o.Findings[0].Summary, "5 MPTCP subflows went stale")
+	mptcpWantFindings(t, o, "mptcp.subflow_stale")
+	mptcpMustContain(t, o.Findings[0].Summary, "5 MPTCP subflows went stale")
 }
 
 func TestMPTCPNoCounters(t *testing.T) {
-	m := mptcpState1(bondedPM(2, 2))
+	m := mptcpStateOf(mptcpBondedPM(2, 2))
 	o := checkMPTCPFallback(mptcpInput(nil, mptcpSnap(m, nil)))
 	if o.NotChecked == "" {
 		t.Errorf("no MPTcpExt section: %+v, want not checked", o)
@@ -137,43 +137,43 @@ func TestMPTCPNoCounters(t *testing.T) {
 }
 
 func TestMPTCPConfigRules(t *testing.T) {
-	limitZero := mptcpState1(bondedPM(0, 2), mptcpClientConn(1, 0))
+	limitZero := mptcpStateOf(mptcpBondedPM(0, 2), mptcpClientConn(1, 0))
 	o := checkMPTCPConfig(mptcpInput(nil, mptcpSnap(limitZero, nil)))
-	wantFindings(t, o, "mptcp.limit_zero")
-	mustContain(t, joined(o.Findings[0]), "ip mptcp limits set subflows 2 add_addr_accepted 0",
+	mptcpWantFindings(t, o, "mptcp.limit_zero")
+	mptcpMustContain(t, mptcpJoined(o.Findings[0]), "ip mptcp limits set subflows 2 add_addr_accepted 0",
 		"ip mptcp endpoint add 198.18.2.1 dev wan2 id 2 subflow", "leaves the 2 MPTCP endpoint(s) unused")
-	if strings.Contains(joined(o.Findings[0]), "delete id 1") {
-		t.Errorf("re-adds the endpoint the initial subflow uses:\n%s", joined(o.Findings[0]))
+	if strings.Contains(mptcpJoined(o.Findings[0]), "delete id 1") {
+		t.Errorf("re-adds the endpoint the initial subflow uses:\n%s", mptcpJoined(o.Findings[0]))
 	}
-	o = checkMPTCPConfig(mptcpInput(nil, mptcpSnap(mptcpState1(bondedPM(0, 2)), nil)))
-	wantFindings(t, o, "mptcp.limit_zero")
-	mustContain(t, joined(o.Findings[0]), "New connections get their subflows")
+	o = checkMPTCPConfig(mptcpInput(nil, mptcpSnap(mptcpStateOf(mptcpBondedPM(0, 2)), nil)))
+	mptcpWantFindings(t, o, "mptcp.limit_zero")
+	mptcpMustContain(t, mptcpJoined(o.Findings[0]), "New connections get their subflows")
 
-	disabled := mptcpState1(bondedPM(2, 2))
+	disabled := mptcpStateOf(mptcpBondedPM(2, 2))
 	disabled.Sysctls["enabled"] = "0"
 	o = checkMPTCPConfig(mptcpInput(nil, mptcpSnap(disabled, nil)))
-	wantFindings(t, o, "mptcp.disabled")
-	mustContain(t, joined(o.Findings[0]), "sysctl -w net.mptcp.enabled=1")
+	mptcpWantFindings(t, o, "mptcp.disabled")
+	mptcpMustContain(t, mptcpJoined(o.Findings[0]), "sysctl -w net.mptcp.enabled=1")
 
 	for name, m := range map[string]*collectors.MPTCP{
-		"limit set":    mptcpState1(bondedPM(2, 2)),
-		"no endpoints": mptcpState1(bondedPM(0, 0)),
+		"limit set":    mptcpStateOf(mptcpBondedPM(2, 2)),
+		"no endpoints": mptcpStateOf(mptcpBondedPM(0, 0)),
 	} {
 		o := checkMPTCPConfig(mptcpInput(nil, mptcpSnap(m, nil)))
-		wantFindings(t, o)
+		mptcpWantFindings(t, o)
 		if !strings.Contains(o.Detail, "kernel path manager") {
 			t.Errorf("%s: detail %q", name, o.Detail)
 		}
 	}
-	userspace := mptcpState1(bondedPM(0, 2))
+	userspace := mptcpStateOf(mptcpBondedPM(0, 2))
 	userspace.Sysctls["path_manager"] = "userspace"
-	wantFindings(t, checkMPTCPConfig(mptcpInput(nil, mptcpSnap(userspace, nil))))
+	mptcpWantFindings(t, checkMPTCPConfig(mptcpInput(nil, mptcpSnap(userspace, nil))))
 }
 
 // TestMPTCPEvaluate runs the rules through Evaluate, which panics on a
 // finding without a catalog entry and fills the health table.
 func TestMPTCPEvaluate(t *testing.T) {
-	m := mptcpState1(bondedPM(2, 2), mptcpClientConn(1, 2, 2), mptcpClientConn(2, 2, 2), mptcpClientConn(3, 2, 2))
+	m := mptcpStateOf(mptcpBondedPM(2, 2), mptcpClientConn(1, 2, 2), mptcpClientConn(2, 2, 2), mptcpClientConn(3, 2, 2))
 	counters := map[string]uint64{"MPCapableSYNTX": 3}
 	_, checks := Evaluate(mptcpInput(mptcpSnap(m, counters), mptcpSnap(m, counters)))
 	found := false

@@ -176,7 +176,7 @@ func TestMPTCPLabSubflowNotRebuilt(t *testing.T) {
 	if f.Subject != "endpoint 2 198.18.2.1 dev wan2" || !strings.Contains(f.Summary, wantConn) || !strings.Contains(f.Summary, "1 of 2 expected subflows") {
 		t.Errorf("finding names %q / %q; want endpoint 2 198.18.2.1 dev wan2 and %s with 1 of 2", f.Subject, f.Summary, wantConn)
 	}
-	mustContain(t, joined(f), "interface up")
+	mptcpMustContain(t, mptcpJoined(f), "interface up")
 
 	if n := mptcpApplyFix(t, w.Client, f); n != 2 {
 		t.Fatalf("fix had %d commands, want delete and add: %q", n, f.Fix)

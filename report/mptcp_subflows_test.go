@@ -10,21 +10,21 @@ import (
 func TestMPTCPSubflowsMissingFires(t *testing.T) {
 	// Both snapshots: the connection lost its wan2 subflow.
 	conn := mptcpClientConn(0x6fea9d9e, 2)
-	in := mptcpInput(mptcpSnap(mptcpState1(bondedPM(2, 2), conn), nil), mptcpSnap(mptcpState1(bondedPM(2, 2), conn), nil))
+	in := mptcpInput(mptcpSnap(mptcpStateOf(mptcpBondedPM(2, 2), conn), nil), mptcpSnap(mptcpStateOf(mptcpBondedPM(2, 2), conn), nil))
 	o := checkMPTCPSubflows(in)
-	wantFindings(t, o, "mptcp.subflows_missing")
+	mptcpWantFindings(t, o, "mptcp.subflows_missing")
 	f := o.Findings[0]
 	if f.Subject != "endpoint 2 198.18.2.1 dev wan2" {
 		t.Errorf("subject %q", f.Subject)
 	}
-	mustContain(t, joined(f),
+	mptcpMustContain(t, mptcpJoined(f),
 		"198.18.1.1:40000 → 198.18.0.1:8080 (token 6fea9d9e) has 1 of 2 expected subflows: none from endpoint 2 198.18.2.1 dev wan2",
 		"ip mptcp endpoint delete id 2\n",
 		"ip mptcp endpoint add 198.18.2.1 dev wan2 id 2 subflow\n",
 		"NetworkManager dispatcher", "mptcpd",
 		"kernel counts 0 of 2 subflow endpoints in use", "inode 4242")
-	if strings.Contains(joined(f), "limits set") {
-		t.Errorf("limit advice although the limit is not the cap:\n%s", joined(f))
+	if strings.Contains(mptcpJoined(f), "limits set") {
+		t.Errorf("limit advice although the limit is not the cap:\n%s", mptcpJoined(f))
 	}
 }
 
@@ -41,38 +41,38 @@ func TestMPTCPSubflowsMissingQuiet(t *testing.T) {
 		before, after *collectors.MPTCP
 		detail        string
 	}{
-		{"all subflows", mptcpState1(bondedPM(2, 2), full), mptcpState1(bondedPM(2, 2), full), "1 opened here at their expected subflow count"},
-		{"new connection", mptcpState1(bondedPM(2, 2)), mptcpState1(bondedPM(2, 2), short), "1 too new to judge"},
-		{"accepted", mptcpState1(bondedPM(2, 2), server), mptcpState1(bondedPM(2, 2), server), "accepted here"},
-		{"fell back", mptcpState1(bondedPM(2, 2), fallback), mptcpState1(bondedPM(2, 2), fallback), "fell back to plain TCP"},
-		{"one endpoint only", mptcpState1(bondedPM(2, 1), short), mptcpState1(bondedPM(2, 1), short), "expected subflow count"},
-		{"limit zero", mptcpState1(bondedPM(0, 2), unlimited), mptcpState1(bondedPM(0, 2), unlimited), "expected subflow count"},
-		{"no connections", mptcpState1(bondedPM(2, 2)), mptcpState1(bondedPM(2, 2)), "no MPTCP connections"},
+		{"all subflows", mptcpStateOf(mptcpBondedPM(2, 2), full), mptcpStateOf(mptcpBondedPM(2, 2), full), "1 opened here at their expected subflow count"},
+		{"new connection", mptcpStateOf(mptcpBondedPM(2, 2)), mptcpStateOf(mptcpBondedPM(2, 2), short), "1 too new to judge"},
+		{"accepted", mptcpStateOf(mptcpBondedPM(2, 2), server), mptcpStateOf(mptcpBondedPM(2, 2), server), "accepted here"},
+		{"fell back", mptcpStateOf(mptcpBondedPM(2, 2), fallback), mptcpStateOf(mptcpBondedPM(2, 2), fallback), "fell back to plain TCP"},
+		{"one endpoint only", mptcpStateOf(mptcpBondedPM(2, 1), short), mptcpStateOf(mptcpBondedPM(2, 1), short), "expected subflow count"},
+		{"limit zero", mptcpStateOf(mptcpBondedPM(0, 2), unlimited), mptcpStateOf(mptcpBondedPM(0, 2), unlimited), "expected subflow count"},
+		{"no connections", mptcpStateOf(mptcpBondedPM(2, 2)), mptcpStateOf(mptcpBondedPM(2, 2)), "no MPTCP connections"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := checkMPTCPSubflows(mptcpInput(mptcpSnap(tc.before, nil), mptcpSnap(tc.after, nil)))
-			wantFindings(t, o)
+			mptcpWantFindings(t, o)
 			if !strings.Contains(o.Detail, tc.detail) {
 				t.Errorf("detail %q, want it to contain %q", o.Detail, tc.detail)
 			}
 		})
 	}
-	userspace := mptcpState1(bondedPM(2, 2), short)
+	userspace := mptcpStateOf(mptcpBondedPM(2, 2), short)
 	userspace.Sysctls["path_manager"] = "userspace"
 	o := checkMPTCPSubflows(mptcpInput(mptcpSnap(userspace, nil), mptcpSnap(userspace, nil)))
-	wantFindings(t, o)
+	mptcpWantFindings(t, o)
 	if !strings.Contains(o.Detail, "userspace path manager") {
 		t.Errorf("detail %q", o.Detail)
 	}
 }
 
 func TestMPTCPSubflowsMissingSinceBootAndLinkDown(t *testing.T) {
-	m := mptcpState1(bondedPM(2, 2), mptcpClientConn(7, 2))
+	m := mptcpStateOf(mptcpBondedPM(2, 2), mptcpClientConn(7, 2))
 	down := false
 	m.PM.Endpoints[1].IfaceUp = &down
 	o := checkMPTCPSubflows(mptcpInput(nil, mptcpSnap(m, nil)))
-	wantFindings(t, o, "mptcp.subflows_missing")
-	mustContain(t, joined(o.Findings[0]), "wan2 is down: its subflow cannot come back before that", "interface down")
+	mptcpWantFindings(t, o, "mptcp.subflows_missing")
+	mptcpMustContain(t, mptcpJoined(o.Findings[0]), "wan2 is down: its subflow cannot come back before that", "interface down")
 }
 
 func TestMPTCPSubflowsMissingWithoutDetails(t *testing.T) {
@@ -80,19 +80,19 @@ func TestMPTCPSubflowsMissingWithoutDetails(t *testing.T) {
 	// endpoint is still named; with some, only candidates can be.
 	none := mptcpClientConn(8, 2)
 	none.Subflows = nil
-	m := mptcpState1(bondedPM(2, 2), none)
+	m := mptcpStateOf(mptcpBondedPM(2, 2), none)
 	m.Sockets.SubflowDetail = false
 	o := checkMPTCPSubflows(mptcpInput(nil, mptcpSnap(m, nil)))
-	wantFindings(t, o, "mptcp.subflows_missing")
-	mustContain(t, joined(o.Findings[0]), "none from endpoint 2 198.18.2.1 dev wan2")
+	mptcpWantFindings(t, o, "mptcp.subflows_missing")
+	mptcpMustContain(t, mptcpJoined(o.Findings[0]), "none from endpoint 2 198.18.2.1 dev wan2")
 
 	some := mptcpClientConn(9, 3, 2)
 	some.Subflows = nil
-	m = mptcpState1(bondedPM(3, 4), some)
+	m = mptcpStateOf(mptcpBondedPM(3, 4), some)
 	m.Sockets.SubflowDetail = false
 	o = checkMPTCPSubflows(mptcpInput(nil, mptcpSnap(m, nil)))
-	wantFindings(t, o, "mptcp.subflows_missing")
-	mustContain(t, joined(o.Findings[0]), "2 of 4 expected subflows", "one or more of endpoint 2", "run as root")
+	mptcpWantFindings(t, o, "mptcp.subflows_missing")
+	mptcpMustContain(t, mptcpJoined(o.Findings[0]), "2 of 4 expected subflows", "one or more of endpoint 2", "run as root")
 }
 
 func TestMPTCPSubflowsGroupedByEndpoint(t *testing.T) {
@@ -100,32 +100,32 @@ func TestMPTCPSubflowsGroupedByEndpoint(t *testing.T) {
 	for tok := uint32(1); tok <= 12; tok++ {
 		conns = append(conns, mptcpClientConn(tok, 2))
 	}
-	m := mptcpState1(bondedPM(2, 2), conns...)
+	m := mptcpStateOf(mptcpBondedPM(2, 2), conns...)
 	o := checkMPTCPSubflows(mptcpInput(mptcpSnap(m, nil), mptcpSnap(m, nil)))
-	wantFindings(t, o, "mptcp.subflows_missing")
-	mustContain(t, joined(o.Findings[0]), "12 MPTCP connections have fewer subflows", "connections not listed")
+	mptcpWantFindings(t, o, "mptcp.subflows_missing")
+	mptcpMustContain(t, mptcpJoined(o.Findings[0]), "12 MPTCP connections have fewer subflows", "connections not listed")
 }
 
 func TestMPTCPSubflowLimit(t *testing.T) {
 	// Four WAN endpoints, limit 1: one join from wan2, wan3 and wan4 idle.
 	capped := mptcpClientConn(10, 1, 2)
-	m := mptcpState1(bondedPM(1, 4), capped)
+	m := mptcpStateOf(mptcpBondedPM(1, 4), capped)
 	o := checkMPTCPSubflows(mptcpInput(mptcpSnap(m, nil), mptcpSnap(m, nil)))
-	wantFindings(t, o, "mptcp.subflow_limit")
-	mustContain(t, joined(o.Findings[0]), "ip mptcp limits set subflows 3 add_addr_accepted 0", "unused endpoint 3", "ip mptcp endpoint add 198.18.4.1 dev wan4 id 4 subflow")
+	mptcpWantFindings(t, o, "mptcp.subflow_limit")
+	mptcpMustContain(t, mptcpJoined(o.Findings[0]), "ip mptcp limits set subflows 3 add_addr_accepted 0", "unused endpoint 3", "ip mptcp endpoint add 198.18.4.1 dev wan4 id 4 subflow")
 
 	// Limit 3, all three joined: nothing to say.
 	full := mptcpClientConn(11, 3, 2, 3, 4)
-	m = mptcpState1(bondedPM(3, 4), full)
-	wantFindings(t, checkMPTCPSubflows(mptcpInput(mptcpSnap(m, nil), mptcpSnap(m, nil))))
+	m = mptcpStateOf(mptcpBondedPM(3, 4), full)
+	mptcpWantFindings(t, checkMPTCPSubflows(mptcpInput(mptcpSnap(m, nil), mptcpSnap(m, nil))))
 
 	// Limit 2 with three candidates and one join: short, and the limit
 	// caps it too.
 	short := mptcpClientConn(12, 2, 2)
-	m = mptcpState1(bondedPM(2, 4), short)
+	m = mptcpStateOf(mptcpBondedPM(2, 4), short)
 	o = checkMPTCPSubflows(mptcpInput(mptcpSnap(m, nil), mptcpSnap(m, nil)))
-	wantFindings(t, o, "mptcp.subflows_missing")
-	mustContain(t, joined(o.Findings[0]), "none from endpoint 3 198.18.3.1 dev wan3 nor endpoint 4", "`limits subflows 2` is a cap too", "ip mptcp limits set subflows 3")
+	mptcpWantFindings(t, o, "mptcp.subflows_missing")
+	mptcpMustContain(t, mptcpJoined(o.Findings[0]), "none from endpoint 3 198.18.3.1 dev wan3 nor endpoint 4", "`limits subflows 2` is a cap too", "ip mptcp limits set subflows 3")
 }
 
 func TestMPTCPNotRead(t *testing.T) {

@@ -21,7 +21,7 @@ func mptcpEP(id uint8, iface string, flags collectors.MPTCPEndpointFlags) collec
 	}
 }
 
-func bondedPM(limit uint32, n int) *collectors.MPTCPPathManager {
+func mptcpBondedPM(limit uint32, n int) *collectors.MPTCPPathManager {
 	pm := &collectors.MPTCPPathManager{Limits: collectors.MPTCPLimits{Subflows: limit}}
 	for i := 1; i <= n; i++ {
 		pm.Endpoints = append(pm.Endpoints, mptcpEP(uint8(i), "wan"+string(rune('0'+i)), collectors.MPTCPEndpointSubflow))
@@ -55,7 +55,7 @@ func mptcpClientConn(token uint32, limit uint8, ids ...uint8) collectors.MPTCPCo
 	return c
 }
 
-func mptcpState1(pm *collectors.MPTCPPathManager, conns ...collectors.MPTCPConn) *collectors.MPTCP {
+func mptcpStateOf(pm *collectors.MPTCPPathManager, conns ...collectors.MPTCPConn) *collectors.MPTCP {
 	return &collectors.MPTCP{
 		Sysctls: map[string]string{"enabled": "1", "path_manager": "kernel", "stale_loss_cnt": "4",
 			"add_addr_timeout": "120", "syn_retrans_before_tcp_fallback": "2", "blackhole_timeout": "3600",
@@ -81,8 +81,8 @@ func mptcpInput(before, after *collectors.Snapshot) *Input {
 	return &Input{Diag: d}
 }
 
-// findingIDs lists the IDs of an outcome's findings.
-func findingIDs(o Outcome) []string {
+// mptcpFindingIDs lists the IDs of an outcome's findings.
+func mptcpFindingIDs(o Outcome) []string {
 	ids := make([]string, len(o.Findings))
 	for i, f := range o.Findings {
 		ids[i] = f.ID
@@ -90,9 +90,9 @@ func findingIDs(o Outcome) []string {
 	return ids
 }
 
-func wantFindings(t *testing.T, o Outcome, ids ...string) {
+func mptcpWantFindings(t *testing.T, o Outcome, ids ...string) {
 	t.Helper()
-	got := findingIDs(o)
+	got := mptcpFindingIDs(o)
 	if strings.Join(got, " ") != strings.Join(ids, " ") {
 		t.Fatalf("findings %v, want %v (detail %q, not checked %q)", got, ids, o.Detail, o.NotChecked)
 	}
@@ -106,7 +106,7 @@ func wantFindings(t *testing.T, o Outcome, ids ...string) {
 	}
 }
 
-func joined(f Finding) string {
+func mptcpJoined(f Finding) string {
 	var b strings.Builder
 	b.WriteString(f.Subject + "\n" + f.Summary + "\n")
 	for _, x := range f.Fix {
@@ -121,7 +121,7 @@ func joined(f Finding) string {
 	return b.String()
 }
 
-func mustContain(t *testing.T, s string, parts ...string) {
+func mptcpMustContain(t *testing.T, s string, parts ...string) {
 	t.Helper()
 	for _, p := range parts {
 		if !strings.Contains(s, p) {
