@@ -57,8 +57,8 @@ var shaperKinds = map[string]bool{"tbf": true, "htb": true, "hfsc": true, "cake"
 
 // qdiscState is one root qdisc over the window.
 type qdiscState struct {
-	q, before                        collectors.Qdisc
-	hasBefore                        bool
+	q, before                            collectors.Qdisc
+	hasBefore                            bool
 	drops, packets, requeues, overlimits change
 }
 

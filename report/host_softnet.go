@@ -53,7 +53,7 @@ func init() {
 
 // softnetCPU is one CPU's softnet counters over the window.
 type softnetCPU struct {
-	cpu                                    int
+	cpu                                     int
 	processed, dropped, squeezed, flowLimit uint64
 }
 

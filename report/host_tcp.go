@@ -205,7 +205,7 @@ func checkSynRetransmits(in *Input) Outcome {
 	synEv, _, _ := s.sysctl("net.ipv4.tcp_syn_retries")
 	synackEv, _, _ := s.sysctl("net.ipv4.tcp_synack_retries")
 	f := Finding{ID: "tcp.syn_retransmits",
-		Summary: fmt.Sprintf("Handshakes were retried: %s retransmitted, each waiting a second or more.", s.amount(c, "SYNs or SYN-ACKs")),
+		Summary:  fmt.Sprintf("Handshakes were retried: %s retransmitted, each waiting a second or more.", s.amount(c, "SYNs or SYN-ACKs")),
 		Evidence: []Evidence{s.ev(c), s.ev(s.netstat("Tcp", "ActiveOpens")), s.ev(s.netstat("Tcp", "AttemptFails")), synEv, synackEv},
 		Fix: []string{"List the handshakes in progress to see which peers do not answer: ss -tn state syn-sent; ss -tn state syn-recv",
 			"Trace the path to those peers: netdx trace PEER"},
