@@ -243,7 +243,7 @@ func listenDetail(ls []listenerState, have bool) string {
 			best = l
 		}
 	}
-	return fmt.Sprintf("no overflow; %d listeners, fullest %s at %d/%d", len(ls), best.l.Local, best.l.AcceptQueue, best.l.Backlog)
+	return fmt.Sprintf("no overflow; %s, fullest %s at %d/%d", plural(len(ls), "listener"), best.l.Local, best.l.AcceptQueue, best.l.Backlog)
 }
 
 func checkSynQueue(in *Input) Outcome {

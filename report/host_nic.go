@@ -130,18 +130,18 @@ func physical(l *collectors.Link, n *collectors.NIC) bool {
 	return n != nil && n.Driver != nil && n.Driver.BusInfo != "" && l.Name != "lo"
 }
 
-// linkUtilisation is bytes over the window against the link's speed, 0
-// when the speed is unknown or not a line rate.
-func (s *sample) linkUtilisation(iface, stat string) float64 {
+// linkUtilisation is bytes over the window against the link's speed; ok
+// is false when the speed is unknown or not a line rate.
+func (s *sample) linkUtilisation(iface, stat string) (u float64, ok bool) {
 	l := s.after.Link(iface)
 	if l == nil || l.SpeedMbps == nil || *l.SpeedMbps <= 0 || s.sinceBoot || s.secs <= 0 || !physical(l, s.after.NICs[iface]) {
-		return 0
+		return 0, false
 	}
 	c := s.linkStat(iface, stat)
 	if !c.ok {
-		return 0
+		return 0, false
 	}
-	return c.rate * 8 / (float64(*l.SpeedMbps) * 1e6)
+	return c.rate * 8 / (float64(*l.SpeedMbps) * 1e6), true
 }
 
 // haveLinks reports whether the interfaces were read in every snapshot.
@@ -205,7 +205,7 @@ func checkNICErrors(in *Input) Outcome {
 	if len(out) > 0 {
 		return Outcome{Findings: out}
 	}
-	return Outcome{Detail: fmt.Sprintf("%d interfaces, no error rate of 1%% %s", len(s.after.Links), s.window())}
+	return Outcome{Detail: fmt.Sprintf("%s, no error rate of 1%% %s", plural(len(s.after.Links), "interface"), s.window())}
 }
 
 // sumLink adds interface counters into one change.
@@ -244,7 +244,7 @@ func checkNICDrops(in *Input) Outcome {
 	if len(out) > 0 {
 		return Outcome{Findings: out}
 	}
-	return Outcome{Detail: fmt.Sprintf("%d interfaces, no drop rate worth reporting %s", len(s.after.Links), s.window())}
+	return Outcome{Detail: fmt.Sprintf("%s, no drop rate worth reporting %s", plural(len(s.after.Links), "interface"), s.window())}
 }
 
 func (s *sample) rxDropped(l collectors.Link) (Finding, bool) {
@@ -335,7 +335,7 @@ func checkSaturation(in *Input) Outcome {
 		}
 		judged++
 		for _, dir := range []string{"rx", "tx"} {
-			u := s.linkUtilisation(l.Name, dir+"_bytes")
+			u, _ := s.linkUtilisation(l.Name, dir+"_bytes")
 			if u < 0.9 {
 				continue
 			}
@@ -354,7 +354,7 @@ func checkSaturation(in *Input) Outcome {
 	if judged == 0 {
 		return Outcome{NotChecked: "no interface reports a line-rate speed"}
 	}
-	return Outcome{Detail: fmt.Sprintf("%d interfaces with a known speed, all below 90%%", judged)}
+	return Outcome{Detail: fmt.Sprintf("%s with a known speed, all below 90%%", plural(judged, "interface"))}
 }
 
 func checkFlapping(in *Input) Outcome {
@@ -390,7 +390,7 @@ func checkFlapping(in *Input) Outcome {
 	if judged == 0 {
 		return Outcome{NotChecked: "carrier changes not read (sysfs)"}
 	}
-	return Outcome{Detail: fmt.Sprintf("%d links stable %s", judged, s.window())}
+	return Outcome{Detail: fmt.Sprintf("%s stable %s", plural(judged, "link"), s.window())}
 }
 
 // nicNames lists the interfaces with ethtool data, sorted.

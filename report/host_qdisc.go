@@ -161,7 +161,7 @@ func checkQdiscDrops(in *Input) Outcome {
 		default:
 			f.Fix = append(f.Fix, fmt.Sprintf("%s drops to keep latency low when %s is the bottleneck: the link is congested; add capacity, spread traffic, or shape upstream.", kind, q.q.Iface))
 		}
-		if sat := s.linkUtilisation(q.q.Iface, "tx_bytes"); sat > 0 {
+		if sat, ok := s.linkUtilisation(q.q.Iface, "tx_bytes"); ok {
 			f.Evidence = append(f.Evidence, pctEvidence(q.q.Iface+" TX utilisation", sat))
 		}
 		out = append(out, f)
@@ -169,7 +169,7 @@ func checkQdiscDrops(in *Input) Outcome {
 	if len(out) > 0 {
 		return Outcome{Findings: out}
 	}
-	return Outcome{Detail: fmt.Sprintf("%d root qdiscs, no drops worth reporting %s", len(qs), s.window())}
+	return Outcome{Detail: fmt.Sprintf("%s, no drops worth reporting %s", plural(len(qs), "root qdisc"), s.window())}
 }
 
 func checkQdiscRequeues(in *Input) Outcome {

@@ -225,10 +225,15 @@ func round(v float64, places int) float64 {
 }
 
 func fmtSeconds(s float64) string {
-	if s == math.Trunc(s) {
-		return fmt.Sprintf("%.0fs", s)
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", s), "0"), ".") + "s"
+}
+
+// plural is "1 listener", "2 listeners".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
 	}
-	return fmt.Sprintf("%.1fs", s)
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func fmtRate(r float64) string {

@@ -162,7 +162,7 @@ func checkSoftnetDrops(in *Input) Outcome {
 		sev = Warning
 	}
 	if sev == 0 {
-		return Outcome{Detail: fmt.Sprintf("%d backlog drops on %d CPUs %s", t.dropped, len(t.cpus), s.window())}
+		return Outcome{Detail: fmt.Sprintf("%d backlog drops on %s %s", t.dropped, plural(len(t.cpus), "CPU"), s.window())}
 	}
 	top, worst := topCPUs(t.cpus, func(c softnetCPU) uint64 { return c.dropped })
 	total := softnetAfterTotal(s.after, func(c collectors.SoftnetCPU) uint64 { return c.Dropped })
