@@ -74,9 +74,15 @@ type replayEthtool struct{ dir string }
 
 func (replayEthtool) Close() {}
 
+// field is one "key: value" line of a recording.
+type field struct {
+	k, v string
+	line int
+}
+
 // fields reads a recorded "key: value" file, one pair per line; lines
-// without a colon (titles) are skipped.
-func (r replayEthtool) fields(iface, name, what string) ([][2]string, error) {
+// without a colon are skipped.
+func (r replayEthtool) fields(iface, name, what string) ([]field, error) {
 	path := filepath.Join(r.dir, iface, name)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -85,14 +91,14 @@ func (r replayEthtool) fields(iface, name, what string) ([][2]string, error) {
 	if err != nil {
 		return nil, &SourceError{Source: path, Err: err}
 	}
-	var out [][2]string
+	var out []field
 	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
+	for line := 1; sc.Scan(); line++ {
 		k, v, ok := strings.Cut(sc.Text(), ":")
 		if !ok {
 			continue
 		}
-		out = append(out, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+		out = append(out, field{strings.TrimSpace(k), strings.TrimSpace(v), line})
 	}
 	return out, nil
 }
@@ -101,15 +107,15 @@ func (r replayEthtool) DriverInfo(iface string) (DriverInfo, error) {
 	kv, err := r.fields(iface, "driver", "driver info")
 	var d DriverInfo
 	for _, p := range kv {
-		switch p[0] {
+		switch p.k {
 		case "driver":
-			d.Driver = p[1]
+			d.Driver = p.v
 		case "version":
-			d.Version = p[1]
+			d.Version = p.v
 		case "firmware-version":
-			d.Firmware = p[1]
+			d.Firmware = p.v
 		case "bus-info":
-			d.BusInfo = p[1]
+			d.BusInfo = p.v
 		}
 	}
 	return d, err
@@ -121,12 +127,15 @@ func (r replayEthtool) Stats(iface string) (map[string]uint64, error) {
 		return nil, err
 	}
 	out := make(map[string]uint64, len(kv))
-	for i, p := range kv {
-		v, err := strconv.ParseUint(p[1], 10, 64)
-		if err != nil {
-			return nil, &ParseError{Path: filepath.Join(r.dir, iface, "statistics"), Line: i + 2, Msg: fmt.Sprintf("%s: %q is not a number", p[0], p[1])}
+	for _, p := range kv {
+		if p.v == "" {
+			continue // the "NIC statistics:" title
 		}
-		out[p[0]] = v
+		v, err := strconv.ParseUint(p.v, 10, 64)
+		if err != nil {
+			return nil, &ParseError{Path: filepath.Join(r.dir, iface, "statistics"), Line: p.line, Msg: fmt.Sprintf("%s: %q is not a number", p.k, p.v)}
+		}
+		out[p.k] = v
 	}
 	return out, nil
 }
@@ -142,11 +151,11 @@ func (r replayEthtool) maxCur(iface, name, what string) (max, cur map[string]uin
 	into := max
 	for _, p := range kv {
 		switch {
-		case strings.HasPrefix(p[0], "Current hardware settings"):
+		case strings.HasPrefix(p.k, "Current hardware settings"):
 			into = cur
-		case p[1] != "":
-			v, _ := strconv.ParseUint(p[1], 10, 32)
-			into[p[0]] = uint32(v)
+		case p.v != "":
+			v, _ := strconv.ParseUint(p.v, 10, 32)
+			into[p.k] = uint32(v)
 		}
 	}
 	return max, cur, nil
@@ -169,7 +178,6 @@ var ethtoolLegacyNames = map[string]string{
 	"generic-receive-offload":      "rx-gro",
 	"large-receive-offload":        "rx-lro",
 	"generic-segmentation-offload": "tx-generic-segmentation",
-	"rx-gro-hw":                    "rx-gro-hw",
 }
 
 func (r replayEthtool) Features(iface string) (map[string]bool, error) {
@@ -179,11 +187,11 @@ func (r replayEthtool) Features(iface string) (map[string]bool, error) {
 	}
 	out := map[string]bool{}
 	for _, p := range kv {
-		name := p[0]
+		name := p.k
 		if n, ok := ethtoolLegacyNames[name]; ok {
 			name = n
 		}
-		out[name] = strings.HasPrefix(p[1], "on")
+		out[name] = strings.HasPrefix(p.v, "on")
 	}
 	return out, nil
 }
@@ -192,12 +200,12 @@ func (r replayEthtool) LinkSettings(iface string) (LinkSettings, error) {
 	kv, err := r.fields(iface, "settings", "link settings")
 	var s LinkSettings
 	for _, p := range kv {
-		switch p[0] {
+		switch p.k {
 		case "Speed":
-			v, _ := strconv.ParseInt(strings.TrimSuffix(p[1], "Mb/s"), 10, 64)
+			v, _ := strconv.ParseInt(strings.TrimSuffix(p.v, "Mb/s"), 10, 64)
 			s.SpeedMbps = v
 		case "Duplex":
-			if d := strings.ToLower(p[1]); d == "full" || d == "half" {
+			if d := strings.ToLower(p.v); d == "full" || d == "half" {
 				s.Duplex = d
 			}
 		}
