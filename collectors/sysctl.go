@@ -94,7 +94,9 @@ func (sysctls) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 	if len(missing) > 0 {
 		src.Log.Debug("sysctls absent on this kernel", "names", missing)
 	}
-	snap.Sysctls = out
+	if len(out) > 0 {
+		snap.Sysctls = out
+	}
 	return nil
 }
 

@@ -229,6 +229,11 @@ func (s *sample) counter(c change) DiagCounter {
 	return out
 }
 
+// netstatGauges are the values of /proc/net/snmp that are settings or
+// levels, not counters: they carry no delta or rate.
+var netstatGauges = map[string]bool{"Tcp.CurrEstab": true, "Tcp.RtoAlgorithm": true, "Tcp.RtoMin": true,
+	"Tcp.RtoMax": true, "Ip.Forwarding": true, "Ip.DefaultTTL": true}
+
 func (s *sample) diagNetstat() map[string]map[string]DiagCounter {
 	if s.after.Netstat == nil || (s.before != nil && s.before.Netstat == nil) {
 		return nil
@@ -236,7 +241,11 @@ func (s *sample) diagNetstat() map[string]map[string]DiagCounter {
 	out := map[string]map[string]DiagCounter{}
 	for section, names := range s.after.Netstat {
 		m := make(map[string]DiagCounter, len(names))
-		for name := range names {
+		for name, v := range names {
+			if netstatGauges[section+"."+name] {
+				m[name] = DiagCounter{Total: v}
+				continue
+			}
 			m[name] = s.counter(s.netstat(section, name))
 		}
 		out[section] = m

@@ -475,7 +475,7 @@ type ringDrops struct {
 
 func (s *sample) ringDrops(iface string) ringDrops {
 	rd := ringDrops{perQueue: map[int]uint64{}}
-	var linkSum, devSum, queueSum uint64
+	var linkSum, devMax, queueSum uint64
 	for _, st := range []string{"rx_missed_errors", "rx_fifo_errors", "rx_over_errors"} {
 		if c := s.linkStat(iface, st); c.delta > 0 {
 			linkSum += c.delta
@@ -502,13 +502,17 @@ func (s *sample) ringDrops(iface string) ringDrops {
 				rd.perQueue[cl.Queue] += c.delta
 				queueSum += c.delta
 			} else {
-				devSum += c.delta
+				// Device-wide counters may overlap (igb counts a packet
+				// that waited for a descriptor in rx_no_buffer_count and,
+				// if it was then lost, in rx_missed_errors): take the
+				// largest rather than the sum.
+				devMax = max(devMax, c.delta)
 			}
 		}
 	}
 	// Drivers count the same drops at several levels (per queue and in
 	// total, in ethtool and in the link statistics): take the largest.
-	rd.total = max(linkSum, devSum, queueSum)
+	rd.total = max(linkSum, devMax, queueSum)
 	rd.packets = s.linkStat(iface, "rx_packets")
 	return rd
 }

@@ -135,7 +135,7 @@ func checkQdiscDrops(in *Input) Outcome {
 		kind := q.q.Kind
 		if kind == "mq" || kind == "mqprio" {
 			if c := childKinds(s.after, q.q.Iface); c != "" {
-				kind += " of " + c
+				kind += " (" + c + " per queue)"
 			}
 		}
 		l := s.after.Link(q.q.Iface)
@@ -149,7 +149,7 @@ func checkQdiscDrops(in *Input) Outcome {
 		}
 		dq, _, _ := s.sysctl("net.core.default_qdisc")
 		f.Evidence = append(f.Evidence, dq)
-		fifo := strings.Contains(kind, "pfifo") || strings.Contains(kind, "bfifo")
+		fifo := strings.Contains(kind, "fifo")
 		switch {
 		case shaperKinds[q.q.Kind]:
 			f.Fix = append(f.Fix, fmt.Sprintf("%s shapes traffic to a configured rate and drops beyond it: check its rate (tc -s qdisc show dev %s; tc class show dev %s) and raise it if the limit is wrong.", q.q.Kind, q.q.Iface, q.q.Iface))
@@ -159,7 +159,7 @@ func checkQdiscDrops(in *Input) Outcome {
 				f.Fix = append(f.Fix, fmt.Sprintf("or, for bursty traffic on a fast link, a longer FIFO: ip link set dev %s txqueuelen %d", q.q.Iface, max(*l.TxQueueLen*4, 10000)))
 			}
 		default:
-			f.Fix = append(f.Fix, fmt.Sprintf("%s drops to keep latency low when %s is the bottleneck: the link is congested; add capacity, spread traffic, or shape upstream.", kind, q.q.Iface))
+			f.Fix = append(f.Fix, fmt.Sprintf("%s drops to keep latency low when %s is the bottleneck: the link is congested; add capacity, spread traffic, or shape upstream.", q.q.Kind+strings.TrimPrefix(kind, q.q.Kind), q.q.Iface))
 		}
 		if sat, ok := s.linkUtilisation(q.q.Iface, "tx_bytes"); ok {
 			f.Evidence = append(f.Evidence, pctEvidence(q.q.Iface+" TX utilisation", sat))

@@ -406,7 +406,7 @@ func checkOrphans(in *Input) Outcome {
 		sev = Warning
 	}
 	if sev == 0 {
-		return Outcome{Detail: fmt.Sprintf("%d orphans, %s of tcp_max_orphans", orphans, fmtPct(r))}
+		return Outcome{Detail: fmt.Sprintf("%s, %s of tcp_max_orphans", plural(int(orphans), "orphan"), fmtPct(r))}
 	}
 	return Outcome{Findings: []Finding{{ID: "tcp.orphans", Severity: sev,
 		Summary:  fmt.Sprintf("%d orphaned TCP sockets, %s of net.ipv4.tcp_max_orphans (%d): past it the kernel resets them.", orphans, fmtPct(r), maxv[0]),

@@ -21,9 +21,12 @@ type diagOptions struct {
 	sys      string
 	netns    string
 	ifaces   []string
-	// open returns the sources of sample 0 (before) or 1 (after); tests
-	// replace it to replay recorded hosts.
-	open func(sample int) (*collectors.Sources, error)
+	// Tests replace these: open returns the sources of sample 0 (before)
+	// or 1 (after), to replay recorded hosts; sleep waits the interval;
+	// host names the machine.
+	open  func(sample int) (*collectors.Sources, error)
+	sleep func(context.Context, time.Duration)
+	host  func(netns string) report.Host
 }
 
 func newDiagCmd(a *app) *cobra.Command { return diagCommand(a, nil) }
@@ -83,7 +86,14 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 		open = func(int) (*collectors.Sources, error) { return src, nil }
 	}
 
-	rep := report.New("diag", a.tool(), hostInfo(o.netns), a.Now())
+	host, sleep := o.host, o.sleep
+	if host == nil {
+		host = hostInfo
+	}
+	if sleep == nil {
+		sleep = wait
+	}
+	rep := report.New("diag", a.tool(), host(o.netns), a.Now())
 	in := &report.Input{Diag: &report.DiagInput{Interval: o.interval}}
 	var warnings []string
 	take := func(n int, ctx context.Context) (*collectors.Snapshot, error) {
@@ -101,10 +111,7 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 		if in.Diag.Before, err = take(0, ctx); err != nil {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(o.interval):
-		}
+		sleep(ctx, o.interval)
 	}
 	// Read the second sample even when interrupted during the interval: it
 	// takes milliseconds, and rates over the shorter window still hold.
@@ -128,6 +135,16 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 		return fmt.Errorf("%d source(s) could not be read; see NOT READ", n)
 	}
 	return nil
+}
+
+// wait sleeps d or until ctx is done.
+func wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // empty reports whether a snapshot holds no data at all.

@@ -166,7 +166,11 @@ func (p *printer) diagNIC(v diagView) {
 		if state == "" {
 			state = "-"
 		}
-		rows = append(rows, []string{f.Name, kind, state, speed, strconv.Itoa(f.MTU), txq,
+		mtu := "-"
+		if f.MTU > 0 {
+			mtu = strconv.Itoa(f.MTU)
+		}
+		rows = append(rows, []string{f.Name, kind, state, speed, mtu, txq,
 			v.show(f.Stats, "rx_packets"), v.show(f.Stats, "tx_packets"), bits(v, f.Stats, "rx_bytes"), bits(v, f.Stats, "tx_bytes"),
 			v.show(f.Stats, "rx_dropped", "rx_missed_errors"), v.show(f.Stats, "tx_dropped"),
 			v.show(f.Stats, "rx_errors", "tx_errors")})
@@ -223,7 +227,7 @@ func (p *printer) diagDriver(v diagView) {
 	if len(shown) > diagRows {
 		shown = shown[:diagRows]
 	}
-	p.table([]string{"IFACE", "DRIVER", "RING RX TX", "CHANNELS", "OFFLOADS", "DROP COUNTERS THAT GREW"}, shown)
+	p.table([]string{"IFACE", "DRIVER", "RING RX TX", "CHANNELS", "OFFLOADS", "DROP COUNTERS"}, shown)
 	p.more(len(rows)-len(shown), "interfaces")
 }
 
@@ -511,10 +515,14 @@ func compact(x float64) string {
 
 func pct(r float64) string {
 	p := r * 100
-	if p >= 10 || p == 0 {
+	switch {
+	case p >= 10 || p == 0:
 		return fmt.Sprintf("%.0f%%", p)
+	case p >= 1:
+		return fmt.Sprintf("%.1f%%", p)
+	default:
+		return fmt.Sprintf("%.2f%%", p)
 	}
-	return fmt.Sprintf("%.1f%%", p)
 }
 
 func uptime(secs float64) string {
