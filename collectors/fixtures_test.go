@@ -19,7 +19,7 @@ func takeFixture(t *testing.T, name string) *Snapshot {
 	return Take(context.Background(), src, fixedNow)
 }
 
-func skipFor_(s *Snapshot, source string) *Skip {
+func findSkip(s *Snapshot, source string) *Skip {
 	for i := range s.Skipped {
 		if strings.Contains(s.Skipped[i].Source, source) {
 			return &s.Skipped[i]
@@ -81,7 +81,7 @@ func TestFixtureKernel310(t *testing.T) {
 	if eth.SpeedMbps == nil || *eth.SpeedMbps != 1000 || eth.Duplex != "full" || eth.CarrierChanges == nil || *eth.CarrierChanges != 4 {
 		t.Errorf("eth0 speed/duplex/carrier = %v %q %v", eth.SpeedMbps, eth.Duplex, eth.CarrierChanges)
 	}
-	if sk := skipFor_(s, "netlink links"); sk == nil || sk.Kind != SkipUnsupported {
+	if sk := findSkip(s, "netlink links"); sk == nil || sk.Kind != SkipUnsupported {
 		t.Errorf("netlink links skip = %+v", sk)
 	}
 
@@ -237,7 +237,7 @@ func TestFixtureKernel618(t *testing.T) {
 	}
 	// veth answers no ring request: a "not supported" line naming the
 	// driver, not an error.
-	sk := skipFor_(s, "ethtool rings veth1a2b")
+	sk := findSkip(s, "ethtool rings veth1a2b")
 	if sk == nil || sk.Kind != SkipUnsupported || sk.Message != "not supported by veth" {
 		t.Errorf("veth rings skip = %+v (all: %+v)", sk, s.Skipped)
 	}
@@ -274,7 +274,7 @@ func TestIfaceFilter(t *testing.T) {
 	if _, ok := s.NICs["veth1a2b"]; ok {
 		t.Error("ethtool read an interface outside --iface")
 	}
-	sk := skipFor_(s, "interface nosuch0")
+	sk := findSkip(s, "interface nosuch0")
 	if sk == nil || !strings.Contains(sk.Message, `no interface "nosuch0"`) {
 		t.Errorf("missing interface skip = %+v", sk)
 	}

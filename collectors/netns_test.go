@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -93,5 +95,52 @@ func TestTakeInNetNS(t *testing.T) {
 	}
 	if q := s.Qdiscs; len(q) != 1 || q[0].Iface != "lo" || q[0].Kind != "noqueue" {
 		t.Errorf("qdiscs = %+v", q)
+	}
+}
+
+// TestHostProcFromContainer: with --proc pointing at another procfs whose
+// PID 1 lives in a different namespace (a container's view of the host's
+// /proc), netdx reads that PID 1's namespace, not its own.
+func TestHostProcFromContainer(t *testing.T) {
+	ns := netlab.NewNS(t, "ctr")
+	_, port := listenIn(t, ns, 5)
+	// A process in the namespace stands for the host's PID 1.
+	var cmd *exec.Cmd
+	err := ns.Do(func() error {
+		cmd = exec.Command("sleep", "60")
+		return cmd.Start() // forked from the thread inside the namespace
+	})
+	if err != nil {
+		t.Skipf("skipped: cannot start a process in the namespace: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	// A procfs root like /host/proc: its "1" is that process.
+	root := t.TempDir()
+	for name, target := range map[string]string{
+		"1": "/proc/" + strconv.Itoa(cmd.Process.Pid), "thread-self": "/proc/thread-self", "self": "/proc/self",
+		"sys": "/proc/sys", "uptime": "/proc/uptime", "net": "/proc/self/net",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := Open(Options{Proc: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if len(src.Warnings) > 0 {
+		t.Fatalf("could not enter the namespace: %v", src.Warnings)
+	}
+	s := Take(context.Background(), src, time.Now)
+	if len(s.Links) != 1 || s.Links[0].Name != "lo" {
+		t.Errorf("links = %+v, want the namespace's lo", s.Links)
+	}
+	if s.Sockets == nil || len(s.Sockets.Listeners) != 1 || s.Sockets.Listeners[0].Port != port {
+		t.Errorf("listeners = %+v, want the namespace's listener on port %d", s.Sockets, port)
+	}
+	if v, ok := s.Netstat.Get("Tcp", "CurrEstab"); !ok || v != 0 {
+		t.Errorf("Tcp.CurrEstab = %d, %v: netstat not read in the namespace", v, ok)
 	}
 }

@@ -53,8 +53,9 @@ type Sources struct {
 	// ns is the namespace Take switches into; -1 (netns.None) when it
 	// reads the caller's own.
 	ns netns.NsHandle
-	// live is false when the netlink, ethtool and sysctl sources would show
-	// a different namespace from the /proc files; it says why.
+	// notLive, when set, says why the netlink, ethtool, socket and sysctl
+	// sources would show a different namespace from the /proc files, so
+	// they are left out.
 	notLive string
 }
 

@@ -64,32 +64,34 @@ func (v diagView) delta(c report.DiagCounter) uint64 {
 	return c.Total
 }
 
-func (v diagView) stat(m map[string]report.DiagCounter, names ...string) (report.DiagCounter, bool) {
-	var sum report.DiagCounter
-	found := false
+// stat sums counters of one map; found is false when none is present.
+func (v diagView) stat(m map[string]report.DiagCounter, names ...string) (sum report.DiagCounter, found bool) {
 	for _, n := range names {
-		c, ok := m[n]
-		if !ok {
-			continue
-		}
-		found = true
-		sum.Total += c.Total
-		if c.Delta != nil {
-			d := v.delta(sum) + *c.Delta
-			if sum.Delta == nil {
-				d = *c.Delta
-			}
-			sum.Delta = &d
-		}
-		if c.RatePerSec != nil {
-			r := *c.RatePerSec
-			if sum.RatePerSec != nil {
-				r += *sum.RatePerSec
-			}
-			sum.RatePerSec = &r
+		if c, ok := m[n]; ok {
+			found = true
+			addCounter(&sum, c)
 		}
 	}
 	return sum, found
+}
+
+// addCounter adds c into dst, keeping delta and rate absent when c has none.
+func addCounter(dst *report.DiagCounter, c report.DiagCounter) {
+	dst.Total += c.Total
+	if c.Delta != nil {
+		d := *c.Delta
+		if dst.Delta != nil {
+			d += *dst.Delta
+		}
+		dst.Delta = &d
+	}
+	if c.RatePerSec != nil {
+		r := *c.RatePerSec
+		if dst.RatePerSec != nil {
+			r += *dst.RatePerSec
+		}
+		dst.RatePerSec = &r
+	}
 }
 
 func (v diagView) show(m map[string]report.DiagCounter, names ...string) string {
@@ -283,33 +285,16 @@ func (p *printer) diagSoftnet(v diagView) {
 		return
 	}
 	var all report.DiagSoftnetCPU
-	add := func(dst *report.DiagCounter, c report.DiagCounter) {
-		dst.Total += c.Total
-		if c.Delta != nil {
-			d := *c.Delta
-			if dst.Delta != nil {
-				d += *dst.Delta
-			}
-			dst.Delta = &d
-		}
-		if c.RatePerSec != nil {
-			r := *c.RatePerSec
-			if dst.RatePerSec != nil {
-				r += *dst.RatePerSec
-			}
-			dst.RatePerSec = &r
-		}
-	}
 	var busy []report.DiagSoftnetCPU
 	for _, c := range cpus {
-		add(&all.Processed, c.Processed)
-		add(&all.Dropped, c.Dropped)
-		add(&all.TimeSqueeze, c.TimeSqueeze)
+		addCounter(&all.Processed, c.Processed)
+		addCounter(&all.Dropped, c.Dropped)
+		addCounter(&all.TimeSqueeze, c.TimeSqueeze)
 		if c.FlowLimitCount != nil {
 			if all.FlowLimitCount == nil {
 				all.FlowLimitCount = &report.DiagCounter{}
 			}
-			add(all.FlowLimitCount, *c.FlowLimitCount)
+			addCounter(all.FlowLimitCount, *c.FlowLimitCount)
 		}
 		if v.delta(c.Dropped)+v.delta(c.TimeSqueeze) > 0 {
 			busy = append(busy, c)
