@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"path/filepath"
 	"strconv"
@@ -109,7 +108,7 @@ func (conntrack) Collect(_ context.Context, src *Sources, snap *Snapshot) error 
 		snap.AddSkip("conntrack", err)
 	}
 	if ct.Max == nil && ct.Columns == nil {
-		return &SourceError{Source: "nf_conntrack", Err: fmt.Errorf("connection tracking is not loaded: %w", errors.ErrUnsupported)}
+		return &SourceError{Source: "nf_conntrack", Err: notOffered("connection tracking is not loaded")}
 	}
 	snap.Conntrack = ct
 	return nil

@@ -123,3 +123,12 @@ func parseErr(path string, line int, format string, a ...any) error {
 
 // fixMalformed is the fix offered for a file netdx could not parse.
 const fixMalformed = "netdx does not understand this file's format; please report it with the file's content"
+
+// notOffered is an error for a source this host does not offer; it
+// matches errors.ErrUnsupported and reads as its message alone.
+type notOffered string
+
+func (e notOffered) Error() string { return string(e) }
+
+// Is makes notOffered match errors.ErrUnsupported.
+func (e notOffered) Is(target error) bool { return target == errors.ErrUnsupported }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -88,7 +87,7 @@ func (links) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 	}
 	for _, want := range src.Ifaces {
 		if byName[want] == nil {
-			snap.AddSkip("links", &SourceError{Source: "interface " + want, Err: fmt.Errorf("no interface %q in this namespace: %w", want, errors.ErrUnsupported)})
+			snap.AddSkip("links", &SourceError{Source: "interface " + want, Err: notOffered(fmt.Sprintf("no interface %q in this namespace", want))})
 		}
 	}
 	out := make([]Link, 0, len(byName))

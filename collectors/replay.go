@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Replay reads a recorded host instead of the live one: root/proc and
@@ -35,7 +34,7 @@ func Replay(root string) (*Sources, error) {
 
 // notRecorded is the error for a source a recording does not have.
 func notRecorded(source string) error {
-	return &SourceError{Source: source, Err: fmt.Errorf("not recorded: %w", syscall.EOPNOTSUPP)}
+	return &SourceError{Source: source, Err: notOffered("not recorded")}
 }
 
 type replayNetlink struct{ dir string }

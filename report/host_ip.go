@@ -215,7 +215,7 @@ func checkNoRoute(in *Input) Outcome {
 	}
 	inNo, outNo := s.netstat("IpExt", "InNoRoutes"), s.netstat("Ip", "OutNoRoutes")
 	if s.sinceBoot {
-		return Outcome{Detail: fmt.Sprintf("%d in, %d out since boot; judged only over an interval", inNo.total, outNo.total)}
+		return Outcome{NotChecked: fmt.Sprintf("%d in, %d out since boot; needs two samples (--interval above 0)", inNo.total, outNo.total)}
 	}
 	sum := inNo.delta + outNo.delta
 	if sum < 10 {

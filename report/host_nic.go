@@ -325,7 +325,7 @@ func checkSaturation(in *Input) Outcome {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
 	if s.sinceBoot {
-		return Outcome{Detail: "judged only over an interval"}
+		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
 	}
 	var out []Finding
 	judged := 0
@@ -363,7 +363,7 @@ func checkFlapping(in *Input) Outcome {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
 	if s.sinceBoot {
-		return Outcome{Detail: "judged only over an interval"}
+		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
 	}
 	var out []Finding
 	judged := 0

@@ -178,7 +178,7 @@ func checkQdiscRequeues(in *Input) Outcome {
 		return Outcome{NotChecked: "qdiscs not read"}
 	}
 	if s.sinceBoot {
-		return Outcome{Detail: "judged only over an interval"}
+		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
 	}
 	var out []Finding
 	for _, q := range s.rootQdiscs() {
@@ -217,7 +217,7 @@ func checkStandingQueue(in *Input) Outcome {
 		return Outcome{NotChecked: "qdiscs not read"}
 	}
 	if s.sinceBoot {
-		return Outcome{Detail: "needs two samples; judged only over an interval"}
+		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
 	}
 	var out []Finding
 	for _, q := range s.rootQdiscs() {

@@ -188,7 +188,7 @@ func checkTimeSqueeze(in *Input) Outcome {
 		return Outcome{NotChecked: "/proc/net/softnet_stat not read"}
 	}
 	if s.sinceBoot {
-		return Outcome{Detail: fmt.Sprintf("%d budget run-outs since boot; judged only over an interval", t.squeezed)}
+		return Outcome{NotChecked: fmt.Sprintf("%d budget run-outs since boot; needs two samples (--interval above 0)", t.squeezed)}
 	}
 	r := s.rate(t.squeezed)
 	if t.squeezed < 10 || r <= 10 {

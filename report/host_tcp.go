@@ -197,7 +197,7 @@ func checkSynRetransmits(in *Input) Outcome {
 		return Outcome{NotChecked: "TcpExt.TCPSynRetrans is absent on this kernel"}
 	}
 	if s.sinceBoot {
-		return Outcome{Detail: fmt.Sprintf("%d since boot; judged only over an interval", c.total)}
+		return Outcome{NotChecked: fmt.Sprintf("%d since boot; needs two samples (--interval above 0)", c.total)}
 	}
 	if c.delta < 5 || c.rate <= 1 {
 		return Outcome{Detail: fmt.Sprintf("%d handshake retransmissions %s", c.delta, s.window())}
@@ -211,7 +211,7 @@ func checkSynRetransmits(in *Input) Outcome {
 			"Trace the path to those peers: netdx trace PEER"},
 	}
 	if ov := s.netstat("TcpExt", "ListenOverflows"); ov.delta > 0 {
-		f.Notes = append(f.Notes, "Local listeners overflowed too: their clients' SYN-ACK retransmissions count here (see tcp.listen_overflow).")
+		f.Notes = append(f.Notes, "Local listeners overflowed too: this host retransmits its SYN-ACK to clients whose handshake it dropped, and those count here (see tcp.listen_overflow).")
 	}
 	return Outcome{Findings: []Finding{f}}
 }
@@ -230,7 +230,7 @@ func checkReordering(in *Input) Outcome {
 		return Outcome{NotChecked: "the reordering counters are absent on this kernel"}
 	}
 	if s.sinceBoot {
-		return Outcome{Detail: fmt.Sprintf("%d reorder events since boot; judged only over an interval", ev.total)}
+		return Outcome{NotChecked: fmt.Sprintf("%d reorder events since boot; needs two samples (--interval above 0)", ev.total)}
 	}
 	if ev.delta < 10 || ev.rate <= 1 {
 		return Outcome{Detail: fmt.Sprintf("%d reorder events %s", ev.delta, s.window())}
