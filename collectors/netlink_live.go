@@ -22,6 +22,9 @@ type Netlink interface {
 	Qdiscs() ([]Qdisc, error)
 	// Listeners returns the listening TCP sockets (IPv4 and IPv6).
 	Listeners() ([]Listener, error)
+	// TCPDrops returns the other TCP sockets whose drop counter is not
+	// zero: the connections that lost received data.
+	TCPDrops() ([]TCPSocket, error)
 }
 
 type liveNetlink struct{}
@@ -139,67 +142,123 @@ const (
 	tcpListen         = 10
 )
 
+// tcpStates are the TCP states other than LISTEN (1<<10) and the
+// time-wait and new-syn-recv minisockets, which have no drop counter.
+const tcpStates = 0xfff &^ (1<<tcpListen | 1<<6 | 1<<12)
+
 func (liveNetlink) Listeners() ([]Listener, error) {
-	var out []Listener
+	out := []Listener{}
+	err := dumpTCP(1<<tcpListen, func(m inetDiagMsg) {
+		l := Listener{Local: m.local, Port: m.localPort, AcceptQueue: uint64(m.rqueue), Backlog: uint64(m.wqueue),
+			UID: m.uid, Inode: m.inode}
+		if m.haveDrops {
+			d := m.drops
+			l.Drops = &d
+		}
+		out = append(out, l)
+	})
+	if err != nil {
+		return nil, &SourceError{Source: "sock_diag TCP listeners", Err: err}
+	}
+	return out, nil
+}
+
+func (liveNetlink) TCPDrops() ([]TCPSocket, error) {
+	out := []TCPSocket{}
+	err := dumpTCP(tcpStates, func(m inetDiagMsg) {
+		if m.drops == 0 {
+			return
+		}
+		out = append(out, TCPSocket{Local: m.local, Remote: m.remote, State: tcpStateNames[m.state],
+			RecvQ: uint64(m.rqueue), Drops: m.drops, RcvBuf: m.rcvbuf, UID: m.uid, Inode: m.inode})
+	})
+	if err != nil {
+		return nil, &SourceError{Source: "sock_diag TCP sockets", Err: err}
+	}
+	return out, nil
+}
+
+var tcpStateNames = map[uint8]string{1: "established", 2: "syn-sent", 3: "syn-recv", 4: "fin-wait-1", 5: "fin-wait-2",
+	7: "close", 8: "close-wait", 9: "last-ack", 11: "closing"}
+
+// dumpTCP dumps the IPv4 and IPv6 TCP sockets in states (a bit mask of
+// TCP states) and hands each to fn. Messages are decoded as they arrive,
+// so a host with many connections does not hold them all.
+func dumpTCP(states uint32, fn func(inetDiagMsg)) error {
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
-		req.AddData(inetDiagReq{family: family, protocol: unix.IPPROTO_TCP, states: 1 << tcpListen})
+		req.AddData(inetDiagReq{family: family, protocol: unix.IPPROTO_TCP, states: states})
 		var perr error
 		err := req.ExecuteIter(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY, func(msg []byte) bool {
-			l, err := parseInetDiagListener(msg)
+			m, err := parseInetDiagMsg(msg)
 			if err != nil {
 				perr = err
 				return false
 			}
-			out = append(out, l)
+			fn(m)
 			return true
 		})
 		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 			if family == unix.AF_INET6 && errors.Is(err, syscall.EAFNOSUPPORT) {
 				continue // IPv6 disabled
 			}
-			return nil, &SourceError{Source: "sock_diag TCP listeners", Err: err}
+			return err
 		}
 		if perr != nil {
-			return nil, &SourceError{Source: "sock_diag TCP listeners", Err: perr}
+			return perr
 		}
 	}
-	if out == nil {
-		out = []Listener{}
-	}
-	return out, nil
+	return nil
 }
 
-// parseInetDiagListener decodes one inet_diag_msg and its attributes.
-func parseInetDiagListener(msg []byte) (Listener, error) {
+// inetDiagMsg is the part of struct inet_diag_msg and its socket memory
+// attribute that netdx uses.
+type inetDiagMsg struct {
+	state               uint8
+	local, remote       string
+	localPort           int
+	rqueue, wqueue, uid uint32
+	inode               uint64
+	drops               uint64
+	haveDrops           bool
+	rcvbuf              uint32
+}
+
+// skMeminfoRcvbuf is SK_MEMINFO_RCVBUF's index.
+const skMeminfoRcvbuf = 1
+
+// parseInetDiagMsg decodes one inet_diag_msg and its attributes.
+func parseInetDiagMsg(msg []byte) (inetDiagMsg, error) {
 	if len(msg) < sizeofInetDiagMsg {
-		return Listener{}, fmt.Errorf("inet_diag_msg of %d bytes, want %d", len(msg), sizeofInetDiagMsg)
+		return inetDiagMsg{}, fmt.Errorf("inet_diag_msg of %d bytes, want %d", len(msg), sizeofInetDiagMsg)
 	}
 	family := msg[0]
-	port := binary.BigEndian.Uint16(msg[4:6])
-	var ip netip.Addr
+	sport, dport := binary.BigEndian.Uint16(msg[4:6]), binary.BigEndian.Uint16(msg[6:8])
+	var src, dst netip.Addr
 	if family == unix.AF_INET6 {
-		ip = netip.AddrFrom16([16]byte(msg[8:24]))
+		src, dst = netip.AddrFrom16([16]byte(msg[8:24])).Unmap(), netip.AddrFrom16([16]byte(msg[24:40])).Unmap()
 	} else {
-		ip = netip.AddrFrom4([4]byte(msg[8:12]))
+		src, dst = netip.AddrFrom4([4]byte(msg[8:12])), netip.AddrFrom4([4]byte(msg[24:28]))
 	}
-	l := Listener{
-		Local:       netip.AddrPortFrom(ip, port).String(),
-		Port:        int(port),
-		AcceptQueue: uint64(binary.NativeEndian.Uint32(msg[56:60])),
-		Backlog:     uint64(binary.NativeEndian.Uint32(msg[60:64])),
-		UID:         binary.NativeEndian.Uint32(msg[64:68]),
-		Inode:       uint64(binary.NativeEndian.Uint32(msg[68:72])),
+	m := inetDiagMsg{
+		state:     msg[1],
+		local:     netip.AddrPortFrom(src, sport).String(),
+		remote:    netip.AddrPortFrom(dst, dport).String(),
+		localPort: int(sport),
+		rqueue:    binary.NativeEndian.Uint32(msg[56:60]),
+		wqueue:    binary.NativeEndian.Uint32(msg[60:64]),
+		uid:       binary.NativeEndian.Uint32(msg[64:68]),
+		inode:     uint64(binary.NativeEndian.Uint32(msg[68:72])),
 	}
 	attrs, err := nl.ParseRouteAttr(msg[sizeofInetDiagMsg:])
 	if err != nil {
-		return Listener{}, err
+		return inetDiagMsg{}, err
 	}
 	for _, a := range attrs {
 		if a.Attr.Type == netlink.INET_DIAG_SKMEMINFO && len(a.Value) >= 4*(skMeminfoDrops+1) {
-			d := uint64(binary.NativeEndian.Uint32(a.Value[4*skMeminfoDrops:]))
-			l.Drops = &d
+			m.drops, m.haveDrops = uint64(binary.NativeEndian.Uint32(a.Value[4*skMeminfoDrops:])), true
+			m.rcvbuf = binary.NativeEndian.Uint32(a.Value[4*skMeminfoRcvbuf:])
 		}
 	}
-	return l, nil
+	return m, nil
 }

@@ -83,8 +83,8 @@ func TestTakeInNetNS(t *testing.T) {
 	if s.Netstat == nil || s.Softnet == nil || s.Sockstat == nil {
 		t.Fatal("per-namespace files not read")
 	}
-	if s.Sockets == nil || len(s.Sockets.Listeners) != 1 {
-		t.Fatalf("listeners = %+v, want only the namespace's one", s.Sockets)
+	if s.Sockets == nil || len(s.Sockets.Listeners) != 1 || s.Sockets.TCP == nil {
+		t.Fatalf("sockets = %+v, want the namespace's one listener and an empty list of connections with drops", s.Sockets)
 	}
 	l := s.Sockets.Listeners[0]
 	if l.Port != port || l.Local != "198.18.0.1:"+strconv.Itoa(port) || l.Backlog != 3 || l.Drops == nil {

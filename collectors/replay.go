@@ -14,9 +14,9 @@ import (
 )
 
 // Replay reads a recorded host instead of the live one: root/proc and
-// root/sys are procfs and sysfs trees, root/netlink holds the links,
-// qdiscs and listeners netlink returned (links.json, qdiscs.json,
-// listeners.json, as the Link, Qdisc and Listener types marshal), and
+// root/sys are procfs and sysfs trees, root/netlink holds what netlink
+// returned (links.json, qdiscs.json, listeners.json, tcp_drops.json, as
+// the Link, Qdisc, Listener and TCPSocket types marshal), and
 // root/ethtool/IFACE holds the text `ethtool -i`, `-S`, `-g`, `-l`, `-k`
 // and plain `ethtool IFACE` printed (driver, statistics, ring, channels,
 // features, settings). A missing recording stands for a source the host
@@ -61,6 +61,11 @@ func (r replayNetlink) Links() ([]Link, error) {
 func (r replayNetlink) Qdiscs() ([]Qdisc, error) {
 	var out []Qdisc
 	return out, r.load("qdiscs.json", "netlink qdiscs", &out)
+}
+
+func (r replayNetlink) TCPDrops() ([]TCPSocket, error) {
+	out := []TCPSocket{}
+	return out, r.load("tcp_drops.json", "sock_diag TCP sockets", &out)
 }
 
 func (r replayNetlink) Listeners() ([]Listener, error) {

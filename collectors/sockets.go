@@ -25,6 +25,27 @@ type Sockets struct {
 	UDP []UDPSocket `json:"udp"`
 	// UDPTotal counts every UDP socket read, listed or not.
 	UDPTotal int `json:"udp_total"`
+	// TCP lists the TCP connections that have dropped received data
+	// (their own drop counter is not zero); nil when sock_diag could not
+	// be read.
+	TCP []TCPSocket `json:"tcp"`
+}
+
+// TCPSocket is one TCP connection with drops, from sock_diag.
+type TCPSocket struct {
+	Local  string `json:"local"`
+	Remote string `json:"remote"`
+	State  string `json:"state"`
+	// RecvQ is the bytes received and not yet read by the application.
+	RecvQ uint64 `json:"recv_q_bytes"`
+	// Drops counts the segments this socket dropped since it was created
+	// (no receive buffer or memory, backlog full, out of window).
+	Drops uint64 `json:"drops"`
+	// RcvBuf is the socket's receive buffer size now.
+	RcvBuf  uint32   `json:"rcvbuf_bytes"`
+	Inode   uint64   `json:"inode"`
+	UID     uint32   `json:"uid"`
+	Process *Process `json:"process,omitempty"`
 }
 
 // Listener is one listening TCP socket, from sock_diag.
@@ -84,6 +105,11 @@ func (sockets) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 		snap.AddSkip("sockets", err)
 	} else {
 		s.Listeners = ls
+		if tcp, err := src.Netlink.TCPDrops(); err != nil {
+			snap.AddSkip("sockets", err)
+		} else {
+			s.TCP = tcp
+		}
 	}
 	for _, name := range []string{"udp", "udp6"} {
 		path := src.netFile(name)
@@ -105,7 +131,7 @@ func (sockets) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 		s.UDP = append(s.UDP, socks...)
 		s.UDPTotal += n
 	}
-	if s.Listeners == nil && s.UDP == nil {
+	if s.Listeners == nil && s.UDP == nil && s.TCP == nil {
 		return nil
 	}
 	resolveOwners(src, snap, s)
@@ -201,6 +227,9 @@ func resolveOwners(src *Sources, snap *Snapshot, s *Sockets) {
 	}
 	for i := range s.UDP {
 		want[s.UDP[i].Inode] = &s.UDP[i].Process
+	}
+	for i := range s.TCP {
+		want[s.TCP[i].Inode] = &s.TCP[i].Process
 	}
 	if len(want) == 0 {
 		return

@@ -145,6 +145,8 @@ type DiagSockets struct {
 	// UDPTotal counts every UDP socket, listed (with drops or queued
 	// data) or not.
 	UDPTotal int `json:"udp_total"`
+	// TCP lists the TCP connections whose own drop counter is not zero.
+	TCP []DiagTCPSocket `json:"tcp"`
 	// Sockstat is /proc/net/sockstat and sockstat6: per protocol, in-use
 	// and orphan counts and memory in pages.
 	Sockstat map[string]map[string]uint64 `json:"sockstat,omitempty"`
@@ -173,6 +175,19 @@ type DiagUDPSocket struct {
 	Inode        uint64       `json:"inode"`
 	UID          uint32       `json:"uid"`
 	Process      *DiagProcess `json:"process,omitempty"`
+}
+
+// DiagTCPSocket is one TCP connection that dropped received data.
+type DiagTCPSocket struct {
+	Local       string       `json:"local"`
+	Remote      string       `json:"remote"`
+	State       string       `json:"state"`
+	RecvQBytes  uint64       `json:"recv_q_bytes"`
+	RcvBufBytes uint32       `json:"rcvbuf_bytes"`
+	Drops       DiagCounter  `json:"drops"`
+	Inode       uint64       `json:"inode"`
+	UID         uint32       `json:"uid"`
+	Process     *DiagProcess `json:"process,omitempty"`
 }
 
 // DiagProcess owns a socket.
@@ -410,21 +425,38 @@ func (s *sample) diagSockets() *DiagSockets {
 		}
 		out.Listeners = append(out.Listeners, dl)
 	}
+	tcpDrops := map[uint64]uint64{}
+	for _, d := range s.tcpDrops() {
+		tcpDrops[d.sock.Inode] = d.delta
+	}
+	if sk.TCP != nil {
+		out.TCP = make([]DiagTCPSocket, 0, len(sk.TCP))
+	}
+	for _, c := range sk.TCP {
+		out.TCP = append(out.TCP, DiagTCPSocket{Local: c.Local, Remote: c.Remote, State: c.State, RecvQBytes: c.RecvQ,
+			RcvBufBytes: c.RcvBuf, Drops: s.socketDrops(c.Drops, tcpDrops[c.Inode]), Inode: c.Inode, UID: c.UID, Process: proc(c.Process)})
+	}
 	drops := map[uint64]uint64{}
 	for _, d := range s.udpDrops() {
 		drops[d.sock.Inode] = d.delta
 	}
 	out.UDP = make([]DiagUDPSocket, 0, len(sk.UDP))
 	for _, u := range sk.UDP {
-		c := DiagCounter{Total: u.Drops}
-		if !s.sinceBoot {
-			d, r := drops[u.Inode], round(s.rate(drops[u.Inode]), 3)
-			c.Delta, c.RatePerSec = &d, &r
-		}
 		out.UDP = append(out.UDP, DiagUDPSocket{Local: u.Local, Remote: u.Remote, RxQueueBytes: u.RxQueue, TxQueueBytes: u.TxQueue,
-			Drops: c, Inode: u.Inode, UID: u.UID, Process: proc(u.Process)})
+			Drops: s.socketDrops(u.Drops, drops[u.Inode]), Inode: u.Inode, UID: u.UID, Process: proc(u.Process)})
 	}
 	return out
+}
+
+// socketDrops is a socket's drop counter: total, and over an interval the
+// change the window saw.
+func (s *sample) socketDrops(total, delta uint64) DiagCounter {
+	c := DiagCounter{Total: total}
+	if !s.sinceBoot {
+		r := round(s.rate(delta), 3)
+		c.Delta, c.RatePerSec = &delta, &r
+	}
+	return c
 }
 
 func (s *sample) diagConntrack() *DiagConntrack {

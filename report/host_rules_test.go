@@ -170,6 +170,22 @@ var ruleCases = []ruleCase{
 		check: func(t *testing.T, f Finding) {
 			contains(t, "fix", f.Fix, "Most drops are TCPZeroWindowDrop")
 		}},
+	{name: "receive drops on a named connection with a full buffer", id: "tcp.receive_buffer_drops", want: Warning,
+		mutate: func(b, a *collectors.Snapshot) {
+			bump(a, "TcpExt", "TCPRcvQDrop", 60)
+			conn := collectors.TCPSocket{Local: "10.0.0.5:5432", Remote: "10.0.0.9:40012", State: "established",
+				RecvQ: 6_000_000, RcvBuf: 6_291_456, Drops: 3, Inode: 3001, Process: &collectors.Process{PID: 2001, Comm: "postgres"}}
+			b.Sockets.TCP = []collectors.TCPSocket{conn}
+			conn.Drops = 63
+			a.Sockets.TCP = []collectors.TCPSocket{conn}
+		},
+		check: func(t *testing.T, f Finding) {
+			if f.Subject != "10.0.0.5:5432 ↔ 10.0.0.9:40012 (postgres[2001])" {
+				t.Errorf("subject %q", f.Subject)
+			}
+			contains(t, "summary", []string{f.Summary}, "dropped 60 (receive queue 6000000 of 6291456 bytes)")
+			contains(t, "notes", f.Notes, "not reading fast enough")
+		}},
 	{name: "few receive drops", id: "tcp.receive_buffer_drops",
 		mutate: func(b, a *collectors.Snapshot) { bump(a, "TcpExt", "TCPRcvQDrop", 5) }},
 	{name: "receive drops counter absent on an old kernel", id: "tcp.receive_buffer_drops",

@@ -346,7 +346,31 @@ func checkRcvBufferDrops(in *Input) Outcome {
 	if p := s.netstat("TcpExt", "TCPMemoryPressures"); p.delta > 0 {
 		f.Notes = append(f.Notes, "TCP memory was under pressure in the window too (see tcp.memory_pressure): raising buffers will not help until net.ipv4.tcp_mem allows it.")
 	}
-	f.Notes = append(f.Notes, "netdx does not yet name the connections: `ss -tnmi` shows per-socket receive queue and drops (skmem d).")
+	switch conns := s.tcpDrops(); {
+	case s.after.Sockets == nil || s.after.Sockets.TCP == nil:
+		f.Notes = append(f.Notes, "The connections could not be read (see NOT READ): `ss -tnm` shows each one's receive queue and drops (skmem d).")
+	case len(conns) == 0:
+		f.Notes = append(f.Notes, "No open connection shows the drops: the ones that dropped have closed.")
+	default:
+		var named []string
+		for i, c := range conns {
+			if i == 5 {
+				named = append(named, fmt.Sprintf("and %d more", len(conns)-5))
+				break
+			}
+			named = append(named, fmt.Sprintf("%s dropped %d (receive queue %d of %d bytes)", c.name(), c.delta, c.sock.RecvQ, c.sock.RcvBuf))
+			f.Evidence = append(f.Evidence, Num("tcp "+c.sock.Local+" ↔ "+c.sock.Remote+" drops", float64(c.delta), ""))
+		}
+		if len(conns) == 1 {
+			f.Subject = conns[0].name()
+		} else {
+			f.Subject = fmt.Sprintf("%d connections", len(conns))
+		}
+		f.Summary += " " + strings.Join(named, "; ") + "."
+		if full := conns[0]; full.sock.RcvBuf > 0 && full.sock.RecvQ*10 >= uint64(full.sock.RcvBuf)*9 {
+			f.Notes = append(f.Notes, fmt.Sprintf("%s has its receive buffer full of unread data: its application is not reading fast enough, and more buffer only delays the drops.", full.name()))
+		}
+	}
 	return Outcome{Findings: []Finding{f}}
 }
 

@@ -85,6 +85,46 @@ func (s *sample) udpDrops() []udpDrop {
 	return out
 }
 
+// tcpDrop is one TCP connection's drops over the window.
+type tcpDrop struct {
+	sock  collectors.TCPSocket
+	delta uint64
+}
+
+// tcpDrops lists the TCP connections whose drop counter grew, most first;
+// as for UDP, a connection absent before had none then.
+func (s *sample) tcpDrops() []tcpDrop {
+	if s.after.Sockets == nil || s.after.Sockets.TCP == nil {
+		return nil
+	}
+	before := map[uint64]uint64{}
+	if s.before != nil && s.before.Sockets != nil {
+		for _, c := range s.before.Sockets.TCP {
+			before[c.Inode] = c.Drops
+		}
+	}
+	var out []tcpDrop
+	for _, c := range s.after.Sockets.TCP {
+		d := c.Drops
+		if !s.sinceBoot {
+			d, _ = collectors.Delta64(before[c.Inode], c.Drops)
+		}
+		if d > 0 {
+			out = append(out, tcpDrop{c, d})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].delta > out[j].delta })
+	return out
+}
+
+func (d tcpDrop) name() string {
+	n := d.sock.Local + " ↔ " + d.sock.Remote
+	if d.sock.Process != nil {
+		n += " (" + d.sock.Process.String() + ")"
+	}
+	return n
+}
+
 func (d udpDrop) name() string {
 	if d.sock.Process != nil {
 		return d.sock.Local + " (" + d.sock.Process.String() + ")"

@@ -451,6 +451,20 @@ func (p *printer) diagSockets(v diagView) {
 		p.table([]string{"UDP", "PROCESS", "RX QUEUE B", "DROPS", "DROPS TOTAL"}, rows)
 		p.more(len(us)-diagRows, "UDP sockets")
 	}
+	if len(s.TCP) > 0 {
+		ts := append([]report.DiagTCPSocket(nil), s.TCP...)
+		sort.SliceStable(ts, func(i, j int) bool { return v.delta(ts[i].Drops) > v.delta(ts[j].Drops) })
+		rows := [][]string{}
+		for i, c := range ts {
+			if i == diagRows {
+				break
+			}
+			rows = append(rows, []string{c.Local, c.Remote, procText(c.Process), fmt.Sprintf("%d/%d", c.RecvQBytes, c.RcvBufBytes),
+				strconv.FormatUint(v.delta(c.Drops), 10), strconv.FormatUint(c.Drops.Total, 10)})
+		}
+		p.table([]string{"TCP", "PEER", "PROCESS", "RECV-Q/RCVBUF B", "DROPS", "DROPS TOTAL"}, rows)
+		p.more(len(ts)-diagRows, "TCP connections with drops")
+	}
 }
 
 func procText(pr *report.DiagProcess) string {
