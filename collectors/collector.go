@@ -66,7 +66,7 @@ func Take(ctx context.Context, src *Sources, now func() time.Time) *Snapshot {
 		}
 	})
 	if err != nil {
-		snap.AddSkip("network namespace "+src.NetNS, err)
+		snap.AddSkip(src.nsLabel(), err)
 	}
 	return snap
 }

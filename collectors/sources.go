@@ -194,9 +194,17 @@ func (s *Sources) inNetNS(fn func()) error {
 	}
 	err := runIn(s.ns, fn)
 	if err != nil {
-		return &SourceError{Source: "network namespace " + s.NetNS, Err: err, Fix: "entering another network namespace needs CAP_SYS_ADMIN: run as root"}
+		return &SourceError{Source: s.nsLabel(), Err: err, Fix: "entering another network namespace needs CAP_SYS_ADMIN: run as root"}
 	}
 	return nil
+}
+
+// nsLabel names the namespace being read, for messages.
+func (s *Sources) nsLabel() string {
+	if s.NetNS == "" {
+		return "the host's network namespace (" + filepath.Join(s.ProcPath, "1", "ns", "net") + ")"
+	}
+	return "network namespace " + s.NetNS
 }
 
 // outside runs fn in the caller's own namespace, for host-global sources

@@ -48,14 +48,6 @@ func (v diagView) val(c report.DiagCounter) string {
 	return compact(*c.RatePerSec)
 }
 
-// unit is the column suffix: "/s" over an interval, nothing since boot.
-func (v diagView) unit(h string) string {
-	if v.d.SinceBoot {
-		return h
-	}
-	return h + "/S"
-}
-
 // delta is the counter's change over the window (its total since boot).
 func (v diagView) delta(c report.DiagCounter) uint64 {
 	if c.Delta != nil {
@@ -147,38 +139,19 @@ func (p *printer) diagNIC(v diagView) {
 		return traffic(ifs[a]) > traffic(ifs[b])
 	})
 	p.sub("NIC", "")
-	rows := [][]string{}
+	linkRows, trafficRows := [][]string{}, [][]string{}
 	for i, f := range ifs {
 		if i == diagRows {
 			break
 		}
-		speed := "-"
-		if f.SpeedMbps != nil {
-			speed = speedText(*f.SpeedMbps)
-		}
-		txq := "-"
-		if f.TxQueueLen != nil {
-			txq = strconv.Itoa(*f.TxQueueLen)
-		}
-		kind := f.Kind
-		if kind == "" {
-			kind = "-"
-		}
-		state := f.OperState
-		if state == "" {
-			state = "-"
-		}
-		mtu := "-"
-		if f.MTU > 0 {
-			mtu = strconv.Itoa(f.MTU)
-		}
-		rows = append(rows, []string{f.Name, kind, state, speed, mtu, txq,
-			v.show(f.Stats, "rx_packets"), v.show(f.Stats, "tx_packets"), bits(v, f.Stats, "rx_bytes"), bits(v, f.Stats, "tx_bytes"),
-			v.show(f.Stats, "rx_dropped", "rx_missed_errors"), v.show(f.Stats, "tx_dropped"),
-			v.show(f.Stats, "rx_errors", "tx_errors")})
+		linkRows = append(linkRows, []string{f.Name, dash(f.Kind), dash(f.OperState), speedText(f.SpeedMbps), positive(f.MTU),
+			intPtr(f.TxQueueLen), dash(f.Master)})
+		trafficRows = append(trafficRows, []string{f.Name, v.show(f.Stats, "rx_packets"), v.show(f.Stats, "tx_packets"),
+			bits(v, f.Stats, "rx_bytes"), bits(v, f.Stats, "tx_bytes"), v.show(f.Stats, "rx_dropped", "rx_missed_errors"),
+			v.show(f.Stats, "tx_dropped"), v.show(f.Stats, "rx_errors", "tx_errors")})
 	}
-	p.table([]string{"IFACE", "KIND", "STATE", "SPEED", "MTU", "TXQLEN", v.unit("RX PKT"), v.unit("TX PKT"),
-		v.unit("RX BIT"), v.unit("TX BIT"), v.unit("RX DROP"), v.unit("TX DROP"), v.unit("ERR")}, rows)
+	p.table([]string{"IFACE", "KIND", "STATE", "SPEED", "MTU", "TXQLEN", "MASTER"}, linkRows)
+	p.table([]string{"IFACE", "RX PKT", "TX PKT", "RX BIT", "TX BIT", "RX DROP", "TX DROP", "ERR"}, trafficRows)
 	p.more(len(ifs)-diagRows, "interfaces")
 }
 
@@ -194,11 +167,37 @@ func bits(v diagView, m map[string]report.DiagCounter, name string) string {
 	return compact(*c.RatePerSec * 8)
 }
 
-func speedText(mbps int64) string {
-	if mbps >= 1000 && mbps%1000 == 0 {
-		return fmt.Sprintf("%dG", mbps/1000)
+func speedText(mbps *int64) string {
+	switch {
+	case mbps == nil:
+		return "-"
+	case *mbps >= 1000 && *mbps%1000 == 0:
+		return fmt.Sprintf("%dG", *mbps/1000)
+	default:
+		return fmt.Sprintf("%dM", *mbps)
 	}
-	return fmt.Sprintf("%dM", mbps)
+}
+
+// dash stands in for an empty cell.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func positive(n int) string {
+	if n <= 0 {
+		return "-"
+	}
+	return strconv.Itoa(n)
+}
+
+func intPtr(n *int) string {
+	if n == nil {
+		return "-"
+	}
+	return strconv.Itoa(*n)
 }
 
 func (p *printer) diagDriver(v diagView) {
@@ -318,7 +317,7 @@ func (p *printer) diagSoftnet(v diagView) {
 		}
 		rows = append(rows, row(strconv.Itoa(c.CPU), c))
 	}
-	p.table([]string{"CPU", v.unit("PROCESSED"), v.unit("DROPPED"), v.unit("SQUEEZED"), v.unit("FLOW LIMIT")}, rows)
+	p.table([]string{"CPU", "PROCESSED", "DROPPED", "SQUEEZED", "FLOW LIMIT"}, rows)
 	p.more(len(busy)-diagRows, "CPUs with drops or squeezes")
 }
 
@@ -342,7 +341,7 @@ func (p *printer) diagQdisc(v diagView) {
 	if len(shown) > diagRows {
 		shown = shown[:diagRows]
 	}
-	p.table([]string{"IFACE", "KIND", "PARENT", v.unit("PKT"), v.unit("DROPS"), v.unit("OVERLIMITS"), v.unit("REQUEUES"), "BACKLOG B", "QLEN"}, shown)
+	p.table([]string{"IFACE", "KIND", "PARENT", "PKT", "DROPS", "OVERLIMITS", "REQUEUES", "BACKLOG B", "QLEN"}, shown)
 	p.more(len(rows)-len(shown), "qdiscs")
 }
 
