@@ -59,6 +59,7 @@ func All() []Collector {
 // keep the counters of one snapshot close in time, and when src reads
 // another network namespace that thread is the one switched into it.
 func Take(ctx context.Context, src *Sources, now func() time.Time) *Snapshot {
+	src.fillDefaults()
 	snap := &Snapshot{Taken: now()}
 	err := src.inNetNS(func() {
 		for _, c := range All() {

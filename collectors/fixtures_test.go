@@ -311,3 +311,12 @@ func TestTakeInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeLiteralSources: Sources built as a literal (as other packages'
+// tests may) work: Take fills in what is missing.
+func TestTakeLiteralSources(t *testing.T) {
+	s := Take(context.Background(), &Sources{ProcPath: "testdata/hosts/linux-6.18/proc"}, fixedNow)
+	if s.Netstat == nil || s.Softnet == nil {
+		t.Errorf("literal sources read nothing: %+v", s.Skipped)
+	}
+}

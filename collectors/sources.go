@@ -50,9 +50,10 @@ type Sources struct {
 	// Log receives per-collector diagnostics; nil discards them.
 	Log *slog.Logger
 
-	// ns is the namespace Take switches into; -1 (netns.None) when it
-	// reads the caller's own.
-	ns netns.NsHandle
+	// ns is the namespace Take switches into, when switch is set;
+	// otherwise it reads the caller's own.
+	ns       netns.NsHandle
+	switchNS bool
 	// notLive, when set, says why the netlink, ethtool, socket and sysctl
 	// sources would show a different namespace from the /proc files, so
 	// they are left out.
@@ -71,7 +72,7 @@ func NewSources(procPath, sysPath string, log *slog.Logger) (*Sources, error) {
 	}
 	return &Sources{
 		Proc: pfs, ProcPath: procPath, SysPath: sysPath, NetPath: filepath.Join(procPath, "net"),
-		Netlink: liveNetlink{}, OpenEthtool: openEthtool, SysfsNet: true, Log: log, ns: netns.None(),
+		Netlink: liveNetlink{}, OpenEthtool: openEthtool, SysfsNet: true, Log: log,
 	}, nil
 }
 
@@ -128,7 +129,7 @@ func Open(o Options) (*Sources, error) {
 
 // enter makes Take read namespace h, named name.
 func (s *Sources) enter(h netns.NsHandle, name string) {
-	s.ns, s.NetNS = h, name
+	s.ns, s.switchNS, s.NetNS = h, true, name
 	s.NetPath = filepath.Join(s.ProcPath, "thread-self", "net")
 	s.Netlink = liveNetlink{}
 }
@@ -170,7 +171,8 @@ func probeEnter(h netns.NsHandle) error {
 
 // Close releases the namespace handle.
 func (s *Sources) Close() error {
-	if s.ns.IsOpen() {
+	if s.switchNS {
+		s.switchNS = false
 		return s.ns.Close()
 	}
 	return nil
@@ -188,7 +190,7 @@ func (s *Sources) liveOnly(source string) error {
 // inNetNS runs fn on an OS thread switched into the namespace being read,
 // or directly when that is the caller's own.
 func (s *Sources) inNetNS(fn func()) error {
-	if !s.ns.IsOpen() {
+	if !s.switchNS {
 		fn()
 		return nil
 	}
@@ -211,7 +213,7 @@ func (s *Sources) nsLabel() string {
 // a child namespace does not show (net.core.netdev_max_backlog). A new
 // goroutine never runs on the locked thread Take switched.
 func (s *Sources) outside(fn func()) {
-	if !s.ns.IsOpen() {
+	if !s.switchNS {
 		fn()
 		return
 	}
@@ -247,6 +249,23 @@ func runIn(h netns.NsHandle, fn func()) error {
 	}
 	runtime.UnlockOSThread()
 	return nil
+}
+
+// fillDefaults completes Sources built as a literal: the live back ends,
+// a discarding logger, and the namespace's files under ProcPath/net.
+func (s *Sources) fillDefaults() {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	if s.Netlink == nil {
+		s.Netlink = liveNetlink{}
+	}
+	if s.OpenEthtool == nil {
+		s.OpenEthtool = openEthtool
+	}
+	if s.NetPath == "" {
+		s.NetPath = filepath.Join(s.ProcPath, "net")
+	}
 }
 
 // netFile is the path of a per-namespace file under NetPath.
