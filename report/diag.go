@@ -474,7 +474,9 @@ func (s *sample) diagConntrack() *DiagConntrack {
 		for _, name := range ct.Columns {
 			c := s.conntrackChange(name)
 			if name == "entries" {
-				c.delta, c.rate = 0, 0
+				// The global entry count, repeated per CPU: a level.
+				out.Stats[name] = DiagCounter{Total: c.total}
+				continue
 			}
 			if c.ok || s.sinceBoot {
 				out.Stats[name] = s.counter(c)
