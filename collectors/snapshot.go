@@ -125,9 +125,3 @@ func (s Sysctls) Int(name string) (int64, bool) {
 	}
 	return v[0], true
 }
-
-// String returns a setting's text.
-func (s Sysctls) String(name string) (string, bool) {
-	v, ok := s[name]
-	return v.Value, ok
-}
