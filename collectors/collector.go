@@ -9,13 +9,9 @@ package collectors
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/prometheus/procfs"
 )
 
 // Collector reads one source into a Snapshot.
@@ -26,31 +22,6 @@ type Collector interface {
 	// fs.ErrPermission, errors.ErrUnsupported or fs.ErrNotExist (see
 	// SourceError) is recorded as a skip; any other error as a failed source.
 	Collect(ctx context.Context, src *Sources, snap *Snapshot) error
-}
-
-// Sources says where collectors read from.
-type Sources struct {
-	// Proc is the procfs root (/proc, or the host's /proc mounted in a
-	// container, or a fixture tree in tests).
-	Proc procfs.FS
-	// ProcPath and SysPath are the roots Proc and sysfs reads use.
-	ProcPath, SysPath string
-	// Ifaces, when not empty, limits per-interface sources to these names.
-	Ifaces []string
-	// Log receives per-collector diagnostics; nil discards them.
-	Log *slog.Logger
-}
-
-// NewSources opens procfs at procPath.
-func NewSources(procPath, sysPath string, log *slog.Logger) (*Sources, error) {
-	fs, err := procfs.NewFS(procPath)
-	if err != nil {
-		return nil, fmt.Errorf("open procfs at %s: %w", procPath, err)
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Sources{Proc: fs, ProcPath: procPath, SysPath: sysPath, Log: log}, nil
 }
 
 var registry struct {
@@ -84,29 +55,41 @@ func All() []Collector {
 }
 
 // Take runs every collector once and returns the snapshot. Collectors run
-// one after another: a snapshot is cheap, and sequential reads keep the
-// counters of one snapshot close in time without racing each other.
+// one after another on one OS thread: a snapshot is cheap, sequential reads
+// keep the counters of one snapshot close in time, and when src reads
+// another network namespace that thread is the one switched into it.
 func Take(ctx context.Context, src *Sources, now func() time.Time) *Snapshot {
+	src.fillDefaults()
 	snap := &Snapshot{Taken: now()}
-	for _, c := range All() {
-		if ctx.Err() != nil {
-			snap.Skipped = append(snap.Skipped, Skip{Source: c.Name(), Kind: SkipError, Message: "interrupted before it was read"})
-			continue
+	err := src.inNetNS(func() {
+		for _, c := range All() {
+			collect(ctx, c, src, snap)
 		}
-		start := time.Now()
-		err := c.Collect(ctx, src, snap)
-		log := src.Log.With("collector", c.Name(), "duration", time.Since(start))
-		if err != nil {
-			s := skipFor(c.Name(), err)
-			snap.Skipped = append(snap.Skipped, s)
-			if s.Kind == SkipError {
-				log.Warn("collector failed", "err", err)
-			} else {
-				log.Debug("source skipped", "kind", s.Kind, "err", err)
-			}
-			continue
-		}
-		log.Debug("collected")
+	})
+	if err != nil {
+		snap.AddSkip(src.nsLabel(), err)
 	}
 	return snap
+}
+
+// collect runs one collector and records why it could not read its source.
+func collect(ctx context.Context, c Collector, src *Sources, snap *Snapshot) {
+	if ctx.Err() != nil {
+		snap.Skipped = append(snap.Skipped, Skip{Source: c.Name(), Kind: SkipError, Message: "interrupted before it was read"})
+		return
+	}
+	start := time.Now()
+	err := c.Collect(ctx, src, snap)
+	log := src.Log.With("collector", c.Name(), "duration", time.Since(start))
+	if err != nil {
+		s := skipFor(c.Name(), err)
+		snap.Skipped = append(snap.Skipped, s)
+		if s.Kind == SkipError {
+			log.Warn("collector failed", "err", err)
+		} else {
+			log.Debug("source skipped", "kind", s.Kind, "err", err)
+		}
+		return
+	}
+	log.Debug("collected")
 }

@@ -78,7 +78,13 @@ func skipFor(source string, err error) Skip {
 		s.Source, s.Fix = se.Source, se.Fix
 		s.Message = se.Err.Error()
 	}
+	var pe *ParseError
 	switch {
+	case errors.As(err, &pe):
+		s.Source, s.Message = pe.Path, pe.Error()
+		if s.Fix == "" {
+			s.Fix = fixMalformed
+		}
 	case errors.Is(err, fs.ErrPermission):
 		s.Kind = SkipPermission
 		if s.Fix == "" {
@@ -91,3 +97,38 @@ func skipFor(source string, err error) Skip {
 	}
 	return s
 }
+
+// ParseError says where a kernel file did not have the form netdx expects:
+// the file and the line, so the user can look at it and report it.
+type ParseError struct {
+	Path string
+	// Line is 1-based; 0 when the file as a whole is at fault.
+	Line int
+	Msg  string
+}
+
+var _ error = (*ParseError)(nil)
+
+func (e *ParseError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("malformed %s line %d: %s", e.Path, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("malformed %s: %s", e.Path, e.Msg)
+}
+
+// parseErr builds a ParseError for path at line.
+func parseErr(path string, line int, format string, a ...any) error {
+	return &ParseError{Path: path, Line: line, Msg: fmt.Sprintf(format, a...)}
+}
+
+// fixMalformed is the fix offered for a file netdx could not parse.
+const fixMalformed = "netdx does not understand this file's format; please report it with the file's content"
+
+// notOffered is an error for a source this host does not offer; it
+// matches errors.ErrUnsupported and reads as its message alone.
+type notOffered string
+
+func (e notOffered) Error() string { return string(e) }
+
+// Is makes notOffered match errors.ErrUnsupported.
+func (e notOffered) Is(target error) bool { return target == errors.ErrUnsupported }

@@ -512,6 +512,7 @@ func decodeMPTCP(raw *mptcpRaw) (*MPTCP, map[string]error) {
 
 // Source names used in skips.
 const (
+	mptcpSourceSysctls  = "MPTCP settings (/proc/sys/net/mptcp)"
 	mptcpSourcePM       = "MPTCP path manager (generic netlink mptcp_pm)"
 	mptcpSourceSockDiag = "MPTCP sockets (sock_diag)"
 	mptcpSourceSubflows = "MPTCP subflow details (sock_diag TCP ULP info)"

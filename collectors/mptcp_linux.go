@@ -70,7 +70,7 @@ func readMPTCP(ctx context.Context, src *Sources, snap *Snapshot) (*mptcpRaw, er
 		if errors.Is(err, fs.ErrNotExist) {
 			err = errNoMPTCP
 		}
-		return nil, &SourceError{Source: dir, Err: err,
+		return nil, &SourceError{Source: mptcpSourceSysctls, Err: err,
 			Fix: "MPTCP needs Linux 5.6 or later built with CONFIG_MPTCP=y"}
 	}
 	raw := &mptcpRaw{Sysctls: sysctls}

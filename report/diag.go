@@ -1,8 +1,509 @@
 package report
 
-// Diag is the JSON form of the host's two snapshots, as netdx diag read
-// them. Owned by the diag work; filled in there.
+import (
+	"sort"
+
+	"github.com/netdx/netdx/collectors"
+)
+
+// Diag is the JSON form of what netdx diag read: every value the host
+// rules judge, with each counter's total, its change over the interval and
+// its rate. docs/diag.md documents every field.
 type Diag struct {
+	// IntervalSeconds is the time between the two samples; 0 when
+	// SinceBoot.
+	IntervalSeconds float64 `json:"interval_seconds"`
+	// SinceBoot is true when only one sample was taken (--interval 0):
+	// counters then carry totals since boot, without delta or rate.
+	SinceBoot     bool    `json:"since_boot"`
+	UptimeSeconds float64 `json:"uptime_seconds,omitempty"`
+	// Netstat is every counter of /proc/net/netstat, snmp and snmp6, by
+	// section then the kernel's name.
+	Netstat    map[string]map[string]DiagCounter `json:"netstat,omitempty"`
+	Softnet    []DiagSoftnetCPU                  `json:"softnet,omitempty"`
+	Interfaces []DiagInterface                   `json:"interfaces,omitempty"`
+	Qdiscs     []DiagQdisc                       `json:"qdiscs,omitempty"`
+	Sysctls    map[string]DiagSysctl             `json:"sysctls,omitempty"`
+	Sockets    *DiagSockets                      `json:"sockets,omitempty"`
+	Conntrack  *DiagConntrack                    `json:"conntrack,omitempty"`
 	// MPTCP is filled by newDiagMPTCP, owned by the MPTCP work.
 	MPTCP *DiagMPTCP `json:"mptcp,omitempty"`
+}
+
+// DiagCounter is a cumulative kernel counter: its value now, and over an
+// interval its change and rate. Reset says it went backwards (a driver
+// reload, a CPU going offline): the change then counts from zero.
+type DiagCounter struct {
+	Total      uint64   `json:"total"`
+	Delta      *uint64  `json:"delta,omitempty"`
+	RatePerSec *float64 `json:"rate_per_sec,omitempty"`
+	Reset      bool     `json:"reset,omitempty"`
+}
+
+// DiagSoftnetCPU is one CPU's row of /proc/net/softnet_stat.
+type DiagSoftnetCPU struct {
+	CPU            int          `json:"cpu"`
+	CPUFromRow     bool         `json:"cpu_from_row,omitempty"`
+	Processed      DiagCounter  `json:"processed"`
+	Dropped        DiagCounter  `json:"dropped"`
+	TimeSqueeze    DiagCounter  `json:"time_squeeze"`
+	ReceivedRPS    *DiagCounter `json:"received_rps,omitempty"`
+	FlowLimitCount *DiagCounter `json:"flow_limit_count,omitempty"`
+	BacklogLen     *uint64      `json:"backlog_len,omitempty"`
+}
+
+// DiagInterface is one network interface: attributes, counters and what
+// its driver says through ethtool.
+type DiagInterface struct {
+	Name           string       `json:"name"`
+	Kind           string       `json:"kind,omitempty"`
+	OperState      string       `json:"operstate,omitempty"`
+	MTU            int          `json:"mtu,omitempty"`
+	TxQueueLen     *int         `json:"txqueuelen,omitempty"`
+	Master         string       `json:"master,omitempty"`
+	NumTxQueues    int          `json:"num_tx_queues,omitempty"`
+	NumRxQueues    int          `json:"num_rx_queues,omitempty"`
+	SpeedMbps      *int64       `json:"speed_mbps,omitempty"`
+	Duplex         string       `json:"duplex,omitempty"`
+	CarrierChanges *DiagCounter `json:"carrier_changes,omitempty"`
+	// RxUtilisationPct and TxUtilisationPct are the bit rate over the
+	// interval against the speed, for hardware with a known speed.
+	RxUtilisationPct *float64 `json:"rx_utilisation_pct,omitempty"`
+	TxUtilisationPct *float64 `json:"tx_utilisation_pct,omitempty"`
+	// StatsSource is "netlink" or "/proc/net/dev" (see docs/diag.md).
+	StatsSource string                 `json:"stats_source,omitempty"`
+	Stats       map[string]DiagCounter `json:"stats,omitempty"`
+	Driver      *DiagDriver            `json:"driver,omitempty"`
+	Ring        *DiagRing              `json:"ring,omitempty"`
+	Channels    *DiagChannels          `json:"channels,omitempty"`
+	Offloads    map[string]bool        `json:"offloads,omitempty"`
+	// EthtoolStats holds the driver statistics that are not zero, and
+	// every drop statistic.
+	EthtoolStats map[string]DiagCounter `json:"ethtool_stats,omitempty"`
+	// EthtoolDropStats names the statistics netdx recognises as drops
+	// (see collectors.ClassifyStat), sorted.
+	EthtoolDropStats []string `json:"ethtool_drop_stats,omitempty"`
+	// EthtoolUnsupported lists the ethtool requests the driver does not
+	// implement.
+	EthtoolUnsupported []string `json:"ethtool_unsupported,omitempty"`
+}
+
+// DiagDriver is `ethtool -i`.
+type DiagDriver struct {
+	Driver   string `json:"driver"`
+	Version  string `json:"version,omitempty"`
+	Firmware string `json:"firmware,omitempty"`
+	BusInfo  string `json:"bus_info,omitempty"`
+}
+
+// DiagRing is `ethtool -g`: descriptor ring sizes, current and maximum.
+type DiagRing struct {
+	Rx    uint32 `json:"rx"`
+	RxMax uint32 `json:"rx_max"`
+	Tx    uint32 `json:"tx"`
+	TxMax uint32 `json:"tx_max"`
+}
+
+// DiagChannels is `ethtool -l`: queue counts, current and maximum.
+type DiagChannels struct {
+	Rx          uint32 `json:"rx"`
+	Tx          uint32 `json:"tx"`
+	Other       uint32 `json:"other"`
+	Combined    uint32 `json:"combined"`
+	MaxRx       uint32 `json:"max_rx"`
+	MaxTx       uint32 `json:"max_tx"`
+	MaxOther    uint32 `json:"max_other"`
+	MaxCombined uint32 `json:"max_combined"`
+}
+
+// DiagQdisc is one qdisc (tc -s qdisc).
+type DiagQdisc struct {
+	Iface        string      `json:"iface"`
+	Kind         string      `json:"kind"`
+	Handle       string      `json:"handle"`
+	Parent       string      `json:"parent"`
+	Root         bool        `json:"root"`
+	Bytes        DiagCounter `json:"bytes"`
+	Packets      DiagCounter `json:"packets"`
+	Drops        DiagCounter `json:"drops"`
+	Overlimits   DiagCounter `json:"overlimits"`
+	Requeues     DiagCounter `json:"requeues"`
+	BacklogBytes uint64      `json:"backlog_bytes"`
+	Qlen         uint64      `json:"qlen"`
+}
+
+// DiagSysctl is one setting and whether it is per namespace or host-wide.
+type DiagSysctl struct {
+	Value string `json:"value"`
+	Scope string `json:"scope"`
+}
+
+// DiagSockets is the sockets that can overflow and the protocols' memory.
+type DiagSockets struct {
+	Listeners []DiagListener  `json:"listeners"`
+	UDP       []DiagUDPSocket `json:"udp"`
+	// UDPTotal counts every UDP socket, listed (with drops or queued
+	// data) or not.
+	UDPTotal int `json:"udp_total"`
+	// TCP lists the TCP connections whose own drop counter is not zero.
+	TCP []DiagTCPSocket `json:"tcp"`
+	// Sockstat is /proc/net/sockstat and sockstat6: per protocol, in-use
+	// and orphan counts and memory in pages.
+	Sockstat map[string]map[string]uint64 `json:"sockstat,omitempty"`
+}
+
+// DiagListener is one listening TCP socket.
+type DiagListener struct {
+	Local       string       `json:"local"`
+	Port        int          `json:"port"`
+	AcceptQueue uint64       `json:"accept_queue"`
+	Backlog     uint64       `json:"backlog"`
+	FillPct     float64      `json:"fill_pct"`
+	Drops       *DiagCounter `json:"drops,omitempty"`
+	Inode       uint64       `json:"inode"`
+	UID         uint32       `json:"uid"`
+	Process     *DiagProcess `json:"process,omitempty"`
+}
+
+// DiagUDPSocket is one UDP socket with drops or queued data.
+type DiagUDPSocket struct {
+	Local        string       `json:"local"`
+	Remote       string       `json:"remote,omitempty"`
+	RxQueueBytes uint64       `json:"rx_queue_bytes"`
+	TxQueueBytes uint64       `json:"tx_queue_bytes"`
+	Drops        DiagCounter  `json:"drops"`
+	Inode        uint64       `json:"inode"`
+	UID          uint32       `json:"uid"`
+	Process      *DiagProcess `json:"process,omitempty"`
+}
+
+// DiagTCPSocket is one TCP connection that dropped received data.
+type DiagTCPSocket struct {
+	Local       string       `json:"local"`
+	Remote      string       `json:"remote"`
+	State       string       `json:"state"`
+	RecvQBytes  uint64       `json:"recv_q_bytes"`
+	RcvBufBytes uint32       `json:"rcvbuf_bytes"`
+	Drops       DiagCounter  `json:"drops"`
+	Inode       uint64       `json:"inode"`
+	UID         uint32       `json:"uid"`
+	Process     *DiagProcess `json:"process,omitempty"`
+}
+
+// DiagProcess owns a socket.
+type DiagProcess struct {
+	PID  int    `json:"pid"`
+	Comm string `json:"comm"`
+}
+
+// DiagConntrack is the connection tracking table and its statistics.
+type DiagConntrack struct {
+	Count   *uint64  `json:"count,omitempty"`
+	Max     *uint64  `json:"max,omitempty"`
+	Buckets *uint64  `json:"buckets,omitempty"`
+	FillPct *float64 `json:"fill_pct,omitempty"`
+	// Stats are /proc/net/stat/nf_conntrack's columns summed over CPUs
+	// (entries is the global count, not summed).
+	Stats map[string]DiagCounter `json:"stats,omitempty"`
+}
+
+// NewDiag converts the diag input into its JSON form.
+func NewDiag(d *DiagInput) *Diag {
+	in := &Input{Diag: d}
+	s := newSample(in)
+	if s == nil {
+		return nil
+	}
+	out := &Diag{SinceBoot: s.sinceBoot, UptimeSeconds: round(s.after.Uptime.Seconds(), 3)}
+	if !s.sinceBoot {
+		out.IntervalSeconds = round(s.secs, 3)
+	}
+	out.Netstat = s.diagNetstat()
+	out.Softnet = s.diagSoftnet()
+	out.Interfaces = s.diagInterfaces()
+	out.Qdiscs = s.diagQdiscs()
+	if s.after.Sysctls != nil {
+		out.Sysctls = map[string]DiagSysctl{}
+		for k, v := range s.after.Sysctls {
+			out.Sysctls[k] = DiagSysctl{Value: v.Value, Scope: v.Scope}
+		}
+	}
+	out.Sockets = s.diagSockets()
+	out.Conntrack = s.diagConntrack()
+	out.MPTCP = newDiagMPTCP(d)
+	return out
+}
+
+// counter converts a change into its JSON form.
+func (s *sample) counter(c change) DiagCounter {
+	out := DiagCounter{Total: c.total, Reset: c.reset}
+	if !s.sinceBoot {
+		d, r := c.delta, round(c.rate, 3)
+		out.Delta, out.RatePerSec = &d, &r
+	}
+	return out
+}
+
+// netstatGauges are the values of /proc/net/snmp that are settings or
+// levels, not counters: they carry no delta or rate.
+var netstatGauges = map[string]bool{"Tcp.CurrEstab": true, "Tcp.RtoAlgorithm": true, "Tcp.RtoMin": true,
+	"Tcp.RtoMax": true, "Ip.Forwarding": true, "Ip.DefaultTTL": true}
+
+func (s *sample) diagNetstat() map[string]map[string]DiagCounter {
+	if s.after.Netstat == nil || (s.before != nil && s.before.Netstat == nil) {
+		return nil
+	}
+	out := map[string]map[string]DiagCounter{}
+	for section, names := range s.after.Netstat {
+		m := make(map[string]DiagCounter, len(names))
+		for name, v := range names {
+			if netstatGauges[section+"."+name] {
+				m[name] = DiagCounter{Total: v}
+				continue
+			}
+			m[name] = s.counter(s.netstat(section, name))
+		}
+		out[section] = m
+	}
+	return out
+}
+
+func (s *sample) diagSoftnet() []DiagSoftnetCPU {
+	if s.after.Softnet == nil || (s.before != nil && s.before.Softnet == nil) {
+		return nil
+	}
+	before := map[int]collectors.SoftnetCPU{}
+	if s.before != nil {
+		for _, c := range s.before.Softnet {
+			before[c.CPU] = c
+		}
+	}
+	out := make([]DiagSoftnetCPU, 0, len(s.after.Softnet))
+	for _, a := range s.after.Softnet {
+		b, hb := before[a.CPU]
+		c32 := func(bv, av uint64) DiagCounter { return s.counter(s.mk("", bv, av, hb, true, false)) }
+		opt := func(bp, ap *uint64) *DiagCounter {
+			if ap == nil {
+				return nil
+			}
+			var bv uint64
+			if bp != nil {
+				bv = *bp
+			}
+			c := s.counter(s.mk("", bv, *ap, hb && bp != nil, true, false))
+			return &c
+		}
+		out = append(out, DiagSoftnetCPU{CPU: a.CPU, CPUFromRow: a.CPUFromRow,
+			Processed: c32(b.Processed, a.Processed), Dropped: c32(b.Dropped, a.Dropped), TimeSqueeze: c32(b.TimeSqueeze, a.TimeSqueeze),
+			ReceivedRPS: opt(b.ReceivedRPS, a.ReceivedRPS), FlowLimitCount: opt(b.FlowLimitCount, a.FlowLimitCount),
+			BacklogLen: a.BacklogLen})
+	}
+	return out
+}
+
+func (s *sample) diagInterfaces() []DiagInterface {
+	if s.after.Links == nil {
+		return nil
+	}
+	out := make([]DiagInterface, 0, len(s.after.Links))
+	for _, l := range s.after.Links {
+		d := DiagInterface{Name: l.Name, Kind: l.Kind, OperState: l.OperState, MTU: l.MTU, TxQueueLen: l.TxQueueLen,
+			Master: l.Master, NumTxQueues: l.NumTxQueues, NumRxQueues: l.NumRxQueues, SpeedMbps: l.SpeedMbps,
+			Duplex: l.Duplex, StatsSource: l.StatsSource}
+		if b, _ := s.link(l.Name); l.CarrierChanges != nil {
+			var bv uint64
+			hb := b != nil && b.CarrierChanges != nil
+			if hb {
+				bv = *b.CarrierChanges
+			}
+			c := s.counter(s.mk("", bv, *l.CarrierChanges, hb, true, true))
+			d.CarrierChanges = &c
+		}
+		if len(l.Stats) > 0 {
+			d.Stats = make(map[string]DiagCounter, len(l.Stats))
+			for name := range l.Stats {
+				d.Stats[name] = s.counter(s.linkStat(l.Name, name))
+			}
+		}
+		for _, dir := range []string{"rx", "tx"} {
+			if u, ok := s.linkUtilisation(l.Name, dir+"_bytes"); ok {
+				p := round(u*100, 2)
+				if dir == "rx" {
+					d.RxUtilisationPct = &p
+				} else {
+					d.TxUtilisationPct = &p
+				}
+			}
+		}
+		if n := s.after.NICs[l.Name]; n != nil {
+			s.diagNIC(&d, n)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func (s *sample) diagNIC(d *DiagInterface, n *collectors.NIC) {
+	if n.Driver != nil {
+		d.Driver = &DiagDriver{Driver: n.Driver.Driver, Version: n.Driver.Version, Firmware: n.Driver.Firmware, BusInfo: n.Driver.BusInfo}
+	}
+	if r := n.Ring; r != nil {
+		d.Ring = &DiagRing{Rx: r.RxPending, RxMax: r.RxMax, Tx: r.TxPending, TxMax: r.TxMax}
+	}
+	if c := n.Channels; c != nil {
+		d.Channels = &DiagChannels{Rx: c.Rx, Tx: c.Tx, Other: c.Other, Combined: c.Combined,
+			MaxRx: c.MaxRx, MaxTx: c.MaxTx, MaxOther: c.MaxOther, MaxCombined: c.MaxCombined}
+	}
+	d.Offloads = n.Offloads
+	d.EthtoolUnsupported = n.Unsupported
+	for name, v := range n.Stats {
+		drop := collectors.ClassifyStat(name).Drop
+		if drop {
+			d.EthtoolDropStats = append(d.EthtoolDropStats, name)
+		}
+		if v == 0 && !drop {
+			continue
+		}
+		if d.EthtoolStats == nil {
+			d.EthtoolStats = map[string]DiagCounter{}
+		}
+		d.EthtoolStats[name] = s.counter(s.ethtoolStat(d.Name, name))
+	}
+	sort.Strings(d.EthtoolDropStats)
+}
+
+func (s *sample) diagQdiscs() []DiagQdisc {
+	if s.after.Qdiscs == nil || (s.before != nil && s.before.Qdiscs == nil) {
+		return nil
+	}
+	before := map[string]collectors.Qdisc{}
+	if s.before != nil {
+		for _, q := range s.before.Qdiscs {
+			before[q.Iface+" "+q.Handle+" "+q.Parent+" "+q.Kind] = q
+		}
+	}
+	out := make([]DiagQdisc, 0, len(s.after.Qdiscs))
+	for _, q := range s.after.Qdiscs {
+		b, hb := before[q.Iface+" "+q.Handle+" "+q.Parent+" "+q.Kind]
+		c := func(bv, av uint64, wide bool) DiagCounter { return s.counter(s.mk("", bv, av, hb, true, wide)) }
+		out = append(out, DiagQdisc{Iface: q.Iface, Kind: q.Kind, Handle: q.Handle, Parent: q.Parent, Root: q.Root,
+			Bytes: c(b.Bytes, q.Bytes, true), Packets: c(b.Packets, q.Packets, false), Drops: c(b.Drops, q.Drops, false),
+			Overlimits: c(b.Overlimits, q.Overlimits, false), Requeues: c(b.Requeues, q.Requeues, false),
+			BacklogBytes: q.Backlog, Qlen: q.Qlen})
+	}
+	return out
+}
+
+func (s *sample) diagSockets() *DiagSockets {
+	sk := s.after.Sockets
+	if sk == nil && s.after.Sockstat == nil {
+		return nil
+	}
+	out := &DiagSockets{Sockstat: s.after.Sockstat}
+	if sk == nil {
+		return out
+	}
+	out.UDPTotal = sk.UDPTotal
+	proc := func(p *collectors.Process) *DiagProcess {
+		if p == nil {
+			return nil
+		}
+		return &DiagProcess{PID: p.PID, Comm: p.Comm}
+	}
+	ls, _ := s.listeners()
+	out.Listeners = make([]DiagListener, 0, len(ls))
+	for _, l := range ls {
+		dl := DiagListener{Local: l.l.Local, Port: l.l.Port, AcceptQueue: l.l.AcceptQueue, Backlog: l.l.Backlog,
+			FillPct: round(ratio(l.l.AcceptQueue, l.l.Backlog)*100, 2), Inode: l.l.Inode, UID: l.l.UID, Process: proc(l.l.Process)}
+		if l.l.Drops != nil {
+			c := DiagCounter{Total: *l.l.Drops}
+			if l.dropsOK && !s.sinceBoot {
+				d, r := l.drops, round(s.rate(l.drops), 3)
+				c.Delta, c.RatePerSec = &d, &r
+			}
+			dl.Drops = &c
+		}
+		out.Listeners = append(out.Listeners, dl)
+	}
+	tcpDrops := map[uint64]uint64{}
+	for _, d := range s.tcpDrops() {
+		tcpDrops[d.sock.Inode] = d.delta
+	}
+	if sk.TCP != nil {
+		out.TCP = make([]DiagTCPSocket, 0, len(sk.TCP))
+	}
+	for _, c := range sk.TCP {
+		out.TCP = append(out.TCP, DiagTCPSocket{Local: c.Local, Remote: c.Remote, State: c.State, RecvQBytes: c.RecvQ,
+			RcvBufBytes: c.RcvBuf, Drops: s.socketDrops(c.Drops, tcpDrops[c.Inode]), Inode: c.Inode, UID: c.UID, Process: proc(c.Process)})
+	}
+	drops := map[uint64]uint64{}
+	for _, d := range s.udpDrops() {
+		drops[d.sock.Inode] = d.delta
+	}
+	out.UDP = make([]DiagUDPSocket, 0, len(sk.UDP))
+	for _, u := range sk.UDP {
+		out.UDP = append(out.UDP, DiagUDPSocket{Local: u.Local, Remote: u.Remote, RxQueueBytes: u.RxQueue, TxQueueBytes: u.TxQueue,
+			Drops: s.socketDrops(u.Drops, drops[u.Inode]), Inode: u.Inode, UID: u.UID, Process: proc(u.Process)})
+	}
+	return out
+}
+
+// socketDrops is a socket's drop counter: total, and over an interval the
+// change the window saw.
+func (s *sample) socketDrops(total, delta uint64) DiagCounter {
+	c := DiagCounter{Total: total}
+	if !s.sinceBoot {
+		r := round(s.rate(delta), 3)
+		c.Delta, c.RatePerSec = &delta, &r
+	}
+	return c
+}
+
+func (s *sample) diagConntrack() *DiagConntrack {
+	ct := s.after.Conntrack
+	if ct == nil {
+		return nil
+	}
+	out := &DiagConntrack{Count: ct.Count, Max: ct.Max, Buckets: ct.Buckets}
+	if ct.Count != nil && ct.Max != nil && *ct.Max > 0 {
+		p := round(ratio(*ct.Count, *ct.Max)*100, 2)
+		out.FillPct = &p
+	}
+	if len(ct.Columns) > 0 {
+		out.Stats = map[string]DiagCounter{}
+		for _, name := range ct.Columns {
+			c := s.conntrackChange(name)
+			if name == "entries" {
+				// The global entry count, repeated per CPU: a level.
+				out.Stats[name] = DiagCounter{Total: c.total}
+				continue
+			}
+			if c.ok || s.sinceBoot {
+				out.Stats[name] = s.counter(c)
+			} else {
+				out.Stats[name] = DiagCounter{Total: c.total}
+			}
+		}
+	}
+	return out
+}
+
+// DiagSkips lists what the diag snapshots could not read, each once.
+func DiagSkips(d *DiagInput) []Skip {
+	out := []Skip{}
+	seen := map[Skip]bool{}
+	for _, snap := range []*collectors.Snapshot{d.Before, d.After} {
+		if snap == nil {
+			continue
+		}
+		for _, sk := range snap.Skipped {
+			r := Skip{Source: sk.Source, Reason: string(sk.Kind), Message: sk.Message, Fix: sk.Fix}
+			if !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Source < out[j].Source })
+	return out
 }

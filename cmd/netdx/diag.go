@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,9 +21,19 @@ type diagOptions struct {
 	sys      string
 	netns    string
 	ifaces   []string
+	// Tests replace these: open returns the sources of sample 0 (before)
+	// or 1 (after), to replay recorded hosts; sleep waits the interval;
+	// host names the machine.
+	open  func(sample int) (*collectors.Sources, error)
+	sleep func(context.Context, time.Duration)
+	host  func(netns string) report.Host
 }
 
-func newDiagCmd(a *app) *cobra.Command {
+func newDiagCmd(a *app) *cobra.Command { return diagCommand(a, nil) }
+
+// diagCommand builds `netdx diag`; runF, when set, replaces the run
+// function so tests can check flags or inject sources.
+func diagCommand(a *app, runF func(context.Context, *diagOptions) error) *cobra.Command {
 	o := &diagOptions{}
 	cmd := &cobra.Command{
 		Use:   "diag",
@@ -29,9 +41,20 @@ func newDiagCmd(a *app) *cobra.Command {
 		Long: `diag reads the host's counters and settings (netstat, snmp, softnet, interfaces,
 ethtool, qdiscs, sysctls, sockets, conntrack, MPTCP) twice, --interval apart,
 and judges the rates: what is dropping, where in the stack, how fast, and the
-command that fixes it.`,
+command that fixes it. With --interval 0 it judges since-boot totals only.
+
+Run it as root to read everything; without root it says what it could not
+read and why. In a container, mount the host's /proc and /sys and point
+--proc and --sys at them; see docs/diag.md.`,
+		Example: `  netdx diag
+  netdx diag --interval 10s --json
+  netdx diag --netns blue --iface veth0
+  netdx diag --proc /host/proc --sys /host/sys`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
 			return runDiag(cmd.Context(), a, o)
 		},
 	}
@@ -39,8 +62,8 @@ command that fixes it.`,
 	f.DurationVar(&o.interval, "interval", time.Second, "time between the two samples; 0 judges since-boot totals only")
 	f.StringVar(&o.proc, "proc", "/proc", "procfs root (e.g. /host/proc in a container)")
 	f.StringVar(&o.sys, "sys", "/sys", "sysfs root (e.g. /host/sys in a container)")
-	f.StringVar(&o.netns, "netns", "", "diagnose this named network namespace (/run/netns/NAME)")
-	f.StringSliceVar(&o.ifaces, "iface", nil, "limit per-interface checks to these interfaces")
+	f.StringVar(&o.netns, "netns", "", "diagnose this network namespace: a name under /run/netns, or a path such as /proc/PID/ns/net")
+	f.StringSliceVar(&o.ifaces, "iface", nil, "limit per-interface checks to these interfaces (repeat or comma-separate)")
 	return cmd
 }
 
@@ -50,23 +73,120 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
-	src, err := collectors.NewSources(o.proc, o.sys, a.logger())
-	if err != nil {
+	open := o.open
+	if open == nil {
+		src, err := collectors.Open(collectors.Options{Proc: o.proc, Sys: o.sys, NetNS: o.netns, Ifaces: o.ifaces, Log: a.logger()})
+		if errors.Is(err, collectors.ErrNoNetNS) {
+			return &usageError{fmt.Errorf("--netns: %w", err)}
+		}
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		open = func(int) (*collectors.Sources, error) { return src, nil }
+	}
+
+	host, sleep := o.host, o.sleep
+	if host == nil {
+		host = hostInfo
+	}
+	if sleep == nil {
+		sleep = wait
+	}
+	rep := report.New("diag", a.tool(), host(o.netns), a.Now())
+	in := &report.Input{Diag: &report.DiagInput{Interval: o.interval}}
+	var warnings []string
+	take := func(n int, ctx context.Context) (*collectors.Snapshot, error) {
+		src, err := open(n)
+		if err != nil {
+			return nil, err
+		}
+		if n == 1 || o.interval == 0 {
+			warnings = src.Warnings
+		}
+		return collectors.Take(ctx, src, a.Now), nil
+	}
+	var err error
+	if o.interval > 0 {
+		if in.Diag.Before, err = take(0, ctx); err != nil {
+			return err
+		}
+		sleep(ctx, o.interval)
+	}
+	// Read the second sample even when interrupted during the interval: it
+	// takes milliseconds, and rates over the shorter window still hold.
+	if in.Diag.After, err = take(1, context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	src.Ifaces = o.ifaces
-	rep := report.New("diag", a.tool(), hostInfo(o.netns), a.Now())
-	in := &report.Input{Diag: &report.DiagInput{Interval: o.interval}}
-	if o.interval > 0 {
-		in.Diag.Before = collectors.Take(ctx, src, a.Now)
-		select {
-		case <-ctx.Done():
-		case <-time.After(o.interval):
+	rep.Findings, rep.Checks = report.Evaluate(in)
+	rep.Diag = report.NewDiag(in.Diag)
+	rep.Skipped = report.DiagSkips(in.Diag)
+	rep.Warnings = append(rep.Warnings, warnings...)
+	if o.interval == 0 {
+		rep.Warnings = append(rep.Warnings, "--interval 0: judged totals since boot, which may count events long past; run with an interval to see what is happening now.")
+	}
+	if empty(in.Diag.After) {
+		return nothingRead(rep, a.emit(ctx, rep))
+	}
+	if err := a.emit(ctx, rep); err != nil {
+		return err
+	}
+	if n := countErrors(rep.Skipped); n > 0 {
+		return fmt.Errorf("%d source(s) could not be read; see NOT READ", n)
+	}
+	return nil
+}
+
+// wait sleeps d or until ctx is done.
+func wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// empty reports whether a snapshot holds no data at all.
+func empty(s *collectors.Snapshot) bool {
+	return s.Netstat == nil && s.Softnet == nil && s.Links == nil && s.Qdiscs == nil && s.Sysctls == nil &&
+		s.Sockets == nil && s.Sockstat == nil && s.Conntrack == nil && s.NICs == nil && s.MPTCP == nil
+}
+
+// nothingRead turns a report with no data into the exit status that says
+// why: not enough privilege (4), or an error (3). emitErr is what printing
+// the report returned; an interruption still wins.
+func nothingRead(rep *report.Report, emitErr error) error {
+	var fe *findingsError
+	if emitErr != nil && !errors.As(emitErr, &fe) {
+		return emitErr
+	}
+	for _, s := range rep.Skipped {
+		if s.Reason == report.ReasonPermission {
+			msg := fmt.Sprintf("nothing could be read: %s: %s", s.Source, s.Message)
+			if s.Fix != "" {
+				msg += " (" + s.Fix + ")"
+			}
+			return &privilegeError{errors.New(msg)}
 		}
 	}
-	in.Diag.After = collectors.Take(ctx, src, a.Now)
-	rep.Findings, rep.Checks = report.Evaluate(in)
-	return a.emit(ctx, rep)
+	var parts []string
+	for _, s := range rep.Skipped {
+		parts = append(parts, s.Source+": "+s.Message)
+	}
+	return fmt.Errorf("nothing could be read: %s", strings.Join(parts, "; "))
+}
+
+// countErrors counts the sources that failed (not those missing for lack
+// of support or privilege, which are expected on some hosts).
+func countErrors(ss []report.Skip) int {
+	n := 0
+	for _, s := range ss {
+		if s.Reason == report.ReasonError {
+			n++
+		}
+	}
+	return n
 }
 
 // hostInfo names the host and kernel the report is about.

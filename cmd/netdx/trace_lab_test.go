@@ -22,7 +22,7 @@ import (
 // returns the exit status and the JSON report.
 func labTrace(t testing.TB, ns *netlab.NS, args ...string) (int, report.Report, string) {
 	t.Helper()
-	a, out, errb := testApp(append([]string{"trace", "--json", "-n"}, args...)...)
+	a, out, errb := traceApp(append([]string{"trace", "--json", "-n"}, args...)...)
 	var code int
 	if err := ns.Do(func() error {
 		code = runWith(a, probes.Open)

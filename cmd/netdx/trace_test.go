@@ -17,18 +17,17 @@ import (
 	"github.com/netdx/netdx/report"
 )
 
-// testApp is an app over buffers with a fixed clock.
-func testApp(args ...string) (*app, *bytes.Buffer, *bytes.Buffer) {
-	var out, errb bytes.Buffer
-	a := &app{In: strings.NewReader(""), Out: &out, Err: &errb, Now: time.Now,
-		Getenv: func(string) string { return "" }}
+// traceApp is a test app with a real clock, for the command line args.
+func traceApp(args ...string) (*app, *bytes.Buffer, *bytes.Buffer) {
+	a, out, errb := testApp()
+	a.Now = time.Now
 	testArgs[a] = args
-	return a, &out, &errb
+	return a, out, errb
 }
 
 var testArgs = map[*app][]string{}
 
-// runWith runs the command line given to testApp with the trace
+// runWith runs the command line given to traceApp with the trace
 // command's network replaced, and returns the exit status.
 func runWith(a *app, open func(probes.Config, probes.OpenOptions) (probes.Network, error)) int {
 	saved := openNetwork
@@ -50,7 +49,7 @@ func scenarioNet(t *testing.T, name string) func(probes.Config, probes.OpenOptio
 }
 
 func TestTraceReportNonTTY(t *testing.T) {
-	a, out, errb := testApp("trace", "-n", "-c", "20", "-i", "1ms", "--probe-timeout", "100ms", "198.18.4.2")
+	a, out, errb := traceApp("trace", "-n", "-c", "20", "-i", "1ms", "--probe-timeout", "100ms", "198.18.4.2")
 	if code := runWith(a, scenarioNet(t, "rate_limited")); code != exitOK {
 		t.Fatalf("exit %d; stderr %s", code, errb)
 	}
@@ -67,7 +66,7 @@ func TestTraceReportNonTTY(t *testing.T) {
 }
 
 func TestTraceJSON(t *testing.T) {
-	a, out, errb := testApp("trace", "--json", "-n", "-c", "30", "-i", "1ms", "--probe-timeout", "100ms", "--fail-on", "warning", "198.18.5.2")
+	a, out, errb := traceApp("trace", "--json", "-n", "-c", "30", "-i", "1ms", "--probe-timeout", "100ms", "--fail-on", "warning", "198.18.5.2")
 	code := runWith(a, scenarioNet(t, "forwarding_loss"))
 	if code != exitFindings {
 		t.Fatalf("exit %d, want %d (forwarding loss is critical); stderr %s", code, exitFindings, errb)
@@ -96,7 +95,7 @@ func TestTraceJSON(t *testing.T) {
 }
 
 func TestTraceLiveQuit(t *testing.T) {
-	a, out, errb := testApp("trace", "-n", "-i", "5ms", "--probe-timeout", "100ms", "198.18.4.2")
+	a, out, errb := traceApp("trace", "-n", "-i", "5ms", "--probe-timeout", "100ms", "198.18.4.2")
 	a.OutTTY = true
 	r, w := io.Pipe()
 	a.In = r
@@ -117,7 +116,7 @@ func TestTraceLiveQuit(t *testing.T) {
 }
 
 func TestTraceLiveCtrlC(t *testing.T) {
-	a, out, _ := testApp("trace", "-n", "-i", "5ms", "198.18.4.2")
+	a, out, _ := traceApp("trace", "-n", "-i", "5ms", "198.18.4.2")
 	a.OutTTY = true
 	a.In = strings.NewReader("\x03")
 	if code := runWith(a, scenarioNet(t, "clean")); code != exitInterrupted {
@@ -138,7 +137,7 @@ func TestTraceUsageAndErrors(t *testing.T) {
 		{"trace", "--source", "nonsense", "198.18.0.1"},
 		{"trace"},
 	} {
-		a, _, errb := testApp(args...)
+		a, _, errb := traceApp(args...)
 		if code := runWith(a, scenarioNet(t, "clean")); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, errb)
 		}
@@ -147,7 +146,7 @@ func TestTraceUsageAndErrors(t *testing.T) {
 	denied := func(cfg probes.Config, _ probes.OpenOptions) (probes.Network, error) {
 		return nil, &probes.PrivilegeError{Method: cfg.Method, Err: errors.New("operation not permitted")}
 	}
-	a, _, errb := testApp("trace", "--icmp", "198.18.0.1")
+	a, _, errb := traceApp("trace", "--icmp", "198.18.0.1")
 	if code := runWith(a, denied); code != exitPrivilege {
 		t.Errorf("exit %d, want %d", code, exitPrivilege)
 	}
@@ -157,7 +156,7 @@ func TestTraceUsageAndErrors(t *testing.T) {
 		}
 	}
 	// A name that does not resolve: exit 3, naming it.
-	a, _, errb = testApp("trace", "no-such-host.invalid")
+	a, _, errb = traceApp("trace", "no-such-host.invalid")
 	saved := lookupHost
 	lookupHost = func(context.Context, string, string) ([]netip.Addr, error) { return nil, errors.New("no such host") }
 	defer func() { lookupHost = saved }()

@@ -129,7 +129,12 @@ func (p *printer) wrap(indent, s string) {
 		p.printf("%s%s\n", indent, s)
 		return
 	}
-	for _, line := range strings.Split(p.style().Width(width).Render(s), "\n") {
+	for i, line := range strings.Split(p.style().Width(width).Render(s), "\n") {
+		if i == 1 {
+			// Continuation lines line up under the text, not the label
+			// ("  note: ").
+			indent = strings.Repeat(" ", len(indent))
+		}
 		p.printf("%s%s\n", indent, strings.TrimRight(line, " "))
 	}
 }

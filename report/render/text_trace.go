@@ -40,11 +40,11 @@ func (p *printer) trace(tr *report.Trace) {
 	var rows [][]string
 	for _, h := range tr.Hops {
 		if len(h.Responders) == 0 {
-			rows = append(rows, []string{strconv.Itoa(h.TTL), "???", pct(h.LossPct), strconv.Itoa(h.Sent), "0",
+			rows = append(rows, []string{strconv.Itoa(h.TTL), "???", lossPct(h.LossPct), strconv.Itoa(h.Sent), "0",
 				"", "", "", "", "", "", "", ""})
 			continue
 		}
-		ttl, loss, sent := strconv.Itoa(h.TTL), pct(h.LossPct), strconv.Itoa(h.Sent)
+		ttl, loss, sent := strconv.Itoa(h.TTL), lossPct(h.LossPct), strconv.Itoa(h.Sent)
 		if len(h.Responders) > 1 {
 			// An ECMP hop: its totals, then each address's own.
 			rows = append(rows, append([]string{ttl, fmt.Sprintf("(%d addresses)", len(h.Responders)), loss, sent,
@@ -79,7 +79,8 @@ func rttCols(s *report.RTTStats) []string {
 	return []string{f(s.LastMs), f(s.AvgMs), f(s.BestMs), f(s.WorstMs), f(s.StDevMs), f(s.P95Ms), f(s.JitterMs)}
 }
 
-func pct(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "%" }
+// lossPct formats a percentage the way mtr prints Loss%.
+func lossPct(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "%" }
 
 func b2i(b bool) int {
 	if b {

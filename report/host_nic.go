@@ -1,0 +1,651 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/netdx/netdx/collectors"
+)
+
+func init() {
+	Define(Entry{
+		ID: "nic.errors", Title: "Interface receive or transmit errors",
+		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
+		Explanation: "Frames arrived damaged (CRC, frame alignment, length errors) or could not be sent (carrier, " +
+			"aborted, window errors). These are physical-layer problems: cabling, optics, a bad port, or a " +
+			"duplex or speed mismatch with the switch.",
+		Thresholds: "Over the interval, with at least 10 errors: errors of 1% or more of the packets in that " +
+			"direction are a warning (Prometheus NodeNetworkReceiveErrs/TransmitErrs and HostNetworkReceiveErrors: " +
+			"1%). Since boot: 1% or more with more than 500 errors is information.",
+		Remediation: "Check the link's physical layer: reseat or replace the cable or optic, compare speed and " +
+			"duplex with the switch port (ethtool DEV), look at the switch port's error counters.",
+		Evidence: []string{"rx_crc_errors", "rx_frame_errors", "rx_length_errors", "rx_errors", "tx_errors",
+			"tx_carrier_errors", "rx_packets", "tx_packets", "duplex"},
+	})
+	Define(Entry{
+		ID: "nic.rx_dropped", Title: "Interface dropped received packets",
+		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
+		Explanation: "The kernel or driver dropped packets the interface received, after the NIC delivered them " +
+			"(rx_dropped, not counting ring overflows, which driver.ring_overflow covers): no memory for the " +
+			"packet, a full per-CPU backlog, a bond's inactive slave, or a filter. Bond slaves and interfaces " +
+			"that see protocols nobody listens to drop by design.",
+		Thresholds: "Over the interval, with at least 10 drops and 1000 packets: 2% or more of received packets is a " +
+			"warning (netdata's inbound_packets_dropped_ratio), 100 or more drops below that information. Since " +
+			"boot: 2% or more with more than 500 drops is information.",
+		Remediation: "Compare with softnet.backlog_drops (a full backlog counts here too); on bond slaves and " +
+			"bridges, check whether the drops are the expected ones of an inactive slave.",
+		Evidence: []string{"rx_dropped", "rx_packets", "master", "softnet dropped"},
+	})
+	Define(Entry{
+		ID: "nic.tx_dropped", Title: "Interface dropped packets on transmit",
+		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
+		Explanation: "The interface dropped packets it was asked to send. On a veth the peer namespace could not " +
+			"take them (its backlog was full or it is down); on a tun/tap the program reading the device is " +
+			"too slow and its queue (txqueuelen) overflowed; on hardware the driver had no descriptors or the " +
+			"link was down.",
+		Thresholds: "Over the interval: 10 or more drops and 2% or more of packets sent is a warning (netdata's " +
+			"outbound_packets_dropped_ratio). Since boot: the same ratio with more than 500 drops is information.",
+		Remediation: "tun/tap: speed up the reader or raise txqueuelen; veth: look at the peer's softnet drops; " +
+			"hardware: check link state and the TX ring size.",
+		Evidence: []string{"tx_dropped", "tx_packets", "kind", "txqueuelen"},
+	})
+	Define(Entry{
+		ID: "nic.link_saturated", Title: "Link near line rate",
+		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
+		Explanation: "The interface carried 90% or more of its negotiated speed in one direction over the " +
+			"interval. Queues build and drop at the bottleneck; latency grows before loss does.",
+		Thresholds: "Over the interval, on interfaces with a driver-reported speed (hardware, not veth or tun): 90% " +
+			"or more of the speed is a warning (netdata's 1m_received_traffic_overflow: 90%; " +
+			"HostNetworkInterfaceSaturated uses 80%). Since boot it is not judged.",
+		Remediation: "Add capacity (faster link, bonding), move traffic, or shape it so the queue forms where an " +
+			"AQM manages it.",
+		Evidence: []string{"rx_bytes", "tx_bytes", "speed", "utilisation"},
+	})
+	Define(Entry{
+		ID: "nic.link_flapping", Title: "Link went down and up",
+		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
+		Explanation: "The carrier changed state during the interval: the link went down and came back. " +
+			"Everything sent meanwhile was lost, and routing, bonding or MPTCP had to react.",
+		Thresholds: "Over the interval: 2 or more carrier changes (a down and an up) is a warning " +
+			"(kube-prometheus NodeNetworkInterfaceFlapping: more than 2 in 2 minutes). Since boot it is not judged.",
+		Remediation: "Check the cable or optic and the switch port's log; on virtual interfaces, whatever manages " +
+			"them (a container runtime restarting, a VPN reconnecting).",
+		Evidence: []string{"carrier_changes", "operstate"},
+	})
+	Define(Entry{
+		ID: "nic.allowance_exceeded", Title: "Cloud instance network allowance exceeded",
+		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
+		Explanation: "The hypervisor queued or dropped packets because the instance exceeded an allowance of its " +
+			"type (AWS ENA: bandwidth in or out, packets per second, tracked connections, or link-local " +
+			"traffic such as DNS and the metadata service). The guest sees only these counters.",
+		Thresholds: "Over the interval: any growth is a warning. Since boot: any non-zero total is information.",
+		Remediation: "Use a larger instance type or spread load; for conntrack_allowance track fewer " +
+			"connections; for linklocal_allowance cache DNS locally.",
+		Evidence: []string{"bw_in_allowance_exceeded", "bw_out_allowance_exceeded", "pps_allowance_exceeded",
+			"conntrack_allowance_exceeded", "linklocal_allowance_exceeded"},
+		References: []string{"https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-network-performance-ena.html"},
+	})
+	Define(Entry{
+		ID: "driver.ring_overflow", Title: "NIC receive ring overflow: packets lost before the kernel saw them",
+		Source: SourceHost, Layer: LayerDriver, Severity: Warning,
+		Explanation: "The NIC had packets but no free receive descriptor or buffer to put them in, because the " +
+			"ring was too small for the burst or the CPU serving the queue did not refill it in time (missed, " +
+			"no-buffer, out-of-buffer, FIFO and per-queue drop counters, named differently by each driver).",
+		Thresholds: "Over the interval: 10 or more drops is a warning, 1% or more of received packets critical. Since " +
+			"boot: more than 500 is information.",
+		Remediation: "Grow the ring to the driver's maximum (ethtool -G DEV rx MAX); if it is already there, add " +
+			"queues (ethtool -L DEV combined N) and spread their interrupts over CPUs; if one queue takes the " +
+			"drops, fix the RSS hash or that queue's IRQ placement.",
+		Evidence: []string{"rx_missed_errors", "rx_fifo_errors", "rx_over_errors", "ethtool per-queue and device drop statistics",
+			"ring RX current and maximum", "channels"},
+	})
+	Define(Entry{
+		ID: "driver.port_discards", Title: "NIC port buffer overflow",
+		Source: SourceHost, Layer: LayerDriver, Severity: Warning,
+		Explanation: "The adapter's own packet buffer overflowed before packets reached the host's rings " +
+			"(mlx5 rx_discards_phy, i40e port.rx_dropped/port.rx_discards): the adapter or its PCIe link " +
+			"could not move packets to memory fast enough, or the port received more than it can buffer " +
+			"without flow control.",
+		Thresholds: "Over the interval: 10 or more is a warning. Since boot: more than 500 is information.",
+		Remediation: "Check the PCIe link width and speed the adapter negotiated (lspci -vv), flow control " +
+			"(ethtool -a DEV), and whether the host's receive rings also overflow.",
+		Evidence: []string{"ethtool port drop statistics"},
+	})
+	RegisterRule(Rule{Name: "interface errors", Source: SourceHost, Layer: LayerNIC, Check: checkNICErrors})
+	RegisterRule(Rule{Name: "interface drops", Source: SourceHost, Layer: LayerNIC, Check: checkNICDrops})
+	RegisterRule(Rule{Name: "link utilisation", Source: SourceHost, Layer: LayerNIC, Check: checkSaturation})
+	RegisterRule(Rule{Name: "link stability", Source: SourceHost, Layer: LayerNIC, Check: checkFlapping})
+	RegisterRule(Rule{Name: "cloud allowances", Source: SourceHost, Layer: LayerNIC, Check: checkAllowances})
+	RegisterRule(Rule{Name: "NIC rings", Source: SourceHost, Layer: LayerDriver, Check: checkRingOverflow})
+	RegisterRule(Rule{Name: "NIC port buffers", Source: SourceHost, Layer: LayerDriver, Check: checkPortDiscards})
+}
+
+// physical reports whether an interface's speed is a real line rate: a
+// hardware device, not a veth, tun or bridge that reports a nominal one.
+func physical(l *collectors.Link, n *collectors.NIC) bool {
+	if l.Kind != "" && l.Kind != "device" {
+		return false
+	}
+	return n != nil && n.Driver != nil && n.Driver.BusInfo != "" && l.Name != "lo"
+}
+
+// linkUtilisation is bytes over the window against the link's speed; ok
+// is false when the speed is unknown or not a line rate.
+func (s *sample) linkUtilisation(iface, stat string) (u float64, ok bool) {
+	l := s.after.Link(iface)
+	if l == nil || l.SpeedMbps == nil || *l.SpeedMbps <= 0 || s.sinceBoot || s.secs <= 0 || !physical(l, s.after.NICs[iface]) {
+		return 0, false
+	}
+	c := s.linkStat(iface, stat)
+	if !c.ok {
+		return 0, false
+	}
+	return c.rate * 8 / (float64(*l.SpeedMbps) * 1e6), true
+}
+
+// haveLinks reports whether the interfaces were read in every snapshot.
+func (s *sample) haveLinks() bool {
+	return s.after.Links != nil && (s.before == nil || s.before.Links != nil)
+}
+
+func checkNICErrors(in *Input) Outcome {
+	s := newSample(in)
+	if !s.haveLinks() {
+		return Outcome{NotChecked: "interfaces not read"}
+	}
+	var out []Finding
+	for _, l := range s.after.Links {
+		if l.Name == "lo" {
+			continue
+		}
+		for _, dir := range []string{"rx", "tx"} {
+			var errs change
+			var parts []string
+			if dir == "rx" && l.StatsSource == "netlink" {
+				errs = s.sumLink(l.Name, "receive errors", "rx_crc_errors", "rx_frame_errors", "rx_length_errors")
+				parts = []string{"rx_crc_errors", "rx_frame_errors", "rx_length_errors"}
+			} else if dir == "rx" {
+				errs = s.linkStat(l.Name, "rx_errors")
+				parts = []string{"rx_errors", "rx_frame_errors"}
+			} else {
+				errs = s.linkStat(l.Name, "tx_errors")
+				parts = []string{"tx_errors", "tx_carrier_errors", "tx_aborted_errors"}
+			}
+			pk := s.linkStat(l.Name, dir+"_packets")
+			r := ratio(errs.delta, pk.delta+errs.delta)
+			sev := Severity(0)
+			switch {
+			case s.sinceBoot && errs.total > 500 && r >= 0.01:
+				sev = Info
+			case !s.sinceBoot && errs.delta >= 10 && r >= 0.01:
+				sev = Warning
+			}
+			if sev == 0 {
+				continue
+			}
+			f := Finding{ID: "nic.errors", Severity: sev, Subject: l.Name,
+				Summary: fmt.Sprintf("%s had %s (%s of packets).", l.Name, s.amount(errs, map[string]string{"rx": "receive", "tx": "transmit"}[dir]+" errors"), fmtPct(r))}
+			for _, p := range parts {
+				if c := s.linkStat(l.Name, p); c.ok {
+					f.Evidence = append(f.Evidence, s.ev(c))
+				}
+			}
+			f.Evidence = append(f.Evidence, s.ev(pk))
+			if l.Duplex != "" {
+				f.Evidence = append(f.Evidence, Text(l.Name+" duplex", l.Duplex))
+			}
+			if l.Duplex == "half" {
+				f.Fix = append(f.Fix, fmt.Sprintf("%s runs half duplex, the classic sign of an autonegotiation mismatch: set both ends to autonegotiate (ethtool -s %s autoneg on) or to the same fixed speed and duplex", l.Name, l.Name))
+			}
+			f.Fix = append(f.Fix, fmt.Sprintf("Check the physical link of %s: reseat or swap the cable or optic, and compare with the switch port's error counters", l.Name))
+			out = append(out, f)
+		}
+	}
+	if len(out) > 0 {
+		return Outcome{Findings: out}
+	}
+	return Outcome{Detail: fmt.Sprintf("%s, no error rate of 1%% %s", plural(len(s.after.Links), "interface"), s.window())}
+}
+
+// sumLink adds interface counters into one change.
+func (s *sample) sumLink(iface, name string, stats ...string) change {
+	out := change{name: iface + " " + name}
+	for _, st := range stats {
+		c := s.linkStat(iface, st)
+		if !c.ok {
+			continue
+		}
+		out.ok = true
+		out.total += c.total
+		out.delta += c.delta
+		out.rate += c.rate
+	}
+	return out
+}
+
+func checkNICDrops(in *Input) Outcome {
+	s := newSample(in)
+	if !s.haveLinks() {
+		return Outcome{NotChecked: "interfaces not read"}
+	}
+	var out []Finding
+	for _, l := range s.after.Links {
+		if l.Name == "lo" {
+			continue
+		}
+		if f, ok := s.rxDropped(l); ok {
+			out = append(out, f)
+		}
+		if f, ok := s.txDropped(l); ok {
+			out = append(out, f)
+		}
+	}
+	if len(out) > 0 {
+		return Outcome{Findings: out}
+	}
+	return Outcome{Detail: fmt.Sprintf("%s, no drop rate worth reporting %s", plural(len(s.after.Links), "interface"), s.window())}
+}
+
+func (s *sample) rxDropped(l collectors.Link) (Finding, bool) {
+	d, pk := s.linkStat(l.Name, "rx_dropped"), s.linkStat(l.Name, "rx_packets")
+	r := ratio(d.delta, pk.delta+d.delta)
+	sev := Severity(0)
+	switch {
+	case s.sinceBoot && d.total > 500 && r >= 0.02:
+		sev = Info
+	case s.sinceBoot:
+	case d.delta >= 10 && pk.delta >= 1000 && r >= 0.02:
+		sev = Warning
+	case d.delta >= 100:
+		sev = Info
+	}
+	if sev == 0 {
+		return Finding{}, false
+	}
+	f := Finding{ID: "nic.rx_dropped", Severity: sev, Subject: l.Name,
+		Summary:  fmt.Sprintf("%s dropped %s (%s).", l.Name, s.amount(d, "received packets"), fmtPct(r)),
+		Evidence: []Evidence{s.ev(d), s.ev(pk)},
+	}
+	if l.StatsSource == "/proc/net/dev" {
+		f.Notes = append(f.Notes, "Read from /proc/net/dev, where the drop column also counts ring overflows (rx_missed_errors).")
+	}
+	if sn := s.softnetTotal(); sn.ok && sn.dropped > 0 && !s.sinceBoot {
+		f.Evidence = append(f.Evidence, Num("softnet dropped (all CPUs)", float64(sn.dropped), ""))
+		f.Fix = append(f.Fix, "The per-CPU backlogs dropped packets too and count here: fix softnet.backlog_drops first")
+	}
+	if l.Master != "" || l.Kind == "bond" || l.Kind == "bridge" {
+		f.Notes = append(f.Notes, fmt.Sprintf("%s is part of a bond or bridge (master %q): an inactive bond slave drops everything it receives by design.", l.Name, l.Master))
+	}
+	f.Fix = append(f.Fix, fmt.Sprintf("See what the driver adds: ethtool -S %s | grep -iE 'drop|discard|miss'; and whether the traffic is a protocol nothing on the host handles (tcpdump -ni %s)", l.Name, l.Name))
+	return f, true
+}
+
+func (s *sample) txDropped(l collectors.Link) (Finding, bool) {
+	d, pk := s.linkStat(l.Name, "tx_dropped"), s.linkStat(l.Name, "tx_packets")
+	r := ratio(d.delta, pk.delta+d.delta)
+	sev := Severity(0)
+	switch {
+	case s.sinceBoot && d.total > 500 && r >= 0.02:
+		sev = Info
+	case !s.sinceBoot && d.delta >= 10 && r >= 0.02:
+		sev = Warning
+	}
+	if sev == 0 {
+		return Finding{}, false
+	}
+	f := Finding{ID: "nic.tx_dropped", Severity: sev, Subject: l.Name,
+		Summary:  fmt.Sprintf("%s dropped %s it was asked to send (%s).", l.Name, s.amount(d, "packets"), fmtPct(r)),
+		Evidence: []Evidence{s.ev(d), s.ev(pk)},
+	}
+	if l.Kind != "" {
+		f.Evidence = append(f.Evidence, Text(l.Name+" kind", l.Kind))
+	}
+	if l.TxQueueLen != nil {
+		f.Evidence = append(f.Evidence, Num(l.Name+" txqueuelen", float64(*l.TxQueueLen), "packets"))
+	}
+	switch l.Kind {
+	case "tuntap":
+		q := 1000
+		if l.TxQueueLen != nil {
+			q = max(*l.TxQueueLen*4, 1000)
+		}
+		f.Fix = append(f.Fix, fmt.Sprintf("The program reading %s (a VPN or VM) does not keep up and its queue overflows: give it CPU, or a longer queue: ip link set dev %s txqueuelen %d", l.Name, l.Name, q))
+	case "veth":
+		f.Fix = append(f.Fix, fmt.Sprintf("The peer of %s could not take the packets: check the peer namespace is up and look at softnet.backlog_drops (veth delivers through the CPU backlog)", l.Name))
+	default:
+		f.Fix = append(f.Fix, fmt.Sprintf("Check the link state and TX ring of %s: ethtool %s; ethtool -g %s", l.Name, l.Name, l.Name))
+	}
+	return f, true
+}
+
+func checkSaturation(in *Input) Outcome {
+	s := newSample(in)
+	if !s.haveLinks() {
+		return Outcome{NotChecked: "interfaces not read"}
+	}
+	if s.sinceBoot {
+		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
+	}
+	var out []Finding
+	judged := 0
+	for _, l := range s.after.Links {
+		if l.SpeedMbps == nil || !physical(&l, s.after.NICs[l.Name]) {
+			continue
+		}
+		judged++
+		for _, dir := range []string{"rx", "tx"} {
+			u, _ := s.linkUtilisation(l.Name, dir+"_bytes")
+			if u < 0.9 {
+				continue
+			}
+			c := s.linkStat(l.Name, dir+"_bytes")
+			out = append(out, Finding{ID: "nic.link_saturated", Subject: l.Name,
+				Summary: fmt.Sprintf("%s %s at %.0f Mb/s, %s of its %d Mb/s.", l.Name, map[string]string{"rx": "received", "tx": "sent"}[dir],
+					c.rate*8/1e6, fmtPct(u), *l.SpeedMbps),
+				Evidence: []Evidence{s.ev(c), Num(l.Name+" speed", float64(*l.SpeedMbps), "Mb/s"), pctEvidence(l.Name+" "+dir+" utilisation", u)},
+				Fix:      []string{"Add capacity (a faster link or a bond), move traffic elsewhere, or shape it below the line rate so the queue forms where an AQM manages it"},
+			})
+		}
+	}
+	if len(out) > 0 {
+		return Outcome{Findings: out}
+	}
+	if judged == 0 {
+		return Outcome{NotChecked: "no interface reports a line-rate speed"}
+	}
+	return Outcome{Detail: fmt.Sprintf("%s with a known speed, all below 90%%", plural(judged, "interface"))}
+}
+
+func checkFlapping(in *Input) Outcome {
+	s := newSample(in)
+	if !s.haveLinks() {
+		return Outcome{NotChecked: "interfaces not read"}
+	}
+	if s.sinceBoot {
+		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
+	}
+	var out []Finding
+	judged := 0
+	for _, l := range s.after.Links {
+		b, _ := s.link(l.Name)
+		if l.CarrierChanges == nil || b == nil || b.CarrierChanges == nil {
+			continue
+		}
+		judged++
+		d, _ := collectors.Delta64(*b.CarrierChanges, *l.CarrierChanges)
+		if d < 2 {
+			continue
+		}
+		out = append(out, Finding{ID: "nic.link_flapping", Subject: l.Name,
+			Summary: fmt.Sprintf("The carrier of %s changed state %d times %s; it is %s now.", l.Name, d, s.window(), l.OperState),
+			Evidence: []Evidence{Counter(l.Name+".carrier_changes", float64(*l.CarrierChanges), float64(d), round(s.rate(d), 3)),
+				Text(l.Name+" operstate", l.OperState)},
+			Fix: []string{fmt.Sprintf("Check the cable or optic of %s and the switch port's log (or, for a virtual interface, what manages it)", l.Name)},
+		})
+	}
+	if len(out) > 0 {
+		return Outcome{Findings: out}
+	}
+	if judged == 0 {
+		return Outcome{NotChecked: "carrier changes not read (sysfs)"}
+	}
+	return Outcome{Detail: fmt.Sprintf("%s stable %s", plural(judged, "link"), s.window())}
+}
+
+// nicNames lists the interfaces with ethtool data, sorted.
+func (s *sample) nicNames() []string {
+	names := make([]string, 0, len(s.after.NICs))
+	for n := range s.after.NICs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func checkAllowances(in *Input) Outcome {
+	s := newSample(in)
+	if s.after.NICs == nil {
+		return Outcome{NotChecked: "ethtool statistics not read"}
+	}
+	var out []Finding
+	seen := 0
+	for _, name := range s.nicNames() {
+		var grew []change
+		for stat := range s.after.NICs[name].Stats {
+			if dropKind(stat) != "allowance" {
+				continue
+			}
+			seen++
+			if c := s.ethtoolStat(name, stat); c.delta > 0 {
+				grew = append(grew, c)
+			}
+		}
+		if len(grew) == 0 {
+			continue
+		}
+		sort.Slice(grew, func(i, j int) bool { return grew[i].name < grew[j].name })
+		sev := Warning
+		if s.sinceBoot {
+			sev = Info
+		}
+		f := Finding{ID: "nic.allowance_exceeded", Severity: sev, Subject: name}
+		var which []string
+		for _, c := range grew {
+			f.Evidence = append(f.Evidence, s.ev(c))
+			which = append(which, fmt.Sprintf("%s %s", strings.TrimPrefix(c.name, name+"."), s.amount(c, "")))
+		}
+		f.Summary = fmt.Sprintf("The hypervisor shaped %s: %s.", name, strings.Join(which, "; "))
+		for _, c := range grew {
+			switch {
+			case strings.Contains(c.name, "conntrack"):
+				f.Fix = append(f.Fix, "conntrack_allowance: the instance tracks too many connections; use a larger instance type or security group rules that need no tracking")
+			case strings.Contains(c.name, "linklocal"):
+				f.Fix = append(f.Fix, "linklocal_allowance: too much DNS or metadata traffic to the VPC resolver; cache DNS on the host")
+			}
+		}
+		f.Fix = append(f.Fix, "Move to an instance type with a higher network allowance, or spread the load over more instances")
+		out = append(out, f)
+	}
+	if len(out) > 0 {
+		return Outcome{Findings: out}
+	}
+	if seen == 0 {
+		return Outcome{Detail: "no driver reports allowance counters"}
+	}
+	return Outcome{Detail: "no allowance exceeded " + s.window()}
+}
+
+// dropKind is ClassifyStat's drop kind ("" when not a drop).
+func dropKind(stat string) string {
+	c := collectors.ClassifyStat(stat)
+	if !c.Drop {
+		return ""
+	}
+	return c.Kind
+}
+
+// ringDrops is one NIC's receive-side drop picture over the window.
+type ringDrops struct {
+	total    uint64
+	perQueue map[int]uint64
+	grew     []change
+	packets  change
+}
+
+func (s *sample) ringDrops(iface string) ringDrops {
+	rd := ringDrops{perQueue: map[int]uint64{}}
+	var linkSum, devMax, queueSum uint64
+	for _, st := range []string{"rx_missed_errors", "rx_fifo_errors", "rx_over_errors"} {
+		if c := s.linkStat(iface, st); c.delta > 0 {
+			linkSum += c.delta
+			rd.grew = append(rd.grew, c)
+		}
+	}
+	if n := s.after.NICs[iface]; n != nil {
+		names := make([]string, 0, len(n.Stats))
+		for st := range n.Stats {
+			names = append(names, st)
+		}
+		sort.Strings(names)
+		for _, st := range names {
+			cl := collectors.ClassifyStat(st)
+			if !cl.Drop || cl.Kind != "ring" || cl.Dir == "tx" {
+				continue
+			}
+			c := s.ethtoolStat(iface, st)
+			if c.delta == 0 {
+				continue
+			}
+			rd.grew = append(rd.grew, c)
+			if cl.Queue >= 0 {
+				rd.perQueue[cl.Queue] += c.delta
+				queueSum += c.delta
+			} else {
+				// Device-wide counters may overlap (igb counts a packet
+				// that waited for a descriptor in rx_no_buffer_count and,
+				// if it was then lost, in rx_missed_errors): take the
+				// largest rather than the sum.
+				devMax = max(devMax, c.delta)
+			}
+		}
+	}
+	// Drivers count the same drops at several levels (per queue and in
+	// total, in ethtool and in the link statistics): take the largest.
+	rd.total = max(linkSum, devMax, queueSum)
+	rd.packets = s.linkStat(iface, "rx_packets")
+	return rd
+}
+
+func checkRingOverflow(in *Input) Outcome {
+	s := newSample(in)
+	if !s.haveLinks() {
+		return Outcome{NotChecked: "interfaces not read"}
+	}
+	var out []Finding
+	for _, l := range s.after.Links {
+		if l.Name == "lo" {
+			continue
+		}
+		rd := s.ringDrops(l.Name)
+		r := ratio(rd.total, rd.packets.delta+rd.total)
+		sev := Severity(0)
+		switch {
+		case s.sinceBoot && rd.total > 500:
+			sev = Info
+		case s.sinceBoot:
+		case rd.total >= 10 && r >= 0.01:
+			sev = Critical
+		case rd.total >= 10:
+			sev = Warning
+		}
+		if sev == 0 {
+			continue
+		}
+		n := s.after.NICs[l.Name]
+		f := Finding{ID: "driver.ring_overflow", Severity: sev, Subject: l.Name,
+			Summary: fmt.Sprintf("%s lost %s for lack of ring buffers (%s of packets).", l.Name,
+				s.amount(change{total: rd.total, delta: rd.total, rate: s.rate(rd.total)}, "received packets"), fmtPct(r))}
+		if s.sinceBoot {
+			f.Summary = fmt.Sprintf("%s lost %d received packets for lack of ring buffers since boot.", l.Name, rd.total)
+		}
+		for _, c := range rd.grew {
+			f.Evidence = append(f.Evidence, s.ev(c))
+		}
+		f.Evidence = append(f.Evidence, s.ev(rd.packets))
+		if n != nil && n.Driver != nil {
+			f.Evidence = append(f.Evidence, Text(l.Name+" driver", n.Driver.Driver))
+		}
+		switch {
+		case n == nil || n.Ring == nil:
+			f.Notes = append(f.Notes, fmt.Sprintf("The ring size of %s could not be read (see NOT READ).", l.Name))
+		case n.Ring.RxPending < n.Ring.RxMax:
+			f.Evidence = append(f.Evidence, Text(l.Name+" RX ring", fmt.Sprintf("%d of max %d", n.Ring.RxPending, n.Ring.RxMax)))
+			f.Fix = append(f.Fix, fmt.Sprintf("ethtool -G %s rx %d   (the RX ring is %d of a possible %d; the link resets briefly while it resizes)", l.Name, n.Ring.RxMax, n.Ring.RxPending, n.Ring.RxMax))
+		default:
+			f.Evidence = append(f.Evidence, Text(l.Name+" RX ring", fmt.Sprintf("%d of max %d", n.Ring.RxPending, n.Ring.RxMax)))
+			f.Notes = append(f.Notes, fmt.Sprintf("The RX ring of %s is already at its maximum (%d): the CPUs serving its queues must refill it faster.", l.Name, n.Ring.RxMax))
+		}
+		if n != nil && n.Channels != nil {
+			ch := n.Channels
+			cur, mx := ch.Combined+ch.Rx, ch.MaxCombined+ch.MaxRx
+			f.Evidence = append(f.Evidence, Text(l.Name+" channels", fmt.Sprintf("%d of max %d", cur, mx)))
+			if ch.MaxCombined > ch.Combined {
+				f.Fix = append(f.Fix, fmt.Sprintf("ethtool -L %s combined %d   (more queues spread the receive work over more CPUs)", l.Name, ch.MaxCombined))
+			}
+		}
+		multiQueue := len(rd.perQueue) > 1 || (n != nil && n.Channels != nil && n.Channels.Combined+n.Channels.Rx > 1)
+		if q, share := dominantQueue(rd.perQueue); share >= 0.8 && multiQueue {
+			f.Fix = append(f.Fix, fmt.Sprintf("Queue %d takes %s of the drops: one heavy flow, or that queue's interrupt shares a busy CPU; check grep %s /proc/interrupts, the RSS spread (ethtool -x %s) and the IRQ affinity", q, fmtPct(share), l.Name, l.Name))
+		}
+		f.Fix = append(f.Fix, "Keep the CPUs serving the NIC's interrupts free of other heavy work (irqbalance, or pin IRQs with /proc/irq/N/smp_affinity_list)")
+		out = append(out, f)
+	}
+	if len(out) > 0 {
+		return Outcome{Findings: out}
+	}
+	return Outcome{Detail: "no ring overflow " + s.window()}
+}
+
+// dominantQueue returns the queue with the most drops and its share.
+func dominantQueue(perQueue map[int]uint64) (int, float64) {
+	var sum, best uint64
+	q := -1
+	for k, v := range perQueue {
+		sum += v
+		if v > best || (v == best && k < q) {
+			best, q = v, k
+		}
+	}
+	return q, ratio(best, sum)
+}
+
+func checkPortDiscards(in *Input) Outcome {
+	s := newSample(in)
+	if s.after.NICs == nil {
+		return Outcome{NotChecked: "ethtool statistics not read"}
+	}
+	var out []Finding
+	for _, name := range s.nicNames() {
+		var grew []change
+		var total uint64
+		for stat := range s.after.NICs[name].Stats {
+			if dropKind(stat) != "port" {
+				continue
+			}
+			if c := s.ethtoolStat(name, stat); c.delta > 0 {
+				grew = append(grew, c)
+				total += c.delta
+			}
+		}
+		sev := Severity(0)
+		switch {
+		case s.sinceBoot && total > 500:
+			sev = Info
+		case !s.sinceBoot && total >= 10:
+			sev = Warning
+		}
+		if sev == 0 {
+			continue
+		}
+		sort.Slice(grew, func(i, j int) bool { return grew[i].name < grew[j].name })
+		f := Finding{ID: "driver.port_discards", Severity: sev, Subject: name,
+			Summary: fmt.Sprintf("The adapter behind %s discarded %s in its own buffer, before the host's rings.", name,
+				s.amount(change{total: total, delta: total, rate: s.rate(total)}, "packets"))}
+		for _, c := range grew {
+			f.Evidence = append(f.Evidence, s.ev(c))
+		}
+		f.Fix = []string{
+			fmt.Sprintf("Check flow control: ethtool -a %s (pause frames let the adapter slow the sender instead of dropping)", name),
+			"Check the PCIe link the adapter negotiated against what it needs: lspci -vv -s BUS (LnkSta width and speed)",
+		}
+		if n := s.after.NICs[name]; n.Driver != nil && n.Driver.BusInfo != "" {
+			f.Fix[1] = fmt.Sprintf("Check the PCIe link the adapter negotiated against what it needs: lspci -vv -s %s (LnkSta width and speed)", n.Driver.BusInfo)
+		}
+		out = append(out, f)
+	}
+	if len(out) > 0 {
+		return Outcome{Findings: out}
+	}
+	return Outcome{Detail: "no port buffer overflow " + s.window()}
+}

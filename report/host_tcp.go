@@ -1,0 +1,479 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+func init() {
+	Define(Entry{
+		ID: "tcp.retransmits", Title: "High TCP retransmission rate",
+		Source: SourceHost, Layer: LayerTCP, Severity: Warning,
+		Explanation: "A share of the TCP segments this host sent were retransmissions: segments lost somewhere " +
+			"between this host's TCP stack and the peers', or acknowledgements lost on the way back. Every " +
+			"retransmission costs at least a round trip, and a retransmission timeout (RTO) at least 200 ms.",
+		Thresholds: "Per-namespace. Over the interval, with at least 1000 segments sent: Tcp.RetransSegs / " +
+			"Tcp.OutSegs of 1% or more is a warning (hotsos), 10% or more critical. Since boot, with at least " +
+			"10000 segments sent: 1% or more is information.",
+		Remediation: "Find where the loss is: local drops (qdisc, NIC, softnet findings in this report), then the " +
+			"path (`netdx trace PEER`). RTO timeouts rather than fast retransmits point to tail loss or a " +
+			"path that loses whole windows.",
+		Evidence: []string{"Tcp.RetransSegs", "Tcp.OutSegs", "TcpExt.TCPTimeouts", "TcpExt.TCPLostRetransmit",
+			"TcpExt.TCPFastRetrans", "TcpExt.TCPSlowStartRetrans", "TcpExt.TCPLossProbes"},
+	})
+	Define(Entry{
+		ID: "tcp.syn_retransmits", Title: "SYNs or SYN-ACKs retransmitted",
+		Source: SourceHost, Layer: LayerTCP, Severity: Warning,
+		Explanation: "Connection handshakes had to be retried: this host's SYNs went unanswered, or its SYN-ACKs " +
+			"were not acknowledged. The first retry comes after 1 s, so each one adds a second or more to a " +
+			"connection's setup. Usual causes: a peer that drops SYNs (firewall, full accept or SYN queue on " +
+			"the peer), a dead peer, or loss on the path.",
+		Thresholds: "Per-namespace. Over the interval: TcpExt.TCPSynRetrans of 5 or more at above 1/s is a warning. " +
+			"Since boot it is not judged (old timeouts are not evidence of a problem now).",
+		Remediation: "Find which peers do not answer (`ss -tn state syn-sent`), then trace the path to them " +
+			"(`netdx trace PEER`). net.ipv4.tcp_syn_retries and tcp_synack_retries decide how long a " +
+			"handshake is retried before it fails.",
+		Evidence: []string{"TcpExt.TCPSynRetrans", "Tcp.ActiveOpens", "Tcp.AttemptFails", "net.ipv4.tcp_syn_retries", "net.ipv4.tcp_synack_retries"},
+	})
+	Define(Entry{
+		ID: "tcp.reordering", Title: "Packets arrive out of order",
+		Source: SourceHost, Layer: LayerTCP, Severity: Info,
+		Explanation: "TCP detected reordering (SACK, timestamp or Reno heuristics). Reordering makes TCP " +
+			"retransmit segments that were not lost (DSACKs then report the spurious copies) and shrink its " +
+			"window. Tunnels whose endpoints batch with GRO/GSO, ECMP or bonding that spreads a flow over " +
+			"links, and multi-queue forwarding all reorder.",
+		Thresholds: "Per-namespace. Over the interval: 10 or more reorder events at above 1/s is information; a " +
+			"warning when DSACKs (TcpExt.TCPDSACKRecv) also make up 10% or more of the retransmissions, i.e. " +
+			"reordering is costing retransmissions.",
+		Remediation: "Keep RACK loss detection on (net.ipv4.tcp_recovery=1): it tolerates reordering by time " +
+			"rather than by duplicate ACK count. Raise net.ipv4.tcp_reordering (the initial threshold, 3) only " +
+			"for known reordering paths. On tunnel endpoints, check the GRO/GSO offloads and the ECMP or bonding " +
+			"hash.",
+		Evidence: []string{"TcpExt.TCPSACKReorder", "TcpExt.TCPTSReorder", "TcpExt.TCPRenoReorder", "TcpExt.TCPDSACKRecv",
+			"Tcp.RetransSegs", "net.ipv4.tcp_reordering", "net.ipv4.tcp_recovery", "tunnel interfaces and their offloads"},
+	})
+	Define(Entry{
+		ID: "tcp.receive_buffer_drops", Title: "TCP dropped received data for lack of receive buffer",
+		Source: SourceHost, Layer: LayerTCP, Severity: Warning,
+		Explanation: "TCP threw away segments it had received because a socket's receive buffer or the " +
+			"protocol's memory was exhausted: TCPRcvQDrop (memory could not be charged), TCPBacklogDrop (the " +
+			"socket's backlog overflowed while the application held it), TCPZeroWindowDrop (data into a zero " +
+			"window: the application reads too slowly), RcvPruned/OfoPruned/TCPOFODrop (queues pruned under " +
+			"memory pressure). The sender must retransmit every one.",
+		Thresholds: "Per-namespace. Over the interval: 10 or more such drops is a warning; 1% or more of Tcp.InSegs " +
+			"critical. Since boot: more than 500, or 1% or more of Tcp.InSegs, is information (hotsos).",
+		Remediation: "Let autotuning grow buffers: raise the maximum of net.ipv4.tcp_rmem (and net.core.rmem_max " +
+			"for applications that set SO_RCVBUF, which disables autotuning); if TCP memory is under pressure " +
+			"raise net.ipv4.tcp_mem. Zero-window drops and backlog drops mean the application reads too slowly.",
+		Evidence: []string{"TcpExt.TCPRcvQDrop", "TcpExt.TCPBacklogDrop", "TcpExt.TCPZeroWindowDrop", "TcpExt.RcvPruned",
+			"TcpExt.OfoPruned", "TcpExt.TCPOFODrop", "TcpExt.PruneCalled", "net.ipv4.tcp_rmem", "net.core.rmem_max", "net.ipv4.tcp_mem"},
+	})
+	Define(Entry{
+		ID: "tcp.memory_pressure", Title: "TCP memory under pressure or exhausted",
+		Source: SourceHost, Layer: LayerSocket, Severity: Warning,
+		Explanation: "All TCP sockets together hold more memory than net.ipv4.tcp_mem allows without pressure. " +
+			"Above its second value the kernel shrinks buffers and prunes queues; at its third it refuses memory, " +
+			"drops data and aborts connections (TCPAbortOnMemory). Host-global: all namespaces share it.",
+		Thresholds: "Host-global. A warning when sockstat's TCP mem reaches tcp_mem's pressure value, or " +
+			"TcpExt.TCPMemoryPressures grew (netdata's tcp_memory warns above pressure); critical at 90% of " +
+			"tcp_mem's maximum (netdata) or when TcpExt.TCPAbortOnMemory grew.",
+		Remediation: "Find the sockets holding memory (`ss -tm`: large Recv-Q or Send-Q), usually slow readers or " +
+			"peers; raise net.ipv4.tcp_mem if the host has the RAM.",
+		Evidence: []string{"sockstat TCP.mem (pages)", "net.ipv4.tcp_mem", "TcpExt.TCPMemoryPressures", "TcpExt.TCPAbortOnMemory"},
+	})
+	Define(Entry{
+		ID: "tcp.orphans", Title: "Many orphaned TCP sockets",
+		Source: SourceHost, Layer: LayerSocket, Severity: Warning,
+		Explanation: "Orphans are connections the application closed that the kernel still finishes (unsent " +
+			"data, FIN handshake). Past net.ipv4.tcp_max_orphans the kernel resets them, and it penalises " +
+			"orphans under memory pressure earlier than the limit.",
+		Thresholds: "Host-global limit, per-namespace count. sockstat's TCP orphan above 25% of " +
+			"tcp_max_orphans is a warning, above 50% critical (netdata's tcp_orphans).",
+		Remediation: "Find what closes connections with unsent data or peers that never finish (`ss -to " +
+			"state fin-wait-1`); lower net.ipv4.tcp_fin_timeout; raise net.ipv4.tcp_max_orphans if memory " +
+			"allows (each orphan can hold up to 64 KB).",
+		Evidence: []string{"sockstat TCP.orphan", "net.ipv4.tcp_max_orphans"},
+	})
+	Define(Entry{
+		ID: "tcp.local_queue_delay", Title: "Retransmissions held back by local queues",
+		Source: SourceHost, Layer: LayerQdisc, Severity: Info,
+		Explanation: "TCP wanted to retransmit segments whose original copies were still waiting in this host's " +
+			"own qdisc or driver queue (TcpExt.TCPSpuriousRtxHostQueues): the local queueing delay exceeds the " +
+			"retransmission timeout. The latency is added on this host, not on the path.",
+		Thresholds: "Per-namespace. Over the interval: 10 or more at above 1/s is information, a warning when it is " +
+			"1% or more of Tcp.RetransSegs (hotsos). Since boot: more than 500 is information.",
+		Remediation: "Shorten the transmit queues: a fair-queueing AQM qdisc (fq or fq_codel), a shorter " +
+			"txqueuelen, and byte queue limits in the driver.",
+		Evidence: []string{"TcpExt.TCPSpuriousRtxHostQueues", "Tcp.RetransSegs", "root qdiscs"},
+	})
+	RegisterRule(Rule{Name: "TCP retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkRetransmits})
+	RegisterRule(Rule{Name: "TCP handshake retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkSynRetransmits})
+	RegisterRule(Rule{Name: "TCP reordering", Source: SourceHost, Layer: LayerTCP, Check: checkReordering})
+	RegisterRule(Rule{Name: "TCP receive buffers", Source: SourceHost, Layer: LayerTCP, Check: checkRcvBufferDrops})
+	RegisterRule(Rule{Name: "TCP memory", Source: SourceHost, Layer: LayerSocket, Check: checkTCPMemory})
+	RegisterRule(Rule{Name: "TCP orphans", Source: SourceHost, Layer: LayerSocket, Check: checkOrphans})
+	RegisterRule(Rule{Name: "local queueing delay", Source: SourceHost, Layer: LayerQdisc, Check: checkLocalQueueDelay})
+}
+
+func checkRetransmits(in *Input) Outcome {
+	s := newSample(in)
+	if !s.hasNetstat() {
+		return Outcome{NotChecked: "netstat counters not read"}
+	}
+	re, out := s.netstat("Tcp", "RetransSegs"), s.netstat("Tcp", "OutSegs")
+	if !re.ok || !out.ok {
+		return Outcome{NotChecked: "Tcp.RetransSegs or Tcp.OutSegs absent"}
+	}
+	r := ratio(re.delta, out.delta)
+	minOut := uint64(1000)
+	if s.sinceBoot {
+		minOut = 10000
+	}
+	sev := Severity(0)
+	if out.delta >= minOut && r >= 0.01 {
+		switch {
+		case s.sinceBoot:
+			sev = Info
+		case r >= 0.10:
+			sev = Critical
+		default:
+			sev = Warning
+		}
+	}
+	if sev == 0 {
+		if out.delta < minOut {
+			return Outcome{Detail: fmt.Sprintf("%s segments sent %s, too few to judge", fmtCount(out.delta), s.window())}
+		}
+		return Outcome{Detail: fmt.Sprintf("%s of segments retransmitted %s", fmtPct(r), s.window())}
+	}
+	rto := s.netstat("TcpExt", "TCPTimeouts")
+	f := Finding{ID: "tcp.retransmits", Severity: sev,
+		Summary: fmt.Sprintf("%s of the TCP segments sent %s were retransmissions (%d of %d).", fmtPct(r), s.window(), re.delta, out.delta),
+		Evidence: []Evidence{s.ev(re), s.ev(out), pctEvidence("retransmitted share", r), s.ev(rto),
+			s.ev(s.netstat("TcpExt", "TCPLostRetransmit")), s.ev(s.netstat("TcpExt", "TCPFastRetrans")),
+			s.ev(s.netstat("TcpExt", "TCPSlowStartRetrans")), s.ev(s.netstat("TcpExt", "TCPLossProbes"))},
+	}
+	if rto.ok && re.delta > 0 && ratio(rto.delta, re.delta) >= 0.2 {
+		f.Notes = append(f.Notes, fmt.Sprintf("%d retransmission timeouts (TCPTimeouts): fast retransmit could not recover those losses, the mark of tail loss or whole windows lost.", rto.delta))
+	}
+	if local := localDropSummary(s); local != "" {
+		f.Fix = append(f.Fix, "This host drops packets too ("+local+"): fix those findings first.")
+	}
+	f.Fix = append(f.Fix, "Trace the path to the peers with the most retransmissions (`ss -ti` shows per-connection retrans): netdx trace PEER")
+	return Outcome{Findings: []Finding{f}}
+}
+
+// localDropSummary names local drop counters that grew over the window, for
+// rules that want to point at them.
+func localDropSummary(s *sample) string {
+	if s.sinceBoot {
+		return ""
+	}
+	var parts []string
+	for _, q := range s.rootQdiscs() {
+		if q.drops.delta > 0 {
+			parts = append(parts, fmt.Sprintf("qdisc %s on %s dropped %d", q.q.Kind, q.q.Iface, q.drops.delta))
+		}
+	}
+	for _, l := range s.after.Links {
+		if c := s.linkStat(l.Name, "tx_dropped"); c.delta > 0 {
+			parts = append(parts, fmt.Sprintf("%s tx_dropped %d", l.Name, c.delta))
+		}
+	}
+	if d := s.softnetTotal(); d.dropped > 0 {
+		parts = append(parts, fmt.Sprintf("softnet backlog dropped %d", d.dropped))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func checkSynRetransmits(in *Input) Outcome {
+	s := newSample(in)
+	if !s.hasNetstat() {
+		return Outcome{NotChecked: "netstat counters not read"}
+	}
+	c := s.netstat("TcpExt", "TCPSynRetrans")
+	if !c.ok {
+		return Outcome{NotChecked: "TcpExt.TCPSynRetrans is absent on this kernel"}
+	}
+	if s.sinceBoot {
+		return Outcome{NotChecked: fmt.Sprintf("%d since boot; needs two samples (--interval above 0)", c.total)}
+	}
+	if c.delta < 5 || c.rate <= 1 {
+		return Outcome{Detail: fmt.Sprintf("%d handshake retransmissions %s", c.delta, s.window())}
+	}
+	synEv, _, _ := s.sysctl("net.ipv4.tcp_syn_retries")
+	synackEv, _, _ := s.sysctl("net.ipv4.tcp_synack_retries")
+	f := Finding{ID: "tcp.syn_retransmits",
+		Summary:  fmt.Sprintf("Handshakes were retried: %s retransmitted, each waiting a second or more.", s.amount(c, "SYNs or SYN-ACKs")),
+		Evidence: []Evidence{s.ev(c), s.ev(s.netstat("Tcp", "ActiveOpens")), s.ev(s.netstat("Tcp", "AttemptFails")), synEv, synackEv},
+		Fix: []string{"List the handshakes in progress to see which peers do not answer: ss -tn state syn-sent; ss -tn state syn-recv",
+			"Trace the path to those peers: netdx trace PEER"},
+	}
+	if ov := s.netstat("TcpExt", "ListenOverflows"); ov.delta > 0 {
+		f.Notes = append(f.Notes, "Local listeners overflowed too: this host retransmits its SYN-ACK to clients whose handshake it dropped, and those count here (see tcp.listen_overflow).")
+	}
+	return Outcome{Findings: []Finding{f}}
+}
+
+// tunnelKinds are link kinds that encapsulate, whose endpoints batch.
+var tunnelKinds = map[string]bool{"vxlan": true, "geneve": true, "gre": true, "gretap": true, "ipip": true,
+	"sit": true, "ip6tnl": true, "wireguard": true, "tuntap": true, "ip6gre": true, "bareudp": true}
+
+func checkReordering(in *Input) Outcome {
+	s := newSample(in)
+	if !s.hasNetstat() {
+		return Outcome{NotChecked: "netstat counters not read"}
+	}
+	ev := s.netstatSum("TcpExt.TCP*Reorder", "TcpExt", "TCPSACKReorder", "TCPTSReorder", "TCPRenoReorder")
+	if !ev.ok {
+		return Outcome{NotChecked: "the reordering counters are absent on this kernel"}
+	}
+	if s.sinceBoot {
+		return Outcome{NotChecked: fmt.Sprintf("%d reorder events since boot; needs two samples (--interval above 0)", ev.total)}
+	}
+	if ev.delta < 10 || ev.rate <= 1 {
+		return Outcome{Detail: fmt.Sprintf("%d reorder events %s", ev.delta, s.window())}
+	}
+	dsack, re := s.netstat("TcpExt", "TCPDSACKRecv"), s.netstat("Tcp", "RetransSegs")
+	spurious := re.delta > 0 && dsack.delta >= 10 && ratio(dsack.delta, re.delta) >= 0.10
+	f := Finding{ID: "tcp.reordering", Severity: Info,
+		Summary: fmt.Sprintf("TCP saw %s.", s.amount(ev, "reorder events")),
+		Evidence: []Evidence{s.ev(s.netstat("TcpExt", "TCPSACKReorder")), s.ev(s.netstat("TcpExt", "TCPTSReorder")),
+			s.ev(s.netstat("TcpExt", "TCPRenoReorder")), s.ev(dsack), s.ev(re)},
+	}
+	if spurious {
+		f.Severity = Warning
+		f.Summary += fmt.Sprintf(" Peers reported %d duplicate segments (DSACK), %s of the retransmissions: reordering is costing retransmissions.", dsack.delta, fmtPct(ratio(dsack.delta, re.delta)))
+	}
+	reorderEv, _, _ := s.sysctl("net.ipv4.tcp_reordering")
+	recEv, rec, haveRec := s.sysctl("net.ipv4.tcp_recovery")
+	f.Evidence = append(f.Evidence, reorderEv, recEv)
+	var tunnels []string
+	for _, l := range s.after.Links {
+		if !tunnelKinds[l.Kind] {
+			continue
+		}
+		tunnels = append(tunnels, l.Name+" ("+l.Kind+")")
+	}
+	if len(tunnels) > 0 {
+		batching := batchingOffloads(s)
+		f.Evidence = append(f.Evidence, Text("tunnel interfaces", strings.Join(tunnels, ", ")))
+		if batching != "" {
+			f.Evidence = append(f.Evidence, Text("batching offloads on", batching))
+		}
+		f.Fix = append(f.Fix, fmt.Sprintf("This host has tunnel interfaces (%s): a tunnel endpoint that batches packets with GRO/GSO, or spreads one flow over several queues or paths, reorders its inner flows. Compare with the offloads off on the underlay device, e.g. ethtool -K DEV gro off, and check the ECMP or bond hash includes the inner ports.", strings.Join(tunnels, ", ")))
+	}
+	if haveRec && len(rec) == 1 && rec[0]&1 == 0 {
+		f.Fix = append(f.Fix, "RACK loss detection is off: sysctl -w net.ipv4.tcp_recovery=1 lets TCP tell reordering from loss by time, not by counting duplicate ACKs")
+	} else {
+		f.Notes = append(f.Notes, "RACK (net.ipv4.tcp_recovery=1) is on, so TCP already tolerates reordering by time; net.ipv4.tcp_reordering only sets the initial duplicate-ACK threshold, raise it only for paths known to reorder.")
+	}
+	return Outcome{Findings: []Finding{f}}
+}
+
+// batchingOffloads names the interfaces with GRO or GSO-family offloads on.
+func batchingOffloads(s *sample) string {
+	var out []string
+	names := make([]string, 0, len(s.after.NICs))
+	for n := range s.after.NICs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		var on []string
+		for _, f := range []struct{ key, label string }{{"rx-gro", "GRO"}, {"rx-gro-hw", "GRO-HW"}, {"rx-lro", "LRO"},
+			{"tx-generic-segmentation", "GSO"}, {"tx-tcp-segmentation", "TSO"}} {
+			if s.after.NICs[n].Offloads[f.key] {
+				on = append(on, f.label)
+			}
+		}
+		if len(on) > 0 {
+			out = append(out, n+" "+strings.Join(on, "/"))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+var rcvDropCounters = []string{"TCPRcvQDrop", "TCPBacklogDrop", "TCPZeroWindowDrop", "RcvPruned", "OfoPruned", "TCPOFODrop"}
+
+func checkRcvBufferDrops(in *Input) Outcome {
+	s := newSample(in)
+	if !s.hasNetstat() {
+		return Outcome{NotChecked: "netstat counters not read"}
+	}
+	sum := s.netstatSum("TcpExt receive-buffer drops", "TcpExt", rcvDropCounters...)
+	if !sum.ok {
+		return Outcome{NotChecked: "the receive-buffer drop counters are absent on this kernel"}
+	}
+	inSegs := s.netstat("Tcp", "InSegs")
+	r := ratio(sum.delta, inSegs.delta)
+	sev := Severity(0)
+	switch {
+	case s.sinceBoot && (sum.total > 500 || (r >= 0.01 && sum.total > 0)):
+		sev = Info
+	case !s.sinceBoot && sum.delta >= 10 && r >= 0.01:
+		sev = Critical
+	case !s.sinceBoot && sum.delta >= 10:
+		sev = Warning
+	}
+	if sev == 0 {
+		return Outcome{Detail: fmt.Sprintf("%d receive-buffer drops %s", sum.delta, s.window())}
+	}
+	f := Finding{ID: "tcp.receive_buffer_drops", Severity: sev,
+		Summary: fmt.Sprintf("TCP dropped %s for lack of buffer (%s of segments received).", s.amount(sum, "received segments"), fmtPct(r))}
+	var worst change
+	for _, n := range rcvDropCounters {
+		c := s.netstat("TcpExt", n)
+		f.Evidence = append(f.Evidence, s.ev(c))
+		if c.delta > worst.delta {
+			worst = c
+		}
+	}
+	f.Evidence = append(f.Evidence, s.ev(s.netstat("TcpExt", "PruneCalled")), s.ev(inSegs))
+	rmemEv, rmem, haveRmem := s.sysctl("net.ipv4.tcp_rmem")
+	rmaxEv, _, _ := s.sysctl("net.core.rmem_max")
+	tcpMemEv, _, _ := s.sysctl("net.ipv4.tcp_mem")
+	f.Evidence = append(f.Evidence, rmemEv, rmaxEv, tcpMemEv)
+	switch worst.name {
+	case "TcpExt.TCPZeroWindowDrop", "TcpExt.TCPBacklogDrop":
+		f.Fix = append(f.Fix, fmt.Sprintf("Most drops are %s: the application reads too slowly or holds its sockets busy; find it with `ss -tnm` (large Recv-Q) and look at its CPU.", strings.TrimPrefix(worst.name, "TcpExt.")))
+	}
+	if haveRmem && len(rmem) == 3 {
+		f.Fix = append(f.Fix, fmt.Sprintf("Let TCP autotuning grow receive buffers further: sysctl -w net.ipv4.tcp_rmem=\"%d %d %d\"", rmem[0], rmem[1], rmem[2]*2))
+	}
+	f.Fix = append(f.Fix, "Applications that set SO_RCVBUF turn autotuning off and are capped by net.core.rmem_max: raise both, or let them stop setting it")
+	if p := s.netstat("TcpExt", "TCPMemoryPressures"); p.delta > 0 {
+		f.Notes = append(f.Notes, "TCP memory was under pressure in the window too (see tcp.memory_pressure): raising buffers will not help until net.ipv4.tcp_mem allows it.")
+	}
+	switch conns := s.tcpDrops(); {
+	case s.after.Sockets == nil || s.after.Sockets.TCP == nil:
+		f.Notes = append(f.Notes, "The connections could not be read (see NOT READ): `ss -tnm` shows each one's receive queue and drops (skmem d).")
+	case len(conns) == 0:
+		f.Notes = append(f.Notes, "No open connection shows the drops: the ones that dropped have closed.")
+	default:
+		var named []string
+		for i, c := range conns {
+			if i == 5 {
+				named = append(named, fmt.Sprintf("and %d more", len(conns)-5))
+				break
+			}
+			named = append(named, fmt.Sprintf("%s dropped %d (receive queue %d of %d bytes)", c.name(), c.delta, c.sock.RecvQ, c.sock.RcvBuf))
+			f.Evidence = append(f.Evidence, Num("tcp "+c.sock.Local+" ↔ "+c.sock.Remote+" drops", float64(c.delta), ""))
+		}
+		if len(conns) == 1 {
+			f.Subject = conns[0].name()
+		} else {
+			f.Subject = fmt.Sprintf("%d connections", len(conns))
+		}
+		f.Summary += " " + strings.Join(named, "; ") + "."
+		if full := conns[0]; full.sock.RcvBuf > 0 && full.sock.RecvQ*10 >= uint64(full.sock.RcvBuf)*9 {
+			f.Notes = append(f.Notes, fmt.Sprintf("%s has its receive buffer full of unread data: its application is not reading fast enough, and more buffer only delays the drops.", full.name()))
+		}
+	}
+	return Outcome{Findings: []Finding{f}}
+}
+
+func checkTCPMemory(in *Input) Outcome {
+	s := newSample(in)
+	mem, haveMem := s.after.Sockstat.Get("TCP", "mem")
+	tcpMemEv, limits, haveLimits := s.sysctl("net.ipv4.tcp_mem")
+	press := s.netstat("TcpExt", "TCPMemoryPressures")
+	abort := s.netstat("TcpExt", "TCPAbortOnMemory")
+	if !haveMem || !haveLimits || len(limits) != 3 {
+		return Outcome{NotChecked: "sockstat TCP mem or net.ipv4.tcp_mem not read"}
+	}
+	pressure, high := uint64(limits[1]), uint64(limits[2])
+	sev := Severity(0)
+	var why []string
+	if mem >= pressure {
+		sev = Warning
+		why = append(why, fmt.Sprintf("TCP holds %d pages, at or above the pressure threshold %d", mem, pressure))
+	}
+	if !s.sinceBoot && press.delta > 0 {
+		sev = max(sev, Warning)
+		why = append(why, fmt.Sprintf("entered memory pressure %d times", press.delta))
+	}
+	if high > 0 && float64(mem) >= 0.9*float64(high) {
+		sev = Critical
+	}
+	if !s.sinceBoot && abort.delta > 0 {
+		sev = Critical
+		why = append(why, fmt.Sprintf("aborted %d connections for lack of memory", abort.delta))
+	}
+	if sev == 0 {
+		return Outcome{Detail: fmt.Sprintf("TCP holds %d pages, %s of the pressure threshold", mem, fmtPct(ratio(mem, pressure)))}
+	}
+	f := Finding{ID: "tcp.memory_pressure", Severity: sev,
+		Summary:  fmt.Sprintf("TCP memory: %s (limit %d pages).", strings.Join(why, "; "), high),
+		Evidence: []Evidence{Num("sockstat TCP.mem", float64(mem), "pages"), tcpMemEv, s.ev(press), s.ev(abort)},
+		Fix: []string{"Find the sockets holding memory: ss -tmn (large Recv-Q: slow readers; large Send-Q: slow peers)",
+			fmt.Sprintf("If the host has the RAM: sysctl -w net.ipv4.tcp_mem=\"%d %d %d\" (pages of %d KiB)", limits[0]*2, limits[1]*2, limits[2]*2, 4)},
+		Notes: []string{"tcp_mem is host-global: every namespace's sockets count against it."},
+	}
+	return Outcome{Findings: []Finding{f}}
+}
+
+func checkOrphans(in *Input) Outcome {
+	s := newSample(in)
+	orphans, ok := s.after.Sockstat.Get("TCP", "orphan")
+	maxEv, maxv, haveMax := s.sysctl("net.ipv4.tcp_max_orphans")
+	if !ok || !haveMax || len(maxv) != 1 || maxv[0] <= 0 {
+		return Outcome{NotChecked: "sockstat TCP orphan or net.ipv4.tcp_max_orphans not read"}
+	}
+	r := ratio(orphans, uint64(maxv[0]))
+	sev := Severity(0)
+	switch {
+	case r > 0.5:
+		sev = Critical
+	case r > 0.25:
+		sev = Warning
+	}
+	if sev == 0 {
+		return Outcome{Detail: fmt.Sprintf("%s, %s of tcp_max_orphans", plural(int(orphans), "orphan"), fmtPct(r))}
+	}
+	return Outcome{Findings: []Finding{{ID: "tcp.orphans", Severity: sev,
+		Summary:  fmt.Sprintf("%d orphaned TCP sockets, %s of net.ipv4.tcp_max_orphans (%d): past it the kernel resets them.", orphans, fmtPct(r), maxv[0]),
+		Evidence: []Evidence{Num("sockstat TCP.orphan", float64(orphans), ""), maxEv, pctEvidence("orphans of limit", r)},
+		Fix: []string{"See which connections linger after close: ss -tn state fin-wait-1; ss -tn state last-ack",
+			"sysctl -w net.ipv4.tcp_fin_timeout=30",
+			fmt.Sprintf("If memory allows: sysctl -w net.ipv4.tcp_max_orphans=%d", maxv[0]*2)},
+	}}}
+}
+
+func checkLocalQueueDelay(in *Input) Outcome {
+	s := newSample(in)
+	if !s.hasNetstat() {
+		return Outcome{NotChecked: "netstat counters not read"}
+	}
+	c := s.netstat("TcpExt", "TCPSpuriousRtxHostQueues")
+	if !c.ok {
+		return Outcome{NotChecked: "TcpExt.TCPSpuriousRtxHostQueues is absent on this kernel"}
+	}
+	re := s.netstat("Tcp", "RetransSegs")
+	sev := Severity(0)
+	switch {
+	case s.sinceBoot && c.total > 500:
+		sev = Info
+	case !s.sinceBoot && c.delta >= 10 && c.rate > 1:
+		sev = Info
+		if ratio(c.delta, re.delta) >= 0.01 {
+			sev = Warning
+		}
+	}
+	if sev == 0 {
+		return Outcome{Detail: fmt.Sprintf("%d retransmissions held by local queues %s", c.delta, s.window())}
+	}
+	f := Finding{ID: "tcp.local_queue_delay", Severity: sev,
+		Summary:  fmt.Sprintf("TCP held back %s because the originals were still queued on this host.", s.amount(c, "retransmissions")),
+		Evidence: []Evidence{s.ev(c), s.ev(re)},
+	}
+	for _, q := range s.rootQdiscs() {
+		f.Evidence = append(f.Evidence, Text("qdisc "+q.q.Iface, fmt.Sprintf("%s, %d packets / %d bytes queued", q.q.Kind, q.q.Qlen, q.q.Backlog)))
+		if q.q.Kind == "pfifo_fast" || q.q.Kind == "pfifo" || q.q.Kind == "bfifo" {
+			f.Fix = append(f.Fix, fmt.Sprintf("tc qdisc replace dev %s root fq_codel   (%s has no queue management)", q.q.Iface, q.q.Kind))
+		}
+	}
+	f.Fix = append(f.Fix, "Shorten the driver queue: ip link set dev DEV txqueuelen 1000 or less, and keep byte queue limits on (/sys/class/net/DEV/queues/tx-*/byte_queue_limits)")
+	return Outcome{Findings: []Finding{f}}
+}
