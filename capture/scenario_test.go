@@ -47,15 +47,19 @@ func (r *receiver) add(s, e uint32) {
 }
 
 // ack returns the ACK the receiver sends at time at for data frame f.
+// Ranges are kept relative to the sender's ISN so sequence wrap-around
+// does not disturb the model.
 func (r *receiver) ack(at time.Duration, f frame) frame {
-	s, e := f.seq, f.seq+uint32(f.payload)
+	base := r.c.isn[1-r.side] + 1
+	s := f.seq - base
+	e := s + uint32(f.payload)
 	dup := r.covered(s, e)
 	var blocks [][2]uint32
 	if dup {
 		blocks = append(blocks, [2]uint32{s, e})
 	}
 	r.add(s, e)
-	cum := r.c.isn[1-r.side] + 1
+	cum := uint32(0)
 	for _, g := range r.got {
 		if g[0] <= cum {
 			cum = max(cum, g[1])
@@ -75,8 +79,11 @@ func (r *receiver) ack(at time.Duration, f frame) frame {
 			blocks = append(blocks, g)
 		}
 	}
-	a := r.c.ackFrame(r.side, at, cum, blocks...)
-	return a
+	for i := range blocks {
+		blocks[i][0] += base
+		blocks[i][1] += base
+	}
+	return r.c.ackFrame(r.side, at, cum+base, blocks...)
 }
 
 // deliver emits data frames in the given order as they arrive at a

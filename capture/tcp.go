@@ -187,8 +187,8 @@ func sig(p *decode.Packet) uint64 {
 	h := uint64(t.Seq)<<32 | uint64(t.Ack)
 	h ^= (uint64(p.Payload)<<32 | uint64(t.Window)<<16 | uint64(t.Flags)<<8 | uint64(p.Version)) * 0x9e3779b97f4a7c15
 	h ^= (uint64(p.IPID)<<48 ^ uint64(t.TSval)<<16 ^ uint64(t.TSecr)) * 0xc2b2ae3d27d4eb4f
-	if t.NSACK > 0 {
-		h ^= (uint64(t.SACK[0].Left)<<32 | uint64(t.SACK[t.NSACK-1].Right)) * 0x165667b19e3779f9
+	for _, b := range t.SACK[:t.NSACK] {
+		h = (h ^ (uint64(b.Left)<<32 | uint64(b.Right))) * 0x165667b19e3779f9
 	}
 	return h
 }

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"net/netip"
+	"sort"
 	"testing"
 	"time"
 
@@ -121,3 +122,225 @@ func TestRetransmissionsSplitAndSpurious(t *testing.T) {
 }
 
 var _ = netip.Addr{}
+
+// retransScenario builds the receiver-side scenario whose truth every link
+// type and tunnel must reproduce: 200 segments; two adjacent swaps; two
+// segments lost and fast-retransmitted; one overtaken by four others and
+// retransmitted spuriously.
+func retransScenario(c *conv) {
+	rtt := 10 * time.Millisecond
+	c.handshake(0, rtt)
+	t0 := 20 * time.Millisecond
+	gap := 100 * time.Microsecond
+	segs := c.sendData(0, t0, gap, 200, 1000)
+	var fs []timed
+	arrive := func(i int) time.Duration { return t0 + time.Duration(i)*gap + rtt/2 }
+	for i, s := range segs {
+		switch i {
+		case 20, 60:
+		case 100:
+			fs = append(fs, timed{arrive(104) + gap/2, s})
+		case 10, 150:
+			fs = append(fs, timed{arrive(i+1) + gap/2, s})
+		default:
+			fs = append(fs, timed{arrive(i), s})
+		}
+	}
+	for _, i := range []int{20, 60, 100} {
+		fs = append(fs, timed{arrive(i+1) + rtt + time.Microsecond, c.resend(segs[i], arrive(i+1)+rtt/2)})
+	}
+	c.deliverAt(c.receiver(1), fs)
+}
+
+var scenarioWant = want{retrans: 3, spurious: 1, reordered: 3, lost: 2, fast: 3}
+
+func checkScenario(t *testing.T, res *Result) *Flow {
+	t.Helper()
+	f := onlyTCP(t, res)
+	checkDir(t, "client data", &f.Dir[0], scenarioWant)
+	checkDir(t, "server acks", &f.Dir[1], want{})
+	if f.Dir[0].Reorder.ExtentHist[0] != 2 || f.Dir[0].Reorder.ExtentMax != 4 {
+		t.Errorf("extents %v max %d, want two of 1 and one of 4", f.Dir[0].Reorder.ExtentHist, f.Dir[0].Reorder.ExtentMax)
+	}
+	if f.Client.String() != "198.18.0.1:40000" && f.Client.String() != "[2001:db8::1]:40000" {
+		t.Errorf("client %v", f.Client)
+	}
+	return f
+}
+
+func TestSequenceWrapAround(t *testing.T) {
+	g := newGen(t, layers.LinkTypeEthernet)
+	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.isn = [2]uint32{0xffffa000, 0xfffffff0}
+	c.next = [2]uint32{c.isn[0] + 1, c.isn[1] + 1}
+	retransScenario(c)
+	f := checkScenario(t, analyzeBytes(t, g.pcap(), Options{}))
+	if f.Dir[0].UniqueBytes != 200*1000 {
+		t.Errorf("unique bytes %d, want %d", f.Dir[0].UniqueBytes, 200*1000)
+	}
+}
+
+// The same truth at a sender-side capture: the reordering and the losses
+// happen downstream and are invisible, the spurious retransmission is
+// proven by the receiver's D-SACK, the tail drop is recovered by timeout.
+func TestSenderSideDSACKAndTimeout(t *testing.T) {
+	g := newGen(t, layers.LinkTypeEthernet)
+	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	rtt := 10 * time.Millisecond
+	c.handshake(0, rtt)
+	t0 := 20 * time.Millisecond
+	gap := 100 * time.Microsecond
+	segs := c.sendData(0, t0, gap, 100, 1448)
+	var out []frame
+	var arrivals []timed
+	for i, s := range segs {
+		out = append(out, s)
+		switch i {
+		case 70, 99:
+		case 50:
+			arrivals = append(arrivals, timed{s.at + rtt/2 + 3*gap + gap/2, s})
+		default:
+			arrivals = append(arrivals, timed{s.at + rtt/2, s})
+		}
+	}
+	for _, r := range []struct {
+		i  int
+		at time.Duration
+	}{{50, segs[53].at + rtt + 10*time.Microsecond}, {70, segs[73].at + rtt + 10*time.Microsecond}, {99, segs[99].at + 300*time.Millisecond}} {
+		x := c.resend(segs[r.i], r.at)
+		out = append(out, x)
+		arrivals = append(arrivals, timed{r.at + rtt/2, x})
+	}
+	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].at < arrivals[j].at })
+	rx := c.receiver(1)
+	for _, a := range arrivals {
+		out = append(out, rx.ack(a.at+rtt/2, a.f))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].at < out[j].at })
+	for _, f := range out {
+		g.add(f)
+	}
+	f := onlyTCP(t, analyzeBytes(t, g.pcap(), Options{}))
+	d := &f.Dir[0]
+	checkDir(t, "client data", d, want{retrans: 3, spurious: 1, fast: 2, timeout: 1})
+	if d.Retransmission.ByDSACK != 1 {
+		t.Errorf("spurious by D-SACK %d, want 1", d.Retransmission.ByDSACK)
+	}
+	if f.Dir[1].DSACKs != 1 {
+		t.Errorf("D-SACKs %d, want 1", f.Dir[1].DSACKs)
+	}
+	if d.RTT.Samples == 0 || d.RTT.Min < rtt || d.RTT.Min > rtt+time.Millisecond {
+		t.Errorf("data RTT %+v, want about %v", d.RTT, rtt)
+	}
+}
+
+// Every 25th frame is seen twice, as on a SPAN port: the copies are
+// capture duplicates, not retransmissions.
+func TestCaptureDuplicates(t *testing.T) {
+	g := newGen(t, layers.LinkTypeEthernet)
+	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	retransScenario(c)
+	var recs []record
+	var dups [2]uint64
+	for i, r := range g.recs {
+		recs = append(recs, r)
+		if i%25 == 7 {
+			d := r
+			d.ci.Timestamp = d.ci.Timestamp.Add(3 * time.Microsecond)
+			recs = append(recs, d)
+			if r.data[len(r.data)-1] == 0 && r.ci.Length > 100 { // client data frames are long
+				dups[0]++
+			} else {
+				dups[1]++
+			}
+		}
+	}
+	g.recs = recs
+	f := onlyTCP(t, analyzeBytes(t, g.pcap(), Options{}))
+	w := scenarioWant
+	w.dups = dups[0]
+	checkDir(t, "client data", &f.Dir[0], w)
+	checkDir(t, "server acks", &f.Dir[1], want{dups: dups[1]})
+}
+
+// A capture that starts mid-flow: no handshake, and the first segment
+// sent after the capture began arrives after the next one.
+func TestMidstreamStart(t *testing.T) {
+	g := newGen(t, layers.LinkTypeEthernet)
+	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.next = [2]uint32{c.isn[0] + 1 + 30000, c.isn[1] + 1}
+	segs := c.sendData(0, 0, 100*time.Microsecond, 100, 1000)
+	segs[0], segs[1] = segs[1], segs[0]
+	segs[40], segs[41] = segs[41], segs[40]
+	c.deliver(c.receiver(1), time.Millisecond, 200*time.Microsecond, segs)
+	f := onlyTCP(t, analyzeBytes(t, g.pcap(), Options{}))
+	if !f.Midstream || f.Handshake {
+		t.Errorf("midstream %v handshake %v", f.Midstream, f.Handshake)
+	}
+	checkDir(t, "client data", &f.Dir[0], want{reordered: 2})
+}
+
+// A sender-side capture with TSO: super-segments of four MSS, IP total
+// length 0, snap length 128. Segments count what went on the wire.
+func TestGSOSuperSegments(t *testing.T) {
+	g := newGen(t, layers.LinkTypeEthernet)
+	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.handshake(0, time.Millisecond)
+	rx := c.receiver(1)
+	at := 5 * time.Millisecond
+	var sent []frame
+	for i := range 50 {
+		f := c.data(0, at, 4*1448)
+		f.zeroLen, f.snap = i%2 == 0, 128
+		g.add(f)
+		sent = append(sent, f)
+		at += 50 * time.Microsecond
+	}
+	// One wire segment of super-segment 10 is lost: the sender
+	// retransmits one MSS.
+	r := c.resend(sent[10], at+2*time.Millisecond)
+	r.payload = 1448
+	r.snap = 128
+	for i, f := range sent {
+		if i == 10 {
+			part := f
+			part.seq += 1448
+			part.payload = 3 * 1448
+			g.add(rx.ack(f.at+time.Millisecond, part))
+			continue
+		}
+		g.add(rx.ack(f.at+time.Millisecond, f))
+	}
+	g.add(r)
+	g.add(rx.ack(r.at+time.Millisecond, r))
+	sort.SliceStable(g.recs, func(i, j int) bool { return g.recs[i].ci.Timestamp.Before(g.recs[j].ci.Timestamp) })
+	res := analyzeBytes(t, g.pcap(), Options{})
+	f := onlyTCP(t, res)
+	d := &f.Dir[0]
+	if d.Segments != 50*4+1 || d.GSOFrames != 50 || d.UniqueBytes != 50*4*1448 || d.MSS != 1448 {
+		t.Errorf("segments %d gso %d unique %d mss %d, want 201, 50, %d, 1448", d.Segments, d.GSOFrames, d.UniqueBytes, d.MSS, 50*4*1448)
+	}
+	checkDir(t, "client data", d, want{retrans: 1, fast: 1})
+	if res.SnapTruncated != 51 {
+		t.Errorf("snap-truncated %d, want 51", res.SnapTruncated)
+	}
+}
+
+// Data the receiver acknowledged but the capture never saw is a capture
+// drop, not loss.
+func TestAckedButNotCaptured(t *testing.T) {
+	g := newGen(t, layers.LinkTypeEthernet)
+	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.handshake(0, time.Millisecond)
+	segs := c.sendData(0, 5*time.Millisecond, 100*time.Microsecond, 50, 1448)
+	rx := c.receiver(1)
+	for i, s := range segs {
+		a := rx.ack(s.at+10*time.Microsecond, s)
+		if i != 30 && i != 31 {
+			g.add(s)
+		}
+		g.add(a)
+	}
+	f := onlyTCP(t, analyzeBytes(t, g.pcap(), Options{}))
+	checkDir(t, "client data", &f.Dir[0], want{notCaptured: 2})
+}
