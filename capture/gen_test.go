@@ -485,3 +485,5 @@ func (c *conv) ackFrame(side int, at time.Duration, ack uint32, sack ...[2]uint3
 	f.sack = sack
 	return f
 }
+
+func gopacketPayload(b []byte) gopacket.SerializableLayer { return gopacket.Payload(b) }
