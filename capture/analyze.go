@@ -137,6 +137,10 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 		return
 	}
 	p := a.dec.Decode(lt, data, wire)
+	if p.Overlong {
+		res.Overlong++
+		a.warn("overlong", "some frames are shorter than their IP headers say although the capture records them as whole: the capture tool trimmed them; netdx used the IP lengths (see overlong_packets)")
+	}
 	if p.Fault.Reason != "" {
 		a.undecoded[p.Fault]++
 	}

@@ -118,6 +118,10 @@ type Result struct {
 	// SnapTruncated counts records stored shorter than they were on the
 	// wire; their true lengths come from the headers.
 	SnapTruncated uint64
+	// Overlong counts frames whose IP header claims more bytes than the
+	// record's original length: the capture tool trimmed them; the IP
+	// length was used.
+	Overlong uint64
 	// Filtered counts packets the filter left out.
 	Filtered uint64
 	// Packet mix after decapsulation.
@@ -340,8 +344,10 @@ type TunnelDir struct {
 	// SeqSource names the outer sequence measured: "wireguard counter",
 	// "esp sequence", "gre sequence", "outer ipv4 id" or "".
 	SeqSource string
-	// Sessions counts WireGuard receiver indexes or ESP SPIs.
-	Sessions uint64
+	// Sessions counts WireGuard receiver indexes or ESP SPIs; SessionList
+	// describes up to MaxSessionList of them in order of first packet.
+	Sessions    uint64
+	SessionList []Session
 	// Seq measures the outer sequence (counters, sequence numbers): lost
 	// counters, replays and reordering. Nil without a counted sequence.
 	Seq *SeqStats
@@ -350,6 +356,19 @@ type TunnelDir struct {
 	IDInOrder, IDOutOfOrder uint64
 	// Handshakes counts WireGuard handshake and cookie messages.
 	Handshakes uint64
+}
+
+// MaxSessionList bounds TunnelDir.SessionList.
+const MaxSessionList = 256
+
+// Session is one WireGuard receiver index or ESP SPI with the range of its
+// counters or sequence numbers.
+type Session struct {
+	ID                 uint32
+	FirstSeq, LastSeq  int64 // lowest and highest counter seen
+	Packets, Lost      uint64
+	Reordered, Replays uint64
+	First, Last        time.Time
 }
 
 // SeqStats measures a per-packet sequence that is never retransmitted:

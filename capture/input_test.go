@@ -98,8 +98,8 @@ func TestHostileFrames(t *testing.T) {
 		nested = ip4(4, nested)
 	}
 	nested = append(eth(0x0800), nested...)
-	// IPv4 total length larger than the frame.
-	long := append(eth(0x0800), ip4(6, make([]byte, 20))...)
+	// IPv4 total length larger than the frame: the IP length is used.
+	long := append(eth(0x0800), ip4(6, append(make([]byte, 12), 0x50, 0x10, 0, 0, 0, 0, 0, 0))...)
 	binary.BigEndian.PutUint16(long[14+2:], 9000)
 	// TCP data offset beyond the packet.
 	badTCP := append(eth(0x0800), ip4(6, append(make([]byte, 12), 0xf0, 0, 0, 0, 0, 0, 0, 0))...)
@@ -114,14 +114,14 @@ func TestHostileFrames(t *testing.T) {
 		got[c.Reason] = c.Packets
 	}
 	for _, reason := range []string{"geneve: length field exceeds the frame", "gre: obsolete GRE routing header",
-		"ipip: too many encapsulation layers", "ipv4: length field exceeds the frame", "tcp: invalid header length",
+		"ipip: too many encapsulation layers", "tcp: invalid header length",
 		"ethernet: not IP", "ethernet: header not captured (snap length)"} {
 		if got[reason] != 1 {
 			t.Errorf("undecoded %q = %d, want 1 (all: %v)", reason, got[reason], got)
 		}
 	}
-	if total != 7 || res.NonIPPackets != 1 {
-		t.Errorf("undecoded total %d non-IP %d", total, res.NonIPPackets)
+	if total != 6 || res.NonIPPackets != 1 || res.Overlong != 1 || res.TCPPackets != 1 {
+		t.Errorf("undecoded total %d non-IP %d overlong %d tcp %d", total, res.NonIPPackets, res.Overlong, res.TCPPackets)
 	}
 }
 

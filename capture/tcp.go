@@ -21,6 +21,10 @@ const (
 // retransmissions of data sent before the capture started).
 const preSpan = 1 << 30
 
+// maxJumbo is the largest payload a single frame carries on a jumbo
+// MTU; a larger one can only be a TSO/GSO/GRO super-segment.
+const maxJumbo = 9000
+
 // evidence names what decided a hole-filling segment.
 type evidence uint8
 
@@ -453,9 +457,9 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 		st.DataPackets++
 		st.PayloadBytes += uint64(plen)
 		st.Segments += segments(plen, mss)
-		if mss > 0 && plen > int64(mss) {
+		if mss > 0 && plen > int64(mss) || plen > maxJumbo {
 			st.GSOFrames++
-		} else if plen <= 9000 {
+		} else if plen <= maxJumbo {
 			d.maxSeg = max(d.maxSeg, int(plen))
 		}
 		if st.FirstData.IsZero() {

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"sort"
 	"time"
 
 	"github.com/netdx/netdx/capture/decode"
@@ -127,7 +128,7 @@ func (a *analyzer) counterTunnel(n *ctxNode, p *decode.Packet, at int64, wire in
 		if len(d.sessions) >= maxSessions {
 			d.foldOldest()
 		}
-		c = &counterTrack{}
+		c = &counterTrack{id: id, order: d.st.Sessions}
 		d.sessions[id] = c
 		d.st.Sessions++
 		// WireGuard counters start at 0 in a new session; a capture that
@@ -140,6 +141,18 @@ func (a *analyzer) counterTunnel(n *ctxNode, p *decode.Packet, at int64, wire in
 	c.add(v, at, wire)
 }
 
+// fold adds a finished session to the direction's totals and list.
+func (d *tunnelDir) fold(c *counterTrack) {
+	st := c.finish()
+	d.done.add(st)
+	d.folded = true
+	if len(d.st.SessionList) < MaxSessionList {
+		d.st.SessionList = append(d.st.SessionList, Session{ID: c.id, FirstSeq: c.lo, LastSeq: c.hi - 1,
+			Packets: st.Packets, Lost: st.Lost, Reordered: st.Reorder.Reordered, Replays: st.Replays,
+			First: time.Unix(0, c.firstAt).UTC(), Last: time.Unix(0, c.lastAt).UTC()})
+	}
+}
+
 // foldOldest retires the session seen least recently.
 func (d *tunnelDir) foldOldest() {
 	var oldest uint32
@@ -149,8 +162,7 @@ func (d *tunnelDir) foldOldest() {
 			oldest, c = id, x
 		}
 	}
-	d.done.add(c.finish())
-	d.folded = true
+	d.fold(c)
 	delete(d.sessions, oldest)
 }
 
@@ -159,18 +171,23 @@ func (t *tunnelState) result() *Tunnel {
 	out.Last = time.Unix(0, t.lastNS).UTC()
 	for i := range t.dir {
 		d := &t.dir[i]
-		st := d.st
-		agg := d.done
-		has := d.folded
+		rest := make([]*counterTrack, 0, len(d.sessions))
 		for _, c := range d.sessions {
-			agg.add(c.finish())
-			has = true
+			rest = append(rest, c)
 		}
+		sort.Slice(rest, func(i, j int) bool { return rest[i].order < rest[j].order })
+		for _, c := range rest {
+			d.fold(c)
+		}
+		d.sessions = nil
 		if d.gre != nil {
-			agg.add(d.gre.finish())
-			has = true
+			d.done.add(d.gre.finish())
+			d.folded = true
+			d.gre = nil
 		}
-		if has {
+		st := d.st
+		if d.folded {
+			agg := d.done
 			st.Seq = &agg
 		}
 		out.Dir[i] = st
@@ -191,6 +208,10 @@ func (s *SeqStats) add(o SeqStats) {
 // seen fills a gap (reordered) or was seen already (replay or capture
 // duplicate).
 type counterTrack struct {
+	id        uint32
+	order     uint64 // position among the direction's sessions
+	lo        int64  // lowest number seen
+	firstAt   int64
 	init      bool
 	midstream bool
 	hi        int64 // next expected
@@ -216,8 +237,10 @@ func (c *counterTrack) unwrap32(v uint32) int64 {
 func (c *counterTrack) add(v int64, at int64, size int) {
 	c.lastAt = max(c.lastAt, at)
 	cr := creator{at: at, idx: c.w.n, size: int32(size)}
+	c.lo = min(c.lo, v)
 	if !c.init {
 		c.init = true
+		c.lo, c.firstAt = v, at
 		c.hi = v + 1
 		c.raw = uint32(v)
 		c.st.Packets++

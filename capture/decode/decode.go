@@ -120,6 +120,7 @@ func (d *Decoder) Decode(lt layers.LinkType, b []byte, wire int) *Packet {
 	p.Payload = 0
 	p.Fault = Fault{}
 	p.Truncated = wire > len(b)
+	p.Overlong = false
 	avail := max(wire, len(b))
 
 	st := stDone
@@ -399,7 +400,10 @@ func (d *Decoder) ipv4(b []byte, avail int) (step, []byte, int) {
 	case total == 0: // TSO or BIG TCP: the frame says how long it is
 		total = avail
 	case total > avail:
-		return p.failStep("ipv4", reasonBadLength)
+		// The record's original length is shorter than the packet says:
+		// a capture tool that trimmed frames and lied about it. The IP
+		// header is the better witness of what was on the wire.
+		p.Overlong, p.Truncated = true, true
 	}
 	if total < ihl {
 		return p.failStep("ipv4", reasonBadHeader)
@@ -447,7 +451,7 @@ func (d *Decoder) ipv6(b []byte, avail int) (step, []byte, int) {
 		}
 	}
 	if total > avail {
-		return p.failStep("ipv6", reasonBadLength)
+		p.Overlong, p.Truncated = true, true
 	}
 	p.Version = 6
 	p.Src = [16]byte(b[8:24])

@@ -187,7 +187,10 @@ type Packet struct {
 	// Truncated says the frame was captured shorter than it was on the
 	// wire (snap length); the lengths above are still the true ones.
 	Truncated bool
-	Fault     Fault
+	// Overlong says an IP header claims more bytes than the frame had on
+	// the wire; the IP length was used.
+	Overlong bool
+	Fault    Fault
 }
 
 // SrcAddr is the innermost source address.
