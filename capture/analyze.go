@@ -479,7 +479,9 @@ func (a *analyzer) finish(stop error) *Result {
 	for _, t := range a.tunnels {
 		res.Tunnels = append(res.Tunnels, t.result())
 	}
-	res.Totals.Reorder = res.Totals.TCP.Reorder
+	if r := res.Totals.TCP.Reorder; r != nil {
+		res.Totals.Reorder = *r
+	}
 	for fault, n := range a.undecoded {
 		res.Undecoded = append(res.Undecoded, Count{Reason: fault.String(), Packets: n})
 	}
@@ -543,7 +545,10 @@ func (f *Flow) Score() float64 {
 	var bad, segs uint64
 	for i := range f.Dir {
 		d := &f.Dir[i]
-		bad += d.Retransmission.Packets + d.Reorder.Reordered + d.LostSegments
+		bad += d.Retransmission.Packets + d.LostSegments
+		if d.Reorder != nil {
+			bad += d.Reorder.Reordered
+		}
 		segs += d.Segments
 	}
 	return float64(bad) / float64(segs+10)

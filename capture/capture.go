@@ -230,7 +230,9 @@ type Direction struct {
 	FirstData      time.Time
 	LastData       time.Time
 	Retransmission Retransmission
-	Reorder        Reorder
+	// Reorder measures the order this side's original segments arrived
+	// in; nil when it sent no data.
+	Reorder *Reorder
 	// LostSegments counts segments whose original never appeared in the
 	// capture and that the receiver did not acknowledge before they were
 	// sent again, or that were never seen at all: lost upstream of the

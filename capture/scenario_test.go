@@ -173,7 +173,11 @@ type want struct {
 
 func checkDir(t testing.TB, name string, d *Direction, w want) {
 	t.Helper()
-	got := want{d.Retransmission.Packets, d.Retransmission.Spurious, d.Reorder.Reordered, d.LostSegments,
+	var reordered uint64
+	if d.Reorder != nil {
+		reordered = d.Reorder.Reordered
+	}
+	got := want{d.Retransmission.Packets, d.Retransmission.Spurious, reordered, d.LostSegments,
 		d.Retransmission.Timeout, d.Retransmission.Fast, d.Duplicates, d.NotCapturedSegments}
 	if got != w {
 		t.Errorf("%s:\n got  retrans=%d spurious=%d reordered=%d lost=%d timeout=%d fast=%d dups=%d notcaptured=%d\n want retrans=%d spurious=%d reordered=%d lost=%d timeout=%d fast=%d dups=%d notcaptured=%d",

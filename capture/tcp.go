@@ -70,7 +70,7 @@ type tcpDir struct {
 	hi    int64  // next expected: the highest end seen
 	hiRaw uint32 // hi as a raw sequence number
 	holes holes
-	w     window
+	w     *window // allocated with st.Reorder when the first data arrives
 	syn   bool
 	isn   uint32
 	// Evidence about this endpoint's packets.
@@ -109,9 +109,9 @@ type tcpDir struct {
 // proofs) and recent late originals (to tell which spurious
 // retransmissions followed reordering).
 type rtxLog struct {
-	recs  [32]rtxRec
+	recs  [16]rtxRec
 	n     uint64
-	lates [16][2]int64
+	lates [8][2]int64
 	nl    uint64
 }
 
@@ -467,6 +467,9 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 		}
 		st.LastData = time.Unix(0, at)
 	}
+	if d.w == nil {
+		d.w, d.st.Reorder = &window{}, &Reorder{}
+	}
 	if !d.init {
 		d.start(o.Seq)
 		t.midstream = !d.syn
@@ -543,7 +546,7 @@ func (f *flow) advance(ep uint8, p *decode.Packet, at int64, s, e int64) {
 	}
 	st.UniqueBytes += uint64(e - s)
 	d.hi, d.hiRaw = e, p.TCP.Seq+uint32(e-s)
-	d.w.push(&st.Reorder, s, false, 0)
+	d.w.push(st.Reorder, s, false, 0)
 	if !d.rttOn {
 		d.rttOn, d.rttEnd, d.rttAt = true, e, at
 	}
@@ -685,7 +688,7 @@ func (f *flow) lateOriginal(ep uint8, p *decode.Packet, at int64, s, top int64, 
 		extent = max(extent, 1)
 	}
 	st.Reorder.late(extent, time.Duration(at-c.at), p.Payload, int(c.size))
-	d.w.push(&st.Reorder, s, true, extent)
+	d.w.push(st.Reorder, s, true, extent)
 	l := d.log()
 	l.lates[l.nl%uint64(len(l.lates))] = [2]int64{s, top}
 	l.nl++
@@ -856,7 +859,10 @@ func (f *flow) result() *Flow {
 			d.st.ZeroWindowTime += time.Duration(f.last - d.zeroAt)
 			d.zeroAt = 0
 		}
-		d.w.flush(&d.st.Reorder)
+		if d.w != nil {
+			d.w.flush(d.st.Reorder)
+			d.w = nil
+		}
 		d.st.MSS = t.mss(ep)
 		d.st.WindowScale = t.scale(ep)
 		d.st.SACKPermitted = d.sackOK && t.d[1-ep].sackOK

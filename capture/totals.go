@@ -13,7 +13,12 @@ func (d *Direction) add(o *Direction) {
 	d.PayloadBytes += o.PayloadBytes
 	d.UniqueBytes += o.UniqueBytes
 	d.Retransmission.add(&o.Retransmission)
-	d.Reorder.add(&o.Reorder)
+	if o.Reorder != nil {
+		if d.Reorder == nil {
+			d.Reorder = &Reorder{}
+		}
+		d.Reorder.add(o.Reorder)
+	}
 	d.LostSegments += o.LostSegments
 	d.LostBytes += o.LostBytes
 	d.NotCapturedSegments += o.NotCapturedSegments
