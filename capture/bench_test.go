@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	ct "github.com/netdx/netdx/capture/capturetest"
 	"io"
 	"net/netip"
 	"runtime"
@@ -51,12 +52,12 @@ const (
 
 func newSynth(tb testing.TB, flows, snap int, limit int64) *synth {
 	s := &synth{snap: snap, limit: limit}
-	g := newGen(tb, layers.LinkTypeEthernet)
+	g := ct.NewGen(tb, layers.LinkTypeEthernet)
 	for i := range flows {
-		c := newConv(g, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 40000).String(),
+		c := ct.NewConv(g, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 40000).String(),
 			"198.19.0.1:5201")
-		d := g.build(ptr(c.data(0, 0, 1448)), layers.LinkTypeEthernet)
-		a := g.build(ptr(c.ackFrame(1, 0, 1)), layers.LinkTypeEthernet)
+		d := g.Build(ptr(c.Data(0, 0, 1448)), layers.LinkTypeEthernet)
+		a := g.Build(ptr(c.AckFrame(1, 0, 1)), layers.LinkTypeEthernet)
 		s.flows = append(s.flows, synthFlow{data: d, ack: a, seq: 1001, next: 1001})
 	}
 	hdr := make([]byte, 24)
@@ -69,7 +70,7 @@ func newSynth(tb testing.TB, flows, snap int, limit int64) *synth {
 	return s
 }
 
-func ptr(f frame) *frame { return &f }
+func ptr(f ct.Frame) *ct.Frame { return &f }
 
 func (s *synth) record(frame []byte, wire int) {
 	ts := time.Unix(1767323045, 0).Add(s.ts)
@@ -242,9 +243,9 @@ func samplePeak(fn func()) (heap, total uint64) {
 // BenchmarkDecode compares netdx's decoder with gopacket's
 // DecodingLayerParser on the same Ethernet/IPv4/TCP frame.
 func BenchmarkDecode(b *testing.B) {
-	g := newGen(b, layers.LinkTypeEthernet)
-	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
-	frame := g.build(ptr(c.data(0, 0, 1448)), layers.LinkTypeEthernet)
+	g := ct.NewGen(b, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	frame := g.Build(ptr(c.Data(0, 0, 1448)), layers.LinkTypeEthernet)
 	b.Run("netdx", func(b *testing.B) {
 		d := decode.New(decode.Config{})
 		b.ReportAllocs()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	ct "github.com/netdx/netdx/capture/capturetest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -13,10 +14,10 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-func scenarioPcap(t *testing.T) ([]byte, *gen) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	retransScenario(newConv(g, "198.18.0.1:40000", "198.18.1.1:5201"))
-	return g.pcap(), g
+func scenarioPcap(t *testing.T) ([]byte, *ct.Gen) {
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	ct.RetransScenario(ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201"))
+	return g.Pcap(), g
 }
 
 // Unreadable input fails with ErrFormat and no result; damaged or cut
@@ -24,14 +25,14 @@ func scenarioPcap(t *testing.T) ([]byte, *gen) {
 // and its byte offset.
 func TestBadInput(t *testing.T) {
 	good, g := scenarioPcap(t)
-	last := len(g.recs)
-	lastOffset := len(good) - 16 - len(g.recs[last-1].data)
+	last := len(g.Recs)
+	lastOffset := len(good) - 16 - len(g.Recs[last-1].Data)
 	huge := append([]byte(nil), good...)
 	binary.LittleEndian.PutUint32(huge[24+8:], 1<<30) // first record's caplen
 	binary.LittleEndian.PutUint32(huge[24+12:], 1<<30)
 	linkUser := append([]byte(nil), good[:24]...)
 	binary.LittleEndian.PutUint32(linkUser[20:], 147)
-	gzCut := gz(t, good)
+	gzCut := ct.Gzip(t, good)
 	gzCut = gzCut[:len(gzCut)/2]
 	for _, tc := range []struct {
 		name    string
@@ -73,9 +74,9 @@ func TestBadInput(t *testing.T) {
 
 // Hostile headers inside frames stop decoding of that frame only.
 func TestHostileFrames(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
 	eth := func(t uint16) []byte {
-		return binary.BigEndian.AppendUint16(append(append([]byte(nil), macB...), macA...), t)
+		return binary.BigEndian.AppendUint16(append(append([]byte(nil), ct.MacB...), ct.MacA...), t)
 	}
 	ip4 := func(proto byte, payload []byte) []byte {
 		h := []byte{0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2}
@@ -104,9 +105,9 @@ func TestHostileFrames(t *testing.T) {
 	// TCP data offset beyond the packet.
 	badTCP := append(eth(0x0800), ip4(6, append(make([]byte, 12), 0xf0, 0, 0, 0, 0, 0, 0, 0))...)
 	for i, b := range [][]byte{geneve, greRouting, nested, long, badTCP, eth(0x0806), {1, 2, 3}} {
-		g.addRaw(time.Duration(i)*time.Millisecond, b, len(b))
+		g.AddRaw(time.Duration(i)*time.Millisecond, b, len(b))
 	}
-	res := analyzeBytes(t, g.pcap(), Options{})
+	res := analyzeBytes(t, g.Pcap(), Options{})
 	var total uint64
 	got := map[string]uint64{}
 	for _, c := range res.Undecoded {
@@ -128,18 +129,18 @@ func TestHostileFrames(t *testing.T) {
 // A full flow table evicts the idlest flows; the totals stay exact and
 // the worst evicted flows stay listed.
 func TestFlowTableEviction(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
 	for i := range 40 {
-		c := newConv(g, "198.18.0.1:"+itoa(uint64(30000+i)), "198.18.1.1:5201")
+		c := ct.NewConv(g, "198.18.0.1:"+itoa(uint64(30000+i)), "198.18.1.1:5201")
 		base := time.Duration(i) * time.Second
-		c.handshake(base, time.Millisecond)
-		segs := c.sendData(0, base+5*time.Millisecond, 100*time.Microsecond, 10, 1000)
+		c.Handshake(base, time.Millisecond)
+		segs := c.SendData(0, base+5*time.Millisecond, 100*time.Microsecond, 10, 1000)
 		if i%4 == 0 { // one swap in every fourth flow
 			segs[3], segs[4] = segs[4], segs[3]
 		}
-		c.deliver(c.receiver(1), base+10*time.Millisecond, 200*time.Microsecond, segs)
+		c.Deliver(c.Receiver(1), base+10*time.Millisecond, 200*time.Microsecond, segs)
 	}
-	res := analyzeBytes(t, g.pcap(), Options{MaxFlows: 8})
+	res := analyzeBytes(t, g.Pcap(), Options{MaxFlows: 8})
 	if res.FlowsSeen != 40 || res.FlowsEvicted == 0 {
 		t.Errorf("seen %d evicted %d", res.FlowsSeen, res.FlowsEvicted)
 	}
@@ -161,11 +162,11 @@ func TestFlowTableEviction(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	retransScenario(newConv(g, "198.18.0.1:40000", "198.18.1.1:5201"))
-	other := newConv(g, "198.18.0.7:40001", "198.18.1.9:443")
-	other.handshake(time.Second, time.Millisecond)
-	other.deliver(other.receiver(1), time.Second+5*time.Millisecond, time.Millisecond, other.sendData(0, time.Second, time.Millisecond, 5, 100))
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	ct.RetransScenario(ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201"))
+	other := ct.NewConv(g, "198.18.0.7:40001", "198.18.1.9:443")
+	other.Handshake(time.Second, time.Millisecond)
+	other.Deliver(other.Receiver(1), time.Second+5*time.Millisecond, time.Millisecond, other.SendData(0, time.Second, time.Millisecond, 5, 100))
 	ap := netip.MustParseAddrPort
 	for _, tc := range []struct {
 		name string
@@ -179,7 +180,7 @@ func TestFilters(t *testing.T) {
 		{"no match", Filter{Ports: []uint16{22}}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := analyzeBytes(t, g.pcap(), Options{Filter: tc.f})
+			res := analyzeBytes(t, g.Pcap(), Options{Filter: tc.f})
 			if len(res.Flows) != tc.want {
 				t.Fatalf("%d flows, want %d", len(res.Flows), tc.want)
 			}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	ct "github.com/netdx/netdx/capture/capturetest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func TestLinkTypesAndTunnels(t *testing.T) {
 		name   string
 		link   layers.LinkType
 		v6     bool
-		encap  []spec
+		encap  []ct.Spec
 		opts   Options
 		stack  string // flow encapsulation kinds, outermost first
 		tunnel string // innermost tunnel kind, "" none
@@ -39,36 +40,36 @@ func TestLinkTypesAndTunnels(t *testing.T) {
 		{name: "bsd null ipv6", link: layers.LinkTypeNull, v6: true},
 		{name: "bsd loop", link: layers.LinkTypeLoop},
 		{name: "ppp", link: layers.LinkTypePPP},
-		{name: "802.1q", link: layers.LinkTypeEthernet, encap: []spec{{kind: "vlan", id: 10}}, stack: "vlan"},
-		{name: "qinq", link: layers.LinkTypeEthernet, encap: []spec{{kind: "vlan", id: 100}, {kind: "vlan", id: 10}}, stack: "vlan vlan"},
-		{name: "mpls", link: layers.LinkTypeEthernet, encap: []spec{{kind: "mpls", id: 16}, {kind: "mpls", id: 17}}, stack: "mpls"},
-		{name: "vxlan", link: layers.LinkTypeEthernet, encap: []spec{{kind: "vxlan", id: 42, src: outerA, dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
-		{name: "vxlan port 8472", link: layers.LinkTypeEthernet, encap: []spec{{kind: "vxlan", id: 42, port: 8472, src: outerA, dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
+		{name: "802.1q", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vlan", ID: 10}}, stack: "vlan"},
+		{name: "qinq", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vlan", ID: 100}, {Kind: "vlan", ID: 10}}, stack: "vlan vlan"},
+		{name: "mpls", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "mpls", ID: 16}, {Kind: "mpls", ID: 17}}, stack: "mpls"},
+		{name: "vxlan", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vxlan", ID: 42, Src: outerA, Dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
+		{name: "vxlan port 8472", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vxlan", ID: 42, Port: 8472, Src: outerA, Dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
 		{name: "vxlan --vxlan-port 9999", link: layers.LinkTypeEthernet, opts: Options{VXLANPorts: []uint16{9999}},
-			encap: []spec{{kind: "vxlan", id: 42, port: 9999, src: outerA, dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
-		{name: "vxlan ipv6 outer and inner", link: layers.LinkTypeEthernet, v6: true, encap: []spec{{kind: "vxlan", id: 7, src: outer6A, dst: outer6B}}, stack: "vxlan", tunnel: "vxlan"},
+			encap: []ct.Spec{{Kind: "vxlan", ID: 42, Port: 9999, Src: outerA, Dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
+		{name: "vxlan ipv6 outer and inner", link: layers.LinkTypeEthernet, v6: true, encap: []ct.Spec{{Kind: "vxlan", ID: 7, Src: outer6A, Dst: outer6B}}, stack: "vxlan", tunnel: "vxlan"},
 		{name: "vxlan in vlan with inner vlan", link: layers.LinkTypeEthernet,
-			encap: []spec{{kind: "vlan", id: 5}, {kind: "vxlan", id: 42, src: outerA, dst: outerB}, {kind: "vlan", id: 20}}, stack: "vlan vxlan vlan", tunnel: "vxlan"},
-		{name: "geneve", link: layers.LinkTypeEthernet, encap: []spec{{kind: "geneve", id: 99, src: outerA, dst: outerB}}, stack: "geneve", tunnel: "geneve"},
-		{name: "gre with key", link: layers.LinkTypeEthernet, encap: []spec{{kind: "gre", id: 1234, hasKey: true, src: outerA, dst: outerB}}, stack: "gre", tunnel: "gre"},
-		{name: "gre over ipv6", link: layers.LinkTypeEthernet, v6: true, encap: []spec{{kind: "gre", src: outer6A, dst: outer6B}}, stack: "gre", tunnel: "gre"},
-		{name: "4in4", link: layers.LinkTypeEthernet, encap: []spec{{kind: "ipip", src: outerA, dst: outerB}}, stack: "4in4", tunnel: "4in4"},
-		{name: "6in4", link: layers.LinkTypeEthernet, v6: true, encap: []spec{{kind: "ipip", src: outerA, dst: outerB}}, stack: "6in4", tunnel: "6in4"},
-		{name: "4in6", link: layers.LinkTypeEthernet, encap: []spec{{kind: "ipip", src: outer6A, dst: outer6B}}, stack: "4in6", tunnel: "4in6"},
-		{name: "6in6", link: layers.LinkTypeRaw, v6: true, encap: []spec{{kind: "ipip", src: outer6A, dst: outer6B}}, stack: "6in6", tunnel: "6in6"},
+			encap: []ct.Spec{{Kind: "vlan", ID: 5}, {Kind: "vxlan", ID: 42, Src: outerA, Dst: outerB}, {Kind: "vlan", ID: 20}}, stack: "vlan vxlan vlan", tunnel: "vxlan"},
+		{name: "geneve", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "geneve", ID: 99, Src: outerA, Dst: outerB}}, stack: "geneve", tunnel: "geneve"},
+		{name: "gre with key", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "gre", ID: 1234, HasKey: true, Src: outerA, Dst: outerB}}, stack: "gre", tunnel: "gre"},
+		{name: "gre over ipv6", link: layers.LinkTypeEthernet, v6: true, encap: []ct.Spec{{Kind: "gre", Src: outer6A, Dst: outer6B}}, stack: "gre", tunnel: "gre"},
+		{name: "4in4", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "ipip", Src: outerA, Dst: outerB}}, stack: "4in4", tunnel: "4in4"},
+		{name: "6in4", link: layers.LinkTypeEthernet, v6: true, encap: []ct.Spec{{Kind: "ipip", Src: outerA, Dst: outerB}}, stack: "6in4", tunnel: "6in4"},
+		{name: "4in6", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "ipip", Src: outer6A, Dst: outer6B}}, stack: "4in6", tunnel: "4in6"},
+		{name: "6in6", link: layers.LinkTypeRaw, v6: true, encap: []ct.Spec{{Kind: "ipip", Src: outer6A, Dst: outer6B}}, stack: "6in6", tunnel: "6in6"},
 		{name: "vxlan inside gre", link: layers.LinkTypeEthernet,
-			encap: []spec{{kind: "gre", src: outer6A, dst: outer6B}, {kind: "vxlan", id: 3, src: outerA, dst: outerB}}, stack: "gre vxlan", tunnel: "vxlan"},
+			encap: []ct.Spec{{Kind: "gre", Src: outer6A, Dst: outer6B}, {Kind: "vxlan", ID: 3, Src: outerA, Dst: outerB}}, stack: "gre vxlan", tunnel: "vxlan"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newGen(t, tc.link)
+			g := ct.NewGen(t, tc.link)
 			client, server := "198.18.0.1:40000", "198.18.1.1:5201"
 			if tc.v6 {
 				client, server = "[2001:db8::1]:40000", "[2001:db8::2]:5201"
 			}
-			c := newConv(g, client, server)
-			c.encap = tc.encap
-			retransScenario(c)
-			res := analyzeBytes(t, g.pcap(), tc.opts)
+			c := ct.NewConv(g, client, server)
+			c.Encap = tc.encap
+			ct.RetransScenario(c)
+			res := analyzeBytes(t, g.Pcap(), tc.opts)
 			f := checkScenario(t, res)
 			var kinds []string
 			for _, e := range f.Encap {
@@ -90,8 +91,8 @@ func TestLinkTypesAndTunnels(t *testing.T) {
 			if tun.Flows != 1 || tun.Inner.Retransmission.Packets != scenarioWant.retrans || tun.Inner.Reorder.Reordered != scenarioWant.reordered {
 				t.Errorf("tunnel flows %d inner retrans %d reordered %d", tun.Flows, tun.Inner.Retransmission.Packets, tun.Inner.Reorder.Reordered)
 			}
-			if n := tun.Dir[0].Packets + tun.Dir[1].Packets; n != uint64(len(g.recs)) {
-				t.Errorf("tunnel packets %d, want %d", n, len(g.recs))
+			if n := tun.Dir[0].Packets + tun.Dir[1].Packets; n != uint64(len(g.Recs)) {
+				t.Errorf("tunnel packets %d, want %d", n, len(g.Recs))
 			}
 		})
 	}
@@ -100,21 +101,21 @@ func TestLinkTypesAndTunnels(t *testing.T) {
 // The file formats: pcap in both byte orders and resolutions, pcapng with
 // interfaces of different link types, gzip.
 func TestFileFormats(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	retransScenario(newConv(g, "198.18.0.1:40000", "198.18.1.1:5201"))
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	ct.RetransScenario(ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201"))
 	for _, tc := range []struct {
 		name   string
 		data   []byte
 		format string
 		nano   bool
 	}{
-		{"pcap usec little-endian", g.pcap(), "pcap", false},
-		{"pcap nsec little-endian", g.pcapNano(), "pcap", true},
-		{"pcap usec big-endian", g.pcapBigEndian(false), "pcap", false},
-		{"pcap nsec big-endian", g.pcapBigEndian(true), "pcap", true},
-		{"pcapng", g.pcapng(), "pcapng", false},
-		{"gzip pcap", gz(t, g.pcap()), "pcap", false},
-		{"gzip pcapng", gz(t, g.pcapng()), "pcapng", false},
+		{"pcap usec little-endian", g.Pcap(), "pcap", false},
+		{"pcap nsec little-endian", g.PcapNano(), "pcap", true},
+		{"pcap usec big-endian", g.PcapBigEndian(false), "pcap", false},
+		{"pcap nsec big-endian", g.PcapBigEndian(true), "pcap", true},
+		{"pcapng", g.Pcapng(), "pcapng", false},
+		{"gzip pcap", ct.Gzip(t, g.Pcap()), "pcap", false},
+		{"gzip pcapng", ct.Gzip(t, g.Pcapng()), "pcapng", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := analyzeBytes(t, tc.data, Options{})
@@ -122,11 +123,11 @@ func TestFileFormats(t *testing.T) {
 			if res.Format != tc.format || res.NanoTimestamps != tc.nano || res.Gzip != strings.HasPrefix(tc.name, "gzip") {
 				t.Errorf("format %s nano %v gzip %v", res.Format, res.NanoTimestamps, res.Gzip)
 			}
-			if res.Packets != uint64(len(g.recs)) || !res.Complete {
-				t.Errorf("packets %d complete %v, want %d true", res.Packets, res.Complete, len(g.recs))
+			if res.Packets != uint64(len(g.Recs)) || !res.Complete {
+				t.Errorf("packets %d complete %v, want %d true", res.Packets, res.Complete, len(g.Recs))
 			}
-			if !res.First.Equal(g.recs[0].ci.Timestamp) {
-				t.Errorf("first %v, want %v", res.First, g.recs[0].ci.Timestamp)
+			if !res.First.Equal(g.Recs[0].CI.Timestamp) {
+				t.Errorf("first %v, want %v", res.First, g.Recs[0].CI.Timestamp)
 			}
 		})
 	}
@@ -136,20 +137,20 @@ func TestFileFormats(t *testing.T) {
 // client's packets on an Ethernet interface, the server's on a raw one.
 // Both halves make one flow.
 func TestPcapngMixedLinkTypes(t *testing.T) {
-	eth := newGen(t, layers.LinkTypeEthernet)
-	retransScenario(newConv(eth, "198.18.0.1:40000", "198.18.1.1:5201"))
-	raw := newGen(t, layers.LinkTypeRaw)
-	retransScenario(newConv(raw, "198.18.0.1:40000", "198.18.1.1:5201"))
-	mixed := newGen(t, layers.LinkTypeEthernet)
-	for i := range eth.recs {
-		r := eth.recs[i]
-		if r.data[26+3] != 1 { // the IPv4 source's last byte: 1 is the client
-			r = raw.recs[i]
-			r.ci.InterfaceIndex = 1
+	eth := ct.NewGen(t, layers.LinkTypeEthernet)
+	ct.RetransScenario(ct.NewConv(eth, "198.18.0.1:40000", "198.18.1.1:5201"))
+	raw := ct.NewGen(t, layers.LinkTypeRaw)
+	ct.RetransScenario(ct.NewConv(raw, "198.18.0.1:40000", "198.18.1.1:5201"))
+	mixed := ct.NewGen(t, layers.LinkTypeEthernet)
+	for i := range eth.Recs {
+		r := eth.Recs[i]
+		if r.Data[26+3] != 1 { // the IPv4 source's last byte: 1 is the client
+			r = raw.Recs[i]
+			r.CI.InterfaceIndex = 1
 		}
-		mixed.recs = append(mixed.recs, r)
+		mixed.Recs = append(mixed.Recs, r)
 	}
-	res := analyzeBytes(t, mixed.pcapng(layers.LinkTypeEthernet, layers.LinkTypeRaw), Options{})
+	res := analyzeBytes(t, mixed.Pcapng(layers.LinkTypeEthernet, layers.LinkTypeRaw), Options{})
 	checkScenario(t, res)
 	if len(res.Interfaces) != 2 || res.Interfaces[1].LinkType != "Raw" || res.Interfaces[0].Packets+res.Interfaces[1].Packets != res.Packets {
 		t.Errorf("interfaces %+v", res.Interfaces)
@@ -158,13 +159,13 @@ func TestPcapngMixedLinkTypes(t *testing.T) {
 
 // The same 5-tuple on two VLANs is two flows.
 func TestVLANsSeparateFlows(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
 	for _, id := range []uint32{10, 20} {
-		c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
-		c.encap = []spec{{kind: "vlan", id: id}}
-		retransScenario(c)
+		c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+		c.Encap = []ct.Spec{{Kind: "vlan", ID: id}}
+		ct.RetransScenario(c)
 	}
-	res := analyzeBytes(t, g.pcap(), Options{})
+	res := analyzeBytes(t, g.Pcap(), Options{})
 	if len(res.Flows) != 2 {
 		t.Fatalf("%d flows, want 2", len(res.Flows))
 	}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	ct "github.com/netdx/netdx/capture/capturetest"
 	"net/netip"
 	"sort"
 	"testing"
@@ -25,16 +26,16 @@ func TestAdjacentSwapsAreReorderingNotLoss(t *testing.T) {
 		{"ipv6 no timestamps", "[2001:db8::1]:40000", "[2001:db8::2]:5201", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newGen(t, layers.LinkTypeEthernet)
-			c := newConv(g, tc.client, tc.server)
-			c.ts = tc.ts
-			c.handshake(0, 10*time.Millisecond)
-			segs := c.sendData(0, 20*time.Millisecond, 10*time.Microsecond, 1000, 1448)
+			g := ct.NewGen(t, layers.LinkTypeEthernet)
+			c := ct.NewConv(g, tc.client, tc.server)
+			c.TS = tc.ts
+			c.Handshake(0, 10*time.Millisecond)
+			segs := c.SendData(0, 20*time.Millisecond, 10*time.Microsecond, 1000, 1448)
 			for i := 0; i < 1000; i += 10 {
 				segs[i+5], segs[i+6] = segs[i+6], segs[i+5]
 			}
-			c.deliver(c.receiver(1), 30*time.Millisecond, 20*time.Microsecond, segs)
-			res := analyzeBytes(t, g.pcap(), Options{})
+			c.Deliver(c.Receiver(1), 30*time.Millisecond, 20*time.Microsecond, segs)
+			res := analyzeBytes(t, g.Pcap(), Options{})
 			f := onlyTCP(t, res)
 			if !f.Handshake || f.HandshakeRTT != 11*time.Millisecond {
 				t.Errorf("handshake %v rtt %v, want true 11ms", f.Handshake, f.HandshakeRTT)
@@ -78,32 +79,32 @@ func TestAdjacentSwapsAreReorderingNotLoss(t *testing.T) {
 // retransmission is the first copy the receiver sees: at this capture
 // point it is new data, and the test says so.
 func TestRetransmissionsSplitAndSpurious(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
 	rtt := 10 * time.Millisecond
-	c.handshake(0, rtt)
+	c.Handshake(0, rtt)
 	t0 := 20 * time.Millisecond
 	gap := 100 * time.Microsecond
-	segs := c.sendData(0, t0, gap, 200, 1448)
-	var fs []timed
+	segs := c.SendData(0, t0, gap, 200, 1448)
+	var fs []ct.Timed
 	arrive := func(i int) time.Duration { return t0 + time.Duration(i)*gap + rtt/2 }
 	for i, s := range segs {
 		switch i {
 		case 20, 60, 199: // lost on the way
 		case 100: // overtaken by the next four
-			fs = append(fs, timed{arrive(104) + gap/2, s})
+			fs = append(fs, ct.Timed{At: arrive(104) + gap/2, F: s})
 		default:
-			fs = append(fs, timed{arrive(i), s})
+			fs = append(fs, ct.Timed{At: arrive(i), F: s})
 		}
 	}
 	// Fast retransmissions, one round trip after the first duplicate ACK.
 	for _, i := range []int{20, 60, 100} {
-		fs = append(fs, timed{arrive(i+1) + rtt, c.resend(segs[i], arrive(i+1)+rtt/2)})
+		fs = append(fs, ct.Timed{At: arrive(i+1) + rtt, F: c.Resend(segs[i], arrive(i+1)+rtt/2)})
 	}
 	// The tail drop waits for the retransmission timer.
-	fs = append(fs, timed{arrive(199) + 300*time.Millisecond, c.resend(segs[199], arrive(199)+300*time.Millisecond-rtt/2)})
-	c.deliverAt(c.receiver(1), fs)
-	res := analyzeBytes(t, g.pcap(), Options{})
+	fs = append(fs, ct.Timed{At: arrive(199) + 300*time.Millisecond, F: c.Resend(segs[199], arrive(199)+300*time.Millisecond-rtt/2)})
+	c.DeliverAt(c.Receiver(1), fs)
+	res := analyzeBytes(t, g.Pcap(), Options{})
 	f := onlyTCP(t, res)
 	d := &f.Dir[0]
 	checkDir(t, "client data", d, want{retrans: 3, spurious: 1, reordered: 1, lost: 2, fast: 3})
@@ -123,35 +124,6 @@ func TestRetransmissionsSplitAndSpurious(t *testing.T) {
 
 var _ = netip.Addr{}
 
-// retransScenario builds the receiver-side scenario whose truth every link
-// type and tunnel must reproduce: 200 segments; two adjacent swaps; two
-// segments lost and fast-retransmitted; one overtaken by four others and
-// retransmitted spuriously.
-func retransScenario(c *conv) {
-	rtt := 10 * time.Millisecond
-	c.handshake(0, rtt)
-	t0 := 20 * time.Millisecond
-	gap := 100 * time.Microsecond
-	segs := c.sendData(0, t0, gap, 200, 1000)
-	var fs []timed
-	arrive := func(i int) time.Duration { return t0 + time.Duration(i)*gap + rtt/2 }
-	for i, s := range segs {
-		switch i {
-		case 20, 60:
-		case 100:
-			fs = append(fs, timed{arrive(104) + gap/2, s})
-		case 10, 150:
-			fs = append(fs, timed{arrive(i+1) + gap/2, s})
-		default:
-			fs = append(fs, timed{arrive(i), s})
-		}
-	}
-	for _, i := range []int{20, 60, 100} {
-		fs = append(fs, timed{arrive(i+1) + rtt + time.Microsecond, c.resend(segs[i], arrive(i+1)+rtt/2)})
-	}
-	c.deliverAt(c.receiver(1), fs)
-}
-
 var scenarioWant = want{retrans: 3, spurious: 1, reordered: 3, lost: 2, fast: 3}
 
 func checkScenario(t *testing.T, res *Result) *Flow {
@@ -169,12 +141,12 @@ func checkScenario(t *testing.T, res *Result) *Flow {
 }
 
 func TestSequenceWrapAround(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
-	c.isn = [2]uint32{0xffffa000, 0xfffffff0}
-	c.next = [2]uint32{c.isn[0] + 1, c.isn[1] + 1}
-	retransScenario(c)
-	f := checkScenario(t, analyzeBytes(t, g.pcap(), Options{}))
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.ISN = [2]uint32{0xffffa000, 0xfffffff0}
+	c.Next = [2]uint32{c.ISN[0] + 1, c.ISN[1] + 1}
+	ct.RetransScenario(c)
+	f := checkScenario(t, analyzeBytes(t, g.Pcap(), Options{}))
 	if f.Dir[0].UniqueBytes != 200*1000 {
 		t.Errorf("unique bytes %d, want %d", f.Dir[0].UniqueBytes, 200*1000)
 	}
@@ -184,43 +156,43 @@ func TestSequenceWrapAround(t *testing.T) {
 // happen downstream and are invisible, the spurious retransmission is
 // proven by the receiver's D-SACK, the tail drop is recovered by timeout.
 func TestSenderSideDSACKAndTimeout(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
 	rtt := 10 * time.Millisecond
-	c.handshake(0, rtt)
+	c.Handshake(0, rtt)
 	t0 := 20 * time.Millisecond
 	gap := 100 * time.Microsecond
-	segs := c.sendData(0, t0, gap, 100, 1448)
-	var out []frame
-	var arrivals []timed
+	segs := c.SendData(0, t0, gap, 100, 1448)
+	var out []ct.Frame
+	var arrivals []ct.Timed
 	for i, s := range segs {
 		out = append(out, s)
 		switch i {
 		case 70, 99:
 		case 50:
-			arrivals = append(arrivals, timed{s.at + rtt/2 + 3*gap + gap/2, s})
+			arrivals = append(arrivals, ct.Timed{At: s.At + rtt/2 + 3*gap + gap/2, F: s})
 		default:
-			arrivals = append(arrivals, timed{s.at + rtt/2, s})
+			arrivals = append(arrivals, ct.Timed{At: s.At + rtt/2, F: s})
 		}
 	}
 	for _, r := range []struct {
 		i  int
 		at time.Duration
-	}{{50, segs[53].at + rtt + 10*time.Microsecond}, {70, segs[73].at + rtt + 10*time.Microsecond}, {99, segs[99].at + 300*time.Millisecond}} {
-		x := c.resend(segs[r.i], r.at)
+	}{{50, segs[53].At + rtt + 10*time.Microsecond}, {70, segs[73].At + rtt + 10*time.Microsecond}, {99, segs[99].At + 300*time.Millisecond}} {
+		x := c.Resend(segs[r.i], r.at)
 		out = append(out, x)
-		arrivals = append(arrivals, timed{r.at + rtt/2, x})
+		arrivals = append(arrivals, ct.Timed{At: r.at + rtt/2, F: x})
 	}
-	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].at < arrivals[j].at })
-	rx := c.receiver(1)
+	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].At < arrivals[j].At })
+	rx := c.Receiver(1)
 	for _, a := range arrivals {
-		out = append(out, rx.ack(a.at+rtt/2, a.f))
+		out = append(out, rx.Ack(a.At+rtt/2, a.F))
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].at < out[j].at })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
 	for _, f := range out {
-		g.add(f)
+		g.Add(f)
 	}
-	f := onlyTCP(t, analyzeBytes(t, g.pcap(), Options{}))
+	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
 	d := &f.Dir[0]
 	checkDir(t, "client data", d, want{retrans: 3, spurious: 1, fast: 2, timeout: 1})
 	if d.Retransmission.ByDSACK != 1 {
@@ -237,26 +209,26 @@ func TestSenderSideDSACKAndTimeout(t *testing.T) {
 // Every 25th frame is seen twice, as on a SPAN port: the copies are
 // capture duplicates, not retransmissions.
 func TestCaptureDuplicates(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
-	retransScenario(c)
-	var recs []record
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	ct.RetransScenario(c)
+	var recs []ct.Record
 	var dups [2]uint64
-	for i, r := range g.recs {
+	for i, r := range g.Recs {
 		recs = append(recs, r)
 		if i%25 == 7 {
 			d := r
-			d.ci.Timestamp = d.ci.Timestamp.Add(3 * time.Microsecond)
+			d.CI.Timestamp = d.CI.Timestamp.Add(3 * time.Microsecond)
 			recs = append(recs, d)
-			if r.data[len(r.data)-1] == 0 && r.ci.Length > 100 { // client data frames are long
+			if r.Data[len(r.Data)-1] == 0 && r.CI.Length > 100 { // client data frames are long
 				dups[0]++
 			} else {
 				dups[1]++
 			}
 		}
 	}
-	g.recs = recs
-	f := onlyTCP(t, analyzeBytes(t, g.pcap(), Options{}))
+	g.Recs = recs
+	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
 	w := scenarioWant
 	w.dups = dups[0]
 	checkDir(t, "client data", &f.Dir[0], w)
@@ -266,14 +238,14 @@ func TestCaptureDuplicates(t *testing.T) {
 // A capture that starts mid-flow: no handshake, and the first segment
 // sent after the capture began arrives after the next one.
 func TestMidstreamStart(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
-	c.next = [2]uint32{c.isn[0] + 1 + 30000, c.isn[1] + 1}
-	segs := c.sendData(0, 0, 100*time.Microsecond, 100, 1000)
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.Next = [2]uint32{c.ISN[0] + 1 + 30000, c.ISN[1] + 1}
+	segs := c.SendData(0, 0, 100*time.Microsecond, 100, 1000)
 	segs[0], segs[1] = segs[1], segs[0]
 	segs[40], segs[41] = segs[41], segs[40]
-	c.deliver(c.receiver(1), time.Millisecond, 200*time.Microsecond, segs)
-	f := onlyTCP(t, analyzeBytes(t, g.pcap(), Options{}))
+	c.Deliver(c.Receiver(1), time.Millisecond, 200*time.Microsecond, segs)
+	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
 	if !f.Midstream || f.Handshake {
 		t.Errorf("midstream %v handshake %v", f.Midstream, f.Handshake)
 	}
@@ -283,38 +255,38 @@ func TestMidstreamStart(t *testing.T) {
 // A sender-side capture with TSO: super-segments of four MSS, IP total
 // length 0, snap length 128. Segments count what went on the wire.
 func TestGSOSuperSegments(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
-	c.handshake(0, time.Millisecond)
-	rx := c.receiver(1)
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.Handshake(0, time.Millisecond)
+	rx := c.Receiver(1)
 	at := 5 * time.Millisecond
-	var sent []frame
+	var sent []ct.Frame
 	for i := range 50 {
-		f := c.data(0, at, 4*1448)
-		f.zeroLen, f.snap = i%2 == 0, 128
-		g.add(f)
+		f := c.Data(0, at, 4*1448)
+		f.ZeroLen, f.Snap = i%2 == 0, 128
+		g.Add(f)
 		sent = append(sent, f)
 		at += 50 * time.Microsecond
 	}
 	// One wire segment of super-segment 10 is lost: the sender
 	// retransmits one MSS.
-	r := c.resend(sent[10], at+2*time.Millisecond)
-	r.payload = 1448
-	r.snap = 128
+	r := c.Resend(sent[10], at+2*time.Millisecond)
+	r.Payload = 1448
+	r.Snap = 128
 	for i, f := range sent {
 		if i == 10 {
 			part := f
-			part.seq += 1448
-			part.payload = 3 * 1448
-			g.add(rx.ack(f.at+time.Millisecond, part))
+			part.Seq += 1448
+			part.Payload = 3 * 1448
+			g.Add(rx.Ack(f.At+time.Millisecond, part))
 			continue
 		}
-		g.add(rx.ack(f.at+time.Millisecond, f))
+		g.Add(rx.Ack(f.At+time.Millisecond, f))
 	}
-	g.add(r)
-	g.add(rx.ack(r.at+time.Millisecond, r))
-	sort.SliceStable(g.recs, func(i, j int) bool { return g.recs[i].ci.Timestamp.Before(g.recs[j].ci.Timestamp) })
-	res := analyzeBytes(t, g.pcap(), Options{})
+	g.Add(r)
+	g.Add(rx.Ack(r.At+time.Millisecond, r))
+	sort.SliceStable(g.Recs, func(i, j int) bool { return g.Recs[i].CI.Timestamp.Before(g.Recs[j].CI.Timestamp) })
+	res := analyzeBytes(t, g.Pcap(), Options{})
 	f := onlyTCP(t, res)
 	d := &f.Dir[0]
 	if d.Segments != 50*4+1 || d.GSOFrames != 50 || d.UniqueBytes != 50*4*1448 || d.MSS != 1448 {
@@ -329,18 +301,18 @@ func TestGSOSuperSegments(t *testing.T) {
 // Data the receiver acknowledged but the capture never saw is a capture
 // drop, not loss.
 func TestAckedButNotCaptured(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
-	c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
-	c.handshake(0, time.Millisecond)
-	segs := c.sendData(0, 5*time.Millisecond, 100*time.Microsecond, 50, 1448)
-	rx := c.receiver(1)
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.Handshake(0, time.Millisecond)
+	segs := c.SendData(0, 5*time.Millisecond, 100*time.Microsecond, 50, 1448)
+	rx := c.Receiver(1)
 	for i, s := range segs {
-		a := rx.ack(s.at+10*time.Microsecond, s)
+		a := rx.Ack(s.At+10*time.Microsecond, s)
 		if i != 30 && i != 31 {
-			g.add(s)
+			g.Add(s)
 		}
-		g.add(a)
+		g.Add(a)
 	}
-	f := onlyTCP(t, analyzeBytes(t, g.pcap(), Options{}))
+	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
 	checkDir(t, "client data", &f.Dir[0], want{notCaptured: 2})
 }

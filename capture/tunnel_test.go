@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/binary"
+	ct "github.com/netdx/netdx/capture/capturetest"
 	"net/netip"
 	"testing"
 	"time"
@@ -29,11 +30,11 @@ func wgHandshake(typ byte, n int) []byte {
 // A WireGuard session: the counters give exact loss, reordering, replays
 // and capture duplicates of the outer (encrypted) packets.
 func TestWireGuardCounters(t *testing.T) {
-	g := newGen(t, layers.LinkTypeEthernet)
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
 	a, b := netip.MustParseAddr("198.18.20.1"), netip.MustParseAddr("198.18.20.2")
 	at := time.Duration(0)
 	send := func(from, to netip.Addr, sport, dport uint16, payload []byte) {
-		g.add(frame{at: at, src: from, dst: to, sport: sport, dport: dport, udp: true, udpPayload: payload, ws: -1})
+		g.Add(ct.Frame{At: at, Src: from, Dst: to, SPort: sport, DPort: dport, UDP: true, UDPPayload: payload, WS: -1})
 		at += 10 * time.Microsecond
 	}
 	send(a, b, 43000, 51820, wgHandshake(1, 148))
@@ -63,7 +64,7 @@ func TestWireGuardCounters(t *testing.T) {
 		}
 	}
 	send(a, b, 43000, 51820, wgData(0xabcd, 50, 100)) // a replay
-	res := analyzeBytes(t, g.pcap(), Options{})
+	res := analyzeBytes(t, g.Pcap(), Options{})
 	if len(res.Tunnels) != 1 || res.Tunnels[0].Kind != "wireguard" {
 		t.Fatalf("tunnels %+v", res.Tunnels)
 	}
@@ -94,7 +95,7 @@ func TestWireGuardCounters(t *testing.T) {
 // ESP sequence numbers, plain and in UDP.
 func TestESPSequence(t *testing.T) {
 	for _, inUDP := range []bool{false, true} {
-		g := newGen(t, layers.LinkTypeEthernet)
+		g := ct.NewGen(t, layers.LinkTypeEthernet)
 		a, b := netip.MustParseAddr("198.18.30.1"), netip.MustParseAddr("198.18.30.2")
 		at := time.Duration(0)
 		for seq := uint32(1); seq <= 500; seq++ {
@@ -111,15 +112,15 @@ func TestESPSequence(t *testing.T) {
 			esp := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, 0x1000), s)
 			esp = append(esp, make([]byte, 64)...)
 			if inUDP {
-				g.add(frame{at: at, src: a, dst: b, sport: 4500, dport: 4500, udp: true, udpPayload: esp, ws: -1})
+				g.Add(ct.Frame{At: at, Src: a, Dst: b, SPort: 4500, DPort: 4500, UDP: true, UDPPayload: esp, WS: -1})
 			} else {
-				f := frame{at: at, src: a, dst: b, ws: -1}
-				raw := g.rawIP(f, layers.IPProtocolESP, esp)
-				g.addRaw(at, raw, len(raw))
+				f := ct.Frame{At: at, Src: a, Dst: b, WS: -1}
+				raw := g.RawIP(f, layers.IPProtocolESP, esp)
+				g.AddRaw(at, raw, len(raw))
 			}
 			at += time.Millisecond
 		}
-		res := analyzeBytes(t, g.pcap(), Options{})
+		res := analyzeBytes(t, g.Pcap(), Options{})
 		if len(res.Tunnels) != 1 || res.Tunnels[0].Kind != "esp" {
 			t.Fatalf("udp %v: tunnels %+v", inUDP, res.Tunnels)
 		}
@@ -130,13 +131,6 @@ func TestESPSequence(t *testing.T) {
 	}
 }
 
-// rawIP builds an Ethernet frame carrying an IP packet with the given
-// protocol and payload.
-func (g *gen) rawIP(f frame, proto layers.IPProtocol, payload []byte) []byte {
-	return serialize(g.t, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: etherType(f.src)},
-		ipLayer(f.src, f.dst, proto, 1), gopacketPayload(payload))
-}
-
 // Inner reordering inside a GRE tunnel with sequence numbers and inside a
 // VXLAN tunnel whose outer IPv4 IDs count packets: one swap happened in
 // the underlay (the outer order is inverted too), one before
@@ -144,18 +138,18 @@ func (g *gen) rawIP(f frame, proto layers.IPProtocol, payload []byte) []byte {
 func TestOuterOrderAttribution(t *testing.T) {
 	for _, kind := range []string{"gre", "vxlan"} {
 		t.Run(kind, func(t *testing.T) {
-			g := newGen(t, layers.LinkTypeEthernet)
-			c := newConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
-			tun := spec{kind: kind, src: outerA, dst: outerB, hasSeq: kind == "gre", id: 5}
+			g := ct.NewGen(t, layers.LinkTypeEthernet)
+			c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+			tun := ct.Spec{Kind: kind, Src: outerA, Dst: outerB, HasSeq: kind == "gre", ID: 5}
 			// Packets without a per-frame header (the handshake, the
 			// ACKs) go without sequence numbers.
 			back := tun
-			back.src, back.dst, back.hasSeq = outerB, outerA, false
-			c.encap = []spec{back}
-			c.handshake(0, 10*time.Millisecond)
-			segs := c.sendData(0, 20*time.Millisecond, 10*time.Microsecond, 100, 1000)
+			back.Src, back.Dst, back.HasSeq = outerB, outerA, false
+			c.Encap = []ct.Spec{back}
+			c.Handshake(0, 10*time.Millisecond)
+			segs := c.SendData(0, 20*time.Millisecond, 10*time.Microsecond, 100, 1000)
 			// The encapsulator numbers packets in the order it sends them.
-			encapOrder := make([]frame, 0, len(segs))
+			encapOrder := make([]ct.Frame, 0, len(segs))
 			for i := range segs {
 				switch i {
 				case 40: // already reordered before encapsulation
@@ -167,14 +161,14 @@ func TestOuterOrderAttribution(t *testing.T) {
 			}
 			for i := range encapOrder {
 				x := tun
-				x.seq, x.ipid = uint32(1000+i), uint16(500+i)
-				encapOrder[i].encap = []spec{x}
+				x.Seq, x.IPID = uint32(1000+i), uint16(500+i)
+				encapOrder[i].Encap = []ct.Spec{x}
 			}
 			// The underlay swaps two encapsulated packets.
-			arrival := append([]frame(nil), encapOrder...)
+			arrival := append([]ct.Frame(nil), encapOrder...)
 			arrival[60], arrival[61] = arrival[61], arrival[60]
-			c.deliver(c.receiver(1), 30*time.Millisecond, 20*time.Microsecond, arrival)
-			res := analyzeBytes(t, g.pcap(), Options{})
+			c.Deliver(c.Receiver(1), 30*time.Millisecond, 20*time.Microsecond, arrival)
+			res := analyzeBytes(t, g.Pcap(), Options{})
 			f := onlyTCP(t, res)
 			d := &f.Dir[0]
 			if d.Reorder.Reordered != 2 || d.Outer.Underlay != 1 || d.Outer.BeforeEncap != 1 {

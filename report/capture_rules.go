@@ -487,6 +487,14 @@ func checkCaptureDuplicates(in *Input) Outcome {
 	return out
 }
 
+// hostsOf names the hosts (addresses without ports) of direction i.
+func hostsOf(f *capture.Flow, i int) (from, to string) {
+	if i == 0 {
+		return f.Client.Addr().String(), f.Server.Addr().String()
+	}
+	return f.Server.Addr().String(), f.Client.Addr().String()
+}
+
 // sideOf names the sender of direction i of a flow.
 func sideOf(f *capture.Flow, i int) (from, to string) {
 	if i == 0 {
@@ -519,13 +527,14 @@ func checkCaptureZeroWindow(in *Input) Outcome {
 			}
 			d := &h.f.Dir[h.i]
 			rcv, snd := sideOf(h.f, h.i)
+			rcvHost, _ := hostsOf(h.f, h.i)
 			peer := &h.f.Dir[1-h.i]
 			f := Finding{ID: "capture.zero_window", Subject: captureSubject(r, FlowID(h.f)),
 				Summary: fmt.Sprintf("%s advertised a zero window %d times, closed for %s in total: its application did not read what %s sent fast enough.",
 					rcv, d.ZeroWindows, d.ZeroWindowTime.Round(time.Millisecond), snd),
 				Evidence: []Evidence{Num("zero_windows", float64(d.ZeroWindows), "packets"),
 					Num("zero_window_ms", capMs(d.ZeroWindowTime), "ms"), Num("window_probes", float64(peer.WindowProbes), "packets")},
-				Fix: []string{"fix the application reading on " + rcv + ": CPU, blocking work between reads"},
+				Fix: []string{"fix the application reading on " + rcv + " (host " + rcvHost + "): CPU, blocking work between reads"},
 			}
 			if len(hits) > capMaxFlowFindings && k == capMaxFlowFindings-1 {
 				f.Notes = append(f.Notes, fmt.Sprintf("%d more flows closed their windows.", len(hits)-capMaxFlowFindings))
@@ -555,18 +564,19 @@ func checkCaptureWindowFull(in *Input) Outcome {
 				}
 				n++
 				snd, rcv := sideOf(fl, i)
+				_, rcvHost := hostsOf(fl, i)
 				f := Finding{ID: "capture.receive_window_limited", Subject: captureSubject(r, FlowID(fl)),
 					Summary: fmt.Sprintf("%s filled the window %s advertised in %d of %d data segments: the receive window, not the path, capped throughput.",
 						snd, rcv, d.WindowFull, d.DataPackets),
 					Evidence: []Evidence{Num("window_full", float64(d.WindowFull), "packets"),
 						Num("data_packets", float64(d.DataPackets), "packets"), Num("window_scale", float64(peer.WindowScale), "")},
-					Fix: []string{"sysctl -w net.ipv4.tcp_rmem='4096 131072 16777216'   # on " + rcv + ": at least bandwidth x round trip"},
+					Fix: []string{"sysctl -w net.ipv4.tcp_rmem='4096 131072 16777216'   # on " + rcvHost + ": at least bandwidth x round trip"},
 				}
 				if h := fl.HandshakeRTT; h > 0 {
 					f.Evidence = append(f.Evidence, Num("rtt_ms", capMs(h), "ms"))
 				}
 				if peer.WindowScale == 0 {
-					f.Fix = append(f.Fix, "sysctl -w net.ipv4.tcp_window_scaling=1   # on "+rcv+": the handshake negotiated no window scaling, so the window stops at 64 KiB")
+					f.Fix = append(f.Fix, "sysctl -w net.ipv4.tcp_window_scaling=1   # on "+rcvHost+": the handshake negotiated no window scaling, so the window stops at 64 KiB")
 				}
 				out.Findings = append(out.Findings, f)
 			}

@@ -80,8 +80,9 @@ func init() {
 			"again and again or after timeouts, while small segments get through: a link on the path has a smaller " +
 			"MTU and its ICMP 'fragmentation needed' / 'packet too big' never reaches the sender — a path-MTU black " +
 			"hole. Tunnels are the usual cause: their headers shrink the MTU inside.",
-		Thresholds: fmt.Sprintf("Fires for a flow with at least %d retransmissions, %.0f%% of them full-size, and "+
-			"repeated or timeout-driven.", capPMTUMin, capPMTUShare*100),
+		Thresholds: fmt.Sprintf("Fires for a flow with at least %d retransmissions, %.0f%% of them full-size, when "+
+			"at least half of them repeat a range already retransmitted and half follow timeouts; inside a tunnel, "+
+			"when some repeat or half follow timeouts.", capPMTUMin, capPMTUShare*100),
 		Remediation: "Clamp the MSS where the tunnel starts (`iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST " +
 			"SYN -j TCPMSS --clamp-mss-to-pmtu`, or nft `tcp flags syn tcp option maxseg size set rt mtu`), set the " +
 			"tunnel device's MTU to the underlay MTU less the tunnel overhead, let ICMP type 3 code 4 and ICMPv6 " +
@@ -314,7 +315,12 @@ func checkPMTU(in *Input) Outcome {
 				if rtx < capPMTUMin || float64(R.FullSize) < capPMTUShare*float64(R.Packets) || d.MSS == 0 {
 					continue
 				}
-				if R.Repeated == 0 && R.Timeout*2 < R.Packets {
+				// A bulk transfer retransmits full-size segments whatever the
+				// cause; a black hole shows as the same segments failing
+				// again after timeouts. Inside a tunnel less is needed.
+				strong := R.Repeated*2 >= R.Packets && R.Timeout*2 >= R.Packets
+				tunnel, _ := tunnelOverhead(fl.Encap)
+				if !strong && (tunnel == 0 || R.Repeated == 0 && R.Timeout*2 < R.Packets) {
 					continue
 				}
 				if n == capMaxFlowFindings {
@@ -322,6 +328,7 @@ func checkPMTU(in *Input) Outcome {
 				}
 				n++
 				snd, _ := sideOf(fl, i)
+				sndHost, _ := hostsOf(fl, i)
 				over, parts := tunnelOverhead(fl.Encap)
 				f := Finding{ID: "capture.pmtu_blackhole", Subject: captureSubject(r, FlowID(fl)),
 					Summary: fmt.Sprintf("%d of %d retransmissions from %s were full-size (%d-byte payload), %d of them repeated and %d after timeouts: full-size packets do not get through.",
@@ -332,7 +339,7 @@ func checkPMTU(in *Input) Outcome {
 						Num("timeout_retransmissions", float64(R.Timeout), "segments"),
 						Num("mss", float64(d.MSS), "bytes"), Num("tunnel_overhead_bytes", float64(over), "bytes")},
 				}
-				clamp := "iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu   # where the tunnel starts"
+				clamp := "iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu   # on the router or host where the MTU shrinks"
 				if over > 0 {
 					f.Explanation = fmt.Sprintf("The flow runs inside a tunnel (%s bytes of headers): its full-size segments are %d bytes too large for a 1500-byte underlay unless the tunnel MTU and the MSS account for them.", parts, over)
 					f.Fix = []string{clamp,
@@ -342,7 +349,7 @@ func checkPMTU(in *Input) Outcome {
 					f.Fix = []string{clamp}
 					f.Notes = append(f.Notes, "No tunnel is visible in the capture: look for one, or a smaller-MTU link, further along the path.")
 				}
-				f.Fix = append(f.Fix, "sysctl -w net.ipv4.tcp_mtu_probing=1   # on "+snd+": find the MTU without ICMP",
+				f.Fix = append(f.Fix, "sysctl -w net.ipv4.tcp_mtu_probing=1   # on "+sndHost+": find the MTU without ICMP",
 					"allow ICMP type 3 code 4 and ICMPv6 type 2 (packet too big) through the firewalls on the path")
 				out.Findings = append(out.Findings, f)
 			}
