@@ -228,8 +228,8 @@ func checkCaptureRetrans(in *Input) Outcome {
 		}
 		R := &t.Retransmission
 		f := Finding{ID: "capture.retransmissions", Subject: captureSubject(r, ""),
-			Summary: fmt.Sprintf("%.2f%% of data segments were retransmitted (%d of %d; %d after a timeout, %d fast, %d spurious not counted).",
-				share*100, n, t.Segments, R.Timeout, R.Fast, R.Spurious),
+			Summary: fmt.Sprintf("%.2f%% of data segments were retransmitted for loss (%d of %d, leaving out %d spurious); of all %d retransmissions %d followed a timeout and %d were fast.",
+				share*100, n, t.Segments, R.Spurious, R.Packets, R.Timeout, R.Fast),
 			Evidence: []Evidence{
 				Num("retransmitted_packets", float64(R.Packets), "segments"),
 				Num("retransmitted_bytes", float64(R.Bytes), "bytes"),

@@ -58,6 +58,7 @@ type Frame struct {
 	Iface        int
 }
 
+// Gen collects records and writes them as pcap or pcapng.
 type Gen struct {
 	t     testing.TB
 	Link  layers.LinkType
@@ -65,6 +66,7 @@ type Gen struct {
 	Recs  []Record
 }
 
+// Record is one packet record.
 type Record struct {
 	CI   gopacket.CaptureInfo
 	Data []byte
@@ -436,7 +438,12 @@ type Conv struct {
 	TS     bool
 	NoID   bool // IPv4 ID 0 on every packet
 	Encap  []Spec
-	Win    uint16
+	// EncapBack, when set, wraps the server's packets instead of Encap
+	// (a tunnel's other direction).
+	EncapBack []Spec
+	Win       uint16
+	// Offset shifts every frame's time, to run conversations side by side.
+	Offset time.Duration
 }
 
 // NewConv starts a conversation between client and server ("addr:port")
@@ -456,8 +463,11 @@ func (c *Conv) Frame(side int, at time.Duration, seq uint32, n int, flags uint8)
 	if side == 1 {
 		src, dst = dst, src
 	}
-	f := Frame{At: at, Src: src.Addr(), Dst: dst.Addr(), SPort: src.Port(), DPort: dst.Port(), Seq: seq,
+	f := Frame{At: c.Offset + at, Src: src.Addr(), Dst: dst.Addr(), SPort: src.Port(), DPort: dst.Port(), Seq: seq,
 		Ack: c.Next[1-side], Flags: flags | decode.ACK, Win: c.Win, Payload: n, WS: -1, Encap: c.Encap}
+	if side == 1 && c.EncapBack != nil {
+		f.Encap = c.EncapBack
+	}
 	if !c.NoID {
 		f.IPID = c.IPID[side]
 		c.IPID[side]++
@@ -578,7 +588,7 @@ func (r *Receiver) Ack(at time.Duration, f Frame) Frame {
 func (c *Conv) Deliver(rx *Receiver, t0, gap time.Duration, frames []Frame) time.Duration {
 	at := t0
 	for _, f := range frames {
-		f.At = at
+		f.At = c.Offset + at
 		c.G.Add(f)
 		c.G.Add(rx.Ack(at+5*time.Microsecond, f))
 		at += gap
@@ -598,7 +608,7 @@ func (c *Conv) DeliverAt(rx *Receiver, fs []Timed) {
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].At < fs[j].At })
 	var out []Frame
 	for _, x := range fs {
-		x.F.At = x.At
+		x.F.At = c.Offset + x.At
 		out = append(out, x.F, rx.Ack(x.At+5*time.Microsecond, x.F))
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })

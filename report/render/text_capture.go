@@ -154,6 +154,7 @@ func (p *printer) captureTunnels(c *report.Capture) {
 		if t.ID != nil {
 			name += " " + strconv.FormatUint(uint64(*t.ID), 10)
 		}
+		first := true
 		for _, d := range t.Directions {
 			if d.Packets == 0 {
 				continue
@@ -166,12 +167,13 @@ func (p *printer) captureTunnels(c *report.Capture) {
 				seq = fmt.Sprintf("outer IP ID %d up/%d back", d.OuterIPIDInOrder, d.OuterIPIDOutOfOrder)
 			}
 			inner := "-"
-			if t.Flows > 0 {
+			if t.Flows > 0 && first {
 				inner = fmt.Sprintf("%d flows, %d retrans, %d reordered", t.Flows, t.Inner.RetransmittedPackets, t.Inner.ReorderedPackets)
-				if o := t.Inner.OuterOrder; o != nil {
-					inner += fmt.Sprintf(" (%d underlay, %d before encap)", o.Underlay, o.BeforeEncapsulation)
+				if o := t.Inner.OuterOrder; o != nil && o.Underlay+o.BeforeEncapsulation > 0 {
+					inner += fmt.Sprintf(" (%d late outside too, %d before encapsulation)", o.Underlay, o.BeforeEncapsulation)
 				}
 			}
+			first = false
 			rows = append(rows, []string{name, d.From + " > " + d.To, strconv.FormatUint(d.Packets, 10), seq, lost, reo, rep, inner})
 		}
 	}
