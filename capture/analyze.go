@@ -383,10 +383,11 @@ func (a *analyzer) newFlow(k flowKey, node *ctxNode, ep uint8, at int64) *flow {
 	if len(a.flows) >= a.maxFlows {
 		a.evict()
 	}
-	f := &flow{key: k, node: node, client: ep, first: at, last: at}
+	f := &flow{}
 	if k.proto == 6 {
-		f.tcp = newTCPFlow()
+		f = newTCPFlow()
 	}
+	f.key, f.node, f.client, f.first, f.last = k, node, ep, at, at
 	a.flows[k] = f
 	a.res.FlowsSeen++
 	if t := node.innerTunnel(); t != nil {
@@ -434,32 +435,32 @@ func (a *analyzer) evict() {
 		" flows: the idlest flows were evicted; their counts are in the totals and the worst of them in the flow list (raise --max-flows to keep them all)")
 }
 
-// retire finishes a flow: its counts go into the totals and its tunnel;
-// evicted flows are kept only when they are among the worst.
-func (a *analyzer) retire(f *flow, evicted bool) *Flow {
-	out := f.result()
-	out.Evicted = evicted
+// retire finishes a flow: its counts go into the totals and its tunnel.
+// An evicted flow is kept for the list only when it had problems.
+func (a *analyzer) retire(f *flow, evicted bool) {
+	f.finalize()
 	if f.tcp != nil {
 		a.totals.TCPFlows++
-		for i := range out.Dir {
-			a.totals.TCP.add(&out.Dir[i])
+		for i := range f.tcp.d {
+			a.totals.TCP.add(&f.tcp.d[i].st)
+		}
+		if t := f.node.innerTunnel(); t != nil {
+			for i := range f.tcp.d {
+				t.out.Inner.add(&f.tcp.d[i].st)
+			}
 		}
 	} else {
 		a.totals.UDPFlows++
 	}
-	if t := f.node.innerTunnel(); t != nil && f.tcp != nil {
-		for i := range out.Dir {
-			t.out.Inner.add(&out.Dir[i])
-		}
-	}
-	if evicted && out.Score() > 0 {
+	if evicted && f.score() > 0 {
+		out := f.result()
+		out.Evicted = true
 		a.kept = append(a.kept, out)
 		if len(a.kept) > 2*maxKeptEvicted {
 			sortFlows(a.kept)
 			a.kept = a.kept[:maxKeptEvicted]
 		}
 	}
-	return out
 }
 
 func (a *analyzer) finish(stop error) *Result {
@@ -468,13 +469,37 @@ func (a *analyzer) finish(stop error) *Result {
 	if a.firstNS != 0 {
 		res.First, res.Last = time.Unix(0, a.firstNS).UTC(), time.Unix(0, a.lastNS).UTC()
 	}
-	flows := make([]*Flow, 0, len(a.flows)+len(a.kept))
-	for _, f := range a.flows {
-		flows = append(flows, a.retire(f, false))
+	// Rank the flows still in the table on their own counters and build
+	// reports only for those listed: a table of a million clean flows
+	// must not be copied whole.
+	live := make([]*flow, 0, len(a.flows))
+	for k, f := range a.flows {
+		a.retire(f, false)
+		live = append(live, f)
+		delete(a.flows, k)
+	}
+	a.last = nil
+	sort.SliceStable(live, func(i, j int) bool {
+		si, sj := live[i].score(), live[j].score()
+		if si != sj {
+			return si > sj
+		}
+		if pi, pj := live[i].packets(), live[j].packets(); pi != pj {
+			return pi > pj
+		}
+		return live[i].first < live[j].first
+	})
+	limit := a.o.ListFlows
+	if limit <= 0 {
+		limit = DefaultListFlows
+	}
+	flows := make([]*Flow, 0, min(len(live), limit)+len(a.kept))
+	for _, f := range live[:min(len(live), limit)] {
+		flows = append(flows, f.result())
 	}
 	flows = append(flows, a.kept...)
 	sortFlows(flows)
-	res.Flows = flows
+	res.Flows = flows[:min(len(flows), limit)]
 	res.Totals = a.totals
 	for _, t := range a.tunnels {
 		res.Tunnels = append(res.Tunnels, t.result())
@@ -541,10 +566,11 @@ func (f *Flow) Packets() uint64 { return f.Dir[0].Packets + f.Dir[1].Packets }
 // Score ranks flows for the worst-first list: the share of segments that
 // were retransmitted, reordered or lost, with 10 added to the denominator
 // so a flow of three packets does not outrank one of a million.
-func (f *Flow) Score() float64 {
+func (f *Flow) Score() float64 { return score(&f.Dir[0], &f.Dir[1]) }
+
+func score(a, b *Direction) float64 {
 	var bad, segs uint64
-	for i := range f.Dir {
-		d := &f.Dir[i]
+	for _, d := range [2]*Direction{a, b} {
 		bad += d.Retransmission.Packets + d.LostSegments
 		if d.Reorder != nil {
 			bad += d.Reorder.Reordered

@@ -22,8 +22,9 @@ import (
 
 // synth streams a large generated pcap without holding it: flows send
 // bulk data in turn, each data segment of 1448 bytes (1514 on the wire)
-// and an ACK for every second one. One segment in 500 swaps with the next
-// and one in 2000 is sent again, so the analysis does real work.
+// and an ACK for every second one. In each flow one segment in 100 swaps
+// with the next and one in 300 is sent again, so the analysis does real
+// work.
 type synth struct {
 	flows   []synthFlow
 	snap    int   // captured bytes per data frame
@@ -31,16 +32,16 @@ type synth struct {
 	written int64
 	packets uint64
 	buf     []byte
-	pending []byte // a swapped segment waiting to go out
 	ts      time.Duration
 	i       uint64
 }
 
 type synthFlow struct {
 	data, ack []byte // templates: Ethernet/IPv4/TCP with timestamps
-	seq, next uint32
+	next      uint32
 	id        uint16
 	sent      uint64
+	pending   []byte // a segment held back to swap with the next one
 }
 
 const (
@@ -54,11 +55,11 @@ func newSynth(tb testing.TB, flows, snap int, limit int64) *synth {
 	s := &synth{snap: snap, limit: limit}
 	g := ct.NewGen(tb, layers.LinkTypeEthernet)
 	for i := range flows {
-		c := ct.NewConv(g, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 40000).String(),
+		c := ct.NewConv(g, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), uint16(40000+i>>16)).String(),
 			"198.19.0.1:5201")
 		d := g.Build(ptr(c.Data(0, 0, 1448)), layers.LinkTypeEthernet)
 		a := g.Build(ptr(c.AckFrame(1, 0, 1)), layers.LinkTypeEthernet)
-		s.flows = append(s.flows, synthFlow{data: d, ack: a, seq: 1001, next: 1001})
+		s.flows = append(s.flows, synthFlow{data: d, ack: a, next: 1001})
 	}
 	hdr := make([]byte, 24)
 	binary.LittleEndian.PutUint32(hdr, 0xa1b2c3d4)
@@ -102,14 +103,14 @@ func (s *synth) step() {
 	f.next += 1448
 	f.sent++
 	switch {
-	case s.pending != nil:
+	case len(f.pending) > 0:
 		s.record(s.segment(f, seq), 1514)
-		s.record(s.pending, 1514)
-		s.pending = nil
-	case f.sent%500 == 0:
-		s.pending = append(s.pending[:0], s.segment(f, seq)...)
+		s.record(f.pending, 1514)
+		f.pending = f.pending[:0]
+	case f.sent%100 == 0:
+		f.pending = append(f.pending[:0], s.segment(f, seq)...)
 		return
-	case f.sent%2000 == 0 && seq > 1001+1448:
+	case f.sent%300 == 150:
 		s.record(s.segment(f, seq-1448), 1514)
 		fallthrough
 	default:
@@ -151,18 +152,21 @@ func synthBytes(tb testing.TB, flows, snap int, packets uint64) []byte {
 var benchData = map[string][]byte{}
 
 // BenchmarkAnalyze measures packets per second on one core over a
-// capture held in memory: 1M+ packets in 1000 flows, with reordering and
-// retransmissions; headers only (snap length 128) and whole frames.
+// capture held in memory, with reordering and retransmissions in every
+// flow: headers only (snap length 128) and whole frames over 1000 flows,
+// and headers only over 10,000 flows (more flow state than the CPU caches
+// hold).
 func BenchmarkAnalyze(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
 		snap    int
+		flows   int
 		packets uint64
-	}{{"snap128", 128, 1_500_000}, {"fullframes", 1514, 300_000}} {
+	}{{"snap128", 128, 1000, 1_500_000}, {"fullframes", 1514, 1000, 300_000}, {"snap128-10kflows", 128, 10_000, 3_000_000}} {
 		b.Run(tc.name, func(b *testing.B) {
 			data := benchData[tc.name]
 			if data == nil {
-				data = synthBytes(b, 1000, tc.snap, tc.packets)
+				data = synthBytes(b, tc.flows, tc.snap, tc.packets)
 				benchData[tc.name] = data
 			}
 			runtime.GC()
@@ -180,6 +184,7 @@ func BenchmarkAnalyze(b *testing.B) {
 			b.ReportMetric(float64(pkts)/b.Elapsed().Seconds(), "packets/s")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pkts), "ns/packet")
 		})
+		delete(benchData, tc.name)
 	}
 }
 
@@ -271,4 +276,26 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The benchmark's generated load has an exact truth too: in each flow one
+// segment in 100 swapped with the next, one in 300 sent again.
+func TestSynthTruth(t *testing.T) {
+	data := synthBytes(t, 10, 128, 20000)
+	res, err := Analyze(context.Background(), bytes.NewReader(data), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt := &res.Totals.TCP
+	var sent, wantRe, wantRtx uint64
+	for _, f := range res.Flows {
+		n := f.Dir[0].DataPackets - f.Dir[0].Retransmission.Frames
+		sent += n
+		wantRe += n / 100
+		wantRtx += (n + 150) / 300
+	}
+	if tt.Retransmission.Packets != wantRtx || res.Totals.Reorder.Reordered != wantRe || tt.LostSegments != 0 || tt.Retransmission.Spurious != 0 {
+		t.Errorf("%d segments: retransmitted %d (want %d), reordered %d (want %d), lost %d, spurious %d",
+			sent, tt.Retransmission.Packets, wantRtx, res.Totals.Reorder.Reordered, wantRe, tt.LostSegments, tt.Retransmission.Spurious)
+	}
 }

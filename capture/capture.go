@@ -34,10 +34,16 @@ type Options struct {
 	// evicted: their counts stay in the totals and the worst of them in
 	// the flow list. 0 means DefaultMaxFlows.
 	MaxFlows int
+	// ListFlows caps Result.Flows, worst first; 0 means DefaultListFlows.
+	ListFlows int
 }
 
 // DefaultMaxFlows is the flow table's size when Options.MaxFlows is 0.
 const DefaultMaxFlows = 250_000
+
+// DefaultListFlows is how many flows Result.Flows holds when
+// Options.ListFlows is 0.
+const DefaultListFlows = 10_000
 
 // Filter selects packets; empty fields match everything. Within a field
 // any value matches; all non-empty fields must match.
@@ -129,9 +135,9 @@ type Result struct {
 	// Undecoded counts packets decoding stopped short on, by reason.
 	Undecoded []Count
 
-	// Flows lists TCP and UDP flows, worst first (see Flow.Score). It
-	// holds every flow still in the table at the end plus the worst of
-	// those evicted.
+	// Flows lists TCP and UDP flows, worst first (see Flow.Score), at
+	// most Options.ListFlows of them: drawn from the flows still in the
+	// table at the end and the worst of those evicted.
 	Flows []*Flow
 	// FlowsSeen counts every flow seen; FlowsEvicted those pushed out of
 	// a full table (their counts are in Totals).

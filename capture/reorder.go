@@ -135,14 +135,14 @@ type window struct {
 }
 
 // push adds the next arrival with its position in sending order. late
-// packets carry their RFC 4737 extent.
+// packets carry their RFC 4737 extent. r may be nil until the first late
+// packet: nothing is recorded in it before.
 func (w *window) push(r *Reorder, seq int64, late bool, extent uint64) {
 	idx := w.n
 	slot := idx % ringSize
 	w.seq[slot] = seq
 	w.far &^= 1 << slot
 	w.n++
-	r.Packets++
 	if late {
 		w.lastLate = idx + 1
 		n := 0
@@ -206,6 +206,7 @@ func (w *window) flush(r *Reorder) {
 	for c := start; c < w.n; c++ {
 		w.judge(r, c)
 	}
+	r.Packets += w.n
 	r.Density[DensityThreshold] += w.n - w.moved - w.beyond
 	*w = window{}
 }

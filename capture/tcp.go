@@ -48,61 +48,73 @@ type tcpFlow struct {
 	handshake              bool
 	midstream              bool
 	fins                   uint8 // bit per endpoint that sent a FIN
+	final                  bool  // finalize ran
 }
 
-func newTCPFlow() *tcpFlow {
-	t := &tcpFlow{}
-	for i := range t.d {
-		t.d[i].wsOpt = -1
-		t.d[i].st.WindowScale = -1
+// tcpFlowAlloc keeps a TCP flow's state next to its table entry: one
+// allocation, and memory that is close together for the per-packet path.
+type tcpFlowAlloc struct {
+	flow
+	tcp tcpFlow
+}
+
+func newTCPFlow() *flow {
+	x := &tcpFlowAlloc{}
+	x.flow.tcp = &x.tcp
+	for i := range x.tcp.d {
+		x.tcp.d[i].wsOpt = -1
+		x.tcp.d[i].st.WindowScale = -1
 	}
-	return t
+	return &x.flow
 }
 
 // tcpDir is one endpoint of a TCP flow: the data it sends and the
 // acknowledgements it sends about the other endpoint's data.
 type tcpDir struct {
-	st Direction
+	// The fields every packet touches come first, the counters last, so a
+	// packet reads few cache lines of a flow among thousands.
+	recent [4]struct{ h, at uint64 } // capture duplicate detection
+	rpos   uint8
 
 	// Sequence space of this endpoint's data, relative to the first
 	// sequence number seen (the ISN+1 after a SYN).
 	init  bool
+	syn   bool
 	hi    int64  // next expected: the highest end seen
 	hiRaw uint32 // hi as a raw sequence number
-	holes holes
-	w     *window // allocated with st.Reorder when the first data arrives
-	syn   bool
 	isn   uint32
+	holes holes
 	// Evidence about this endpoint's packets.
 	tsSeen         bool
-	maxTS          uint32
 	idSeen         bool
 	lastID         uint16
+	maxTS          uint32
 	idGood, idPair uint32
 	lastSegs       int64
 	maxSeg         int
 	// Acknowledgements this endpoint sent about the peer's data.
 	ackSeen bool
-	ack     int64 // in the peer's relative space
 	winRaw  uint16
+	ack     int64 // in the peer's relative space
 	win     int64 // scaled window in bytes; -1 when the scale is unknown
 	lossAt  int64 // last duplicate ACK or SACK
 	zeroAt  int64 // start of the current zero window, 0 none
-	sacks   [4][2]int64
-	nsack   int
+	// One round-trip sample at a time, as TCP itself times segments.
+	rttOn  bool
+	rttEnd int64
+	rttAt  int64
 	// Options from this endpoint's SYN.
 	mssOpt uint16
 	wsOpt  int8
 	sackOK bool
 	tsOK   bool
-	// Capture duplicate detection.
-	recent [4]struct{ h, at uint64 }
-	rpos   uint8
-	// One round-trip sample at a time, as TCP itself times segments.
-	rttOn  bool
-	rttEnd int64
-	rttAt  int64
-	rtx    *rtxLog
+
+	w     window
+	sacks [4][2]int64
+	nsack int
+	rtx   *rtxLog
+
+	st Direction
 }
 
 // rtxLog remembers recent retransmissions (for D-SACK and late-original
@@ -336,7 +348,7 @@ func (f *flow) ack(ep uint8, p *decode.Packet, at int64) {
 			d.zeroAt = at
 		}
 	} else if d.zeroAt != 0 {
-		d.st.ZeroWindowTime += time.Duration(at - d.zeroAt)
+		d.st.ZeroWindowTime += time.Duration(max(at-d.zeroAt, 0))
 		d.zeroAt = 0
 	}
 	win := int64(-1)
@@ -466,9 +478,6 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 			st.FirstData = time.Unix(0, at)
 		}
 		st.LastData = time.Unix(0, at)
-	}
-	if d.w == nil {
-		d.w, d.st.Reorder = &window{}, &Reorder{}
 	}
 	if !d.init {
 		d.start(o.Seq)
@@ -681,6 +690,9 @@ func (f *flow) judge(d *tcpDir, p *decode.Packet, c creator, at int64) (bool, ev
 func (f *flow) lateOriginal(ep uint8, p *decode.Packet, at int64, s, top int64, c creator, pre bool) {
 	d := &f.tcp.d[ep]
 	st := &d.st
+	if st.Reorder == nil {
+		st.Reorder = &Reorder{}
+	}
 	extent := d.w.n - c.idx
 	if pre {
 		// Sent before the capture's first packet of this direction: late,
@@ -809,7 +821,62 @@ func (d *tcpDir) spurious(x *rtxRec, proof *uint64) {
 	x.lostSegs, x.lostBytes = 0, 0
 }
 
-// result turns the flow's state into its report.
+// finalize moves what is still open into the counters: holes never filled
+// are lost, a window still closed counts until the flow's last packet, the
+// reorder window is flushed. It runs once, when the flow leaves the table.
+func (f *flow) finalize() {
+	t := f.tcp
+	if t == nil || t.final {
+		return
+	}
+	t.final = true
+	for ep := range uint8(2) {
+		d := &t.d[ep]
+		for _, h := range d.holes {
+			if !h.pre {
+				d.st.LostBytes += uint64(h.e - h.s)
+				d.st.LostSegments += segments(h.e-h.s, t.mss(ep))
+			}
+		}
+		d.holes = nil
+		if d.zeroAt != 0 {
+			d.st.ZeroWindowTime += time.Duration(max(f.last-d.zeroAt, 0))
+			d.zeroAt = 0
+		}
+		if d.w.n > 0 {
+			if d.st.Reorder == nil {
+				d.st.Reorder = &Reorder{}
+			}
+			d.w.flush(d.st.Reorder)
+		}
+		d.rtx = nil
+		d.st.MSS = t.mss(ep)
+		d.st.WindowScale = t.scale(ep)
+		d.st.SACKPermitted = d.sackOK && t.d[1-ep].sackOK
+		d.st.Timestamps = d.tsOK && t.d[1-ep].tsOK || d.tsSeen
+		if !d.st.FirstData.IsZero() {
+			d.st.FirstData, d.st.LastData = d.st.FirstData.UTC(), d.st.LastData.UTC()
+		}
+	}
+}
+
+// score ranks a finalized flow like Flow.Score.
+func (f *flow) score() float64 {
+	if f.tcp == nil {
+		return 0
+	}
+	return score(&f.tcp.d[0].st, &f.tcp.d[1].st)
+}
+
+// packets counts the flow's packets, duplicates left out.
+func (f *flow) packets() uint64 {
+	if f.tcp == nil {
+		return f.udp[0].packets + f.udp[1].packets
+	}
+	return f.tcp.d[0].st.Packets + f.tcp.d[1].st.Packets
+}
+
+// result builds the report of a finalized flow.
 func (f *flow) result() *Flow {
 	out := &Flow{Proto: "udp", Tunnel: -1}
 	if f.key.proto == 6 {
@@ -847,30 +914,7 @@ func (f *flow) result() *Flow {
 		out.ServerRTT = time.Duration(t.ackAt - t.synAckAt)
 	}
 	for i, ep := range [2]uint8{c, s} {
-		d := &t.d[ep]
-		for _, h := range d.holes {
-			if !h.pre {
-				d.st.LostBytes += uint64(h.e - h.s)
-				d.st.LostSegments += segments(h.e-h.s, t.mss(ep))
-			}
-		}
-		d.holes = nil
-		if d.zeroAt != 0 {
-			d.st.ZeroWindowTime += time.Duration(f.last - d.zeroAt)
-			d.zeroAt = 0
-		}
-		if d.w != nil {
-			d.w.flush(d.st.Reorder)
-			d.w = nil
-		}
-		d.st.MSS = t.mss(ep)
-		d.st.WindowScale = t.scale(ep)
-		d.st.SACKPermitted = d.sackOK && t.d[1-ep].sackOK
-		d.st.Timestamps = d.tsOK && t.d[1-ep].tsOK || d.tsSeen
-		if !d.st.FirstData.IsZero() {
-			d.st.FirstData, d.st.LastData = d.st.FirstData.UTC(), d.st.LastData.UTC()
-		}
-		out.Dir[i] = d.st
+		out.Dir[i] = t.d[ep].st
 	}
 	return out
 }

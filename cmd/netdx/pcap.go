@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"strconv"
@@ -131,6 +132,12 @@ func (o *pcapOptions) engine() (capture.Options, error) {
 		return co, &usageError{fmt.Errorf("invalid --progress %q: want auto, always or never", o.progress)}
 	}
 	co.MaxFlows = o.maxFlows
+	// The rules judge the flows the engine keeps: keep at least the
+	// default number whatever --flows lists; --flows 0 keeps them all.
+	co.ListFlows = max(o.list, capture.DefaultListFlows)
+	if o.list == 0 {
+		co.ListFlows = math.MaxInt
+	}
 	return co, nil
 }
 
