@@ -16,8 +16,6 @@ import (
 	"errors"
 	"net/netip"
 	"time"
-
-	"github.com/netdx/netdx/capture/decode"
 )
 
 // Options configure one analysis. The zero value analyses everything with
@@ -406,6 +404,3 @@ func itoa(v uint64) string {
 	}
 	return string(b[i:])
 }
-
-// tunnelKind names a decoded layer as a tunnel kind.
-func tunnelKind(l *decode.Layer) string { return l.Name() }
