@@ -72,9 +72,10 @@ type analyzer struct {
 	ctxs     []*ctxNode // index 0 is the root: no encapsulation
 	tunnels  []*tunnelState
 
-	undecoded map[decode.Fault]uint64
-	ifPackets []uint64
-	warned    map[string]bool
+	undecoded  map[decode.Fault]uint64
+	linkFaults map[layers.LinkType]string
+	ifPackets  []uint64
+	warned     map[string]bool
 
 	firstNS, lastNS int64
 }
@@ -85,18 +86,29 @@ func newAnalyzer(o Options, src *source) *analyzer {
 		src: src,
 		dec: decode.New(decode.Config{VXLANPorts: o.VXLANPorts, GenevePorts: o.GenevePorts,
 			WireGuardPorts: o.WireGuardPorts, ESPPorts: o.ESPPorts}),
-		flows:     map[flowKey]*flow{},
-		maxFlows:  o.MaxFlows,
-		ctxIndex:  map[ctxKey]uint32{},
-		ctxs:      []*ctxNode{{}},
-		undecoded: map[decode.Fault]uint64{},
-		warned:    map[string]bool{},
+		flows:      map[flowKey]*flow{},
+		maxFlows:   o.MaxFlows,
+		ctxIndex:   map[ctxKey]uint32{},
+		ctxs:       []*ctxNode{{}},
+		undecoded:  map[decode.Fault]uint64{},
+		linkFaults: map[layers.LinkType]string{},
+		warned:     map[string]bool{},
 	}
 	if a.maxFlows <= 0 {
 		a.maxFlows = DefaultMaxFlows
 	}
 	a.res.Name, a.res.Format, a.res.Gzip, a.res.NanoTimestamps = o.Name, src.format, src.gzip, src.nano
 	return a
+}
+
+// unsupported names an unsupported link type, once per type.
+func (a *analyzer) unsupported(lt layers.LinkType) string {
+	if r, ok := a.linkFaults[lt]; ok {
+		return r
+	}
+	r := "unsupported link type " + linkName(lt)
+	a.linkFaults[lt] = r
+	return r
 }
 
 // warn adds a warning once per key.
@@ -133,7 +145,7 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 		res.SnapTruncated++
 	}
 	if !decode.Supported(lt) {
-		a.undecoded[decode.Fault{Layer: "link", Reason: "unsupported link type " + linkName(lt)}]++
+		a.undecoded[decode.Fault{Layer: "link", Reason: a.unsupported(lt)}]++
 		return
 	}
 	p := a.dec.Decode(lt, data, wire)

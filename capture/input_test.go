@@ -203,3 +203,24 @@ func TestInterrupted(t *testing.T) {
 		t.Fatalf("err %v res %v", err, res)
 	}
 }
+
+// A pcapng interface of a link type netdx does not decode: its packets
+// are counted as undecoded with a warning, the others analysed.
+func TestPcapngUnsupportedInterface(t *testing.T) {
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	ct.RetransScenario(ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201"))
+	n := len(g.Recs)
+	for i := range 5 {
+		g.Recs = append(g.Recs, ct.Record{CI: g.Recs[n-1].CI, Data: []byte{1, 2, 3, byte(i)}})
+		g.Recs[len(g.Recs)-1].CI.InterfaceIndex = 1
+		g.Recs[len(g.Recs)-1].CI.CaptureLength, g.Recs[len(g.Recs)-1].CI.Length = 4, 4
+	}
+	res := analyzeBytes(t, g.Pcapng(layers.LinkTypeEthernet, 147), Options{})
+	checkScenario(t, res)
+	if len(res.Undecoded) != 1 || res.Undecoded[0].Packets != 5 || res.Undecoded[0].Reason != "link: unsupported link type linktype 147" {
+		t.Errorf("undecoded %+v", res.Undecoded)
+	}
+	if !strings.Contains(strings.Join(res.Warnings, "\n"), "interface 1 (if1) has link type linktype 147") || res.Interfaces[1].Supported {
+		t.Errorf("warnings %q interfaces %+v", res.Warnings, res.Interfaces)
+	}
+}

@@ -316,3 +316,21 @@ func TestAckedButNotCaptured(t *testing.T) {
 	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
 	checkDir(t, "client data", &f.Dir[0], want{notCaptured: 2})
 }
+
+// A receiver-side capture of GRO-merged frames (four MSS each), two of
+// them swapped: one reordered frame, nothing retransmitted or lost, and
+// the segments counted as the wire carried them.
+func TestGROMergedFrames(t *testing.T) {
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.Handshake(0, time.Millisecond)
+	frames := c.SendData(0, 5*time.Millisecond, 40*time.Microsecond, 30, 4*1448)
+	frames[10], frames[11] = frames[11], frames[10]
+	c.Deliver(c.Receiver(1), 6*time.Millisecond, 50*time.Microsecond, frames)
+	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
+	d := &f.Dir[0]
+	checkDir(t, "client data", d, want{reordered: 1})
+	if d.Segments != 120 || d.GSOFrames != 30 || d.Reorder.ExtentMax != 1 {
+		t.Errorf("segments %d gso frames %d extent %d, want 120, 30, 1", d.Segments, d.GSOFrames, d.Reorder.ExtentMax)
+	}
+}
