@@ -479,12 +479,16 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 		}
 		st.LastData = time.Unix(0, at)
 	}
+	seq := o.Seq
+	if o.Flags&decode.SYN != 0 {
+		seq++ // data on a SYN (TCP Fast Open) starts after it
+	}
 	if !d.init {
-		d.start(o.Seq)
+		d.start(seq)
 		t.midstream = !d.syn
 		d.holes.add(hole{s: -preSpan, e: 0, c: f.creatorOf(d, p, at), pre: true})
 	}
-	s := d.rel(o.Seq)
+	s := d.rel(seq)
 	e := s + n
 	if s < d.hi-preSpan {
 		a.warn("seqjump", "a TCP segment's sequence number lies more than 1 GiB below the data already seen; it was ignored")
@@ -512,7 +516,7 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 	f.below(ep, p, at, s, top, mss)
 	if e > d.hi {
 		st.UniqueBytes += uint64(e - d.hi)
-		d.hi, d.hiRaw = e, o.Seq+uint32(n)
+		d.hi, d.hiRaw = e, d.hiRaw+uint32(e-d.hi)
 	}
 }
 
@@ -554,7 +558,7 @@ func (f *flow) advance(ep uint8, p *decode.Packet, at int64, s, e int64) {
 		}
 	}
 	st.UniqueBytes += uint64(e - s)
-	d.hi, d.hiRaw = e, p.TCP.Seq+uint32(e-s)
+	d.hi, d.hiRaw = e, d.hiRaw+uint32(e-d.hi)
 	d.w.push(st.Reorder, s, false, 0)
 	if !d.rttOn {
 		d.rttOn, d.rttEnd, d.rttAt = true, e, at
