@@ -2,6 +2,7 @@ package capture
 
 import (
 	ct "github.com/netdx/netdx/capture/capturetest"
+	"github.com/netdx/netdx/capture/decode"
 	"net/netip"
 	"sort"
 	"testing"
@@ -332,5 +333,24 @@ func TestGROMergedFrames(t *testing.T) {
 	checkDir(t, "client data", d, want{reordered: 1})
 	if d.Segments != 120 || d.GSOFrames != 30 || d.Reorder.ExtentMax != 1 {
 		t.Errorf("segments %d gso frames %d extent %d, want 120, 30, 1", d.Segments, d.GSOFrames, d.Reorder.ExtentMax)
+	}
+}
+
+// TCP Fast Open: data on the SYN starts after the SYN's sequence number.
+func TestFastOpenDataOnSYN(t *testing.T) {
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	syn := c.Frame(0, 0, c.ISN[0], 50, decode.SYN)
+	syn.Flags, syn.Ack, syn.MSS, syn.WS = decode.SYN, 0, 1460, 7
+	g.Add(syn)
+	c.Next[0] += 50
+	sa := c.Frame(1, time.Millisecond, c.ISN[1], 0, decode.SYN)
+	sa.MSS, sa.WS = 1460, 7
+	g.Add(sa)
+	c.Deliver(c.Receiver(1), 2*time.Millisecond, 50*time.Microsecond, c.SendData(0, 2*time.Millisecond, 50*time.Microsecond, 10, 1000))
+	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
+	checkDir(t, "client data", &f.Dir[0], want{})
+	if f.Dir[0].UniqueBytes != 10050 || f.Dir[0].NotCapturedSegments != 0 {
+		t.Errorf("unique bytes %d, not captured %d", f.Dir[0].UniqueBytes, f.Dir[0].NotCapturedSegments)
 	}
 }
