@@ -228,7 +228,7 @@ func checkCaptureRetrans(in *Input) Outcome {
 		}
 		R := &t.Retransmission
 		f := Finding{ID: "capture.retransmissions", Subject: captureSubject(r, ""),
-			Summary: fmt.Sprintf("%.2f%% of data segments were retransmitted for loss (%d of %d, leaving out %d spurious); of all %d retransmissions %d followed a timeout and %d were fast.",
+			Summary: fmt.Sprintf("%.2f%% of data segments were retransmitted for loss (%d of %d, leaving out %d spurious); of all %d retransmissions: %d after a timeout, %d fast.",
 				share*100, n, t.Segments, R.Spurious, R.Packets, R.Timeout, R.Fast),
 			Evidence: []Evidence{
 				Num("retransmitted_packets", float64(R.Packets), "segments"),
@@ -451,9 +451,15 @@ func checkCaptureMissed(in *Input) Outcome {
 		if t.NotCapturedSegments == 0 && dropped == 0 {
 			continue
 		}
-		f := Finding{ID: "capture.capture_missed_packets", Subject: captureSubject(r, ""),
-			Summary: fmt.Sprintf("The capture missed packets: %d segments (%d bytes) were acknowledged by the receiver but never captured; the file records %d drops.",
-				t.NotCapturedSegments, t.NotCapturedBytes, dropped),
+		summary := fmt.Sprintf("The capture missed packets: %d segments (%d bytes) were acknowledged by the receiver but never captured.",
+			t.NotCapturedSegments, t.NotCapturedBytes)
+		switch {
+		case t.NotCapturedSegments == 0:
+			summary = fmt.Sprintf("The capture missed packets: the file records %d packets dropped by the capture.", dropped)
+		case dropped > 0:
+			summary += fmt.Sprintf(" The file records %d packets dropped by the capture.", dropped)
+		}
+		f := Finding{ID: "capture.capture_missed_packets", Subject: captureSubject(r, ""), Summary: summary,
 			Evidence: []Evidence{Num("not_captured_segments", float64(t.NotCapturedSegments), "segments"),
 				Num("not_captured_bytes", float64(t.NotCapturedBytes), "bytes"),
 				Num("capture_dropped_packets", float64(dropped), "packets")},
@@ -530,14 +536,14 @@ func checkCaptureZeroWindow(in *Input) Outcome {
 			rcvHost, _ := hostsOf(h.f, h.i)
 			peer := &h.f.Dir[1-h.i]
 			f := Finding{ID: "capture.zero_window", Subject: captureSubject(r, FlowID(h.f)),
-				Summary: fmt.Sprintf("%s advertised a zero window %d times, closed for %s in total: its application did not read what %s sent fast enough.",
+				Summary: fmt.Sprintf("%s advertised a zero window (%d packets), closed for %s in total: its application did not read what %s sent fast enough.",
 					rcv, d.ZeroWindows, d.ZeroWindowTime.Round(time.Millisecond), snd),
 				Evidence: []Evidence{Num("zero_windows", float64(d.ZeroWindows), "packets"),
 					Num("zero_window_ms", capMs(d.ZeroWindowTime), "ms"), Num("window_probes", float64(peer.WindowProbes), "packets")},
 				Fix: []string{"fix the application reading on " + rcv + " (host " + rcvHost + "): CPU, blocking work between reads"},
 			}
 			if len(hits) > capMaxFlowFindings && k == capMaxFlowFindings-1 {
-				f.Notes = append(f.Notes, fmt.Sprintf("%d more flows closed their windows.", len(hits)-capMaxFlowFindings))
+				f.Notes = append(f.Notes, fmt.Sprintf("Other flows that closed their windows: %d.", len(hits)-capMaxFlowFindings))
 			}
 			out.Findings = append(out.Findings, f)
 		}

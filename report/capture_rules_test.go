@@ -142,7 +142,7 @@ func TestCaptureLossMissedDuplicates(t *testing.T) {
 			t.Errorf("%s: %d findings", id, len(fs[id]))
 		}
 	}
-	if s := fs["capture.capture_missed_packets"]; len(s) == 1 && !strings.Contains(s[0].Summary, "12 drops") {
+	if s := fs["capture.capture_missed_packets"]; len(s) == 1 && !strings.Contains(s[0].Summary, "12 packets dropped by the capture") {
 		t.Errorf("summary %q", s[0].Summary)
 	}
 }
@@ -152,7 +152,7 @@ func TestCaptureWindows(t *testing.T) {
 		f.Dir[1].ZeroWindows, f.Dir[1].ZeroWindowTime = 9, 2*time.Second
 	})
 	fs := findings(t, r)
-	if z := fs["capture.zero_window"]; len(z) != 1 || !strings.Contains(z[0].Summary, "198.18.1.1:443 advertised a zero window 9 times") {
+	if z := fs["capture.zero_window"]; len(z) != 1 || !strings.Contains(z[0].Summary, "198.18.1.1:443 advertised a zero window (9 packets)") {
 		t.Errorf("zero window %+v", z)
 	}
 	r = captureWith(func(f *capture.Flow) {
