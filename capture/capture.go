@@ -151,7 +151,10 @@ type Interface struct {
 	Name     string
 	LinkType string
 	Snaplen  uint32
-	Packets  uint64
+	// Resolution of the timestamps: "s", "ms", "us", "ns", or "10^-N" /
+	// "2^-N" for other pcapng resolutions.
+	Resolution string
+	Packets    uint64
 	// Dropped is the capture's own drop count from a pcapng interface
 	// statistics block (if_dropped + osdrop), nil when the file has none.
 	Dropped *uint64

@@ -182,7 +182,12 @@ func (s *source) readError(err error) error {
 func (s *source) interfaces(counts []uint64) []Interface {
 	if s.pcap != nil {
 		lt := s.pcap.LinkType()
-		return []Interface{{LinkType: linkName(lt), Snaplen: s.pcap.Snaplen(), Packets: at(counts, 0), Supported: decode.Supported(lt)}}
+		res := "us"
+		if s.nano {
+			res = "ns"
+		}
+		return []Interface{{LinkType: linkName(lt), Snaplen: s.pcap.Snaplen(), Resolution: res, Packets: at(counts, 0),
+			Supported: decode.Supported(lt)}}
 	}
 	var out []Interface
 	for i := range s.ng.NInterfaces() {
@@ -191,13 +196,31 @@ func (s *source) interfaces(counts []uint64) []Interface {
 			continue
 		}
 		x := Interface{Index: i, Name: intf.Name, LinkType: linkName(intf.LinkType), Snaplen: intf.SnapLength,
-			Packets: at(counts, i), Supported: decode.Supported(intf.LinkType)}
+			Resolution: resolution(intf.TimestampResolution), Packets: at(counts, i), Supported: decode.Supported(intf.LinkType)}
 		if d := intf.Statistics.PacketsDropped; d != pcapgo.NgNoValue64 && !intf.Statistics.LastUpdate.IsZero() {
 			x.Dropped = &d
 		}
 		out = append(out, x)
 	}
 	return out
+}
+
+// resolution names a pcapng timestamp resolution.
+func resolution(r pcapgo.NgResolution) string {
+	if r.Binary() {
+		return "2^-" + itoa(uint64(r.Exponent()))
+	}
+	switch r.Exponent() {
+	case 0:
+		return "s"
+	case 3:
+		return "ms"
+	case 6:
+		return "us"
+	case 9:
+		return "ns"
+	}
+	return "10^-" + itoa(uint64(r.Exponent()))
 }
 
 func at(c []uint64, i int) uint64 {

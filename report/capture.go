@@ -15,7 +15,8 @@ type Capture struct {
 	File       string `json:"file"`
 	Format     string `json:"format"`
 	Compressed bool   `json:"compressed"`
-	// TimestampResolution is "us" or "ns".
+	// TimestampResolution is the first interface's: "us", "ns", or
+	// another pcapng resolution ("ms", "10^-4", "2^-20").
 	TimestampResolution string `json:"timestamp_resolution"`
 	// Complete is false when reading stopped early; warnings say why.
 	Complete      bool               `json:"complete"`
@@ -48,11 +49,12 @@ type Capture struct {
 
 // CaptureInterface is one capturing interface.
 type CaptureInterface struct {
-	Index    int    `json:"index"`
-	Name     string `json:"name,omitempty"`
-	LinkType string `json:"link_type"`
-	Snaplen  uint32 `json:"snaplen"`
-	Packets  uint64 `json:"packets"`
+	Index               int    `json:"index"`
+	Name                string `json:"name,omitempty"`
+	LinkType            string `json:"link_type"`
+	Snaplen             uint32 `json:"snaplen"`
+	TimestampResolution string `json:"timestamp_resolution"`
+	Packets             uint64 `json:"packets"`
 	// DroppedPackets is the capture's own drop count from a pcapng
 	// interface statistics block; absent when the file has none.
 	DroppedPackets *uint64 `json:"dropped_packets,omitempty"`
@@ -313,7 +315,7 @@ type CaptureSequence struct {
 // most maxFlows flows (worst first; 0 lists them all).
 func NewCapture(r *capture.Result, maxFlows int) Capture {
 	c := Capture{
-		File: r.Name, Format: r.Format, Compressed: r.Gzip, TimestampResolution: "us", Complete: r.Complete,
+		File: r.Name, Format: r.Format, Compressed: r.Gzip, Complete: r.Complete,
 		Interfaces: []CaptureInterface{}, Packets: r.Packets, Bytes: r.Bytes, CapturedBytes: r.CapturedBytes,
 		SnapTruncatedPackets: r.SnapTruncated, OverlongPackets: r.Overlong, FilteredPackets: r.Filtered,
 		TCPPackets: r.TCPPackets, UDPPackets: r.UDPPackets, OtherIPPackets: r.OtherIPPackets,
@@ -321,12 +323,13 @@ func NewCapture(r *capture.Result, maxFlows int) Capture {
 		FlowsTotal: r.FlowsSeen, FlowsEvicted: r.FlowsEvicted, TunnelsTotal: len(r.Tunnels),
 		Flows: []CaptureFlow{}, Tunnels: []CaptureTunnel{},
 	}
-	if r.NanoTimestamps || r.Format == "pcapng" {
-		c.TimestampResolution = "ns"
-	}
 	for _, i := range r.Interfaces {
 		c.Interfaces = append(c.Interfaces, CaptureInterface{Index: i.Index, Name: i.Name, LinkType: i.LinkType,
-			Snaplen: i.Snaplen, Packets: i.Packets, DroppedPackets: i.Dropped, Supported: i.Supported})
+			Snaplen: i.Snaplen, TimestampResolution: i.Resolution, Packets: i.Packets, DroppedPackets: i.Dropped,
+			Supported: i.Supported})
+	}
+	if len(c.Interfaces) > 0 {
+		c.TimestampResolution = c.Interfaces[0].TimestampResolution
 	}
 	if !r.First.IsZero() {
 		first, last := r.First, r.Last
