@@ -1,0 +1,593 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/netdx/netdx/capture/decode"
+)
+
+// maxKeptEvicted bounds the evicted flows kept for the flow list.
+const maxKeptEvicted = 1024
+
+// maxTunnels bounds the tunnel table; packets of further tunnels still
+// count in their flows but not per tunnel.
+const maxTunnels = 4096
+
+// Analyze reads a pcap or pcapng stream (optionally gzip-compressed) to
+// its end and measures every TCP flow and tunnel in it.
+//
+// It returns a nil Result only when the stream is unreadable from the
+// start (an *InputError of kind ErrFormat). When reading stops early —
+// a damaged record (ErrDamaged), a stream cut short (ErrCutShort), or ctx
+// done — it returns the partial Result with the error.
+func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
+	if o.Name == "" {
+		o.Name = "capture"
+	}
+	src, err := openSource(r, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	a := newAnalyzer(o, src)
+	var stop error
+	for {
+		if a.res.Packets&0x3fff == 0 && ctx.Err() != nil {
+			stop = ctx.Err()
+			break
+		}
+		data, ci, lt, err := src.next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				stop = err
+			}
+			break
+		}
+		a.packet(data, ci.CaptureLength, ci.Length, ci.Timestamp, ci.InterfaceIndex, lt)
+	}
+	return a.finish(stop), stop
+}
+
+type analyzer struct {
+	o   Options
+	src *source
+	dec *decode.Decoder
+	res Result
+
+	flows    map[flowKey]*flow
+	maxFlows int
+	last     *flow // the previous packet's flow: consecutive packets often share one
+	lastKey  flowKey
+	kept     []*Flow // evicted flows worth listing
+	totals   Totals
+
+	ctxIndex map[ctxKey]uint32
+	ctxs     []*ctxNode // index 0 is the root: no encapsulation
+	tunnels  []*tunnelState
+
+	undecoded  map[decode.Fault]uint64
+	linkFaults map[layers.LinkType]string
+	ifPackets  []uint64
+	warned     map[string]bool
+
+	firstNS, lastNS int64
+}
+
+func newAnalyzer(o Options, src *source) *analyzer {
+	a := &analyzer{
+		o:   o,
+		src: src,
+		dec: decode.New(decode.Config{VXLANPorts: o.VXLANPorts, GenevePorts: o.GenevePorts,
+			WireGuardPorts: o.WireGuardPorts, ESPPorts: o.ESPPorts}),
+		flows:      map[flowKey]*flow{},
+		maxFlows:   o.MaxFlows,
+		ctxIndex:   map[ctxKey]uint32{},
+		ctxs:       []*ctxNode{{}},
+		undecoded:  map[decode.Fault]uint64{},
+		linkFaults: map[layers.LinkType]string{},
+		warned:     map[string]bool{},
+	}
+	if a.maxFlows <= 0 {
+		a.maxFlows = DefaultMaxFlows
+	}
+	a.res.Name, a.res.Format, a.res.Gzip, a.res.NanoTimestamps = o.Name, src.format, src.gzip, src.nano
+	return a
+}
+
+// unsupported names an unsupported link type, once per type.
+func (a *analyzer) unsupported(lt layers.LinkType) string {
+	if r, ok := a.linkFaults[lt]; ok {
+		return r
+	}
+	r := "unsupported link type " + linkName(lt)
+	a.linkFaults[lt] = r
+	return r
+}
+
+// warn adds a warning once per key.
+func (a *analyzer) warn(key, msg string) {
+	if a.warned[key] {
+		return
+	}
+	a.warned[key] = true
+	a.res.Warnings = append(a.res.Warnings, msg)
+}
+
+func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex int, lt layers.LinkType) {
+	res := &a.res
+	res.Packets++
+	res.Bytes += uint64(wire)
+	res.CapturedBytes += uint64(caplen)
+	if ifIndex >= 0 && ifIndex < 1<<16 {
+		for len(a.ifPackets) <= ifIndex {
+			a.ifPackets = append(a.ifPackets, 0)
+		}
+		a.ifPackets[ifIndex]++
+	}
+	at := ts.UnixNano()
+	if a.firstNS == 0 || at < a.firstNS {
+		a.firstNS = at
+	}
+	a.lastNS = max(a.lastNS, at)
+	if wire < caplen {
+		a.warn("wire<cap", "record "+itoa(a.src.record)+" (byte offset "+itoa(uint64(a.src.start))+
+			") has a captured length above its original length; the captured length is used")
+		wire = caplen
+	}
+	if wire > caplen {
+		res.SnapTruncated++
+	}
+	if !decode.Supported(lt) {
+		a.undecoded[decode.Fault{Layer: "link", Reason: a.unsupported(lt)}]++
+		return
+	}
+	p := a.dec.Decode(lt, data, wire)
+	if p.Overlong {
+		res.Overlong++
+		a.warn("overlong", "some frames are shorter than their IP headers say although the capture records them as whole: the capture tool trimmed them; netdx used the IP lengths (see overlong_packets)")
+	}
+	if p.Fault.Reason != "" {
+		a.undecoded[p.Fault]++
+	}
+	switch p.Top {
+	case decode.TopNone:
+		if p.Fault.Reason == "" || p.Fault.Reason == "not IP" {
+			res.NonIPPackets++
+		}
+		return
+	case decode.TopIP:
+		if p.Fragment {
+			res.Fragments++
+		} else if p.Fault.Reason == "" {
+			res.OtherIPPackets++
+		}
+		return
+	}
+	if !a.match(p) {
+		res.Filtered++
+		return
+	}
+	switch p.Top {
+	case decode.TopTCP:
+		res.TCPPackets++
+	case decode.TopUDP:
+		res.UDPPackets++
+	}
+	node := a.context(p, at, wire)
+	switch p.Top {
+	case decode.TopWireGuard, decode.TopESP:
+		a.counterTunnel(node, p, at, wire)
+	case decode.TopTCP, decode.TopUDP:
+		a.flowPacket(node, p, at, wire)
+	}
+}
+
+// match applies the filter.
+func (a *analyzer) match(p *decode.Packet) bool {
+	f := &a.o.Filter
+	if len(f.Hosts) > 0 && !a.matchHost(p) {
+		return false
+	}
+	if len(f.Ports) > 0 && !slices.Contains(f.Ports, p.SrcPort) && !slices.Contains(f.Ports, p.DstPort) {
+		return false
+	}
+	if len(f.Flows) > 0 {
+		if p.Top != decode.TopTCP && p.Top != decode.TopUDP {
+			return false
+		}
+		src := netip.AddrPortFrom(p.SrcAddr(), p.SrcPort)
+		dst := netip.AddrPortFrom(p.DstAddr(), p.DstPort)
+		ok := false
+		for _, fs := range f.Flows {
+			if fs.A == src && fs.B == dst || fs.A == dst && fs.B == src {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *analyzer) matchHost(p *decode.Packet) bool {
+	for _, h := range a.o.Filter.Hosts {
+		if p.SrcAddr() == h || p.DstAddr() == h {
+			return true
+		}
+		for i := range p.NLayers {
+			l := &p.Layers[i]
+			if l.Kind.IsTunnel() && (l.SrcAddr() == h || l.DstAddr() == h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ctxKey identifies one encapsulation inside its parent: a VLAN, an MPLS
+// stack, a tunnel between two outer addresses (in canonical order so both
+// directions share it).
+type ctxKey struct {
+	parent uint32
+	kind   uint8
+	hasID  bool
+	ver    uint8
+	id     uint32
+	a, b   [16]byte
+}
+
+// Context kinds beyond decode's: tunnels whose payload is encrypted.
+const (
+	kindWireGuard = 100 + iota
+	kindESP
+)
+
+type ctxNode struct {
+	parent *ctxNode
+	index  uint32
+	layer  decode.Layer // as first seen
+	kind   uint8
+	tunnel *tunnelState
+}
+
+// context interns the packet's encapsulation stack and returns its node.
+func (a *analyzer) context(p *decode.Packet, at int64, wire int) *ctxNode {
+	node := a.ctxs[0]
+	for i := range p.NLayers {
+		l := &p.Layers[i]
+		k := ctxKey{parent: node.index, kind: uint8(l.Kind)}
+		switch {
+		case l.Kind == decode.MPLS: // labels change hop by hop: one node per stack
+		case l.Kind.IsTunnel():
+			k.hasID, k.id, k.ver = l.HasID, l.ID, l.Version
+			k.a, k.b = canon(l.Src, l.Dst)
+		default:
+			k.hasID, k.id = l.HasID, l.ID
+		}
+		node = a.intern(k, l, node)
+		if t := node.tunnel; t != nil {
+			t.outer(l, at, wire)
+		}
+	}
+	if p.Top == decode.TopWireGuard || p.Top == decode.TopESP {
+		k := ctxKey{parent: node.index, kind: kindWireGuard, ver: p.Version}
+		if p.Top == decode.TopESP {
+			k.kind = kindESP
+		}
+		k.a, k.b = canon(p.Src, p.Dst)
+		l := decode.Layer{Version: p.Version, Src: p.Src, Dst: p.Dst, IPID: p.IPID, HasIPID: p.Version == 4}
+		node = a.intern(k, &l, node)
+		if t := node.tunnel; t != nil {
+			t.outer(&l, at, wire)
+		}
+	}
+	return node
+}
+
+func canon(x, y [16]byte) ([16]byte, [16]byte) {
+	if string(x[:]) > string(y[:]) {
+		return y, x
+	}
+	return x, y
+}
+
+func (a *analyzer) intern(k ctxKey, l *decode.Layer, parent *ctxNode) *ctxNode {
+	if i, ok := a.ctxIndex[k]; ok {
+		return a.ctxs[i]
+	}
+	n := &ctxNode{parent: parent, index: uint32(len(a.ctxs)), layer: *l, kind: k.kind}
+	if (k.kind >= kindWireGuard || decode.Kind(k.kind).IsTunnel()) && len(a.tunnels) < maxTunnels {
+		n.tunnel = newTunnel(n, len(a.tunnels))
+		a.tunnels = append(a.tunnels, n.tunnel)
+	} else if k.kind >= kindWireGuard || decode.Kind(k.kind).IsTunnel() {
+		a.warn("tunnels", "more than "+itoa(maxTunnels)+" tunnels: further tunnels are not measured per tunnel")
+	}
+	a.ctxIndex[k] = n.index
+	a.ctxs = append(a.ctxs, n)
+	return n
+}
+
+// flowKey identifies a flow: its encapsulation context and the inner
+// 5-tuple with the endpoints in canonical order.
+type flowKey struct {
+	ctx   uint32
+	proto uint8
+	ver   uint8
+	port  [2]uint16
+	addr  [2][16]byte
+}
+
+type flow struct {
+	key  flowKey
+	node *ctxNode
+	// client is the key endpoint (0 or 1) that opened the flow or, without
+	// a handshake, sent first.
+	client    uint8
+	clientSet bool // set by a SYN
+	first     int64
+	last      int64
+	tcp       *tcpFlow
+	udp       [2]struct{ packets, bytes uint64 }
+	closed    bool
+}
+
+func (a *analyzer) flowPacket(node *ctxNode, p *decode.Packet, at int64, wire int) {
+	k := flowKey{ctx: node.index, proto: p.Proto, ver: p.Version}
+	ep := uint8(0)
+	if c := compareEndpoint(&p.Src, p.SrcPort, &p.Dst, p.DstPort); c <= 0 {
+		k.addr[0], k.addr[1], k.port[0], k.port[1] = p.Src, p.Dst, p.SrcPort, p.DstPort
+	} else {
+		k.addr[0], k.addr[1], k.port[0], k.port[1] = p.Dst, p.Src, p.DstPort, p.SrcPort
+		ep = 1
+	}
+	f := a.last
+	if f == nil || a.lastKey != k {
+		f = a.flows[k]
+		if f == nil {
+			f = a.newFlow(k, node, ep, at)
+		}
+		a.last, a.lastKey = f, k
+	}
+	f.last = max(f.last, at)
+	if p.Top == decode.TopUDP {
+		f.udp[ep].packets++
+		f.udp[ep].bytes += uint64(wire)
+		return
+	}
+	f.tcpPacket(a, ep, p, at, wire)
+}
+
+func compareEndpoint(a *[16]byte, ap uint16, b *[16]byte, bp uint16) int {
+	if c := compareAddr(a, b); c != 0 {
+		return c
+	}
+	switch {
+	case ap < bp:
+		return -1
+	case ap > bp:
+		return 1
+	}
+	return 0
+}
+
+func compareAddr(a, b *[16]byte) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func (a *analyzer) newFlow(k flowKey, node *ctxNode, ep uint8, at int64) *flow {
+	if len(a.flows) >= a.maxFlows {
+		a.evict()
+	}
+	f := &flow{}
+	if k.proto == 6 {
+		f = newTCPFlow()
+	}
+	f.key, f.node, f.client, f.first, f.last = k, node, ep, at, at
+	a.flows[k] = f
+	a.res.FlowsSeen++
+	if t := node.innerTunnel(); t != nil {
+		t.out.Flows++
+	}
+	return f
+}
+
+// innerTunnel is the innermost tunnel around a context.
+func (n *ctxNode) innerTunnel() *tunnelState {
+	for x := n; x != nil; x = x.parent {
+		if x.tunnel != nil {
+			return x.tunnel
+		}
+	}
+	return nil
+}
+
+// evict makes room in a full flow table: closed flows go first, then the
+// idlest eighth. Their counts move to the totals; the worst are kept for
+// the flow list.
+func (a *analyzer) evict() {
+	lasts := make([]int64, 0, len(a.flows))
+	for _, f := range a.flows {
+		if !f.closed {
+			lasts = append(lasts, f.last)
+		}
+	}
+	cut := int64(-1 << 63)
+	if n := len(a.flows) / 8; len(a.flows)-len(lasts) < n && len(lasts) > 0 {
+		slices.Sort(lasts)
+		cut = lasts[min(n-(len(a.flows)-len(lasts)), len(lasts)-1)]
+	}
+	var n uint64
+	for k, f := range a.flows {
+		if f.closed || f.last <= cut {
+			a.retire(f, true)
+			delete(a.flows, k)
+			n++
+		}
+	}
+	a.last = nil
+	a.res.FlowsEvicted += n
+	a.warn("evicted", "the flow table reached its limit of "+itoa(uint64(a.maxFlows))+
+		" flows: the idlest flows were evicted; their counts are in the totals and the worst of them in the flow list (raise --max-flows to keep them all)")
+}
+
+// retire finishes a flow: its counts go into the totals and its tunnel.
+// An evicted flow is kept for the list only when it had problems.
+func (a *analyzer) retire(f *flow, evicted bool) {
+	f.finalize()
+	if f.tcp != nil {
+		a.totals.TCPFlows++
+		for i := range f.tcp.d {
+			a.totals.TCP.add(&f.tcp.d[i].st)
+		}
+		if t := f.node.innerTunnel(); t != nil {
+			for i := range f.tcp.d {
+				t.out.Inner.add(&f.tcp.d[i].st)
+			}
+		}
+	} else {
+		a.totals.UDPFlows++
+	}
+	if evicted && f.score() > 0 {
+		out := f.result()
+		out.Evicted = true
+		a.kept = append(a.kept, out)
+		if len(a.kept) > 2*maxKeptEvicted {
+			sortFlows(a.kept)
+			a.kept = a.kept[:maxKeptEvicted]
+		}
+	}
+}
+
+func (a *analyzer) finish(stop error) *Result {
+	res := &a.res
+	res.Complete = stop == nil
+	if a.firstNS != 0 {
+		res.First, res.Last = time.Unix(0, a.firstNS).UTC(), time.Unix(0, a.lastNS).UTC()
+	}
+	// Rank the flows still in the table on their own counters and build
+	// reports only for those listed: a table of a million clean flows
+	// must not be copied whole.
+	live := make([]*flow, 0, len(a.flows))
+	for k, f := range a.flows {
+		a.retire(f, false)
+		live = append(live, f)
+		delete(a.flows, k)
+	}
+	a.last = nil
+	sort.SliceStable(live, func(i, j int) bool {
+		si, sj := live[i].score(), live[j].score()
+		if si != sj {
+			return si > sj
+		}
+		if pi, pj := live[i].packets(), live[j].packets(); pi != pj {
+			return pi > pj
+		}
+		return live[i].first < live[j].first
+	})
+	limit := a.o.ListFlows
+	if limit <= 0 {
+		limit = DefaultListFlows
+	}
+	flows := make([]*Flow, 0, min(len(live), limit)+len(a.kept))
+	for _, f := range live[:min(len(live), limit)] {
+		flows = append(flows, f.result())
+	}
+	flows = append(flows, a.kept...)
+	sortFlows(flows)
+	res.Flows = flows[:min(len(flows), limit)]
+	res.Totals = a.totals
+	for _, t := range a.tunnels {
+		res.Tunnels = append(res.Tunnels, t.result())
+	}
+	if r := res.Totals.TCP.Reorder; r != nil {
+		res.Totals.Reorder = *r
+	}
+	for fault, n := range a.undecoded {
+		res.Undecoded = append(res.Undecoded, Count{Reason: fault.String(), Packets: n})
+	}
+	sort.Slice(res.Undecoded, func(i, j int) bool {
+		if res.Undecoded[i].Packets != res.Undecoded[j].Packets {
+			return res.Undecoded[i].Packets > res.Undecoded[j].Packets
+		}
+		return res.Undecoded[i].Reason < res.Undecoded[j].Reason
+	})
+	res.Interfaces = a.src.interfaces(a.ifPackets)
+	for _, intf := range res.Interfaces {
+		if !intf.Supported {
+			a.warn("link"+intf.LinkType, "interface "+itoa(uint64(intf.Index))+" ("+intf.Name+") has link type "+
+				intf.LinkType+", which netdx does not decode; its packets are counted as undecoded")
+		}
+	}
+	if stop != nil {
+		a.res.Warnings = append(a.res.Warnings, stopWarning(stop))
+	}
+	return res
+}
+
+func stopWarning(err error) string {
+	switch {
+	case errors.Is(err, ErrCutShort):
+		return err.Error() + ": the capture was cut short (the capturing process was killed or the disk filled); the analysis covers the records before it"
+	case errors.Is(err, ErrDamaged):
+		return err.Error() + ": reading stopped there; the analysis covers the records before it"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "the analysis was stopped before the end of the capture; it covers the records read so far"
+	}
+	return err.Error()
+}
+
+// sortFlows orders flows worst first, then by packets, then by first
+// packet, so the order is stable.
+func sortFlows(fs []*Flow) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		si, sj := fs[i].Score(), fs[j].Score()
+		if si != sj {
+			return si > sj
+		}
+		pi, pj := fs[i].Packets(), fs[j].Packets()
+		if pi != pj {
+			return pi > pj
+		}
+		if !fs[i].First.Equal(fs[j].First) {
+			return fs[i].First.Before(fs[j].First)
+		}
+		return fs[i].Client.String() < fs[j].Client.String()
+	})
+}
+
+// Packets counts the flow's packets in both directions.
+func (f *Flow) Packets() uint64 { return f.Dir[0].Packets + f.Dir[1].Packets }
+
+// Score ranks flows for the worst-first list: the share of segments that
+// were retransmitted, reordered or lost, with 10 added to the denominator
+// so a flow of three packets does not outrank one of a million.
+func (f *Flow) Score() float64 { return score(&f.Dir[0], &f.Dir[1]) }
+
+func score(a, b *Direction) float64 {
+	var bad, segs uint64
+	for _, d := range [2]*Direction{a, b} {
+		bad += d.Retransmission.Packets + d.LostSegments
+		if d.Reorder != nil {
+			bad += d.Reorder.Reordered
+		}
+		segs += d.Segments
+	}
+	return float64(bad) / float64(segs+10)
+}

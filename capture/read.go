@@ -1,0 +1,243 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/netdx/netdx/capture/decode"
+)
+
+// readBuffer is the read-ahead size: large enough that a file is read in
+// few system calls, small enough to stay out of the memory budget.
+const readBuffer = 1 << 20
+
+// countingReader counts the bytes read through it, so the reader can say
+// at which byte offset a record starts.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// source reads records from a pcap or pcapng stream with gopacket's pcapgo
+// readers, knowing each record's number and byte offset.
+type source struct {
+	name   string
+	format string
+	gzip   bool
+	nano   bool
+	cr     *countingReader
+	br     *bufio.Reader
+	pcap   *pcapgo.Reader
+	ng     *pcapgo.NgReader
+	// links caches each interface's link type, refreshed when the pcapng
+	// reader reports a new interface.
+	links  []layers.LinkType
+	record uint64
+	start  int64 // offset of the record being read
+}
+
+var (
+	pcapMagics = [][4]byte{
+		{0xd4, 0xc3, 0xb2, 0xa1}, // microseconds, little-endian
+		{0xa1, 0xb2, 0xc3, 0xd4}, // microseconds, big-endian
+		{0x4d, 0x3c, 0xb2, 0xa1}, // nanoseconds, little-endian
+		{0xa1, 0xb2, 0x3c, 0x4d}, // nanoseconds, big-endian
+	}
+	pcapngMagic = [4]byte{0x0a, 0x0d, 0x0d, 0x0a}
+)
+
+// openSource detects the format (gzip, pcap, pcapng) and reads the file
+// header.
+func openSource(r io.Reader, name string) (*source, error) {
+	s := &source{name: name, cr: &countingReader{r: r}}
+	s.br = bufio.NewReaderSize(s.cr, readBuffer)
+	head, err := s.br.Peek(4)
+	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+		gz, gerr := gzip.NewReader(s.br)
+		if gerr != nil {
+			return nil, s.headerError(ErrFormat, fmt.Errorf("gzip: %w", gerr))
+		}
+		s.gzip = true
+		s.cr = &countingReader{r: gz}
+		s.br = bufio.NewReaderSize(s.cr, readBuffer)
+		head, err = s.br.Peek(4)
+	}
+	if len(head) < 4 {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("only %d bytes, too short for a file header", len(head))
+		}
+		return nil, s.headerError(ErrFormat, err)
+	}
+	magic := [4]byte(head)
+	switch {
+	case magic == pcapngMagic:
+		s.format = "pcapng"
+		s.ng, err = pcapgo.NewNgReader(s.br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+	case isPcap(magic):
+		s.format = "pcap"
+		s.nano = magic[0] == 0x4d || magic[3] == 0x4d
+		s.pcap, err = pcapgo.NewReader(s.br)
+	default:
+		return nil, s.headerError(ErrFormat, fmt.Errorf("unknown magic number %x: not a pcap or pcapng file", magic))
+	}
+	if err != nil {
+		return nil, s.headerError(ErrFormat, err)
+	}
+	if s.pcap != nil {
+		if lt := s.pcap.LinkType(); !decode.Supported(lt) {
+			return nil, s.headerError(ErrFormat, fmt.Errorf("link type %d (%s) is not supported; netdx reads %s",
+				int(lt), lt, supportedLinks))
+		}
+		s.links = []layers.LinkType{s.pcap.LinkType()}
+	}
+	return s, nil
+}
+
+const supportedLinks = "Ethernet, Linux cooked (SLL, SLL2), raw IPv4/IPv6, BSD loopback, PPP and 802.11"
+
+func isPcap(m [4]byte) bool {
+	for _, p := range pcapMagics {
+		if m == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *source) headerError(kind, err error) error {
+	return &InputError{Name: s.name, Kind: kind, Err: err}
+}
+
+// offset is the byte offset of the next unread byte.
+func (s *source) offset() int64 { return s.cr.n - int64(s.br.Buffered()) }
+
+// next returns the next record and its link type. The data is valid until
+// the next call. At the end it returns io.EOF; any other error is an
+// *InputError naming the record.
+func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+	s.start = s.offset()
+	s.record++
+	var (
+		data []byte
+		ci   gopacket.CaptureInfo
+		err  error
+	)
+	if s.pcap != nil {
+		data, ci, err = s.pcap.ZeroCopyReadPacketData()
+	} else {
+		data, ci, err = s.ng.ZeroCopyReadPacketData()
+	}
+	if err != nil {
+		s.record--
+		return nil, ci, 0, s.readError(err)
+	}
+	return data, ci, s.link(ci.InterfaceIndex), nil
+}
+
+func (s *source) link(i int) layers.LinkType {
+	if s.pcap != nil {
+		return s.links[0]
+	}
+	if i >= len(s.links) || s.ng.NInterfaces() != len(s.links) {
+		s.links = s.links[:0]
+		for j := range s.ng.NInterfaces() {
+			intf, _ := s.ng.Interface(j)
+			s.links = append(s.links, intf.LinkType)
+		}
+	}
+	if i < 0 || i >= len(s.links) {
+		return layers.LinkType(0xffff)
+	}
+	return s.links[i]
+}
+
+func (s *source) readError(err error) error {
+	if errors.Is(err, io.EOF) && s.offset() == s.start {
+		return io.EOF
+	}
+	ie := &InputError{Name: s.name, Record: s.record + 1, Offset: s.start, Kind: ErrDamaged, Err: err}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		ie.Kind, ie.Err = ErrCutShort, nil
+	}
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
+		ie.Kind = ErrDamaged
+	}
+	return ie
+}
+
+// interfaces describes the capture's interfaces with their statistics.
+func (s *source) interfaces(counts []uint64) []Interface {
+	if s.pcap != nil {
+		lt := s.pcap.LinkType()
+		res := "us"
+		if s.nano {
+			res = "ns"
+		}
+		return []Interface{{LinkType: linkName(lt), Snaplen: s.pcap.Snaplen(), Resolution: res, Packets: at(counts, 0),
+			Supported: decode.Supported(lt)}}
+	}
+	var out []Interface
+	for i := range s.ng.NInterfaces() {
+		intf, err := s.ng.Interface(i)
+		if err != nil {
+			continue
+		}
+		x := Interface{Index: i, Name: intf.Name, LinkType: linkName(intf.LinkType), Snaplen: intf.SnapLength,
+			Resolution: resolution(intf.TimestampResolution), Packets: at(counts, i), Supported: decode.Supported(intf.LinkType)}
+		if d := intf.Statistics.PacketsDropped; d != pcapgo.NgNoValue64 && !intf.Statistics.LastUpdate.IsZero() {
+			x.Dropped = &d
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// resolution names a pcapng timestamp resolution.
+func resolution(r pcapgo.NgResolution) string {
+	if r.Binary() {
+		return "2^-" + itoa(uint64(r.Exponent()))
+	}
+	switch r.Exponent() {
+	case 0:
+		return "s"
+	case 3:
+		return "ms"
+	case 6:
+		return "us"
+	case 9:
+		return "ns"
+	}
+	return "10^-" + itoa(uint64(r.Exponent()))
+}
+
+func at(c []uint64, i int) uint64 {
+	if i < len(c) {
+		return c[i]
+	}
+	return 0
+}
+
+// linkName is gopacket's name for a link type, or its number.
+func linkName(lt layers.LinkType) string {
+	switch lt {
+	case 12, 14:
+		return "Raw"
+	}
+	if name := lt.String(); name != "UnknownLinkType" {
+		return name
+	}
+	return "linktype " + itoa(uint64(lt))
+}

@@ -1,0 +1,924 @@
+package capture
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/netdx/netdx/capture/decode"
+)
+
+// Duplicate windows: an identical frame seen again within this time is a
+// capture duplicate. Frames with an IPv4 ID carry a per-packet value, so a
+// longer window is safe; without one two genuine packets can be identical
+// (duplicate ACKs over IPv6), so the window is kept short.
+const (
+	dupWindowWithID = 50 * time.Millisecond
+	dupWindowNoID   = time.Millisecond
+)
+
+// preSpan is how far below the first sequence seen a capture that joined
+// a flow midway still judges segments (as late originals or
+// retransmissions of data sent before the capture started).
+const preSpan = 1 << 30
+
+// maxJumbo is the largest payload a single frame carries on a jumbo
+// MTU; a larger one can only be a TSO/GSO/GRO super-segment.
+const maxJumbo = 9000
+
+// evidence names what decided a hole-filling segment.
+type evidence uint8
+
+const (
+	byTSval evidence = iota
+	byIPID
+	byTiming
+	byDupThresh
+)
+
+// dupThresh is TCP's duplicate-ACK threshold, the last-resort evidence: a
+// segment that arrives fewer than three packets late cannot have been
+// fast-retransmitted by a classic sender.
+const dupThresh = 3
+
+type tcpFlow struct {
+	d [2]tcpDir // by key endpoint
+	// Handshake times (ns): the last SYN, the first SYN/ACK after it, the
+	// ACK that completed it.
+	synAt, synAckAt, ackAt int64
+	handshake              bool
+	midstream              bool
+	fins                   uint8 // bit per endpoint that sent a FIN
+	final                  bool  // finalize ran
+}
+
+// tcpFlowAlloc keeps a TCP flow's state next to its table entry: one
+// allocation, and memory that is close together for the per-packet path.
+type tcpFlowAlloc struct {
+	flow
+	tcp tcpFlow
+}
+
+func newTCPFlow() *flow {
+	x := &tcpFlowAlloc{}
+	x.flow.tcp = &x.tcp
+	for i := range x.tcp.d {
+		x.tcp.d[i].wsOpt = -1
+		x.tcp.d[i].st.WindowScale = -1
+	}
+	return &x.flow
+}
+
+// tcpDir is one endpoint of a TCP flow: the data it sends and the
+// acknowledgements it sends about the other endpoint's data.
+type tcpDir struct {
+	// The fields every packet touches come first, the counters last, so a
+	// packet reads few cache lines of a flow among thousands.
+	recent [4]struct{ h, at uint64 } // capture duplicate detection
+	rpos   uint8
+
+	// Sequence space of this endpoint's data, relative to the first
+	// sequence number seen (the ISN+1 after a SYN).
+	init  bool
+	syn   bool
+	hi    int64  // next expected: the highest end seen
+	hiRaw uint32 // hi as a raw sequence number
+	isn   uint32
+	holes holes
+	// Evidence about this endpoint's packets.
+	tsSeen         bool
+	idSeen         bool
+	lastID         uint16
+	maxTS          uint32
+	idGood, idPair uint32
+	lastSegs       int64
+	maxSeg         int
+	// Acknowledgements this endpoint sent about the peer's data.
+	ackSeen bool
+	winRaw  uint16
+	ack     int64 // in the peer's relative space
+	win     int64 // scaled window in bytes; -1 when the scale is unknown
+	lossAt  int64 // last duplicate ACK or SACK
+	zeroAt  int64 // start of the current zero window, 0 none
+	// One round-trip sample at a time, as TCP itself times segments.
+	rttOn  bool
+	rttEnd int64
+	rttAt  int64
+	// Options from this endpoint's SYN.
+	mssOpt uint16
+	wsOpt  int8
+	sackOK bool
+	tsOK   bool
+
+	w     window
+	sacks [4][2]int64
+	nsack int
+	rtx   *rtxLog
+
+	st Direction
+}
+
+// rtxLog remembers recent retransmissions (for D-SACK and late-original
+// proofs) and recent late originals (to tell which spurious
+// retransmissions followed reordering).
+type rtxLog struct {
+	recs  [16]rtxRec
+	n     uint64
+	lates [8][2]int64
+	nl    uint64
+}
+
+type rtxRec struct {
+	s, e       int64
+	segs       uint64
+	lostSegs   uint64
+	lostBytes  uint64
+	spurious   bool
+	filledHole bool
+	c          creator // the hole's creator when it filled a hole
+}
+
+func (l *rtxLog) add(r rtxRec) *rtxRec {
+	x := &l.recs[l.n%uint64(len(l.recs))]
+	*x = r
+	l.n++
+	return x
+}
+
+// each calls fn on every remembered retransmission overlapping [s, e).
+func (l *rtxLog) each(s, e int64, fn func(*rtxRec)) {
+	for i := range min(l.n, uint64(len(l.recs))) {
+		r := &l.recs[i]
+		if r.s < e && s < r.e {
+			fn(r)
+		}
+	}
+}
+
+func (l *rtxLog) lateOverlaps(s, e int64) bool {
+	for i := range min(l.nl, uint64(len(l.lates))) {
+		if x := l.lates[i]; x[0] < e && s < x[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *tcpDir) log() *rtxLog {
+	if d.rtx == nil {
+		d.rtx = &rtxLog{}
+	}
+	return d.rtx
+}
+
+// rel turns a raw sequence number of this endpoint into its relative
+// position, unwrapping next to the highest seen.
+func (d *tcpDir) rel(seq uint32) int64 { return d.hi + int64(int32(seq-d.hiRaw)) }
+
+// start sets up the sequence space at raw sequence number seq.
+func (d *tcpDir) start(seq uint32) {
+	d.init = true
+	d.hi, d.hiRaw = 0, seq
+}
+
+// idReliable says this endpoint's IPv4 IDs go up by one per packet often
+// enough to order its packets: 16 consecutive new segments at least, 90%
+// of them with an ID 1 to 64 above the one before.
+func (d *tcpDir) idReliable() bool {
+	return d.idPair >= 16 && d.idGood*10 >= d.idPair*9
+}
+
+// sacked says [s, e) lies inside a SACK block this endpoint sent last.
+func (d *tcpDir) sacked(s, e int64) bool {
+	for i := range d.nsack {
+		if d.sacks[i][0] <= s && e <= d.sacks[i][1] {
+			return true
+		}
+	}
+	return false
+}
+
+// sig is a fingerprint of the headers that tell two transmissions apart.
+func sig(p *decode.Packet) uint64 {
+	t := &p.TCP
+	h := uint64(t.Seq)<<32 | uint64(t.Ack)
+	h ^= (uint64(p.Payload)<<32 | uint64(t.Window)<<16 | uint64(t.Flags)<<8 | uint64(p.Version)) * 0x9e3779b97f4a7c15
+	h ^= (uint64(p.IPID)<<48 ^ uint64(t.TSval)<<16 ^ uint64(t.TSecr)) * 0xc2b2ae3d27d4eb4f
+	for _, b := range t.SACK[:t.NSACK] {
+		h = (h ^ (uint64(b.Left)<<32 | uint64(b.Right))) * 0x165667b19e3779f9
+	}
+	return h
+}
+
+// duplicate reports whether p repeats a frame seen just before.
+func (d *tcpDir) duplicate(p *decode.Packet, at int64) bool {
+	h := sig(p)
+	lim := uint64(dupWindowNoID)
+	if p.Version == 4 && p.IPID != 0 {
+		lim = uint64(dupWindowWithID)
+	}
+	now := uint64(at)
+	for _, r := range d.recent {
+		if r.h == h && r.at != 0 && now >= r.at && now-r.at <= lim {
+			return true
+		}
+	}
+	d.recent[d.rpos%4] = struct{ h, at uint64 }{h, now}
+	d.rpos++
+	return false
+}
+
+func (f *flow) tcpPacket(a *analyzer, ep uint8, p *decode.Packet, at int64, wire int) {
+	t := f.tcp
+	d := &t.d[ep]
+	if d.duplicate(p, at) {
+		d.st.Duplicates++
+		return
+	}
+	d.st.Packets++
+	d.st.Bytes += uint64(wire)
+	flags := p.TCP.Flags
+	if !f.clientSet && !t.handshake && flags&(decode.SYN|decode.ACK) == decode.SYN {
+		f.client, f.clientSet = ep, true
+	}
+	if flags&decode.SYN != 0 {
+		f.syn(ep, p, at)
+	}
+	if flags&decode.ACK != 0 {
+		f.ack(ep, p, at)
+	}
+	if p.Payload > 0 || flags&decode.FIN != 0 {
+		f.data(a, ep, p, at)
+	} else if d.init && flags&(decode.SYN|decode.FIN|decode.RST) == 0 && p.TCP.Seq == d.hiRaw-1 {
+		d.st.KeepAlives++
+	}
+	switch {
+	case flags&decode.RST != 0:
+		f.closed = true
+	case flags&decode.FIN != 0:
+		t.fins |= 1 << ep
+		f.closed = t.fins == 3
+	}
+}
+
+func (f *flow) syn(ep uint8, p *decode.Packet, at int64) {
+	t := f.tcp
+	d := &t.d[ep]
+	o := &p.TCP
+	d.mssOpt, d.wsOpt, d.sackOK, d.tsOK = o.MSS, o.WScale, o.SACKPermitted, o.HasTS
+	synack := o.Flags&decode.ACK != 0
+	if d.syn && o.Seq == d.isn {
+		d.st.Retransmission.Packets++
+		d.st.Retransmission.Frames++
+		d.st.Retransmission.Timeout++
+		d.st.Retransmission.SYN++
+	} else if !d.syn {
+		d.syn, d.isn = true, o.Seq
+		if !d.init {
+			d.start(o.Seq + 1)
+		}
+	}
+	if !synack {
+		t.synAt = at
+	} else if t.synAckAt == 0 || t.synAckAt < t.synAt {
+		t.synAckAt = at
+	}
+}
+
+// scale is the window scale for endpoint ep's advertisements: known only
+// when both SYNs were seen.
+func (t *tcpFlow) scale(ep uint8) int {
+	d, r := &t.d[ep], &t.d[1-ep]
+	if !d.syn || !r.syn {
+		return -1
+	}
+	if d.wsOpt < 0 || r.wsOpt < 0 {
+		return 0
+	}
+	return int(d.wsOpt)
+}
+
+// mss is the payload size of a full segment from endpoint ep: the peer's
+// MSS option less the timestamp option when both sides use it, else the
+// largest ordinary segment seen.
+func (t *tcpFlow) mss(ep uint8) int {
+	d, r := &t.d[ep], &t.d[1-ep]
+	if r.mssOpt > 0 {
+		m := int(r.mssOpt)
+		if d.tsOK && r.tsOK {
+			m -= 12
+		}
+		return m
+	}
+	return d.maxSeg
+}
+
+// pathRTT is the whole round trip between the endpoints: the handshake's,
+// or the sum of the two directions' data round trips from the capture
+// point. 0 when unknown.
+func (t *tcpFlow) pathRTT() time.Duration {
+	if t.handshake {
+		return time.Duration(t.ackAt - t.synAt)
+	}
+	if t.d[0].st.RTT.Samples > 0 && t.d[1].st.RTT.Samples > 0 {
+		return t.d[0].st.RTT.Min + t.d[1].st.RTT.Min
+	}
+	return 0
+}
+
+// lossWindow is how soon after a duplicate ACK or SACK a retransmission
+// counts as fast: one and a half round trips (the retransmission reaches
+// a receiver-side capture one round trip after the ACK left), or 200 ms
+// (Linux's minimum RTO) when the round trip is unknown.
+func (t *tcpFlow) lossWindow() int64 {
+	if rtt := t.pathRTT(); rtt > 0 {
+		return int64(max(rtt+rtt/2, time.Millisecond))
+	}
+	return int64(200 * time.Millisecond)
+}
+
+// ack processes what endpoint ep's packet says about the peer's data.
+func (f *flow) ack(ep uint8, p *decode.Packet, at int64) {
+	t := f.tcp
+	d, r := &t.d[ep], &t.d[1-ep]
+	o := &p.TCP
+	syn := o.Flags&decode.SYN != 0
+	if o.Window == 0 && o.Flags&(decode.RST|decode.SYN) == 0 {
+		d.st.ZeroWindows++
+		if d.zeroAt == 0 {
+			d.zeroAt = at
+		}
+	} else if d.zeroAt != 0 {
+		d.st.ZeroWindowTime += time.Duration(max(at-d.zeroAt, 0))
+		d.zeroAt = 0
+	}
+	win := int64(-1)
+	if sc := t.scale(ep); sc >= 0 && !syn {
+		win = int64(o.Window) << sc
+	}
+	if !r.init {
+		d.winRaw, d.win = o.Window, win
+		return
+	}
+	ack := r.rel(o.Ack)
+	// The ACK of the SYN/ACK completes the handshake.
+	if !t.handshake && !syn && t.synAckAt != 0 && t.synAckAt >= t.synAt && r.syn && o.Ack == r.isn+1 {
+		t.handshake, t.ackAt = true, at
+	}
+	pure := p.Payload == 0 && o.Flags&(decode.SYN|decode.FIN|decode.RST) == 0
+	switch {
+	case !d.ackSeen || ack > d.ack:
+		d.ackSeen, d.ack = true, ack
+		if len(r.holes) > 0 {
+			if b, _ := r.holes.below(ack); b > 0 {
+				r.notCaptured(b, t.mss(1-ep))
+			}
+		}
+		if ack > r.hi && ack-r.hi < preSpan {
+			r.notCaptured(ack-r.hi, t.mss(1-ep))
+			r.st.UniqueBytes += uint64(ack - r.hi)
+			r.hi, r.hiRaw = ack, o.Ack
+		}
+		if r.rttOn && ack >= r.rttEnd {
+			r.st.RTT.add(time.Duration(at - r.rttAt))
+			r.rttOn = false
+		}
+	case ack == d.ack && pure && o.Window == d.winRaw && r.hi > ack && o.NSACK == 0 || ack == d.ack && pure && o.NSACK > 0 && r.hi > ack:
+		d.st.DupACKs++
+		d.lossAt = at
+	}
+	d.winRaw, d.win = o.Window, win
+	if o.NSACK > 0 {
+		f.sack(ep, p, ack, at)
+	}
+}
+
+// sack reads endpoint ep's SACK blocks: a D-SACK (RFC 2883) proves a
+// retransmission spurious; other blocks signal loss and show data the
+// receiver holds.
+func (f *flow) sack(ep uint8, p *decode.Packet, ack, at int64) {
+	t := f.tcp
+	d, r := &t.d[ep], &t.d[1-ep]
+	o := &p.TCP
+	d.st.SACKPackets++
+	d.nsack = 0
+	for i := range int(o.NSACK) {
+		b := o.SACK[i]
+		left, right := r.rel(b.Left), r.rel(b.Right)
+		if right <= left || right-left > preSpan {
+			continue
+		}
+		if i == 0 {
+			dsack := right <= ack
+			if !dsack && o.NSACK > 1 {
+				l2, r2 := r.rel(o.SACK[1].Left), r.rel(o.SACK[1].Right)
+				dsack = left >= l2 && right <= r2
+			}
+			if dsack {
+				d.st.DSACKs++
+				if r.rtx != nil {
+					r.rtx.each(left, right, func(x *rtxRec) { r.spurious(x, &r.st.Retransmission.ByDSACK) })
+				}
+				continue
+			}
+		}
+		d.lossAt = at
+		if d.nsack < len(d.sacks) {
+			d.sacks[d.nsack] = [2]int64{left, right}
+			d.nsack++
+		}
+		if len(r.holes) > 0 {
+			if b, _ := r.holes.fill(left, right); b > 0 {
+				r.notCaptured(b, t.mss(1-ep))
+				r.st.UniqueBytes += uint64(b)
+			}
+		}
+	}
+}
+
+// notCaptured counts data the receiver acknowledged that the capture never
+// saw.
+func (d *tcpDir) notCaptured(bytes int64, mss int) {
+	d.st.NotCapturedBytes += uint64(bytes)
+	d.st.NotCapturedSegments += segments(bytes, mss)
+}
+
+// segments is how many wire segments of at most mss bytes carry n bytes.
+func segments(n int64, mss int) uint64 {
+	if n <= 0 {
+		return 0
+	}
+	if mss <= 0 || n <= int64(mss) {
+		return 1
+	}
+	return uint64((n + int64(mss) - 1) / int64(mss))
+}
+
+// data processes the payload (and FIN) of endpoint ep's packet.
+func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
+	t := f.tcp
+	d, r := &t.d[ep], &t.d[1-ep]
+	o := &p.TCP
+	st := &d.st
+	plen := int64(p.Payload)
+	n := plen
+	if o.Flags&decode.FIN != 0 {
+		n++
+	}
+	mss := t.mss(ep)
+	if plen > 0 {
+		st.DataPackets++
+		st.PayloadBytes += uint64(plen)
+		st.Segments += segments(plen, mss)
+		if mss > 0 && plen > int64(mss) || plen > maxJumbo {
+			st.GSOFrames++
+		} else if plen <= maxJumbo {
+			d.maxSeg = max(d.maxSeg, int(plen))
+		}
+		if st.FirstData.IsZero() {
+			st.FirstData = time.Unix(0, at)
+		}
+		st.LastData = time.Unix(0, at)
+	}
+	seq := o.Seq
+	if o.Flags&decode.SYN != 0 {
+		seq++ // data on a SYN (TCP Fast Open) starts after it
+	}
+	if !d.init {
+		d.start(seq)
+		t.midstream = !d.syn
+		d.holes.add(hole{s: -preSpan, e: 0, c: f.creatorOf(d, p, at), pre: true})
+	}
+	s := d.rel(seq)
+	e := s + n
+	if s < d.hi-preSpan {
+		a.warn("seqjump", "a TCP segment's sequence number lies more than 1 GiB below the data already seen; it was ignored")
+		return
+	}
+	// Keep-alives repeat the byte before the next one; zero-window probes
+	// test a closed window. Neither is a retransmission.
+	if plen <= 1 && o.Flags&decode.FIN == 0 && s == d.hi-1 {
+		if r.zeroAt != 0 {
+			st.WindowProbes++
+		} else {
+			st.KeepAlives++
+		}
+		return
+	}
+	if plen == 1 && r.zeroAt != 0 && s >= d.hi-1 {
+		st.WindowProbes++
+	}
+	if s >= d.hi {
+		f.advance(ep, p, at, s, e)
+		d.tsID(p, true)
+		return
+	}
+	top := min(e, d.hi)
+	f.below(ep, p, at, s, top, mss)
+	if e > d.hi {
+		st.UniqueBytes += uint64(e - d.hi)
+		d.hi, d.hiRaw = e, d.hiRaw+uint32(e-d.hi)
+	}
+}
+
+// creatorOf describes packet p as the creator of a hole.
+func (f *flow) creatorOf(d *tcpDir, p *decode.Packet, at int64) creator {
+	c := creator{at: at, idx: d.w.n, size: int32(p.Payload)}
+	if p.TCP.HasTS {
+		c.ts, c.flags = p.TCP.TSval, c.flags|crTS
+	}
+	if p.Version == 4 {
+		c.id, c.flags = p.IPID, c.flags|crID
+	}
+	for i := p.NLayers - 1; i >= 0; i-- {
+		l := &p.Layers[i]
+		if !l.Kind.IsTunnel() {
+			continue
+		}
+		switch {
+		case l.HasSeq:
+			c.outer, c.flags = uint64(l.Seq), c.flags|crGRE
+		case l.HasIPID:
+			c.outer, c.flags = uint64(l.IPID), c.flags|crOutID
+		}
+		break
+	}
+	return c
+}
+
+// advance takes new data [s, e) at or above the highest sequence seen,
+// opening a hole when it jumps over data not yet seen.
+func (f *flow) advance(ep uint8, p *decode.Packet, at int64, s, e int64) {
+	t := f.tcp
+	d, r := &t.d[ep], &t.d[1-ep]
+	st := &d.st
+	if s > d.hi {
+		if dropped, ok := d.holes.add(hole{s: d.hi, e: s, c: f.creatorOf(d, p, at)}); ok {
+			st.LostBytes += uint64(dropped.e - dropped.s)
+			st.LostSegments += segments(dropped.e-dropped.s, t.mss(ep))
+		}
+	}
+	st.UniqueBytes += uint64(e - s)
+	d.hi, d.hiRaw = e, d.hiRaw+uint32(e-d.hi)
+	d.w.push(st.Reorder, s, false, 0)
+	if !d.rttOn {
+		d.rttOn, d.rttEnd, d.rttAt = true, e, at
+	}
+	if r.win > 0 && r.ackSeen && e-r.ack >= r.win {
+		st.WindowFull++
+	}
+}
+
+// tsID tracks the newest timestamp and, for new data, the IPv4 ID
+// progression that makes IDs usable as evidence.
+func (d *tcpDir) tsID(p *decode.Packet, fresh bool) {
+	if p.TCP.HasTS && (!d.tsSeen || int32(p.TCP.TSval-d.maxTS) > 0) {
+		d.tsSeen, d.maxTS = true, p.TCP.TSval
+	}
+	if p.Version != 4 {
+		return
+	}
+	if fresh && d.idSeen {
+		d.idPair++
+		if delta := int64(p.IPID - d.lastID); delta >= 1 && delta <= max(64, d.lastSegs+1) {
+			d.idGood++
+		}
+	}
+	if fresh || !d.idSeen || int16(p.IPID-d.lastID) > 0 {
+		d.idSeen, d.lastID = true, p.IPID
+	}
+	d.lastSegs = int64(segments(int64(p.Payload), 0))
+}
+
+// older says packet p was sent before the newest packet seen from this
+// endpoint: its timestamp or (reliable) IPv4 ID is behind.
+func (d *tcpDir) older(p *decode.Packet) bool {
+	if p.TCP.HasTS && d.tsSeen {
+		return int32(p.TCP.TSval-d.maxTS) < 0
+	}
+	return p.Version == 4 && d.idSeen && d.idReliable() && int16(p.IPID-d.lastID) < 0
+}
+
+// below judges data [s, top) below the highest sequence seen: a late
+// original filling a hole, a retransmission, or a late copy of data seen.
+func (f *flow) below(ep uint8, p *decode.Packet, at int64, s, top int64, mss int) {
+	t := f.tcp
+	d := &t.d[ep]
+	st := &d.st
+	first, in := d.holes.overlap(s, top)
+	switch {
+	case in == 0:
+		if d.older(p) {
+			f.lateCopy(ep, p, at, s, top)
+			return
+		}
+		f.retransmit(ep, p, at, s, top, mss, 0, nil)
+		d.tsID(p, false)
+	case in == top-s:
+		c := d.holes[first].c
+		pre := d.holes[first].pre
+		late, by := f.judge(d, p, c, at)
+		f.decided(st, late, by)
+		filled, preFilled := d.holes.fill(s, top)
+		st.UniqueBytes += uint64(filled + preFilled)
+		if late {
+			f.lateOriginal(ep, p, at, s, top, c, pre)
+			return
+		}
+		f.retransmit(ep, p, at, s, top, mss, filled, &c)
+		d.tsID(p, false)
+	default: // partly seen before, partly in holes: a repacketized retransmission
+		c := d.holes[first].c
+		filled, preFilled := d.holes.fill(s, top)
+		st.UniqueBytes += uint64(filled + preFilled)
+		f.retransmit(ep, p, at, s, top, mss, filled, &c)
+		d.tsID(p, false)
+	}
+}
+
+func (f *flow) decided(st *Direction, late bool, by evidence) {
+	x := &st.Decided
+	switch {
+	case late && by == byTSval:
+		x.ReorderedByTSval++
+	case late && by == byIPID:
+		x.ReorderedByIPID++
+	case late && by == byTiming:
+		x.ReorderedByTiming++
+	case late:
+		x.ReorderedByDupThresh++
+	case by == byTSval:
+		x.RetransmittedByTSval++
+	case by == byIPID:
+		x.RetransmittedByIPID++
+	case by == byTiming:
+		x.RetransmittedByTiming++
+	default:
+		x.RetransmittedByDupThresh++
+	}
+}
+
+// judge decides whether a segment filling a hole is the late original or
+// a retransmission, comparing it with the hole's creator (the first packet
+// sent after the hole's data). The original was sent before the creator,
+// a retransmission after it:
+//  1. TCP timestamps: an older TSval than the creator's is the original, a
+//     newer one a retransmission (equal ticks say nothing);
+//  2. IPv4 IDs, when this endpoint's IDs go up by one per packet;
+//  3. timing: arriving sooner than half the round trip after the creator
+//     is too soon for any retransmission, later is treated as one;
+//  4. without a round trip, fewer than three packets late is reordering.
+func (f *flow) judge(d *tcpDir, p *decode.Packet, c creator, at int64) (bool, evidence) {
+	if p.TCP.HasTS && c.flags&crTS != 0 {
+		switch dt := int32(p.TCP.TSval - c.ts); {
+		case dt < 0:
+			return true, byTSval
+		case dt > 0:
+			return false, byTSval
+		}
+	}
+	if p.Version == 4 && c.flags&crID != 0 && d.idReliable() {
+		switch di := int16(p.IPID - c.id); {
+		case di < 0:
+			return true, byIPID
+		case di > 0:
+			return false, byIPID
+		}
+	}
+	if rtt := f.tcp.pathRTT(); rtt > 0 {
+		return at-c.at < int64(rtt/2), byTiming
+	}
+	return d.w.n-c.idx < dupThresh, byDupThresh
+}
+
+// lateOriginal records a reordered original segment.
+func (f *flow) lateOriginal(ep uint8, p *decode.Packet, at int64, s, top int64, c creator, pre bool) {
+	d := &f.tcp.d[ep]
+	st := &d.st
+	if st.Reorder == nil {
+		st.Reorder = &Reorder{}
+	}
+	extent := d.w.n - c.idx
+	if pre {
+		// Sent before the capture's first packet of this direction: late,
+		// but with no hole to measure against beyond that first packet.
+		extent = max(extent, 1)
+	}
+	st.Reorder.late(extent, time.Duration(at-c.at), p.Payload, int(c.size))
+	d.w.push(st.Reorder, s, true, extent)
+	l := d.log()
+	l.lates[l.nl%uint64(len(l.lates))] = [2]int64{s, top}
+	l.nl++
+	f.attribute(st, p, c)
+}
+
+// attribute compares a late original's outer sequence inside its tunnel
+// with the creator's: was the outer order inverted too?
+func (f *flow) attribute(st *Direction, p *decode.Packet, c creator) {
+	tun := f.node.innerTunnel()
+	if tun == nil {
+		return
+	}
+	var l *decode.Layer
+	for i := p.NLayers - 1; i >= 0; i-- {
+		if p.Layers[i].Kind.IsTunnel() {
+			l = &p.Layers[i]
+			break
+		}
+	}
+	switch {
+	case l != nil && l.HasSeq && c.flags&crGRE != 0:
+		if int32(l.Seq-uint32(c.outer)) < 0 {
+			st.Outer.Underlay++
+		} else {
+			st.Outer.BeforeEncap++
+		}
+	case l != nil && l.HasIPID && c.flags&crOutID != 0 && tun.idReliable(tun.dirOf(&l.Src)):
+		if int16(l.IPID-uint16(c.outer)) < 0 {
+			st.Outer.Underlay++
+		} else {
+			st.Outer.BeforeEncap++
+		}
+	default:
+		st.Outer.Unknown++
+	}
+}
+
+// lateCopy handles data seen before that arrives with an older timestamp
+// or IPv4 ID than the newest packet: when a retransmission already filled
+// its hole it is the original, late, and that retransmission was
+// spurious; otherwise the network duplicated it.
+func (f *flow) lateCopy(ep uint8, p *decode.Packet, at int64, s, top int64) {
+	d := &f.tcp.d[ep]
+	var rec *rtxRec
+	if d.rtx != nil {
+		d.rtx.each(s, top, func(x *rtxRec) {
+			if x.filledHole && rec == nil {
+				rec = x
+			}
+		})
+	}
+	if rec == nil {
+		d.st.LateDuplicates++
+		return
+	}
+	f.lateOriginal(ep, p, at, s, top, rec.c, false)
+	d.spurious(rec, &d.st.Retransmission.ByLateOriginal)
+}
+
+// retransmit records a retransmission of [s, top). filled is how much of
+// it filled holes (the originals never seen); c is that hole's creator.
+func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, mss int, filled int64, c *creator) {
+	t := f.tcp
+	d, r := &t.d[ep], &t.d[1-ep]
+	R := &d.st.Retransmission
+	bytes := min(top, s+int64(p.Payload)) - s
+	segs := segments(max(bytes, 1), mss)
+	R.Frames++
+	R.Packets += segs
+	R.Bytes += uint64(max(bytes, 0))
+	if r.lossAt != 0 && at-r.lossAt <= t.lossWindow() && at >= r.lossAt {
+		R.Fast += segs
+	} else {
+		R.Timeout += segs
+	}
+	if mss > 0 && p.Payload >= mss {
+		R.FullSize += segs
+	}
+	l := d.log()
+	repeated := false
+	l.each(s, top, func(*rtxRec) { repeated = true })
+	if repeated {
+		R.Repeated += segs
+	}
+	rec := rtxRec{s: s, e: top, segs: segs}
+	if filled > 0 && c != nil {
+		rec.filledHole, rec.c = true, *c
+		rec.lostBytes = uint64(filled)
+		rec.lostSegs = segments(filled, mss)
+		d.st.LostBytes += rec.lostBytes
+		d.st.LostSegments += rec.lostSegs
+	}
+	x := l.add(rec)
+	if r.ackSeen && r.ack >= top || r.sacked(s, top) {
+		d.spurious(x, &R.ByACK)
+	}
+	if d.rttOn && d.rttEnd > s {
+		d.rttOn = false // Karn: a retransmitted range gives no sample
+	}
+}
+
+// spurious marks a retransmission as unnecessary, counting the proof.
+func (d *tcpDir) spurious(x *rtxRec, proof *uint64) {
+	if x.spurious {
+		return
+	}
+	x.spurious = true
+	R := &d.st.Retransmission
+	R.Spurious += x.segs
+	*proof += x.segs
+	if d.rtx != nil && d.rtx.lateOverlaps(x.s, x.e) {
+		R.AfterReordering += x.segs
+	}
+	// The receiver had the data: it was not lost after all.
+	d.st.LostSegments -= min(d.st.LostSegments, x.lostSegs)
+	d.st.LostBytes -= min(d.st.LostBytes, x.lostBytes)
+	x.lostSegs, x.lostBytes = 0, 0
+}
+
+// finalize moves what is still open into the counters: holes never filled
+// are lost, a window still closed counts until the flow's last packet, the
+// reorder window is flushed. It runs once, when the flow leaves the table.
+func (f *flow) finalize() {
+	t := f.tcp
+	if t == nil || t.final {
+		return
+	}
+	t.final = true
+	for ep := range uint8(2) {
+		d := &t.d[ep]
+		for _, h := range d.holes {
+			if !h.pre {
+				d.st.LostBytes += uint64(h.e - h.s)
+				d.st.LostSegments += segments(h.e-h.s, t.mss(ep))
+			}
+		}
+		d.holes = nil
+		if d.zeroAt != 0 {
+			d.st.ZeroWindowTime += time.Duration(max(f.last-d.zeroAt, 0))
+			d.zeroAt = 0
+		}
+		if d.w.n > 0 {
+			if d.st.Reorder == nil {
+				d.st.Reorder = &Reorder{}
+			}
+			d.w.flush(d.st.Reorder)
+		}
+		d.rtx = nil
+		d.st.MSS = t.mss(ep)
+		d.st.WindowScale = t.scale(ep)
+		d.st.SACKPermitted = d.sackOK && t.d[1-ep].sackOK
+		d.st.Timestamps = d.tsOK && t.d[1-ep].tsOK || d.tsSeen
+		if !d.st.FirstData.IsZero() {
+			d.st.FirstData, d.st.LastData = d.st.FirstData.UTC(), d.st.LastData.UTC()
+		}
+	}
+}
+
+// score ranks a finalized flow like Flow.Score.
+func (f *flow) score() float64 {
+	if f.tcp == nil {
+		return 0
+	}
+	return score(&f.tcp.d[0].st, &f.tcp.d[1].st)
+}
+
+// packets counts the flow's packets, duplicates left out.
+func (f *flow) packets() uint64 {
+	if f.tcp == nil {
+		return f.udp[0].packets + f.udp[1].packets
+	}
+	return f.tcp.d[0].st.Packets + f.tcp.d[1].st.Packets
+}
+
+// result builds the report of a finalized flow.
+func (f *flow) result() *Flow {
+	out := &Flow{Proto: "udp", Tunnel: -1}
+	if f.key.proto == 6 {
+		out.Proto = "tcp"
+	}
+	c, s := f.client, 1-f.client
+	addrOf := func(i uint8) netip.AddrPort {
+		var ad netip.Addr
+		if f.key.ver == 4 {
+			ad = netip.AddrFrom4([4]byte(f.key.addr[i][:4]))
+		} else {
+			ad = netip.AddrFrom16(f.key.addr[i])
+		}
+		return netip.AddrPortFrom(ad, f.key.port[i])
+	}
+	out.Client, out.Server = addrOf(c), addrOf(s)
+	out.First, out.Last = time.Unix(0, f.first).UTC(), time.Unix(0, f.last).UTC()
+	out.Encap = encapOf(f.node)
+	if tun := f.node.innerTunnel(); tun != nil {
+		out.Tunnel = tun.idx
+	}
+	if f.tcp == nil {
+		for i, ep := range [2]uint8{c, s} {
+			out.Dir[i].Packets, out.Dir[i].Bytes = f.udp[ep].packets, f.udp[ep].bytes
+			out.Dir[i].WindowScale = -1
+		}
+		return out
+	}
+	t := f.tcp
+	out.Handshake = t.handshake
+	out.Midstream = t.midstream
+	if t.handshake {
+		out.HandshakeRTT = time.Duration(t.ackAt - t.synAt)
+		out.ClientRTT = time.Duration(t.synAckAt - t.synAt)
+		out.ServerRTT = time.Duration(t.ackAt - t.synAckAt)
+	}
+	for i, ep := range [2]uint8{c, s} {
+		out.Dir[i] = t.d[ep].st
+	}
+	return out
+}
