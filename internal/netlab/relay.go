@@ -49,11 +49,16 @@ type RelayStats struct {
 	// Forwarded counts packets sent on; Dropped those discarded.
 	Forwarded, Dropped uint64
 	// DroppedOriginals counts the dropped packets that carried TCP data
-	// (directly over IP) no packet before them had carried: first
+	// (directly over IP or in VXLAN) no packet before them had carried: first
 	// transmissions. The other TCP data packets dropped were
 	// retransmissions (Dropped - DroppedOriginals when only TCP data is
 	// matched).
 	DroppedOriginals uint64
+	// ArrivedLate counts matched TCP data packets that reached the relay
+	// after data above them and carried data it had not seen: reordered
+	// before the relay (the lab's veth links can reorder when the sender
+	// transmits from two CPUs). They come on top of Displaced.
+	ArrivedLate uint64
 	// Delayed counts packets held by Delay.
 	Delayed uint64
 	// Displaced counts packets sent after a packet that arrived after
@@ -76,9 +81,11 @@ type Relay struct {
 	once sync.Once
 
 	received, matched, forwarded, dropped, delayed, displaced atomic.Uint64
-	droppedOriginals                                          atomic.Uint64
-	// highest is the end of the highest TCP data seen per flow direction.
+	droppedOriginals, arrivedLate                             atomic.Uint64
+	// highest is the end of the highest TCP data seen per flow direction,
+	// seen the starts of the data below it.
 	highest map[segKey]uint32
+	seen    map[segKey]map[uint32]bool
 }
 
 type timed struct {
@@ -116,7 +123,7 @@ func startRelay(ns *NS, ifaces []string, imp Impairment) (*Relay, error) {
 	}
 	r := &Relay{tun: os.NewFile(uintptr(fd), "relay0"), imp: imp,
 		rng: rand.New(rand.NewPCG(imp.Seed, 0x6e6574647821)), out: make(chan timed, 4096),
-		highest: map[segKey]uint32{}}
+		highest: map[segKey]uint32{}, seen: map[segKey]map[uint32]bool{}}
 	if err := r.route(ns, ifaces); err != nil {
 		r.tun.Close()
 		return nil, err
@@ -172,7 +179,8 @@ func (r *Relay) Stats() RelayStats {
 	return RelayStats{
 		Received: r.received.Load(), Matched: r.matched.Load(),
 		Forwarded: r.forwarded.Load(), Dropped: r.dropped.Load(), DroppedOriginals: r.droppedOriginals.Load(),
-		Delayed: r.delayed.Load(), Displaced: r.displaced.Load(),
+		ArrivedLate: r.arrivedLate.Load(),
+		Delayed:     r.delayed.Load(), Displaced: r.displaced.Load(),
 	}
 }
 
@@ -297,9 +305,13 @@ type segKey struct {
 	dport    uint16
 }
 
-// newData says pkt is a TCP segment carrying data above every segment of
-// its flow direction seen before, and remembers its end.
+// newData says pkt is a TCP segment (directly over IP or inside VXLAN)
+// carrying data above every segment of its flow direction seen before,
+// and remembers its end.
 func (r *Relay) newData(pkt []byte) bool {
+	if in := vxlanPayload(pkt); in != nil {
+		pkt = in
+	}
 	var k segKey
 	var l4 []byte
 	switch {
@@ -323,9 +335,20 @@ func (r *Relay) newData(pkt []byte) bool {
 	if payload <= 0 {
 		return false
 	}
-	end := binary.BigEndian.Uint32(l4[4:8]) + uint32(payload)
+	start := binary.BigEndian.Uint32(l4[4:8])
+	end := start + uint32(payload)
+	starts := r.seen[k]
+	if starts == nil {
+		starts = map[uint32]bool{}
+		r.seen[k] = starts
+	}
+	first := !starts[start]
+	starts[start] = true
 	hi, seen := r.highest[k]
 	if seen && int32(end-hi) <= 0 {
+		if first {
+			r.arrivedLate.Add(1)
+		}
 		return false
 	}
 	r.highest[k] = end

@@ -137,19 +137,25 @@ func linkWithAddr(h *netlink.Handle, addr netip.Addr) (netlink.Link, error) {
 // VXLANInner(TCPDataTo(5001)) for one direction of a transfer's data.
 func VXLANInner(inner func([]byte) bool) func([]byte) bool {
 	return func(pkt []byte) bool {
-		var udp []byte
-		switch {
-		case len(pkt) >= 20 && pkt[0]>>4 == 4 && pkt[9] == unix.IPPROTO_UDP:
-			udp = pkt[int(pkt[0]&0x0f)*4:]
-		case len(pkt) >= 40 && pkt[0]>>4 == 6 && pkt[6] == unix.IPPROTO_UDP:
-			udp = pkt[40:]
-		default:
-			return false
-		}
-		// UDP 8, VXLAN 8, inner Ethernet 14.
-		if len(udp) < 30 || binary.BigEndian.Uint16(udp[2:4]) != VXLANPort {
-			return false
-		}
-		return inner(udp[30:])
+		in := vxlanPayload(pkt)
+		return in != nil && inner(in)
 	}
+}
+
+// vxlanPayload is the inner IP packet of a VXLAN packet, nil for any other.
+func vxlanPayload(pkt []byte) []byte {
+	var udp []byte
+	switch {
+	case len(pkt) >= 20 && pkt[0]>>4 == 4 && pkt[9] == unix.IPPROTO_UDP:
+		udp = pkt[int(pkt[0]&0x0f)*4:]
+	case len(pkt) >= 40 && pkt[0]>>4 == 6 && pkt[6] == unix.IPPROTO_UDP:
+		udp = pkt[40:]
+	default:
+		return nil
+	}
+	// UDP 8, VXLAN 8, inner Ethernet 14.
+	if len(udp) < 30 || binary.BigEndian.Uint16(udp[2:4]) != VXLANPort {
+		return nil
+	}
+	return udp[30:]
 }
