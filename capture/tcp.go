@@ -154,6 +154,51 @@ func (l *rtxLog) each(s, e int64, fn func(*rtxRec)) {
 	}
 }
 
+// dsack calls fn on the retransmissions a D-SACK block [s, e) proves
+// unnecessary. The block reports each duplicate byte once: when the same
+// range was sent again twice (a retransmission judged lost and repeated),
+// the receiver had one copy already and only one was superfluous. So the
+// newest retransmissions are taken first, and one whose part of the block
+// an earlier-taken one covers is left alone.
+func (l *rtxLog) dsack(s, e int64, fn func(*rtxRec)) {
+	var covered [][2]int64
+	n := min(l.n, uint64(len(l.recs)))
+	for k := uint64(1); k <= n; k++ {
+		r := &l.recs[(l.n-k)%uint64(len(l.recs))]
+		if r.e <= s || e <= r.s {
+			continue
+		}
+		part := [2]int64{max(s, r.s), min(e, r.e)}
+		if within(part, covered) {
+			continue
+		}
+		covered = append(covered, part)
+		fn(r)
+	}
+}
+
+// within says the union of ranges covers x.
+func within(x [2]int64, ranges [][2]int64) bool {
+	left := [][2]int64{x}
+	for _, c := range ranges {
+		var next [][2]int64
+		for _, p := range left {
+			if c[1] <= p[0] || p[1] <= c[0] {
+				next = append(next, p)
+				continue
+			}
+			if p[0] < c[0] {
+				next = append(next, [2]int64{p[0], c[0]})
+			}
+			if c[1] < p[1] {
+				next = append(next, [2]int64{c[1], p[1]})
+			}
+		}
+		left = next
+	}
+	return len(left) == 0
+}
+
 func (l *rtxLog) lateOverlaps(s, e int64) bool {
 	for i := range min(l.nl, uint64(len(l.lates))) {
 		if x := l.lates[i]; x[0] < e && s < x[1] {
@@ -416,7 +461,7 @@ func (f *flow) sack(ep uint8, p *decode.Packet, ack, at int64) {
 			if dsack {
 				d.st.DSACKs++
 				if r.rtx != nil {
-					r.rtx.each(left, right, func(x *rtxRec) { r.spurious(x, &r.st.Retransmission.ByDSACK) })
+					r.rtx.dsack(left, right, func(x *rtxRec) { r.spurious(x, &r.st.Retransmission.ByDSACK) })
 				}
 				continue
 			}

@@ -354,3 +354,50 @@ func TestFastOpenDataOnSYN(t *testing.T) {
 		t.Errorf("unique bytes %d, not captured %d", f.Dir[0].UniqueBytes, f.Dir[0].NotCapturedSegments)
 	}
 }
+
+// A segment lost downstream of a sender-side capture is retransmitted;
+// the retransmission is delayed, the sender judges it lost too and sends
+// the segment a third time. Both retransmissions reach the receiver, which
+// D-SACKs the second. The D-SACK proves one copy superfluous, not both:
+// the truth is 2 retransmissions, 1 spurious, as the Linux lab showed
+// (TcpExt TCPLostRetransmit, one D-SACK per duplicate).
+func TestDSACKProvesOneOfTwoRetransmissions(t *testing.T) {
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	rtt := 10 * time.Millisecond
+	c.Handshake(0, rtt)
+	t0 := 20 * time.Millisecond
+	gap := 100 * time.Microsecond
+	segs := c.SendData(0, t0, gap, 100, 1448)
+	var out []ct.Frame
+	var arrivals []ct.Timed
+	for i, s := range segs {
+		out = append(out, s)
+		if i != 40 {
+			arrivals = append(arrivals, ct.Timed{At: s.At + rtt/2, F: s})
+		}
+	}
+	first := c.Resend(segs[40], segs[43].At+rtt+10*time.Microsecond)
+	second := c.Resend(segs[40], first.At+rtt+rtt/2)
+	out = append(out, first, second)
+	// The first retransmission is held up longer than the second takes.
+	arrivals = append(arrivals, ct.Timed{At: second.At + rtt/2 - time.Millisecond, F: first},
+		ct.Timed{At: second.At + rtt/2, F: second})
+	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].At < arrivals[j].At })
+	rx := c.Receiver(1)
+	for _, a := range arrivals {
+		out = append(out, rx.Ack(a.At+rtt/2, a.F))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
+	for _, f := range out {
+		g.Add(f)
+	}
+	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
+	d := &f.Dir[0]
+	if d.Retransmission.Packets != 2 || d.Retransmission.Spurious != 1 || d.Retransmission.ByDSACK != 1 {
+		t.Errorf("retransmissions %+v, want 2 of which 1 spurious by D-SACK", d.Retransmission)
+	}
+	if f.Dir[1].DSACKs != 1 {
+		t.Errorf("D-SACKs %d, want 1", f.Dir[1].DSACKs)
+	}
+}

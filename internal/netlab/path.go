@@ -53,6 +53,8 @@ type Router struct {
 	// In is its address on the link towards the prober: the address that
 	// answers time-exceeded.
 	In Addrs
+	// Links names its interfaces, those towards the prober first.
+	Links []string
 	// Relay is the router's impairment relay, nil when it has none.
 	Relay *Relay
 }
@@ -63,7 +65,9 @@ type Path struct {
 	Prober, Target *NS
 	// ProberAddr is the prober's address; TargetAddr the target's.
 	ProberAddr, TargetAddr Addrs
-	Hops                   [][]*Router
+	// ProberIface and TargetIface name their links towards the path.
+	ProberIface, TargetIface string
+	Hops                     [][]*Router
 }
 
 // node is a namespace in the topology graph.
@@ -146,11 +150,15 @@ func NewPath(t testing.TB, spec PathSpec) *Path {
 	p.Prober, p.Target = prober.ns, target.ns
 	p.ProberAddr = prober.links[0].addrs
 	p.TargetAddr = target.links[0].addrs
+	p.ProberIface, p.TargetIface = prober.links[0].name, target.links[0].name
 	targetNets := target.links[0]
 	for _, nodes := range positions[1 : len(positions)-1] {
 		var hop []*Router
 		for _, n := range nodes {
 			r := &Router{NS: n.ns, In: n.links[0].addrs}
+			for _, e := range n.links {
+				r.Links = append(r.Links, e.name)
+			}
 			if err := impairKnobs(t, n, r, targetNets); err != nil {
 				t.Fatalf("netlab: router %s: %v", n.ns.Name, err)
 			}

@@ -48,6 +48,17 @@ type RelayStats struct {
 	Received, Matched uint64
 	// Forwarded counts packets sent on; Dropped those discarded.
 	Forwarded, Dropped uint64
+	// DroppedOriginals counts the dropped packets that carried TCP data
+	// (directly over IP or in VXLAN) no packet before them had carried: first
+	// transmissions. The other TCP data packets dropped were
+	// retransmissions (Dropped - DroppedOriginals when only TCP data is
+	// matched).
+	DroppedOriginals uint64
+	// ArrivedLate counts matched TCP data packets that reached the relay
+	// after data above them and carried data it had not seen: reordered
+	// before the relay (the lab's veth links can reorder when the sender
+	// transmits from two CPUs). They come on top of Displaced.
+	ArrivedLate uint64
 	// Delayed counts packets held by Delay.
 	Delayed uint64
 	// Displaced counts packets sent after a packet that arrived after
@@ -70,6 +81,11 @@ type Relay struct {
 	once sync.Once
 
 	received, matched, forwarded, dropped, delayed, displaced atomic.Uint64
+	droppedOriginals, arrivedLate                             atomic.Uint64
+	// highest is the end of the highest TCP data seen per flow direction,
+	// seen the starts of the data below it.
+	highest map[segKey]uint32
+	seen    map[segKey]map[uint32]bool
 }
 
 type timed struct {
@@ -106,7 +122,8 @@ func startRelay(ns *NS, ifaces []string, imp Impairment) (*Relay, error) {
 		return nil, err
 	}
 	r := &Relay{tun: os.NewFile(uintptr(fd), "relay0"), imp: imp,
-		rng: rand.New(rand.NewPCG(imp.Seed, 0x6e6574647821)), out: make(chan timed, 4096)}
+		rng: rand.New(rand.NewPCG(imp.Seed, 0x6e6574647821)), out: make(chan timed, 4096),
+		highest: map[segKey]uint32{}, seen: map[segKey]map[uint32]bool{}}
 	if err := r.route(ns, ifaces); err != nil {
 		r.tun.Close()
 		return nil, err
@@ -161,8 +178,9 @@ func (r *Relay) route(ns *NS, ifaces []string) error {
 func (r *Relay) Stats() RelayStats {
 	return RelayStats{
 		Received: r.received.Load(), Matched: r.matched.Load(),
-		Forwarded: r.forwarded.Load(), Dropped: r.dropped.Load(),
-		Delayed: r.delayed.Load(), Displaced: r.displaced.Load(),
+		Forwarded: r.forwarded.Load(), Dropped: r.dropped.Load(), DroppedOriginals: r.droppedOriginals.Load(),
+		ArrivedLate: r.arrivedLate.Load(),
+		Delayed:     r.delayed.Load(), Displaced: r.displaced.Load(),
 	}
 }
 
@@ -224,8 +242,12 @@ func (r *Relay) readLoop() {
 				continue
 			}
 			r.matched.Add(1)
+			fresh := r.newData(pkt)
 			if r.imp.Loss > 0 && r.rng.Float64() < r.imp.Loss {
 				r.dropped.Add(1)
+				if fresh {
+					r.droppedOriginals.Add(1)
+				}
 				continue
 			}
 			if held != nil {
@@ -274,6 +296,63 @@ func (r *Relay) writeLoop() {
 		}
 		r.forwarded.Add(1)
 	}
+}
+
+// segKey is one direction of a TCP flow.
+type segKey struct {
+	src, dst [16]byte
+	sport    uint16
+	dport    uint16
+}
+
+// newData says pkt is a TCP segment (directly over IP or inside VXLAN)
+// carrying data above every segment of its flow direction seen before,
+// and remembers its end.
+func (r *Relay) newData(pkt []byte) bool {
+	if in := vxlanPayload(pkt); in != nil {
+		pkt = in
+	}
+	var k segKey
+	var l4 []byte
+	switch {
+	case len(pkt) >= 20 && pkt[0]>>4 == 4 && pkt[9] == 6:
+		ihl := int(pkt[0]&0x0f) * 4
+		if len(pkt) < ihl+20 {
+			return false
+		}
+		copy(k.src[:], pkt[12:16])
+		copy(k.dst[:], pkt[16:20])
+		l4 = pkt[ihl:]
+	case len(pkt) >= 60 && pkt[0]>>4 == 6 && pkt[6] == 6:
+		copy(k.src[:], pkt[8:24])
+		copy(k.dst[:], pkt[24:40])
+		l4 = pkt[40:]
+	default:
+		return false
+	}
+	k.sport, k.dport = binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
+	payload := len(l4) - int(l4[12]>>4)*4
+	if payload <= 0 {
+		return false
+	}
+	start := binary.BigEndian.Uint32(l4[4:8])
+	end := start + uint32(payload)
+	starts := r.seen[k]
+	if starts == nil {
+		starts = map[uint32]bool{}
+		r.seen[k] = starts
+	}
+	first := !starts[start]
+	starts[start] = true
+	hi, seen := r.highest[k]
+	if seen && int32(end-hi) <= 0 {
+		if first {
+			r.arrivedLate.Add(1)
+		}
+		return false
+	}
+	r.highest[k] = end
+	return true
 }
 
 // restoreTTL adds back the TTL (hop limit) the router's forwarding code

@@ -1,0 +1,271 @@
+package capture_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/netdx/netdx/capture"
+	"github.com/netdx/netdx/internal/netlab"
+)
+
+// Lab ground truth: real transfers between network namespaces through a
+// router whose userspace relay drops or swaps packets, recorded at the
+// sender's and the receiver's interface by netlab's packet recorder, and
+// analysed. The truth is what the kernel and the relay counted: the
+// sender's TCP counters (Tcp RetransSegs, TcpExt TCPDSACKRecvSegs...) read
+// inside its namespace before and after, and the relay's drops and
+// displaced packets. Required accuracy: ±5 % (exact below 20).
+
+// labRun is a recorded transfer with its truth and both analyses.
+type labRun struct {
+	*netlab.RecordedTransfer
+	sender, receiver *capture.Result
+}
+
+const labPort = 5301
+
+func runLab(t *testing.T, spec netlab.TransferSpec) *labRun {
+	t.Helper()
+	spec.Port, spec.Dir = labPort, labDir(t)
+	if spec.Size == 0 {
+		spec.Size = 8 << 20
+	}
+	r := &labRun{RecordedTransfer: netlab.RecordTransfer(t, spec)}
+	r.sender = analyzeFile(t, r.SenderPcap)
+	r.receiver = analyzeFile(t, r.ReceiverPcap)
+	t.Logf("%d bytes in %s; relay %+v; recorded sender %+v, receiver %+v", r.Bytes, r.Duration.Round(time.Millisecond),
+		r.Relay, r.SenderRec, r.ReceiverRec)
+	t.Logf("sender kernel:%s", kernelSummary(r.Kernel))
+	t.Logf("receiver kernel:%s", counterSummary(r.ReceiverKernel, []string{"TcpExt.TCPDSACKOldSent", "TcpExt.TCPDSACKOfoSent", "TcpExt.TCPOFOQueue"}))
+	t.Logf("sender capture:   %s", summary(r.sender))
+	t.Logf("receiver capture: %s", summary(r.receiver))
+	return r
+}
+
+// kernelCounters are the sender's counters the tests compare with or log.
+var kernelCounters = []string{"Tcp.RetransSegs", "TcpExt.TCPFastRetrans", "TcpExt.TCPTimeouts",
+	"TcpExt.TCPLossProbes", "TcpExt.TCPLostRetransmit", "TcpExt.TCPSlowStartRetrans", "TcpExt.TCPDSACKRecv",
+	"TcpExt.TCPDSACKRecvSegs", "TcpExt.TCPDSACKOfoRecv", "TcpExt.TCPDSACKIgnoredDubious", "TcpExt.TCPDSACKIgnoredOld", "TcpExt.TCPDSACKIgnoredNoUndo", "TcpExt.TCPDSACKUndo", "TcpExt.TCPSpuriousRTOs", "TcpExt.TCPSpuriousRtxHostQueues", "TcpExt.TCPSACKReorder", "TcpExt.TCPTSReorder",
+	"TcpExt.TCPOrigDataSent"}
+
+func kernelSummary(c netlab.Counters) string {
+	return counterSummary(c, kernelCounters)
+}
+
+func counterSummary(c netlab.Counters, keys []string) string {
+	var s string
+	for _, k := range keys {
+		s += fmt.Sprintf(" %s=%d", k, c[k])
+	}
+	return s
+}
+
+// labDir is where a run's recordings go: a temporary directory, or
+// $NETDX_LAB_DIR/<test name> to keep them (for the figures in
+// docs/pcap.md, or to look at a failure with netdx pcap analyze).
+func labDir(t *testing.T) string {
+	base := os.Getenv("NETDX_LAB_DIR")
+	if base == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(base, fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recordings kept in %s", dir)
+	return dir
+}
+
+func analyzeFile(t *testing.T, path string) *capture.Result {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := capture.Analyze(context.Background(), f, capture.Options{Name: filepath.Base(path)})
+	if err != nil {
+		t.Fatalf("analyze %s: %v", path, err)
+	}
+	return res
+}
+
+func summary(res *capture.Result) string {
+	d := &res.Totals.TCP
+	R := &d.Retransmission
+	return fmt.Sprintf("frames %d, data segments %d in %d frames (%d super), retransmitted %d segments in %d frames "+
+		"(timeout %d, fast %d, spurious %d: ack %d dsack %d late %d), reordered %d, lost %d, not captured %d, duplicates %d",
+		res.Packets, d.Segments, d.DataPackets, d.GSOFrames, R.Packets, R.Frames, R.Timeout, R.Fast, R.Spurious,
+		R.ByACK, R.ByDSACK, R.ByLateOriginal, res.Totals.Reorder.Reordered, d.LostSegments, d.NotCapturedSegments,
+		d.Duplicates)
+}
+
+// near checks got against the truth: within 5 %, exactly below 20.
+func near(t *testing.T, what string, got, truth int64) {
+	t.Helper()
+	tol := truth * 5 / 100
+	if got < truth-tol || got > truth+tol {
+		t.Errorf("%s: analyser %d, truth %d (allowed ±%d)", what, got, truth, tol)
+	}
+}
+
+func exactly(t *testing.T, what string, got, truth int64) {
+	t.Helper()
+	if got != truth {
+		t.Errorf("%s: analyser %d, truth %d", what, got, truth)
+	}
+}
+
+func tcpTotals(res *capture.Result) *capture.Direction { return &res.Totals.TCP }
+
+// checkLoss compares a transfer through a dropping relay with its truth.
+// At the sender's interface the capture saw every original: each drop
+// downstream shows as a retransmission, never as a lost segment, and the
+// retransmissions are the kernel's own RetransSegs (both count wire-size
+// segments: a retransmitted super-segment counts as the segments it
+// becomes, as tcp_skb_pcount does). At the receiver's the originals the
+// relay dropped are missing: lost segments are the relay's dropped
+// originals, and the retransmissions seen are the sender's less those the
+// relay dropped again.
+//
+// Late originals the receiver side can only judge by timing (IPv6, see
+// TestLabReorderIPv6) may be taken for retransmissions of lost segments:
+// with timingOnly, the late packets missing from reordered_packets must
+// all be timing verdicts, and they are added to the expected loss and
+// retransmissions; otherwise reordered_packets must match.
+func checkLoss(t *testing.T, r *labRun, timingOnly bool) {
+	t.Helper()
+	retransSegs := r.Kernel["Tcp.RetransSegs"]
+	if r.Relay.Dropped == 0 || retransSegs == 0 {
+		t.Fatalf("nothing dropped (relay %+v, RetransSegs %d)", r.Relay, retransSegs)
+	}
+	s, d := tcpTotals(r.sender), tcpTotals(r.receiver)
+	near(t, "sender side: retransmitted_packets vs Tcp RetransSegs", int64(s.Retransmission.Packets), retransSegs)
+	exactly(t, "sender side: lost_segments", int64(s.LostSegments), 0)
+	exactly(t, "sender side: reordered_packets", int64(r.sender.Totals.Reorder.Reordered), 0)
+	reordered, late := int64(r.receiver.Totals.Reorder.Reordered), int64(r.Relay.ArrivedLate)
+	var misjudged int64
+	if timingOnly {
+		misjudged = max(late-reordered, 0)
+		t.Logf("receiver side: %d late originals judged retransmissions by timing", misjudged)
+		if misjudged > int64(d.Decided.RetransmittedByTiming) {
+			t.Errorf("receiver side: %d late originals missing from reordered_packets, only %d timing verdicts",
+				misjudged, d.Decided.RetransmittedByTiming)
+		}
+	} else {
+		near(t, "receiver side: reordered_packets vs data reordered before the relay", reordered, late)
+	}
+	droppedRetrans := int64(r.Relay.Dropped - r.Relay.DroppedOriginals)
+	near(t, "receiver side: lost_segments vs originals the relay dropped", int64(d.LostSegments),
+		int64(r.Relay.DroppedOriginals)+misjudged)
+	near(t, "receiver side: retransmitted_packets vs RetransSegs less retransmissions dropped",
+		int64(d.Retransmission.Packets), retransSegs-droppedRetrans+misjudged)
+	checkSpurious(t, r)
+}
+
+// checkSpurious compares spurious retransmissions with the duplicates the
+// receiver's kernel reported: a D-SACK sent for each segment that arrived
+// again (TcpExt TCPDSACKOldSent below the cumulative ACK, TCPDSACKOfoSent
+// above it). The sender's TCPDSACKRecv is no measure: it leaves out the
+// D-SACKs it judges dubious or old.
+func checkSpurious(t *testing.T, r *labRun) {
+	t.Helper()
+	dups := r.ReceiverKernel["TcpExt.TCPDSACKOldSent"] + r.ReceiverKernel["TcpExt.TCPDSACKOfoSent"]
+	near(t, "sender side: spurious_retransmissions vs receiver's D-SACKs sent", int64(tcpTotals(r.sender).Retransmission.Spurious), dups)
+	near(t, "receiver side: spurious_retransmissions vs receiver's D-SACKs sent", int64(tcpTotals(r.receiver).Retransmission.Spurious), dups)
+}
+
+// checkReorder compares a transfer through a swapping relay with its
+// truth: the receiver's capture has the relay's displaced packets as
+// reordered originals and nothing lost; both captures have the sender's
+// retransmissions (spurious ones, set off by the reordering), proven
+// spurious as often as the receiver D-SACKed them.
+func checkReorder(t *testing.T, r *labRun) {
+	t.Helper()
+	if r.Relay.Displaced == 0 || r.Relay.Dropped != 0 {
+		t.Fatalf("relay did not just reorder: %+v", r.Relay)
+	}
+	retransSegs := r.Kernel["Tcp.RetransSegs"]
+	s, d := tcpTotals(r.sender), tcpTotals(r.receiver)
+	near(t, "receiver side: reordered_packets vs packets the relay displaced and data reordered before it",
+		int64(r.receiver.Totals.Reorder.Reordered), int64(r.Relay.Displaced+r.Relay.ArrivedLate))
+	exactly(t, "receiver side: lost_segments", int64(d.LostSegments), 0)
+	exactly(t, "sender side: lost_segments", int64(s.LostSegments), 0)
+	exactly(t, "sender side: reordered_packets", int64(r.sender.Totals.Reorder.Reordered), 0)
+	near(t, "sender side: retransmitted_packets vs Tcp RetransSegs", int64(s.Retransmission.Packets), retransSegs)
+	near(t, "receiver side: retransmitted_packets vs Tcp RetransSegs", int64(d.Retransmission.Packets), retransSegs)
+	checkSpurious(t, r)
+}
+
+func TestLabLossIPv4(t *testing.T) {
+	r := runLab(t, netlab.TransferSpec{Impair: netlab.Impairment{Loss: 0.02, Seed: 7}})
+	checkLoss(t, r, false)
+	if tcpTotals(r.sender).GSOFrames == 0 || r.SenderRec.Largest <= 1514 {
+		t.Errorf("sender capture holds no super-segment (largest frame %d): offloads were meant to be on", r.SenderRec.Largest)
+	}
+}
+
+func TestLabLossIPv4NoOffload(t *testing.T) {
+	r := runLab(t, netlab.TransferSpec{Impair: netlab.Impairment{Loss: 0.02, Seed: 7}, NoOffload: true})
+	checkLoss(t, r, false)
+	s := tcpTotals(r.sender)
+	if s.GSOFrames != 0 || r.SenderRec.Largest > 1514 {
+		t.Errorf("TSO/GSO off, yet the sender capture holds super-segments (%d, largest frame %d)", s.GSOFrames, r.SenderRec.Largest)
+	}
+	exactly(t, "sender side without offloads: retransmitted frames vs segments", int64(s.Retransmission.Frames),
+		int64(s.Retransmission.Packets))
+}
+
+func TestLabLossIPv6(t *testing.T) {
+	checkLoss(t, runLab(t, netlab.TransferSpec{V6: true, Impair: netlab.Impairment{Loss: 0.02, Seed: 7}}), true)
+}
+
+func TestLabReorderIPv4(t *testing.T) {
+	checkReorder(t, runLab(t, netlab.TransferSpec{Impair: netlab.Impairment{ReorderEvery: 20}}))
+}
+
+func TestLabReorderVXLAN(t *testing.T) {
+	r := runLab(t, netlab.TransferSpec{VXLAN: true, Impair: netlab.Impairment{ReorderEvery: 20}})
+	checkReorder(t, r)
+	if len(r.receiver.Tunnels) != 1 {
+		t.Fatalf("receiver capture: %d tunnels, want the VXLAN one", len(r.receiver.Tunnels))
+	}
+	in := r.receiver.Tunnels[0].Inner
+	late := r.receiver.Totals.Reorder.Reordered
+	// The relay swapped outer packets: every late inner segment was late
+	// outside too.
+	near(t, "receiver side: late inner segments attributed to the underlay", int64(in.Outer.Underlay), int64(late))
+}
+
+// TestLabReorderIPv6 measures a limit rather than passing over it. IPv6
+// has no IP ID and Linux's TCP timestamps tick once a millisecond, so a
+// late original and the packet that overtook it carry the same TSval: the
+// receiver side has only timing to tell a late original from a
+// retransmission. The lab's round trip is about 70 µs, and on a loaded
+// 2-core machine the relay sometimes delivers the displaced packet
+// 50–400 µs after its overtaker: later than half a round trip, so the
+// analyser takes it for a retransmission of a lost original, as it would
+// on a real path where that much delay allows one. The test checks that
+// every such verdict is a timing decision, that the rest is exact, and
+// that the reordering count holds to 5 %.
+func TestLabReorderIPv6(t *testing.T) {
+	r := runLab(t, netlab.TransferSpec{V6: true, Impair: netlab.Impairment{ReorderEvery: 20}})
+	s, d := tcpTotals(r.sender), tcpTotals(r.receiver)
+	byTiming := int64(d.Decided.RetransmittedByTiming)
+	t.Logf("receiver side: %d late originals judged retransmissions by timing", byTiming)
+	near(t, "receiver side: reordered_packets vs packets displaced and reordered before the relay",
+		int64(r.receiver.Totals.Reorder.Reordered), int64(r.Relay.Displaced+r.Relay.ArrivedLate))
+	retransSegs := r.Kernel["Tcp.RetransSegs"]
+	near(t, "sender side: retransmitted_packets vs Tcp RetransSegs", int64(s.Retransmission.Packets), retransSegs)
+	exactly(t, "sender side: lost_segments", int64(s.LostSegments), 0)
+	exactly(t, "receiver side: lost_segments vs late originals judged by timing", int64(d.LostSegments), byTiming)
+	near(t, "receiver side: retransmitted_packets vs RetransSegs and late originals judged by timing",
+		int64(d.Retransmission.Packets), retransSegs+byTiming)
+	if d.Decided.RetransmittedByTSval+d.Decided.RetransmittedByIPID+d.Decided.RetransmittedByDupThresh != 0 {
+		t.Errorf("receiver side: hole fillers judged retransmissions on other evidence: %+v", d.Decided)
+	}
+}
