@@ -1,6 +1,6 @@
 // Command gendocs writes the documents generated from netdx's finding
-// catalog: docs/findings.md. Run it with `make docs`; a test fails when the
-// committed file is stale.
+// catalog: docs/findings.md and docs/prometheus/alerts.yml. Run it with
+// `make docs`; a test fails when a committed file is stale.
 package main
 
 import (
@@ -13,15 +13,26 @@ import (
 	"github.com/netdx/netdx/report"
 )
 
+// outputs are the generated documents and what writes each.
+var outputs = []struct {
+	path  string
+	write func(io.Writer) error
+}{
+	{"docs/findings.md", func(w io.Writer) error { return writeFindings(w, report.Entries()) }},
+	{"docs/prometheus/alerts.yml", func(w io.Writer) error { return writeAlerts(w, report.AlertRules()) }},
+}
+
 func main() {
-	var b bytes.Buffer
-	if err := writeFindings(&b, report.Entries()); err != nil {
-		fmt.Fprintln(os.Stderr, "gendocs:", err)
-		os.Exit(1)
-	}
-	if err := os.WriteFile("docs/findings.md", b.Bytes(), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "gendocs:", err)
-		os.Exit(1)
+	for _, o := range outputs {
+		var b bytes.Buffer
+		if err := o.write(&b); err != nil {
+			fmt.Fprintln(os.Stderr, "gendocs:", o.path+":", err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(o.path, b.Bytes(), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "gendocs:", err)
+			os.Exit(1)
+		}
 	}
 }
 
