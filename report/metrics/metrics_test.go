@@ -346,16 +346,16 @@ func TestSeriesShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for series, want := range map[string]float64{
-		`netdx_nic_dropped_packets_total{direction="rx",interface="eth0",kind="ring",queue="3",stat="rx3_dropped"}`:   5,
+		`netdx_nic_dropped_packets_total{direction="rx",interface="eth0",kind="ring",queue="3",stat="rx3_dropped"}`:    5,
 		`netdx_nic_dropped_packets_total{direction="rx",interface="eth0",kind="port",queue="",stat="rx_discards_phy"}`: 9,
-		`netdx_tcp_listen_queue_connections{address="0.0.0.0:443",process="envoy"}`:                                   7,
-		`netdx_tcp_listen_backlog_connections{address="0.0.0.0:443",process="envoy"}`:                                 1022,
-		`netdx_tcp_listen_dropped_connections_total{address="0.0.0.0:443",process="envoy"}`:                           14,
-		`netdx_sysctl{index="2",name="net.ipv4.tcp_rmem"}`:                                                            6291456,
-		`netdx_sysctl_info{name="net.core.default_qdisc",value="fq"}`:                                                 1,
-		`netdx_finding{id="nic.errors",severity="warning",subject="eth0"}`:                                            1,
-		`netdx_interface_line_rate{interface="eth0"}`:                                                                 1,
-		`netdx_findings{severity="warning"}`:                                                                          2,
+		`netdx_tcp_listen_queue_connections{address="0.0.0.0:443",process="envoy"}`:                                    7,
+		`netdx_tcp_listen_backlog_connections{address="0.0.0.0:443",process="envoy"}`:                                  1022,
+		`netdx_tcp_listen_dropped_connections_total{address="0.0.0.0:443",process="envoy"}`:                            14,
+		`netdx_sysctl{index="2",name="net.ipv4.tcp_rmem"}`:                                                             6291456,
+		`netdx_sysctl_info{name="net.core.default_qdisc",value="fq"}`:                                                  1,
+		`netdx_finding{id="nic.errors",severity="warning",subject="eth0"}`:                                             1,
+		`netdx_interface_line_rate{interface="eth0"}`:                                                                  1,
+		`netdx_findings{severity="warning"}`:                                                                           2,
 	} {
 		if got := seriesValue(t, b.Bytes(), series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
