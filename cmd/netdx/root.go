@@ -98,7 +98,7 @@ hop, and analyses packet captures, then says what is wrong and what to change.`,
 	f.CountVarP(&a.verbose, "verbose", "v", "log more to stderr (-v info, -vv debug)")
 	f.DurationVar(&a.timeout, "timeout", 0, "stop after this long and print the partial report (0: no limit)")
 	// --format is another name for --output (`netdx diag --format prometheus`).
-	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "format" {
 			name = "output"
 		}
