@@ -362,7 +362,9 @@ func collectTrace(e *emitter, t *report.Trace) {
 			addr = h.Responders[0].IP
 		}
 		l := []string{target, strconv.Itoa(h.TTL), addr}
-		e.emit(mHopLoss, h.LossPct/100, l...)
+		if h.Sent > 0 { // exact, where loss_pct is rounded
+			e.emit(mHopLoss, float64(h.Sent-h.Received)/float64(h.Sent), l...)
+		}
 		e.emit(mHopSent, float64(h.Sent), l...)
 		e.emit(mHopRecv, float64(h.Received), l...)
 		if r := h.RTT; r != nil {
