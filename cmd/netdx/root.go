@@ -266,4 +266,7 @@ const exitCodesHelp = `Every netdx command exits with one of these statuses:
   3    could not run, bad input, or stopped by --timeout (the partial report is printed)
   4    not enough privilege to produce any result
   130  interrupted by Ctrl-C or SIGTERM (the partial report is printed)
+
+netdx serve exits 0 when SIGTERM, Ctrl-C or --timeout stops it, 2 for bad
+flags, 3 when it cannot serve; findings never change its status.
 `
