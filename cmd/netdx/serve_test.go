@@ -249,6 +249,18 @@ func TestServeReplacesFindings(t *testing.T) {
 			t.Errorf("no series %s", series)
 		}
 	}
+	if tool, err := exec.LookPath("promtool"); err == nil {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(tool, "check", "metrics")
+		cmd.Stdin = resp.Body
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics on serve's /metrics: %v\n%s", err, out)
+		}
+		resp.Body.Close()
+	}
 	for path, want := range map[string]string{"/-/healthy": "healthy", "/-/ready": "ready", "/": "/metrics"} {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {

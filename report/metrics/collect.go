@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -36,7 +38,10 @@ func newEmitter(ch chan<- prometheus.Metric) *emitter {
 
 func (e *emitter) emit(d *Def, v float64, labels ...string) {
 	for i, l := range labels {
-		labels[i] = strings.ToValidUTF8(l, "\uFFFD")
+		if !utf8.ValidString(l) { // interface names and process names are bytes to the kernel
+			labels = slices.Clone(labels)
+			labels[i] = strings.ToValidUTF8(l, "\uFFFD")
+		}
 	}
 	key := d.Name + "\xff" + strings.Join(labels, "\xff")
 	if e.seen[key] {
