@@ -329,7 +329,8 @@ func TestSeriesShapes(t *testing.T) {
 	drops := uint64(7)
 	rep := &report.Report{
 		Findings: []report.Finding{{ID: "nic.errors", Severity: report.Warning, Subject: "eth0"},
-			{ID: "nic.errors", Severity: report.Warning, Subject: "eth0"}},
+			{ID: "nic.errors", Severity: report.Warning, Subject: "eth0"},
+			{ID: "nic.rx_dropped", Severity: report.Info, Subject: "bad\xffname"}},
 		Diag: &report.Diag{
 			Interfaces: []report.DiagInterface{{Name: "eth0", Kind: "device", Driver: &report.DiagDriver{Driver: "mlx5_core", BusInfo: "0000:3b:00.0"},
 				EthtoolDropStats: []string{"rx3_dropped", "rx_discards_phy"},
@@ -356,6 +357,7 @@ func TestSeriesShapes(t *testing.T) {
 		`netdx_finding{id="nic.errors",severity="warning",subject="eth0"}`:                                             1,
 		`netdx_interface_line_rate{interface="eth0"}`:                                                                  1,
 		`netdx_findings{severity="warning"}`:                                                                           2,
+		"netdx_finding{id=\"nic.rx_dropped\",severity=\"info\",subject=\"bad\uFFFDname\"}":                             1,
 	} {
 		if got := seriesValue(t, b.Bytes(), series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
