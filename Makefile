@@ -20,6 +20,8 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Documents generated from the finding catalog.
+# Documents generated from the finding catalog and the metric definitions;
+# the alerts' promtool unit tests from the scenarios they are checked against.
 docs:
 	$(GO) run ./internal/gendocs
+	$(GO) test ./report/metrics -run TestAlertsAgreeWithRules -update

@@ -72,7 +72,8 @@ func Take(ctx context.Context, src *Sources, now func() time.Time) *Snapshot {
 	return snap
 }
 
-// collect runs one collector and records why it could not read its source.
+// collect runs one collector, records why it could not read its source,
+// and records the run.
 func collect(ctx context.Context, c Collector, src *Sources, snap *Snapshot) {
 	if ctx.Err() != nil {
 		snap.Skipped = append(snap.Skipped, Skip{Source: c.Name(), Kind: SkipError, Message: "interrupted before it was read"})
@@ -80,16 +81,20 @@ func collect(ctx context.Context, c Collector, src *Sources, snap *Snapshot) {
 	}
 	start := time.Now()
 	err := c.Collect(ctx, src, snap)
-	log := src.Log.With("collector", c.Name(), "duration", time.Since(start))
-	if err != nil {
+	run := Run{Collector: c.Name(), Duration: time.Since(start)}
+	log := src.Log.With("collector", c.Name(), "duration", run.Duration)
+	switch {
+	case err == nil:
+		log.Debug("collected")
+	default:
 		s := skipFor(c.Name(), err)
 		snap.Skipped = append(snap.Skipped, s)
-		if s.Kind == SkipError {
+		run.Failed = s.Kind == SkipError
+		if run.Failed {
 			log.Warn("collector failed", "err", err)
 		} else {
 			log.Debug("source skipped", "kind", s.Kind, "err", err)
 		}
-		return
 	}
-	log.Debug("collected")
+	snap.Runs = append(snap.Runs, run)
 }

@@ -41,6 +41,17 @@ type Snapshot struct {
 	// MPTCP is nil when the kernel has no MPTCP or it could not be read.
 	MPTCP   *MPTCP
 	Skipped []Skip
+	// Runs records how each collector's run went, in the order they ran.
+	Runs []Run
+}
+
+// Run is one collector's run in a snapshot: how long it took and whether
+// it failed. A source skipped for lack of support or privilege is not a
+// failure.
+type Run struct {
+	Collector string
+	Duration  time.Duration
+	Failed    bool
 }
 
 // NetCounters maps section → counter name → value.

@@ -28,6 +28,10 @@ type Entry struct {
 	Evidence []string
 	// References are URLs or kernel document paths.
 	References []string
+	// Alerts are the Prometheus alerting rules equivalent to the rule, one
+	// per severity it alerts at; empty when the rule cannot be written in
+	// PromQL (the rules on netdx_finding cover those).
+	Alerts []Alert
 }
 
 var catalog = struct {
@@ -40,6 +44,11 @@ var catalog = struct {
 func Define(e Entry) {
 	if e.ID == "" || e.Title == "" || e.Severity == 0 || e.Source == "" || e.Layer == "" {
 		panic(fmt.Sprintf("report: incomplete catalog entry %+v", e))
+	}
+	for _, a := range e.Alerts {
+		if a.Expr == "" || (a.Severity != Warning && a.Severity != Critical) {
+			panic(fmt.Sprintf("report: catalog entry %s: alert needs an expression and severity warning or critical", e.ID))
+		}
 	}
 	catalog.Lock()
 	defer catalog.Unlock()

@@ -249,6 +249,10 @@ func (s *sample) counter(c change) DiagCounter {
 var netstatGauges = map[string]bool{"Tcp.CurrEstab": true, "Tcp.RtoAlgorithm": true, "Tcp.RtoMin": true,
 	"Tcp.RtoMax": true, "Ip.Forwarding": true, "Ip.DefaultTTL": true}
 
+// NetstatGauge reports whether a netstat value is a level or a setting
+// rather than a counter.
+func NetstatGauge(section, name string) bool { return netstatGauges[section+"."+name] }
+
 func (s *sample) diagNetstat() map[string]map[string]DiagCounter {
 	if s.after.Netstat == nil || (s.before != nil && s.before.Netstat == nil) {
 		return nil

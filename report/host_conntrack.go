@@ -6,6 +6,19 @@ import (
 	"github.com/netdx/netdx/collectors"
 )
 
+// Fill thresholds of the conntrack table (awesome-prometheus-alerts
+// HostConntrackLimit; netdata's netfilter_conntrack_full).
+const (
+	conntrackWarnFill = 0.80
+	conntrackCritFill = 0.95
+)
+
+var (
+	conntrackFill = fmt.Sprintf("%s / %s", metricConntrackCount, metricConntrackMax)
+	conntrackFull = fmt.Sprintf("%s >= %s and %s > 0", conntrackFill, num(conntrackCritFill), metricConntrackMax)
+	conntrackDrop = promIncrease(sel(metricConntrackStat, eq("stat", "drop")), byStat) + " > 0"
+)
+
 func init() {
 	Define(Entry{
 		ID: "conntrack.table_full", Title: "Connection tracking table near full",
@@ -20,6 +33,10 @@ func init() {
 			"in the initial namespace), or keep fewer entries: shorter timeouts " +
 			"(nf_conntrack_tcp_timeout_established is 5 days), NOTRACK for traffic that needs no state.",
 		Evidence: []string{"nf_conntrack_count", "nf_conntrack_max", "nf_conntrack_buckets"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forLevel, Expr: conntrackFull},
+			{Severity: Warning, For: forLevel, Expr: unless(fmt.Sprintf("%s >= %s and %s > 0", conntrackFill, num(conntrackWarnFill), metricConntrackMax), conntrackFull)},
+		},
 	})
 	Define(Entry{
 		ID: "conntrack.drops", Title: "Connection tracking dropped packets",
@@ -30,6 +47,10 @@ func init() {
 			"for drop and a warning for early_drop alone. Since boot: any is information.",
 		Remediation: "Raise net.netfilter.nf_conntrack_max and shorten the timeouts that keep idle entries.",
 		Evidence:    []string{"stat/nf_conntrack drop", "stat/nf_conntrack early_drop", "nf_conntrack_count", "nf_conntrack_max"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forCounter, Expr: conntrackDrop},
+			{Severity: Warning, For: forCounter, Expr: unless(promIncrease(sel(metricConntrackStat, eq("stat", "early_drop")), byStat)+" > 0", conntrackDrop)},
+		},
 	})
 	Define(Entry{
 		ID: "conntrack.insert_failed", Title: "Connection tracking insert races",
@@ -42,6 +63,7 @@ func init() {
 		Remediation: "For DNS: `options single-request-reopen` (glibc) in resolv.conf, or a local caching resolver; " +
 			"kernels 5.x resolve most UDP clashes themselves (clashres counts those).",
 		Evidence: []string{"stat/nf_conntrack insert_failed", "stat/nf_conntrack clashres"},
+		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: promIncrease(sel(metricConntrackStat, eq("stat", "insert_failed")), byStat) + " > 0"}},
 	})
 	RegisterRule(Rule{Name: "conntrack table", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackFull})
 	RegisterRule(Rule{Name: "conntrack drops", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackDrops})
@@ -60,9 +82,9 @@ func checkConntrackFull(in *Input) Outcome {
 	r := ratio(*ct.Count, *ct.Max)
 	sev := Severity(0)
 	switch {
-	case r >= 0.95:
+	case r >= conntrackCritFill:
 		sev = Critical
-	case r >= 0.80:
+	case r >= conntrackWarnFill:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -156,7 +178,7 @@ func checkConntrackInserts(in *Input) Outcome {
 	}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && c.total > 500:
+	case s.sinceBoot && c.total > sinceBootMin:
 		sev = Info
 	case !s.sinceBoot && c.delta > 0:
 		sev = Warning

@@ -6,6 +6,15 @@ import (
 	"strings"
 )
 
+// inDiscardShare is the share of received packets IP may discard before
+// it is a finding.
+const inDiscardShare = 0.001
+
+var (
+	ipInDiscards = netstatIncrease("Ip.InDiscards", "Ip6.InDiscards")
+	ipInReceives = netstatIncrease("Ip.InReceives", "Ip6.InReceives")
+)
+
 func init() {
 	Define(Entry{
 		ID: "ip.in_discards", Title: "IP discarded received packets",
@@ -17,6 +26,8 @@ func init() {
 		Remediation: "Look for memory pressure (tcp.memory_pressure, udp.memory_pressure) and for netfilter " +
 			"rules that drop (iptables -nvL, nft list ruleset counters).",
 		Evidence: []string{"Ip.InDiscards", "Ip6.InDiscards", "Ip.InReceives"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s / %s >= %s\nand %s > 0",
+			ipInDiscards, minEvents, ipInDiscards, ipInReceives, num(inDiscardShare), ipInReceives)}},
 	})
 	Define(Entry{
 		ID: "ip.reassembly_failures", Title: "IP fragments could not be reassembled",
@@ -30,6 +41,8 @@ func init() {
 			"MTU discovery (net.ipv4.tcp_mtu_probing=1 for TCP); raise net.ipv4.ipfrag_high_thresh if " +
 			"legitimate fragments are dropped for memory.",
 		Evidence: []string{"Ip.ReasmFails", "Ip.ReasmReqds", "Ip.ReasmTimeout", "Ip6.ReasmFails", "net.ipv4.ipfrag_high_thresh", "MTUs"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d",
+			netstatIncrease("Ip.ReasmFails", "Ip6.ReasmFails"), minEvents)}},
 	})
 	Define(Entry{
 		ID: "ip.rp_filter_drops", Title: "Reverse-path filter dropped packets",
@@ -43,6 +56,7 @@ func init() {
 			"sysctl -w net.ipv4.conf.DEV.rp_filter=2 (the effective value is the larger of conf.all and " +
 			"conf.DEV).",
 		Evidence: []string{"TcpExt.IPReversePathFilter", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.DEV.rp_filter"},
+		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: netstatIncrease("TcpExt.IPReversePathFilter") + " > 0"}},
 	})
 	Define(Entry{
 		ID: "ip.no_route", Title: "Packets dropped for lack of a route",
@@ -53,6 +67,8 @@ func init() {
 		Remediation: "Check the routing table for the missing prefix (ip route get ADDR) and whether a default " +
 			"route or a policy rule disappeared.",
 		Evidence: []string{"IpExt.InNoRoutes", "Ip.OutNoRoutes"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d",
+			netstatIncrease("IpExt.InNoRoutes", "Ip.OutNoRoutes"), minEvents)}},
 	})
 	RegisterRule(Rule{Name: "IP discards", Source: SourceHost, Layer: LayerIP, Check: checkInDiscards})
 	RegisterRule(Rule{Name: "IP reassembly", Source: SourceHost, Layer: LayerIP, Check: checkReassembly})
@@ -74,9 +90,9 @@ func checkInDiscards(in *Input) Outcome {
 	r := ratio(sum, recv.delta+s.netstat("Ip6", "InReceives").delta)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && sum > 500:
+	case s.sinceBoot && sum > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && sum >= 10 && r >= 0.001:
+	case !s.sinceBoot && sum >= minEvents && r >= inDiscardShare:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -102,9 +118,9 @@ func checkReassembly(in *Input) Outcome {
 	sum := v4.delta + v6.delta
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && sum > 500:
+	case s.sinceBoot && sum > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && sum >= 10:
+	case !s.sinceBoot && sum >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -163,7 +179,7 @@ func checkRPFilter(in *Input) Outcome {
 	}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && c.total > 500:
+	case s.sinceBoot && c.total > sinceBootMin:
 		sev = Info
 	case !s.sinceBoot && c.delta > 0:
 		sev = Warning
@@ -218,7 +234,7 @@ func checkNoRoute(in *Input) Outcome {
 		return Outcome{NotChecked: fmt.Sprintf("%d in, %d out since boot; needs two samples (--interval above 0)", inNo.total, outNo.total)}
 	}
 	sum := inNo.delta + outNo.delta
-	if sum < 10 {
+	if sum < minEvents {
 		return Outcome{Detail: fmt.Sprintf("%d packets without a route %s", sum, s.window())}
 	}
 	return Outcome{Findings: []Finding{{ID: "ip.no_route",

@@ -8,6 +8,26 @@ import (
 	"github.com/netdx/netdx/collectors"
 )
 
+// Thresholds of the listen and SYN queue rules (netdata's
+// 1m_tcp_accept_queue_overflows and 1m_tcp_syn_queue_cookies).
+const (
+	listenOverflowCritRate = 5 // overflows per second
+	synCookieWarnRate      = 1 // SYNs answered with cookies per second
+	synQueueCritRate       = 5 // cookies or SYN queue drops per second
+)
+
+var (
+	listenOverflowCrit = netstatRate("TcpExt.ListenOverflows") + " > " + num(listenOverflowCritRate)
+	// synCookieRate is the larger of the two cookie counters' rates, as
+	// the rule takes it.
+	synCookieRate = fmt.Sprintf("max without (%s) (rate(%s[%s]))", byNetstat,
+		sel(metricNetstat, eq("section", "TcpExt"), in("name", "TCPReqQFullDoCookies", "SyncookiesSent")), promRange)
+	synQueueCrit = fmt.Sprintf("(%s > 0 and ignoring (name, index) %s{%s,%s} == 0)\nor %s > %s\nor %s > %s",
+		netstatIncrease("TcpExt.TCPReqQFullDrop"), metricSysctl, eq("name", "net.ipv4.tcp_syncookies"), eq("index", "0"),
+		synCookieRate, num(synQueueCritRate), netstatRate("TcpExt.TCPReqQFullDrop"), num(synQueueCritRate))
+	synQueueWarn = fmt.Sprintf("%s > 0\nor %s > %s", netstatIncrease("TcpExt.TCPReqQFullDrop"), synCookieRate, num(synCookieWarnRate))
+)
+
 func init() {
 	Define(Entry{
 		ID: "tcp.listen_overflow", Title: "Accept queue overflow: connections dropped at a full listen queue",
@@ -27,6 +47,10 @@ func init() {
 			"net.ipv4.tcp_abort_on_overflow", "per listener: accept queue, backlog, drops"},
 		References: []string{"https://man7.org/linux/man-pages/man2/listen.2.html",
 			"https://blog.cloudflare.com/syn-packet-handling-in-the-wild/"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forCounter, Expr: listenOverflowCrit},
+			{Severity: Warning, For: forCounter, Expr: unless(netstatIncrease("TcpExt.ListenOverflows")+" > 0", listenOverflowCrit)},
+		},
 	})
 	Define(Entry{
 		ID: "tcp.syn_queue_overflow", Title: "SYN queue overflow: handshakes answered with cookies or dropped",
@@ -46,6 +70,10 @@ func init() {
 		Evidence: []string{"TcpExt.TCPReqQFullDrop", "TcpExt.TCPReqQFullDoCookies", "TcpExt.SyncookiesSent",
 			"TcpExt.SyncookiesRecv", "TcpExt.SyncookiesFailed", "net.ipv4.tcp_syncookies", "net.ipv4.tcp_max_syn_backlog"},
 		References: []string{"https://www.kernel.org/doc/html/latest/networking/ip-sysctl.html"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forCounter, Expr: synQueueCrit},
+			{Severity: Warning, For: forCounter, Expr: unless(synQueueWarn, synQueueCrit)},
+		},
 	})
 	RegisterRule(Rule{Name: "listen accept queues", Source: SourceHost, Layer: LayerTCP, Check: checkListenOverflow})
 	RegisterRule(Rule{Name: "SYN queue", Source: SourceHost, Layer: LayerTCP, Check: checkSynQueue})
@@ -122,9 +150,9 @@ func checkListenOverflow(in *Input) Outcome {
 	switch {
 	case s.sinceBoot && len(culprits) > 0 && anyAtLimit(culprits):
 		sev = Warning
-	case s.sinceBoot && ov.total > 500:
+	case s.sinceBoot && ov.total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && ov.delta > 0 && ov.rate > 5:
+	case !s.sinceBoot && ov.delta > 0 && ov.rate > listenOverflowCritRate:
 		sev = Critical
 	case !s.sinceBoot && ov.delta > 0:
 		sev = Warning
@@ -265,19 +293,19 @@ func checkSynQueue(in *Input) Outcome {
 
 	sev := Severity(0)
 	if s.sinceBoot {
-		if drop.total > 500 || cookieDelta > 500 {
+		if drop.total > sinceBootMin || cookieDelta > sinceBootMin {
 			sev = Info
 		}
 	} else {
 		switch {
 		case drop.delta > 0 && haveCookies && syncookies == 0:
 			sev = Critical
-		case drop.delta > 0 || cookieRate > 5:
+		case drop.delta > 0 || cookieRate > synQueueCritRate:
 			sev = max(sev, Warning)
-			if cookieRate > 5 || drop.rate > 5 {
+			if cookieRate > synQueueCritRate || drop.rate > synQueueCritRate {
 				sev = Critical
 			}
-		case cookieRate > 1:
+		case cookieRate > synCookieWarnRate:
 			sev = Warning
 		}
 	}

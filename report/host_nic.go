@@ -8,6 +8,64 @@ import (
 	"github.com/netdx/netdx/collectors"
 )
 
+// Thresholds of the NIC and driver rules.
+const (
+	nicErrorShare         = 0.01 // errors of packets (Prometheus NodeNetworkReceiveErrs)
+	nicDropShare          = 0.02 // drops of packets (netdata's inbound/outbound_packets_dropped_ratio)
+	nicDropMinPackets     = 1000 // received packets before the receive drop share is judged
+	nicDropInfoMin        = 100  // receive drops that are information below the share
+	saturationShare       = 0.9  // of the line rate (netdata's 1m_received_traffic_overflow)
+	flapMinChanges        = 2    // carrier changes: a down and an up
+	ringOverflowCritShare = 0.01 // ring drops of received packets
+)
+
+// Alert expressions of the NIC and driver rules, by interface.
+var (
+	notLo = notIn("interface", "lo")
+	// ringDropsExpr is the largest of the three ways drivers count ring
+	// overflows, as the rule takes it: the link's missed/FIFO/over
+	// counters, the largest device-wide ethtool counter, the sum of the
+	// per-queue ones.
+	ringDropsExpr = fmt.Sprintf(`max without (part) (
+    label_replace(%s, "part", "link", "", "")
+    or label_replace(max without (%s) (increase(%s[%s])), "part", "device", "", "")
+    or label_replace(%s, "part", "queue", "", "")
+  )`,
+		promIncrease(sel(metricIfaceStat, in("stat", "rx_missed_errors", "rx_fifo_errors", "rx_over_errors"), notLo), byStat),
+		byNICStat, sel(metricNICDrops, eq("kind", "ring"), notIn("direction", "tx"), eq("queue", ""), notLo), promRange,
+		promIncrease(sel(metricNICDrops, eq("kind", "ring"), notIn("direction", "tx"), notIn("queue", ""), notLo), byNICStat))
+	ringCrit = fmt.Sprintf("%s >= %d\nand %s\n  / (%s + %s) >= %s", ringDropsExpr, minEvents, ringDropsExpr,
+		linkIncrease("rx_packets"), ringDropsExpr, num(ringOverflowCritShare))
+)
+
+// linkIncrease is the increase of interface counters (but loopback's),
+// summed.
+func linkIncrease(stats ...string) string {
+	return promIncrease(sel(metricIfaceStat, in("stat", stats...), notLo), byStat)
+}
+
+// nicErrorsExpr is the rule on receive and transmit errors. Receive errors
+// are the CRC, frame and length counters where netlink was read (then
+// rx_crc_errors exists), rx_errors where only /proc/net/dev was.
+func nicErrorsExpr() string {
+	rx := fmt.Sprintf("(%s\n   and max without (%s) (%s))\n  or %s", linkIncrease("rx_crc_errors", "rx_frame_errors", "rx_length_errors"),
+		byStat, sel(metricIfaceStat, eq("stat", "rx_crc_errors"), notLo), linkIncrease("rx_errors"))
+	cond := func(errs, packets string) string {
+		return fmt.Sprintf("(%s) >= %d\nand (%s)\n  / (%s + (%s)) >= %s", errs, minEvents, errs, packets, errs, num(nicErrorShare))
+	}
+	return "(" + cond(rx, linkIncrease("rx_packets")) + ")\nor\n(" + cond(linkIncrease("tx_errors"), linkIncrease("tx_packets")) + ")"
+}
+
+// saturationExpr is the rule on bit rate against the line rate.
+func saturationExpr() string {
+	var dirs []string
+	for _, dir := range []string{"rx", "tx"} {
+		dirs = append(dirs, fmt.Sprintf("%s\n  / (%s * %s > 0) >= %s",
+			promRate(sel(metricIfaceStat, eq("stat", dir+"_bytes"), notLo), byStat), metricIfaceSpeed, metricIfaceLineRate, num(saturationShare)))
+	}
+	return "(" + strings.Join(dirs, ")\nor\n(") + ")"
+}
+
 func init() {
 	Define(Entry{
 		ID: "nic.errors", Title: "Interface receive or transmit errors",
@@ -22,6 +80,7 @@ func init() {
 			"duplex with the switch port (ethtool DEV), look at the switch port's error counters.",
 		Evidence: []string{"rx_crc_errors", "rx_frame_errors", "rx_length_errors", "rx_errors", "tx_errors",
 			"tx_carrier_errors", "rx_packets", "tx_packets", "duplex"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: nicErrorsExpr()}},
 	})
 	Define(Entry{
 		ID: "nic.rx_dropped", Title: "Interface dropped received packets",
@@ -36,6 +95,10 @@ func init() {
 		Remediation: "Compare with softnet.backlog_drops (a full backlog counts here too); on bond slaves and " +
 			"bridges, check whether the drops are the expected ones of an inactive slave.",
 		Evidence: []string{"rx_dropped", "rx_packets", "master", "softnet dropped"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: fmt.Sprintf(
+			"%s >= %d\nand %s >= %d\nand %s\n  / (%s + %s) >= %s",
+			linkIncrease("rx_dropped"), minEvents, linkIncrease("rx_packets"), nicDropMinPackets,
+			linkIncrease("rx_dropped"), linkIncrease("rx_packets"), linkIncrease("rx_dropped"), num(nicDropShare))}},
 	})
 	Define(Entry{
 		ID: "nic.tx_dropped", Title: "Interface dropped packets on transmit",
@@ -49,6 +112,9 @@ func init() {
 		Remediation: "tun/tap: speed up the reader or raise txqueuelen; veth: look at the peer's softnet drops; " +
 			"hardware: check link state and the TX ring size.",
 		Evidence: []string{"tx_dropped", "tx_packets", "kind", "txqueuelen"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: fmt.Sprintf(
+			"%s >= %d\nand %s\n  / (%s + %s) >= %s",
+			linkIncrease("tx_dropped"), minEvents, linkIncrease("tx_dropped"), linkIncrease("tx_packets"), linkIncrease("tx_dropped"), num(nicDropShare))}},
 	})
 	Define(Entry{
 		ID: "nic.link_saturated", Title: "Link near line rate",
@@ -61,6 +127,7 @@ func init() {
 		Remediation: "Add capacity (faster link, bonding), move traffic, or shape it so the queue forms where an " +
 			"AQM manages it.",
 		Evidence: []string{"rx_bytes", "tx_bytes", "speed", "utilisation"},
+		Alerts:   []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: saturationExpr()}},
 	})
 	Define(Entry{
 		ID: "nic.link_flapping", Title: "Link went down and up",
@@ -72,6 +139,8 @@ func init() {
 		Remediation: "Check the cable or optic and the switch port's log; on virtual interfaces, whatever manages " +
 			"them (a container runtime restarting, a VPN reconnecting).",
 		Evidence: []string{"carrier_changes", "operstate"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface",
+			Expr: fmt.Sprintf("increase(%s[%s]) >= %d", metricIfaceCarrier, promRange, flapMinChanges)}},
 	})
 	Define(Entry{
 		ID: "nic.allowance_exceeded", Title: "Cloud instance network allowance exceeded",
@@ -85,6 +154,8 @@ func init() {
 		Evidence: []string{"bw_in_allowance_exceeded", "bw_out_allowance_exceeded", "pps_allowance_exceeded",
 			"conntrack_allowance_exceeded", "linklocal_allowance_exceeded"},
 		References: []string{"https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-network-performance-ena.html"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface",
+			Expr: promIncrease(sel(metricNICDrops, eq("kind", "allowance")), byNICStat) + " > 0"}},
 	})
 	Define(Entry{
 		ID: "driver.ring_overflow", Title: "NIC receive ring overflow: packets lost before the kernel saw them",
@@ -99,6 +170,10 @@ func init() {
 			"drops, fix the RSS hash or that queue's IRQ placement.",
 		Evidence: []string{"rx_missed_errors", "rx_fifo_errors", "rx_over_errors", "ethtool per-queue and device drop statistics",
 			"ring RX current and maximum", "channels"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forCounter, Subject: "interface", Expr: ringCrit},
+			{Severity: Warning, For: forCounter, Subject: "interface", Expr: unless(fmt.Sprintf("%s >= %d", ringDropsExpr, minEvents), ringCrit)},
+		},
 	})
 	Define(Entry{
 		ID: "driver.port_discards", Title: "NIC port buffer overflow",
@@ -111,6 +186,8 @@ func init() {
 		Remediation: "Check the PCIe link width and speed the adapter negotiated (lspci -vv), flow control " +
 			"(ethtool -a DEV), and whether the host's receive rings also overflow.",
 		Evidence: []string{"ethtool port drop statistics"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface",
+			Expr: fmt.Sprintf("%s >= %d", promIncrease(sel(metricNICDrops, eq("kind", "port")), byNICStat), minEvents)}},
 	})
 	RegisterRule(Rule{Name: "interface errors", Source: SourceHost, Layer: LayerNIC, Check: checkNICErrors})
 	RegisterRule(Rule{Name: "interface drops", Source: SourceHost, Layer: LayerNIC, Check: checkNICDrops})
@@ -124,10 +201,15 @@ func init() {
 // physical reports whether an interface's speed is a real line rate: a
 // hardware device, not a veth, tun or bridge that reports a nominal one.
 func physical(l *collectors.Link, n *collectors.NIC) bool {
-	if l.Kind != "" && l.Kind != "device" {
-		return false
-	}
-	return n != nil && n.Driver != nil && n.Driver.BusInfo != "" && l.Name != "lo"
+	return n != nil && n.Driver != nil && LineRate(l.Name, l.Kind, n.Driver.BusInfo)
+}
+
+// LineRate reports whether the speed of interface name, of netlink kind
+// kind (empty when netlink was not read) and whose driver reports bus
+// busInfo, is a real line rate: hardware, not a virtual device with a
+// nominal speed.
+func LineRate(name, kind, busInfo string) bool {
+	return (kind == "" || kind == "device") && busInfo != "" && name != "lo"
 }
 
 // linkUtilisation is bytes over the window against the link's speed; ok
@@ -176,9 +258,9 @@ func checkNICErrors(in *Input) Outcome {
 			r := ratio(errs.delta, pk.delta+errs.delta)
 			sev := Severity(0)
 			switch {
-			case s.sinceBoot && errs.total > 500 && r >= 0.01:
+			case s.sinceBoot && errs.total > sinceBootMin && r >= nicErrorShare:
 				sev = Info
-			case !s.sinceBoot && errs.delta >= 10 && r >= 0.01:
+			case !s.sinceBoot && errs.delta >= minEvents && r >= nicErrorShare:
 				sev = Warning
 			}
 			if sev == 0 {
@@ -252,12 +334,12 @@ func (s *sample) rxDropped(l collectors.Link) (Finding, bool) {
 	r := ratio(d.delta, pk.delta+d.delta)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && d.total > 500 && r >= 0.02:
+	case s.sinceBoot && d.total > sinceBootMin && r >= nicDropShare:
 		sev = Info
 	case s.sinceBoot:
-	case d.delta >= 10 && pk.delta >= 1000 && r >= 0.02:
+	case d.delta >= minEvents && pk.delta >= nicDropMinPackets && r >= nicDropShare:
 		sev = Warning
-	case d.delta >= 100:
+	case d.delta >= nicDropInfoMin:
 		sev = Info
 	}
 	if sev == 0 {
@@ -286,9 +368,9 @@ func (s *sample) txDropped(l collectors.Link) (Finding, bool) {
 	r := ratio(d.delta, pk.delta+d.delta)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && d.total > 500 && r >= 0.02:
+	case s.sinceBoot && d.total > sinceBootMin && r >= nicDropShare:
 		sev = Info
-	case !s.sinceBoot && d.delta >= 10 && r >= 0.02:
+	case !s.sinceBoot && d.delta >= minEvents && r >= nicDropShare:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -336,7 +418,7 @@ func checkSaturation(in *Input) Outcome {
 		judged++
 		for _, dir := range []string{"rx", "tx"} {
 			u, _ := s.linkUtilisation(l.Name, dir+"_bytes")
-			if u < 0.9 {
+			if u < saturationShare {
 				continue
 			}
 			c := s.linkStat(l.Name, dir+"_bytes")
@@ -374,7 +456,7 @@ func checkFlapping(in *Input) Outcome {
 		}
 		judged++
 		d, _ := collectors.Delta64(*b.CarrierChanges, *l.CarrierChanges)
-		if d < 2 {
+		if d < flapMinChanges {
 			continue
 		}
 		out = append(out, Finding{ID: "nic.link_flapping", Subject: l.Name,
@@ -531,12 +613,12 @@ func checkRingOverflow(in *Input) Outcome {
 		r := ratio(rd.total, rd.packets.delta+rd.total)
 		sev := Severity(0)
 		switch {
-		case s.sinceBoot && rd.total > 500:
+		case s.sinceBoot && rd.total > sinceBootMin:
 			sev = Info
 		case s.sinceBoot:
-		case rd.total >= 10 && r >= 0.01:
+		case rd.total >= minEvents && r >= ringOverflowCritShare:
 			sev = Critical
-		case rd.total >= 10:
+		case rd.total >= minEvents:
 			sev = Warning
 		}
 		if sev == 0 {
@@ -620,9 +702,9 @@ func checkPortDiscards(in *Input) Outcome {
 		}
 		sev := Severity(0)
 		switch {
-		case s.sinceBoot && total > 500:
+		case s.sinceBoot && total > sinceBootMin:
 			sev = Info
-		case !s.sinceBoot && total >= 10:
+		case !s.sinceBoot && total >= minEvents:
 			sev = Warning
 		}
 		if sev == 0 {

@@ -2,9 +2,29 @@ package report
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/netdx/netdx/collectors"
+)
+
+// Thresholds of the qdisc rules.
+const (
+	qdiscDropCritShare     = 0.02 // drops of packets sent (netdata's outbound_packets_dropped_ratio)
+	requeueInfoRate        = 10   // requeues per second
+	requeueWarnRate        = 100
+	standingQueueInfoDelay = 5 * time.Millisecond // to drain the standing backlog at line rate
+	standingQueueWarnDelay = 50 * time.Millisecond
+	standingQueueMinBytes  = 1 << 20 // standing backlog when the speed is unknown
+)
+
+// Alert expressions of the qdisc rules: root qdiscs, by interface.
+var (
+	qdiscDrops = promIncrease(sel(metricQdiscDropped, eq("parent", "root"), notIn("kind", append([]string{"noqueue"}, shapers()...)...)), byQdisc)
+	qdiscSent  = promIncrease(sel(metricQdiscSent, eq("parent", "root"), notIn("kind", append([]string{"noqueue"}, shapers()...)...)), byQdisc)
+	qdiscCrit  = fmt.Sprintf("%s >= %d\nand %s\n  / (%s + %s) >= %s", qdiscDrops, minEvents, qdiscDrops, qdiscSent, qdiscDrops, num(qdiscDropCritShare))
+	qdiscRoot  = []string{eq("parent", "root"), notIn("kind", "noqueue")}
 )
 
 func init() {
@@ -23,6 +43,10 @@ func init() {
 			"for bursty traffic on fast links. For an AQM, the link is saturated: add capacity or shape " +
 			"upstream. For a shaper, raise its rate if the limit is wrong.",
 		Evidence: []string{"root qdisc kind, drops, packets, overlimits, backlog, qlen", "txqueuelen", "net.core.default_qdisc"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forCounter, Subject: "interface", Expr: qdiscCrit},
+			{Severity: Warning, For: forCounter, Subject: "interface", Expr: unless(fmt.Sprintf("%s >= %d", qdiscDrops, minEvents), qdiscCrit)},
+		},
 	})
 	Define(Entry{
 		ID: "qdisc.requeues", Title: "Driver transmit ring full: qdisc requeued packets",
@@ -35,6 +59,9 @@ func init() {
 		Remediation: "Raise the TX ring to its maximum (ethtool -G DEV tx MAX) and check for pause frames " +
 			"(ethtool -S DEV | grep -i pause) and link saturation.",
 		Evidence: []string{"root qdisc requeues", "ethtool ring TX current and maximum"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: fmt.Sprintf("%s >= %d\nand %s > %s",
+			promIncrease(sel(metricQdiscRequeued, qdiscRoot...), byQdisc), minEvents,
+			promRate(sel(metricQdiscRequeued, qdiscRoot...), byQdisc), num(requeueWarnRate))}},
 	})
 	Define(Entry{
 		ID: "qdisc.standing_queue", Title: "A standing queue adds latency on egress",
@@ -46,6 +73,10 @@ func init() {
 		Remediation: "Use an AQM qdisc that keeps queues short (fq_codel, cake, fq), or shape just below the " +
 			"bottleneck's rate so the queue forms where it is managed.",
 		Evidence: []string{"root qdisc backlog bytes and qlen in both samples", "link speed"},
+		Alerts: []Alert{{Severity: Warning, For: forLevel, Subject: "interface", Expr: fmt.Sprintf(
+			"sum without (%s) (min_over_time(%s[%s]))\n  / (%s > 0) >= %s\nand sum without (%s) (min_over_time(%s[%s])) > 0",
+			byQdisc, sel(metricQdiscBacklog, qdiscRoot...), promRange, metricIfaceSpeed, seconds(standingQueueWarnDelay),
+			byQdisc, sel(metricQdiscQlen, qdiscRoot...), promRange)}},
 	})
 	RegisterRule(Rule{Name: "qdisc drops", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscDrops})
 	RegisterRule(Rule{Name: "qdisc requeues", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscRequeues})
@@ -54,6 +85,16 @@ func init() {
 
 // shaperKinds are qdiscs whose drops enforce a configured rate.
 var shaperKinds = map[string]bool{"tbf": true, "htb": true, "hfsc": true, "cake": true, "cbq": true}
+
+// shapers lists shaperKinds, sorted.
+func shapers() []string {
+	out := make([]string, 0, len(shaperKinds))
+	for k := range shaperKinds {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // qdiscState is one root qdisc over the window.
 type qdiscState struct {
@@ -119,14 +160,14 @@ func checkQdiscDrops(in *Input) Outcome {
 		r := ratio(d.delta, q.packets.delta+d.delta)
 		sev := Severity(0)
 		switch {
-		case s.sinceBoot && d.total > 500:
+		case s.sinceBoot && d.total > sinceBootMin:
 			sev = Info
 		case s.sinceBoot:
-		case d.delta >= 10 && shaperKinds[q.q.Kind]:
+		case d.delta >= minEvents && shaperKinds[q.q.Kind]:
 			sev = Info
-		case d.delta >= 10 && r >= 0.02:
+		case d.delta >= minEvents && r >= qdiscDropCritShare:
 			sev = Critical
-		case d.delta >= 10:
+		case d.delta >= minEvents:
 			sev = Warning
 		}
 		if sev == 0 {
@@ -183,11 +224,11 @@ func checkQdiscRequeues(in *Input) Outcome {
 	var out []Finding
 	for _, q := range s.rootQdiscs() {
 		c := q.requeues
-		if c.delta < 10 || c.rate <= 10 {
+		if c.delta < minEvents || c.rate <= requeueInfoRate {
 			continue
 		}
 		sev := Info
-		if c.rate > 100 {
+		if c.rate > requeueWarnRate {
 			sev = Warning
 		}
 		f := Finding{ID: "qdisc.requeues", Severity: sev, Subject: q.q.Iface,
@@ -226,17 +267,20 @@ func checkStandingQueue(in *Input) Outcome {
 		}
 		backlog := min(q.before.Backlog, q.q.Backlog)
 		l := s.after.Link(q.q.Iface)
-		var delayMs float64
+		// The time to drain the backlog at line rate, in seconds (bytes over
+		// bytes per second, as the alert computes it).
+		var delay float64
 		if l != nil && l.SpeedMbps != nil && *l.SpeedMbps > 0 {
-			delayMs = float64(backlog) * 8 / (float64(*l.SpeedMbps) * 1e6) * 1000
+			delay = float64(backlog) / (float64(*l.SpeedMbps) * 1e6 / 8)
 		}
+		delayMs := delay * 1000
 		sev := Severity(0)
 		switch {
-		case delayMs >= 50:
+		case delay >= standingQueueWarnDelay.Seconds():
 			sev = Warning
-		case delayMs >= 5:
+		case delay >= standingQueueInfoDelay.Seconds():
 			sev = Info
-		case delayMs == 0 && backlog >= 1<<20:
+		case delay == 0 && backlog >= standingQueueMinBytes:
 			sev = Info
 		}
 		if sev == 0 {

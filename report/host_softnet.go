@@ -8,6 +8,20 @@ import (
 	"github.com/netdx/netdx/collectors"
 )
 
+// Thresholds of the softnet rules (netdata's 1min_netdev_backlog_exceeded
+// and 1min_netdev_budget_ran_outs).
+const (
+	backlogWarnRate = 10 // backlog drops per second, all CPUs
+	backlogCritRate = 100
+	squeezeInfoRate = 10 // budget run-outs per second, all CPUs
+	squeezeWarnRate = 100
+)
+
+var (
+	softnetDrops       = promIncrease(metricSoftnetDropped, byCPU)
+	softnetBacklogCrit = fmt.Sprintf("%s >= %d\nand %s > %s", softnetDrops, minEvents, promRate(metricSoftnetDropped, byCPU), num(backlogCritRate))
+)
+
 func init() {
 	Define(Entry{
 		ID: "softnet.backlog_drops", Title: "Per-CPU input backlog full: packets dropped before the IP stack",
@@ -22,6 +36,11 @@ func init() {
 		Remediation: "Raise net.core.netdev_max_backlog (1000 by default); if one CPU takes the drops, spread " +
 			"the load (RPS/RFS, IRQ affinity, more NIC queues).",
 		Evidence: []string{"softnet_stat dropped per CPU", "net.core.netdev_max_backlog"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forCounter, Expr: softnetBacklogCrit},
+			{Severity: Warning, For: forCounter, Expr: unless(fmt.Sprintf("%s >= %d\nand %s > %s", softnetDrops, minEvents,
+				promRate(metricSoftnetDropped, byCPU), num(backlogWarnRate)), softnetBacklogCrit)},
+		},
 	})
 	Define(Entry{
 		ID: "softnet.time_squeeze", Title: "Packet processing ran out of budget with work left",
@@ -34,6 +53,8 @@ func init() {
 		Remediation: "Raise net.core.netdev_budget (300) and net.core.netdev_budget_usecs; spread receive work over " +
 			"more CPUs.",
 		Evidence: []string{"softnet_stat time_squeeze per CPU", "net.core.netdev_budget", "net.core.netdev_budget_usecs"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s",
+			promIncrease(metricSoftnetSqueeze, byCPU), minEvents, promRate(metricSoftnetSqueeze, byCPU), num(squeezeWarnRate))}},
 	})
 	Define(Entry{
 		ID: "softnet.flow_limit", Title: "RPS flow limit dropped packets of a heavy flow",
@@ -45,6 +66,7 @@ func init() {
 		Remediation: "If the heavy flow is legitimate, raise net.core.flow_limit_table_len or take the CPU out " +
 			"of /proc/sys/net/core/flow_limit_cpu_bitmap; otherwise the limit is doing its job.",
 		Evidence: []string{"softnet_stat flow_limit_count per CPU", "net.core.flow_limit_table_len"},
+		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d", promIncrease(metricSoftnetFlowLim, byCPU), minEvents)}},
 	})
 	RegisterRule(Rule{Name: "softnet backlog", Source: SourceHost, Layer: LayerSoftnet, Check: checkSoftnetDrops})
 	RegisterRule(Rule{Name: "softnet budget", Source: SourceHost, Layer: LayerSoftnet, Check: checkTimeSqueeze})
@@ -154,11 +176,11 @@ func checkSoftnetDrops(in *Input) Outcome {
 	r := s.rate(t.dropped)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && t.dropped > 500:
+	case s.sinceBoot && t.dropped > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && t.dropped >= 10 && r > 100:
+	case !s.sinceBoot && t.dropped >= minEvents && r > backlogCritRate:
 		sev = Critical
-	case !s.sinceBoot && t.dropped >= 10 && r > 10:
+	case !s.sinceBoot && t.dropped >= minEvents && r > backlogWarnRate:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -191,11 +213,11 @@ func checkTimeSqueeze(in *Input) Outcome {
 		return Outcome{NotChecked: fmt.Sprintf("%d budget run-outs since boot; needs two samples (--interval above 0)", t.squeezed)}
 	}
 	r := s.rate(t.squeezed)
-	if t.squeezed < 10 || r <= 10 {
+	if t.squeezed < minEvents || r <= squeezeInfoRate {
 		return Outcome{Detail: fmt.Sprintf("%d budget run-outs %s", t.squeezed, s.window())}
 	}
 	sev := Info
-	if r > 100 {
+	if r > squeezeWarnRate {
 		sev = Warning
 	}
 	top, _ := topCPUs(t.cpus, func(c softnetCPU) uint64 { return c.squeezed })
@@ -227,9 +249,9 @@ func checkFlowLimit(in *Input) Outcome {
 	}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && t.flowLimit > 500:
+	case s.sinceBoot && t.flowLimit > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && t.flowLimit >= 10:
+	case !s.sinceBoot && t.flowLimit >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {

@@ -6,6 +6,55 @@ import (
 	"strings"
 )
 
+// Thresholds of the TCP rules.
+const (
+	retransMinSegs          = 1000  // segments sent over the interval before the share is judged
+	retransMinSegsSinceBoot = 10000 // the same, since boot
+	retransWarnShare        = 0.01  // retransmitted share of segments sent (hotsos)
+	retransCritShare        = 0.10
+	synRetransMin           = 5    // handshake retransmissions over the interval
+	synRetransMinRate       = 1    // per second
+	reorderMinRate          = 1    // reorder events per second
+	reorderDSACKShare       = 0.10 // DSACKs of retransmissions that make reordering costly
+	rcvDropCritShare        = 0.01 // receive-buffer drops of segments received
+	tcpMemCritShare         = 0.9  // of tcp_mem's maximum (netdata)
+	orphanWarnShare         = 0.25 // of tcp_max_orphans (netdata)
+	orphanCritShare         = 0.5
+	localQueueMinRate       = 1    // held-back retransmissions per second
+	localQueueWarnShare     = 0.01 // of Tcp.RetransSegs (hotsos)
+)
+
+// Alert expressions of the TCP rules, from the same thresholds.
+var (
+	retransRatio = netstatIncrease("Tcp.RetransSegs") + "\n  / " + netstatIncrease("Tcp.OutSegs")
+	retransGate  = netstatIncrease("Tcp.OutSegs") + " >= " + num(retransMinSegs)
+	retransCrit  = retransRatio + " >= " + num(retransCritShare) + "\nand " + retransGate
+
+	rcvDrops    = netstatIncrease(prefixed("TcpExt", rcvDropCounters)...)
+	rcvDropCrit = fmt.Sprintf("%s >= %d\nand %s / %s >= %s\nand %s > 0", rcvDrops, minEvents, rcvDrops,
+		netstatIncrease("Tcp.InSegs"), num(rcvDropCritShare), netstatIncrease("Tcp.InSegs"))
+
+	tcpMemPages = fmt.Sprintf("max without (protocol) (%s)", sel(metricSockstatMem, eq("protocol", "TCP")))
+	tcpMemHigh  = sysctlValue("net.ipv4.tcp_mem", 2)
+	tcpMemCrit  = fmt.Sprintf("(%s >= %s * %s and %s > 0)\nor (%s > 0 and %s and %s)", tcpMemPages, num(tcpMemCritShare), tcpMemHigh,
+		tcpMemHigh, netstatIncrease("TcpExt.TCPAbortOnMemory"), tcpMemPages, tcpMemHigh)
+	tcpMemWarn = fmt.Sprintf("%s >= %s\nor (%s > 0 and %s and %s)", tcpMemPages, sysctlValue("net.ipv4.tcp_mem", 1),
+		netstatIncrease("TcpExt.TCPMemoryPressures"), tcpMemPages, tcpMemHigh)
+
+	orphanShare = fmt.Sprintf("max without (protocol, state) (%s) / %s", sel(metricSockstat, eq("protocol", "TCP"), eq("state", "orphan")),
+		sysctlValue("net.ipv4.tcp_max_orphans", 0))
+	orphanCrit = fmt.Sprintf("%s > %s and %s > 0", orphanShare, num(orphanCritShare), sysctlValue("net.ipv4.tcp_max_orphans", 0))
+)
+
+// prefixed names counters of one netstat section.
+func prefixed(section string, names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = section + "." + n
+	}
+	return out
+}
+
 func init() {
 	Define(Entry{
 		ID: "tcp.retransmits", Title: "High TCP retransmission rate",
@@ -21,6 +70,10 @@ func init() {
 			"path that loses whole windows.",
 		Evidence: []string{"Tcp.RetransSegs", "Tcp.OutSegs", "TcpExt.TCPTimeouts", "TcpExt.TCPLostRetransmit",
 			"TcpExt.TCPFastRetrans", "TcpExt.TCPSlowStartRetrans", "TcpExt.TCPLossProbes"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forCounter, Expr: retransCrit},
+			{Severity: Warning, For: forCounter, Expr: unless(retransRatio+" >= "+num(retransWarnShare)+"\nand "+retransGate, retransCrit)},
+		},
 	})
 	Define(Entry{
 		ID: "tcp.syn_retransmits", Title: "SYNs or SYN-ACKs retransmitted",
@@ -35,6 +88,8 @@ func init() {
 			"(`netdx trace PEER`). net.ipv4.tcp_syn_retries and tcp_synack_retries decide how long a " +
 			"handshake is retried before it fails.",
 		Evidence: []string{"TcpExt.TCPSynRetrans", "Tcp.ActiveOpens", "Tcp.AttemptFails", "net.ipv4.tcp_syn_retries", "net.ipv4.tcp_synack_retries"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s",
+			netstatIncrease("TcpExt.TCPSynRetrans"), synRetransMin, netstatRate("TcpExt.TCPSynRetrans"), num(synRetransMinRate))}},
 	})
 	Define(Entry{
 		ID: "tcp.reordering", Title: "Packets arrive out of order",
@@ -52,6 +107,10 @@ func init() {
 			"hash.",
 		Evidence: []string{"TcpExt.TCPSACKReorder", "TcpExt.TCPTSReorder", "TcpExt.TCPRenoReorder", "TcpExt.TCPDSACKRecv",
 			"Tcp.RetransSegs", "net.ipv4.tcp_reordering", "net.ipv4.tcp_recovery", "tunnel interfaces and their offloads"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s\nand %s >= %d\nand %s / %s >= %s\nand %s > 0",
+			netstatIncrease(prefixed("TcpExt", reorderCounters)...), minEvents, netstatRate(prefixed("TcpExt", reorderCounters)...), num(reorderMinRate),
+			netstatIncrease("TcpExt.TCPDSACKRecv"), minEvents, netstatIncrease("TcpExt.TCPDSACKRecv"), netstatIncrease("Tcp.RetransSegs"),
+			num(reorderDSACKShare), netstatIncrease("Tcp.RetransSegs"))}},
 	})
 	Define(Entry{
 		ID: "tcp.receive_buffer_drops", Title: "TCP dropped received data for lack of receive buffer",
@@ -68,6 +127,10 @@ func init() {
 			"raise net.ipv4.tcp_mem. Zero-window drops and backlog drops mean the application reads too slowly.",
 		Evidence: []string{"TcpExt.TCPRcvQDrop", "TcpExt.TCPBacklogDrop", "TcpExt.TCPZeroWindowDrop", "TcpExt.RcvPruned",
 			"TcpExt.OfoPruned", "TcpExt.TCPOFODrop", "TcpExt.PruneCalled", "net.ipv4.tcp_rmem", "net.core.rmem_max", "net.ipv4.tcp_mem"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forCounter, Expr: rcvDropCrit},
+			{Severity: Warning, For: forCounter, Expr: unless(fmt.Sprintf("%s >= %d", rcvDrops, minEvents), rcvDropCrit)},
+		},
 	})
 	Define(Entry{
 		ID: "tcp.memory_pressure", Title: "TCP memory under pressure or exhausted",
@@ -81,6 +144,10 @@ func init() {
 		Remediation: "Find the sockets holding memory (`ss -tm`: large Recv-Q or Send-Q), usually slow readers or " +
 			"peers; raise net.ipv4.tcp_mem if the host has the RAM.",
 		Evidence: []string{"sockstat TCP.mem (pages)", "net.ipv4.tcp_mem", "TcpExt.TCPMemoryPressures", "TcpExt.TCPAbortOnMemory"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forLevel, Expr: tcpMemCrit},
+			{Severity: Warning, For: forLevel, Expr: unless(tcpMemWarn, tcpMemCrit)},
+		},
 	})
 	Define(Entry{
 		ID: "tcp.orphans", Title: "Many orphaned TCP sockets",
@@ -94,6 +161,11 @@ func init() {
 			"state fin-wait-1`); lower net.ipv4.tcp_fin_timeout; raise net.ipv4.tcp_max_orphans if memory " +
 			"allows (each orphan can hold up to 64 KB).",
 		Evidence: []string{"sockstat TCP.orphan", "net.ipv4.tcp_max_orphans"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forLevel, Expr: orphanCrit},
+			{Severity: Warning, For: forLevel, Expr: unless(fmt.Sprintf("%s > %s and %s > 0", orphanShare, num(orphanWarnShare),
+				sysctlValue("net.ipv4.tcp_max_orphans", 0)), orphanCrit)},
+		},
 	})
 	Define(Entry{
 		ID: "tcp.local_queue_delay", Title: "Retransmissions held back by local queues",
@@ -106,6 +178,10 @@ func init() {
 		Remediation: "Shorten the transmit queues: a fair-queueing AQM qdisc (fq or fq_codel), a shorter " +
 			"txqueuelen, and byte queue limits in the driver.",
 		Evidence: []string{"TcpExt.TCPSpuriousRtxHostQueues", "Tcp.RetransSegs", "root qdiscs"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s\nand %s / %s >= %s\nand %s > 0",
+			netstatIncrease("TcpExt.TCPSpuriousRtxHostQueues"), minEvents, netstatRate("TcpExt.TCPSpuriousRtxHostQueues"), num(localQueueMinRate),
+			netstatIncrease("TcpExt.TCPSpuriousRtxHostQueues"), netstatIncrease("Tcp.RetransSegs"), num(localQueueWarnShare),
+			netstatIncrease("Tcp.RetransSegs"))}},
 	})
 	RegisterRule(Rule{Name: "TCP retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkRetransmits})
 	RegisterRule(Rule{Name: "TCP handshake retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkSynRetransmits})
@@ -126,16 +202,16 @@ func checkRetransmits(in *Input) Outcome {
 		return Outcome{NotChecked: "Tcp.RetransSegs or Tcp.OutSegs absent"}
 	}
 	r := ratio(re.delta, out.delta)
-	minOut := uint64(1000)
+	minOut := uint64(retransMinSegs)
 	if s.sinceBoot {
-		minOut = 10000
+		minOut = retransMinSegsSinceBoot
 	}
 	sev := Severity(0)
-	if out.delta >= minOut && r >= 0.01 {
+	if out.delta >= minOut && r >= retransWarnShare {
 		switch {
 		case s.sinceBoot:
 			sev = Info
-		case r >= 0.10:
+		case r >= retransCritShare:
 			sev = Critical
 		default:
 			sev = Warning
@@ -199,7 +275,7 @@ func checkSynRetransmits(in *Input) Outcome {
 	if s.sinceBoot {
 		return Outcome{NotChecked: fmt.Sprintf("%d since boot; needs two samples (--interval above 0)", c.total)}
 	}
-	if c.delta < 5 || c.rate <= 1 {
+	if c.delta < synRetransMin || c.rate <= synRetransMinRate {
 		return Outcome{Detail: fmt.Sprintf("%d handshake retransmissions %s", c.delta, s.window())}
 	}
 	synEv, _, _ := s.sysctl("net.ipv4.tcp_syn_retries")
@@ -225,18 +301,18 @@ func checkReordering(in *Input) Outcome {
 	if !s.hasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	ev := s.netstatSum("TcpExt.TCP*Reorder", "TcpExt", "TCPSACKReorder", "TCPTSReorder", "TCPRenoReorder")
+	ev := s.netstatSum("TcpExt.TCP*Reorder", "TcpExt", reorderCounters...)
 	if !ev.ok {
 		return Outcome{NotChecked: "the reordering counters are absent on this kernel"}
 	}
 	if s.sinceBoot {
 		return Outcome{NotChecked: fmt.Sprintf("%d reorder events since boot; needs two samples (--interval above 0)", ev.total)}
 	}
-	if ev.delta < 10 || ev.rate <= 1 {
+	if ev.delta < minEvents || ev.rate <= reorderMinRate {
 		return Outcome{Detail: fmt.Sprintf("%d reorder events %s", ev.delta, s.window())}
 	}
 	dsack, re := s.netstat("TcpExt", "TCPDSACKRecv"), s.netstat("Tcp", "RetransSegs")
-	spurious := re.delta > 0 && dsack.delta >= 10 && ratio(dsack.delta, re.delta) >= 0.10
+	spurious := re.delta > 0 && dsack.delta >= minEvents && ratio(dsack.delta, re.delta) >= reorderDSACKShare
 	f := Finding{ID: "tcp.reordering", Severity: Info,
 		Summary: fmt.Sprintf("TCP saw %s.", s.amount(ev, "reorder events")),
 		Evidence: []Evidence{s.ev(s.netstat("TcpExt", "TCPSACKReorder")), s.ev(s.netstat("TcpExt", "TCPTSReorder")),
@@ -295,6 +371,9 @@ func batchingOffloads(s *sample) string {
 	return strings.Join(out, ", ")
 }
 
+// reorderCounters are TCP's reordering detections (SACK, timestamps, Reno).
+var reorderCounters = []string{"TCPSACKReorder", "TCPTSReorder", "TCPRenoReorder"}
+
 var rcvDropCounters = []string{"TCPRcvQDrop", "TCPBacklogDrop", "TCPZeroWindowDrop", "RcvPruned", "OfoPruned", "TCPOFODrop"}
 
 func checkRcvBufferDrops(in *Input) Outcome {
@@ -310,11 +389,11 @@ func checkRcvBufferDrops(in *Input) Outcome {
 	r := ratio(sum.delta, inSegs.delta)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && (sum.total > 500 || (r >= 0.01 && sum.total > 0)):
+	case s.sinceBoot && (sum.total > sinceBootMin || (r >= rcvDropCritShare && sum.total > 0)):
 		sev = Info
-	case !s.sinceBoot && sum.delta >= 10 && r >= 0.01:
+	case !s.sinceBoot && sum.delta >= minEvents && r >= rcvDropCritShare:
 		sev = Critical
-	case !s.sinceBoot && sum.delta >= 10:
+	case !s.sinceBoot && sum.delta >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -394,7 +473,7 @@ func checkTCPMemory(in *Input) Outcome {
 		sev = max(sev, Warning)
 		why = append(why, fmt.Sprintf("entered memory pressure %d times", press.delta))
 	}
-	if high > 0 && float64(mem) >= 0.9*float64(high) {
+	if high > 0 && float64(mem) >= tcpMemCritShare*float64(high) {
 		sev = Critical
 	}
 	if !s.sinceBoot && abort.delta > 0 {
@@ -424,9 +503,9 @@ func checkOrphans(in *Input) Outcome {
 	r := ratio(orphans, uint64(maxv[0]))
 	sev := Severity(0)
 	switch {
-	case r > 0.5:
+	case r > orphanCritShare:
 		sev = Critical
-	case r > 0.25:
+	case r > orphanWarnShare:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -453,11 +532,11 @@ func checkLocalQueueDelay(in *Input) Outcome {
 	re := s.netstat("Tcp", "RetransSegs")
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && c.total > 500:
+	case s.sinceBoot && c.total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && c.delta >= 10 && c.rate > 1:
+	case !s.sinceBoot && c.delta >= minEvents && c.rate > localQueueMinRate:
 		sev = Info
-		if ratio(c.delta, re.delta) >= 0.01 {
+		if ratio(c.delta, re.delta) >= localQueueWarnShare {
 			sev = Warning
 		}
 	}

@@ -8,6 +8,22 @@ import (
 	"github.com/netdx/netdx/collectors"
 )
 
+// Thresholds of the UDP rules.
+const (
+	udpRcvbufCritRate = 100  // receive buffer errors per second
+	udpMemWarnShare   = 0.85 // of udp_mem's maximum (hotsos)
+	udpMemCritShare   = 1.0
+)
+
+var (
+	udpRcvbufErrors = netstatIncrease("Udp.RcvbufErrors", "Udp6.RcvbufErrors")
+	udpRcvbufCrit   = fmt.Sprintf("%s >= %d\nand %s > %s", udpRcvbufErrors, minEvents,
+		netstatRate("Udp.RcvbufErrors", "Udp6.RcvbufErrors"), num(udpRcvbufCritRate))
+	udpMemPages = fmt.Sprintf("max without (protocol) (%s)", sel(metricSockstatMem, eq("protocol", "UDP")))
+	udpMemHigh  = sysctlValue("net.ipv4.udp_mem", 2)
+	udpMemCrit  = fmt.Sprintf("%s / %s >= %s and %s > 0", udpMemPages, udpMemHigh, num(udpMemCritShare), udpMemHigh)
+)
+
 func init() {
 	Define(Entry{
 		ID: "udp.receive_buffer_errors", Title: "UDP datagrams dropped: socket receive buffers full",
@@ -24,6 +40,10 @@ func init() {
 			"reader more CPU or threads (SO_REUSEPORT).",
 		Evidence: []string{"Udp.RcvbufErrors", "Udp6.RcvbufErrors", "Udp.InDatagrams", "net.core.rmem_default",
 			"net.core.rmem_max", "sockets with drops (/proc/net/udp drops column)"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forCounter, Expr: udpRcvbufCrit},
+			{Severity: Warning, For: forCounter, Expr: unless(fmt.Sprintf("%s >= %d", udpRcvbufErrors, minEvents), udpRcvbufCrit)},
+		},
 	})
 	Define(Entry{
 		ID: "udp.send_buffer_errors", Title: "UDP sends failed: socket send buffers full",
@@ -35,6 +55,8 @@ func init() {
 		Remediation: "Raise net.core.wmem_max (and SO_SNDBUF in the application) or net.core.wmem_default; " +
 			"check for qdisc drops on the way out.",
 		Evidence: []string{"Udp.SndbufErrors", "Udp6.SndbufErrors", "net.core.wmem_default", "net.core.wmem_max"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d",
+			netstatIncrease("Udp.SndbufErrors", "Udp6.SndbufErrors"), minEvents)}},
 	})
 	Define(Entry{
 		ID: "udp.memory_pressure", Title: "UDP memory near its limit",
@@ -46,6 +68,11 @@ func init() {
 		Remediation: "Find the sockets with large receive queues (ss -uamn) and make their readers faster; raise " +
 			"net.ipv4.udp_mem if the host has the RAM.",
 		Evidence: []string{"sockstat UDP.mem (pages)", "net.ipv4.udp_mem", "Udp.MemErrors"},
+		Alerts: []Alert{
+			{Severity: Critical, For: forLevel, Expr: udpMemCrit},
+			{Severity: Warning, For: forLevel, Expr: unless(fmt.Sprintf("(%s / %s >= %s and %s > 0)\nor (%s > 0 and %s and %s)",
+				udpMemPages, udpMemHigh, num(udpMemWarnShare), udpMemHigh, netstatIncrease("Udp.MemErrors"), udpMemPages, udpMemHigh), udpMemCrit)},
+		},
 	})
 	RegisterRule(Rule{Name: "UDP receive buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPRcvbuf})
 	RegisterRule(Rule{Name: "UDP send buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPSndbuf})
@@ -144,11 +171,11 @@ func checkUDPRcvbuf(in *Input) Outcome {
 	sum := change{name: "Udp+Udp6 RcvbufErrors", total: v4.total + v6.total, delta: v4.delta + v6.delta, rate: v4.rate + v6.rate, ok: true}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && sum.total > 500:
+	case s.sinceBoot && sum.total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && sum.delta >= 10 && sum.rate > 100:
+	case !s.sinceBoot && sum.delta >= minEvents && sum.rate > udpRcvbufCritRate:
 		sev = Critical
-	case !s.sinceBoot && sum.delta >= 10:
+	case !s.sinceBoot && sum.delta >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -205,9 +232,9 @@ func checkUDPSndbuf(in *Input) Outcome {
 	sum := change{total: v4.total + v6.total, delta: v4.delta + v6.delta, rate: v4.rate + v6.rate, ok: true}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && sum.total > 500:
+	case s.sinceBoot && sum.total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && sum.delta >= 10:
+	case !s.sinceBoot && sum.delta >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -241,9 +268,9 @@ func checkUDPMemory(in *Input) Outcome {
 	r := ratio(mem, uint64(lim[2]))
 	sev := Severity(0)
 	switch {
-	case r >= 1:
+	case r >= udpMemCritShare:
 		sev = Critical
-	case r >= 0.85:
+	case r >= udpMemWarnShare:
 		sev = Warning
 	case !s.sinceBoot && memErr.ok && memErr.delta > 0:
 		sev = Warning

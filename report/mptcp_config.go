@@ -22,7 +22,11 @@ func init() {
 		Thresholds: "`limits subflows` = 0 with at least one endpoint flagged subflow or signal, in-kernel path manager.",
 		Remediation: "`ip mptcp limits set subflows N add_addr_accepted M`, N the number of additional paths " +
 			"wanted (at most 8); then re-add the endpoints so existing connections get their subflows.",
-		Evidence:   []string{"limits subflows", "limits add_addr_accepted", "endpoints"},
+		Evidence: []string{"limits subflows", "limits add_addr_accepted", "endpoints"},
+		Alerts: []Alert{{Severity: Warning, For: forLevel, Expr: fmt.Sprintf(
+			"max without (limit) (%s) == 0\nand count without (id, address, interface, flags) (%s)\nunless max without (path_manager, scheduler) (%s)",
+			sel(metricMPTCPLimit, eq("limit", "subflows")), sel(metricMPTCPEndpoint, `flags=~"(.*,)?(signal|subflow)(,.*)?"`),
+			sel(metricMPTCPInfo, eq("path_manager", "userspace")))}},
 		References: []string{"ip-mptcp(8)", "https://www.mptcp.dev/pm.html"},
 	})
 	Define(Entry{

@@ -51,7 +51,10 @@ func init() {
 			"strips TCP option 30 on the path: capture the handshake at both ends (`tcpdump -ni any 'tcp[tcpflags] & " +
 			"tcp-syn != 0'`) and look for MP_CAPABLE on one side only; firewalls and TCP normalizers that drop " +
 			"unknown options are the usual culprits. If the peers are arbitrary Internet servers, fallback is expected.",
-		Evidence:   append(append([]string{}, mptcpHandshakeAttempts...), mptcpHandshakeFallbacks...),
+		Evidence: append(append([]string{}, mptcpHandshakeAttempts...), mptcpHandshakeFallbacks...),
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s >= %d\nand %s\n  >= %s * %s",
+			mptcpIncrease(mptcpHandshakeAttempts...), mptcpMinHandshakes, mptcpIncrease(mptcpHandshakeFallbacks...), mptcpMinFallbacks,
+			mptcpIncrease(mptcpHandshakeFallbacks...), num(mptcpFallbackShareWarn), mptcpIncrease(mptcpHandshakeAttempts...))}},
 		References: []string{"RFC 8684 section 3.7", "https://docs.kernel.org/networking/mptcp.html"},
 	})
 	Define(Entry{
@@ -71,7 +74,10 @@ func init() {
 			"Until then, net.mptcp.syn_retrans_before_tcp_fallback (default 2) sets how many SYN retransmissions " +
 			"a connection waits before falling back, and net.mptcp.blackhole_timeout how long MPTCP stays off " +
 			"after a blackhole.",
-		Evidence:   append([]string{"net.mptcp.syn_retrans_before_tcp_fallback", "net.mptcp.blackhole_timeout"}, mptcpBlackholeCounters...),
+		Evidence: append([]string{"net.mptcp.syn_retrans_before_tcp_fallback", "net.mptcp.blackhole_timeout"}, mptcpBlackholeCounters...),
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nor %s >= %d\nor %s >= 1",
+			mptcpIncrease("MPCapableSYNTXDrop"), mptcpMinSYNDrops, mptcpIncrease("MPCapableSYNTXDisabled"), mptcpMinSYNDrops,
+			mptcpIncrease("Blackhole"))}},
 		References: []string{"https://docs.kernel.org/networking/mptcp-sysctl.html"},
 	})
 	Define(Entry{
@@ -90,7 +96,9 @@ func init() {
 		Remediation: "Find the payload-modifying middlebox (compare captures on both sides of it) and exempt MPTCP " +
 			"traffic from it. `sysctl -w net.mptcp.checksum_enabled=1` (both ends) makes the kernel detect such " +
 			"rewriting with DSS checksums and fall back cleanly instead of resetting.",
-		Evidence:   append([]string{"net.mptcp.checksum_enabled"}, mptcpDataFallbacks...),
+		Evidence: append([]string{"net.mptcp.checksum_enabled"}, mptcpDataFallbacks...),
+		Alerts: []Alert{{Severity: Warning, For: forCounter,
+			Expr: fmt.Sprintf("%s >= %d", mptcpIncrease(mptcpDataFallbacks...), mptcpMinDataFallbacks)}},
 		References: []string{"RFC 8684 section 3.7", "https://docs.kernel.org/networking/mptcp-sysctl.html"},
 	})
 	RegisterRule(Rule{Name: "MPTCP fallback to TCP", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPFallback})

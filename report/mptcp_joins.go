@@ -34,6 +34,15 @@ var mptcpJoinCauses = []struct {
 
 var mptcpJoinAttempts = []string{"MPJoinSynRx", "MPJoinSynTx"}
 
+// mptcpJoinFailures names every counter of mptcpJoinCauses.
+func mptcpJoinFailures() []string {
+	var out []string
+	for _, jc := range mptcpJoinCauses {
+		out = append(out, jc.counters...)
+	}
+	return out
+}
+
 func init() {
 	Define(Entry{
 		ID:       "mptcp.join_failures",
@@ -49,7 +58,11 @@ func init() {
 			"(MPJoinSynRx + MPJoinSynTx).", mptcpMinJoinFailures, mptcpJoinFailureShare*100),
 		Remediation: "Follow the dominant cause: make load balancers MPTCP-aware or announce per-server " +
 			"addresses, raise `limits subflows`, fix endpoints whose address or route is gone.",
-		Evidence:   []string{"MPJoinSynRx", "MPJoinSynTx", "MPJoinNoTokenFound", "MPJoinRejected", "MPJoinSynAckHMacFailure", "MPJoinAckHMacFailure", "MPJoinSynTxBindErr", "MPJoinSynTxConnectErr"},
+		Evidence: []string{"MPJoinSynRx", "MPJoinSynTx", "MPJoinNoTokenFound", "MPJoinRejected", "MPJoinSynAckHMacFailure", "MPJoinAckHMacFailure", "MPJoinSynTxBindErr", "MPJoinSynTxConnectErr"},
+		// failed >= share × max(attempts, failed) is failed >= share × attempts.
+		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s\n  >= %s * %s",
+			mptcpIncrease(mptcpJoinFailures()...), mptcpMinJoinFailures, mptcpIncrease(mptcpJoinFailures()...),
+			num(mptcpJoinFailureShare), mptcpIncrease(mptcpJoinAttempts...))}},
 		References: []string{"RFC 8684 section 3.2", "https://www.mptcp.dev/pm.html"},
 	})
 	Define(Entry{
@@ -83,7 +96,9 @@ func init() {
 			"kernel re-sends an unacknowledged ADD_ADDR after net.mptcp.add_addr_timeout; lowering it recovers " +
 			"lost announcements sooner. Announcements beyond `limits add_addr_accepted` are ignored, not counted " +
 			"here: raise that limit if peers' extra addresses should be used.",
-		Evidence:   []string{"AddAddrDrop", "AddAddrTxDrop", "EchoAddTxDrop", "RmAddrDrop", "RmAddrTxDrop", "net.mptcp.add_addr_timeout"},
+		Evidence: []string{"AddAddrDrop", "AddAddrTxDrop", "EchoAddTxDrop", "RmAddrDrop", "RmAddrTxDrop", "net.mptcp.add_addr_timeout"},
+		Alerts: []Alert{{Severity: Warning, For: forCounter,
+			Expr: fmt.Sprintf("%s >= %d", mptcpIncrease(mptcpAnnounceDrops...), mptcpMinAddAddrDrops)}},
 		References: []string{"RFC 8684 section 3.4"},
 	})
 	RegisterRule(Rule{Name: "MPTCP subflow joins", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPJoins})

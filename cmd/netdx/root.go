@@ -14,6 +14,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/netdx/netdx/report"
@@ -82,7 +83,7 @@ hop, and analyses packet captures, then says what is wrong and what to change.`,
 		SilenceUsage:      true,
 		DisableAutoGenTag: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return a.checkGlobalFlags()
+			return a.checkGlobalFlags(cmd)
 		},
 	}
 	root.SetIn(a.In)
@@ -96,8 +97,15 @@ hop, and analyses packet captures, then says what is wrong and what to change.`,
 	f.StringVar(&a.failOn, "fail-on", "critical", "exit 1 when a finding is at or above this severity: info, warning, critical or none")
 	f.CountVarP(&a.verbose, "verbose", "v", "log more to stderr (-v info, -vv debug)")
 	f.DurationVar(&a.timeout, "timeout", 0, "stop after this long and print the partial report (0: no limit)")
+	// --format is another name for --output (`netdx diag --format prometheus`).
+	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "format" {
+			name = "output"
+		}
+		return pflag.NormalizedName(name)
+	})
 
-	root.AddCommand(newDiagCmd(a), newTraceCmd(a), newPcapCmd(a), newExplainCmd(a))
+	root.AddCommand(newDiagCmd(a), newTraceCmd(a), newPcapCmd(a), newExplainCmd(a), newServeCmd(a))
 	// A command without Run is a help topic: `netdx help exit-codes`.
 	root.AddCommand(&cobra.Command{Use: "exit-codes", Short: "Exit statuses of every netdx command", Long: exitCodesHelp})
 	// cobra returns argument errors unwrapped; mark them as usage errors.
@@ -122,7 +130,7 @@ func wrapArgs(c *cobra.Command) {
 	}
 }
 
-func (a *app) checkGlobalFlags() error {
+func (a *app) checkGlobalFlags(cmd *cobra.Command) error {
 	if a.json {
 		a.output = "json"
 	}
@@ -130,6 +138,9 @@ func (a *app) checkGlobalFlags() error {
 	case "text", "json", "prometheus":
 	default:
 		return &usageError{fmt.Errorf("invalid --output %q: want text, json or prometheus", a.output)}
+	}
+	if a.output == "prometheus" && !prometheusCommands[cmd.CommandPath()] {
+		return &usageError{fmt.Errorf("--output prometheus is for `netdx diag` (and `netdx serve`, which always serves it); `%s` writes text or json", cmd.CommandPath())}
 	}
 	if a.failOn != "none" {
 		if _, err := report.ParseSeverity(a.failOn); err != nil {
@@ -161,9 +172,15 @@ func (a *app) styled() bool {
 	return a.OutTTY && a.Getenv("NO_COLOR") == "" && a.Getenv("TERM") != "dumb"
 }
 
+// prometheusCommands are the commands that accept --output prometheus.
+var prometheusCommands = map[string]bool{"netdx diag": true, "netdx serve": true}
+
 func (a *app) renderer() render.Renderer {
-	if a.output == "json" {
+	switch a.output {
+	case "json":
 		return render.JSON{}
+	case "prometheus":
+		return render.Prometheus{}
 	}
 	return render.Text{R: lipgloss.NewRenderer(a.Out), Styled: a.styled(), Width: a.Width}
 }
@@ -249,4 +266,7 @@ const exitCodesHelp = `Every netdx command exits with one of these statuses:
   3    could not run, bad input, or stopped by --timeout (the partial report is printed)
   4    not enough privilege to produce any result
   130  interrupted by Ctrl-C or SIGTERM (the partial report is printed)
+
+netdx serve exits 0 when SIGTERM, Ctrl-C or --timeout stops it, 2 for bad
+flags, 3 when it cannot serve; findings never change its status.
 `

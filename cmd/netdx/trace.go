@@ -187,6 +187,32 @@ func (o *traceOptions) resolve(ctx context.Context, host string, src netip.Addr)
 	return addrs[0], nil
 }
 
+// open opens the probe sockets for cfg. When ICMP was only the default and
+// needs privilege the caller lacks, it falls back to UDP, which works
+// without, and says so in a warning; it adjusts cfg to what was opened.
+func (o *traceOptions) open(cfg *probes.Config) (probes.Network, []string, error) {
+	var warnings []string
+	nw, err := openNetwork(*cfg, probes.OpenOptions{Unprivileged: o.unprivileged})
+	var pe *probes.PrivilegeError
+	if errors.As(err, &pe) && cfg.Method == probes.ICMP && !o.icmp {
+		warnings = append(warnings, fmt.Sprintf("ICMP probes need CAP_NET_RAW or net.ipv4.ping_group_range (%v); traced with UDP instead", pe.Err))
+		cfg.Method = probes.UDP
+		nw, err = openNetwork(*cfg, probes.OpenOptions{Unprivileged: true})
+	}
+	if err != nil {
+		if errors.As(err, &pe) {
+			return nil, nil, &privilegeError{err}
+		}
+		return nil, nil, fmt.Errorf("open probe sockets: %w", err)
+	}
+	if cfg.Method == probes.TCP {
+		// Raw TCP probes keep one flow (the sequence number tells them
+		// apart); unprivileged ones need a socket, so a port, each.
+		cfg.Paris = nw.Kind() == probes.KindRaw
+	}
+	return nw, warnings, nil
+}
+
 func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGiven bool) error {
 	cfg, err := o.config()
 	if err != nil {
@@ -203,27 +229,11 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 	if live && !countGiven {
 		cfg.Count = 0
 	}
-	var warnings []string
-	nw, err := openNetwork(cfg, probes.OpenOptions{Unprivileged: o.unprivileged})
-	var pe *probes.PrivilegeError
-	if errors.As(err, &pe) && cfg.Method == probes.ICMP && !o.icmp {
-		// ICMP was only the default: UDP works without privilege.
-		warnings = append(warnings, fmt.Sprintf("ICMP probes need CAP_NET_RAW or net.ipv4.ping_group_range (%v); traced with UDP instead", pe.Err))
-		cfg.Method = probes.UDP
-		nw, err = openNetwork(cfg, probes.OpenOptions{Unprivileged: true})
-	}
+	nw, warnings, err := o.open(&cfg)
 	if err != nil {
-		if errors.As(err, &pe) {
-			return &privilegeError{err}
-		}
-		return fmt.Errorf("open probe sockets: %w", err)
+		return err
 	}
 	defer nw.Close()
-	if cfg.Method == probes.TCP {
-		// Raw TCP probes keep one flow (the sequence number tells them
-		// apart); unprivileged ones need a socket, so a port, each.
-		cfg.Paris = nw.Kind() == probes.KindRaw
-	}
 
 	tracer := &probes.Tracer{Net: nw, Now: a.Now, Log: a.logger()}
 	var res *probes.Resolver

@@ -1,5 +1,7 @@
 // Command gendocs writes the documents generated from netdx's finding
-// catalog: docs/findings.md. Run it with `make docs`; a test fails when the
+// catalog and metric definitions: docs/findings.md,
+// docs/prometheus/alerts.yml, and the metric and alert tables of
+// docs/prometheus.md. Run it with `make docs`; a test fails when a
 // committed file is stale.
 package main
 
@@ -8,20 +10,37 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/netdx/netdx/report"
 )
 
+// outputs are the generated documents, by path from the module root, and
+// what writes each (given the module root, for documents that are partly
+// written by hand).
+var outputs = []struct {
+	path  string
+	write func(root string, w io.Writer) error
+}{
+	{"docs/findings.md", func(_ string, w io.Writer) error { return writeFindings(w, report.Entries()) }},
+	{"docs/prometheus/alerts.yml", func(_ string, w io.Writer) error { return writeAlerts(w, report.AlertRules()) }},
+	{"docs/prometheus.md", func(root string, w io.Writer) error {
+		return fillPrometheusDoc(w, filepath.Join(root, "docs/prometheus.md"))
+	}},
+}
+
 func main() {
-	var b bytes.Buffer
-	if err := writeFindings(&b, report.Entries()); err != nil {
-		fmt.Fprintln(os.Stderr, "gendocs:", err)
-		os.Exit(1)
-	}
-	if err := os.WriteFile("docs/findings.md", b.Bytes(), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "gendocs:", err)
-		os.Exit(1)
+	for _, o := range outputs {
+		var b bytes.Buffer
+		if err := o.write(".", &b); err != nil {
+			fmt.Fprintln(os.Stderr, "gendocs:", o.path+":", err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(o.path, b.Bytes(), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "gendocs:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -44,6 +63,14 @@ func writeFindings(w io.Writer, es []report.Entry) error {
 		}
 		if len(e.Evidence) > 0 {
 			fmt.Fprintf(&b, "\n**Evidence.** `%s`\n", strings.Join(e.Evidence, "`, `"))
+		}
+		if len(e.Alerts) > 0 {
+			var sevs []string
+			for _, a := range e.Alerts {
+				sevs = append(sevs, a.Severity.String())
+			}
+			fmt.Fprintf(&b, "\n**Prometheus alert.** `%s` (%s) in [prometheus/alerts.yml](prometheus/alerts.yml).\n",
+				report.AlertName(e.ID), strings.Join(sevs, ", "))
 		}
 		for _, r := range e.References {
 			fmt.Fprintf(&b, "\n- %s", r)

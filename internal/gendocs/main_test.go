@@ -3,23 +3,25 @@ package main
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
-
-	"github.com/netdx/netdx/report"
 )
 
-// TestFindingsDocIsCurrent fails when docs/findings.md no longer matches the
-// catalog; `make docs` regenerates it.
-func TestFindingsDocIsCurrent(t *testing.T) {
-	var want bytes.Buffer
-	if err := writeFindings(&want, report.Entries()); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile("../../docs/findings.md")
-	if err != nil {
-		t.Fatalf("%v; run `make docs`", err)
-	}
-	if !bytes.Equal(got, want.Bytes()) {
-		t.Fatal("docs/findings.md is stale; run `make docs` and commit the result")
+// TestGeneratedDocsAreCurrent fails when a generated document no longer
+// matches the catalog or the metric definitions; `make docs` regenerates
+// them.
+func TestGeneratedDocsAreCurrent(t *testing.T) {
+	for _, o := range outputs {
+		var want bytes.Buffer
+		if err := o.write("../..", &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("../..", o.path))
+		if err != nil {
+			t.Fatalf("%v; run `make docs`", err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("%s is stale; run `make docs` and commit the result", o.path)
+		}
 	}
 }
