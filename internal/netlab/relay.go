@@ -22,6 +22,10 @@ type Impairment struct {
 	Loss float64
 	// Delay holds every matched packet this long; order is kept.
 	Delay time.Duration
+	// PathDelay holds every packet, matched or not, this long: a longer
+	// path, whose round trip (handshakes included) grows by twice it when
+	// both directions cross the relay. Delay adds to it for matched ones.
+	PathDelay time.Duration
 	// ReorderEvery swaps one adjacent pair of matched packets every
 	// ReorderEvery packets: the first of the pair is held and sent after
 	// the next one (2 swaps every pair).
@@ -37,7 +41,7 @@ type Impairment struct {
 }
 
 func (i Impairment) active() bool {
-	return i.Loss > 0 || i.Delay > 0 || i.ReorderEvery > 0
+	return i.Loss > 0 || i.Delay > 0 || i.PathDelay > 0 || i.ReorderEvery > 0
 }
 
 // RelayStats counts what a relay did. They are the ground truth tests
@@ -61,6 +65,10 @@ type RelayStats struct {
 	ArrivedLate uint64
 	// Delayed counts packets held by Delay.
 	Delayed uint64
+	// QueueDropped counts packets the kernel dropped from the TUN
+	// device's queue before the relay could read them: a loss the relay
+	// never sees, so tests that compare with its counts require none.
+	QueueDropped uint64
 	// Displaced counts packets sent after a packet that arrived after
 	// them: one per swapped pair.
 	Displaced uint64
@@ -74,6 +82,7 @@ type RelayStats struct {
 // own ICMP (time exceeded) never passes through the relay.
 type Relay struct {
 	tun  *os.File
+	ns   *NS // the router's, once routed
 	imp  Impairment
 	rng  *rand.Rand
 	out  chan timed
@@ -143,9 +152,16 @@ func (r *Relay) route(ns *NS, ifaces []string) error {
 	if err != nil {
 		return err
 	}
+	// The kernel queues what it forwards to the relay in the TUN's
+	// transmit queue (500 packets by default, 2000 here): a burst overflows it while
+	// the relay is scheduled out, a loss no relay count would show.
+	if err := h.LinkSetTxQLen(tun, 2000); err != nil {
+		return err
+	}
 	if err := h.LinkSetUp(tun); err != nil {
 		return err
 	}
+	r.ns = ns
 	for _, kv := range [][2]string{
 		{"net/ipv4/conf/relay0/rp_filter", "0"},
 		{"net/ipv4/conf/relay0/forwarding", "1"},
@@ -176,12 +192,18 @@ func (r *Relay) route(ns *NS, ifaces []string) error {
 
 // Stats returns the relay's counts so far.
 func (r *Relay) Stats() RelayStats {
-	return RelayStats{
+	st := RelayStats{
 		Received: r.received.Load(), Matched: r.matched.Load(),
 		Forwarded: r.forwarded.Load(), Dropped: r.dropped.Load(), DroppedOriginals: r.droppedOriginals.Load(),
 		ArrivedLate: r.arrivedLate.Load(),
 		Delayed:     r.delayed.Load(), Displaced: r.displaced.Load(),
 	}
+	if r.ns != nil {
+		if l, err := r.ns.Netlink().LinkByName("relay0"); err == nil && l.Attrs().Statistics != nil {
+			st.QueueDropped = l.Attrs().Statistics.TxDropped
+		}
+	}
+	return st
 }
 
 // Settled waits up to timeout for every packet the relay has read to be
@@ -270,9 +292,10 @@ func (r *Relay) readLoop() {
 	}
 }
 
-// emit queues pkt for writing, after the delay when impaired.
+// emit queues pkt for writing, after the path delay and, when impaired,
+// the matched packets' delay.
 func (r *Relay) emit(pkt []byte, impaired bool) {
-	at := time.Now()
+	at := time.Now().Add(r.imp.PathDelay)
 	if impaired && r.imp.Delay > 0 {
 		at = at.Add(r.imp.Delay)
 		r.delayed.Add(1)

@@ -95,7 +95,8 @@ type RecordedTransfer struct {
 // RecordTransfer builds a path prober — router — target, runs the transfer
 // while recording both ends, waits until the connection has closed on both
 // sides and the relay holds nothing, then reads the truth and stops the
-// recordings. It fails the test when a recording lost a frame.
+// recordings. It fails the test when a recording lost a frame or the
+// relay's queue a packet.
 func RecordTransfer(t testing.TB, spec TransferSpec) *RecordedTransfer {
 	t.Helper()
 	imp := spec.Impair
@@ -152,6 +153,9 @@ func RecordTransfer(t testing.TB, spec TransferSpec) *RecordedTransfer {
 		}
 	}
 	r.Relay = p.Hops[0][0].Relay.Settled(2 * time.Second)
+	if r.Relay.QueueDropped != 0 {
+		t.Fatalf("the relay's TUN queue dropped %d packets before the relay read them: a loss its counts miss", r.Relay.QueueDropped)
+	}
 	after, err := p.Prober.Counters()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,95 @@
+// Package caps reads the capabilities of the running process, so netdx can
+// say up front which of its sources and probe methods the run may use and
+// name the capability that would enable the others. The kernel's answer to
+// the operation itself (EPERM) stays the final word: a capability held in
+// a user namespace that does not own the network namespace, or a seccomp
+// filter, can still refuse what the capability set allows.
+package caps
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Cap is a Linux capability number (linux/capability.h).
+type Cap int
+
+// The capabilities netdx can use, and what for.
+const (
+	// DacOverride and DacReadSearch bypass file permission checks.
+	DacOverride   Cap = 1
+	DacReadSearch Cap = 2
+	// NetAdmin: MPTCP subflow details on older kernels, forced socket
+	// buffer sizes.
+	NetAdmin Cap = 12
+	// NetRaw: raw sockets for trace.
+	NetRaw Cap = 13
+	// SysPtrace: reading the descriptor links of other users' processes
+	// (/proc/PID/fd, with DacReadSearch to list them).
+	SysPtrace Cap = 19
+	// SysAdmin: setns(2) into another network namespace (diag --netns,
+	// the host's namespace from a container).
+	SysAdmin Cap = 21
+)
+
+// Used lists the capabilities netdx uses, in the order reports list them.
+var Used = []Cap{NetRaw, NetAdmin, SysAdmin, DacReadSearch, SysPtrace}
+
+var names = map[Cap]string{
+	DacOverride: "CAP_DAC_OVERRIDE", DacReadSearch: "CAP_DAC_READ_SEARCH", NetAdmin: "CAP_NET_ADMIN",
+	NetRaw: "CAP_NET_RAW", SysAdmin: "CAP_SYS_ADMIN", SysPtrace: "CAP_SYS_PTRACE",
+}
+
+// String is the capability's kernel name, "CAP_NET_RAW".
+func (c Cap) String() string {
+	if n, ok := names[c]; ok {
+		return n
+	}
+	return "CAP_" + strconv.Itoa(int(c))
+}
+
+// Lower is the name setcap(8) and setpriv(1) take: "cap_net_raw".
+func (c Cap) Lower() string { return strings.ToLower(c.String()) }
+
+// Set is a capability set: bit n set means capability n is held.
+type Set uint64
+
+// Has reports whether c is in the set.
+func (s Set) Has(c Cap) bool { return c >= 0 && c < 64 && s&(1<<uint(c)) != 0 }
+
+// Names lists, of the capabilities netdx uses, those in the set, in the
+// order of Used.
+func (s Set) Names() []string {
+	out := []string{}
+	for _, c := range Used {
+		if s.Has(c) {
+			out = append(out, c.String())
+		}
+	}
+	return out
+}
+
+// ParseStatus reads the effective set from the text of /proc/PID/status
+// (its CapEff line, hexadecimal).
+func ParseStatus(status string) (Set, bool) {
+	for _, line := range strings.Split(status, "\n") {
+		v, ok := strings.CutPrefix(line, "CapEff:")
+		if !ok {
+			continue
+		}
+		var s uint64
+		v = strings.TrimSpace(v)
+		if v == "" || len(v) > 16 {
+			return 0, false
+		}
+		for _, r := range v {
+			d := strings.IndexRune("0123456789abcdef", r|0x20)
+			if d < 0 {
+				return 0, false
+			}
+			s = s<<4 | uint64(d)
+		}
+		return Set(s), true
+	}
+	return 0, false
+}
