@@ -104,7 +104,9 @@ func (conntrack) Collect(_ context.Context, src *Sources, snap *Snapshot) error 
 	if err == nil {
 		ct.Columns, ct.PerCPU, err = parseConntrackStat(bytes.NewReader(b), path)
 	}
-	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+	if err != nil && (ct.Max != nil || !errors.Is(err, errors.ErrUnsupported)) {
+		// Connection tracking is loaded but its statistics are missing or
+		// broken: its drops cannot be judged.
 		snap.AddSkip("conntrack", err)
 	}
 	if ct.Max == nil && ct.Columns == nil {
@@ -123,11 +125,17 @@ func parseConntrackStat(r io.Reader, path string) ([]string, [][]uint64, error) 
 	line := 0
 	for sc.Scan() {
 		line++
+		if err := checkText(path, line, sc.Text()); err != nil {
+			return nil, nil, err
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) == 0 {
 			continue
 		}
 		if cols == nil {
+			if allHex(f) {
+				return nil, nil, parseErr(path, line, "a row of numbers where the column names should be")
+			}
 			cols = f
 			continue
 		}
@@ -136,9 +144,9 @@ func parseConntrackStat(r io.Reader, path string) ([]string, [][]uint64, error) 
 		}
 		row := make([]uint64, len(f))
 		for i, s := range f {
-			v, err := strconv.ParseUint(s, 16, 64)
+			v, err := parseCount(s, 16, 64)
 			if err != nil {
-				return nil, nil, parseErr(path, line, "%s: %q is not hexadecimal", cols[i], s)
+				return nil, nil, parseErr(path, line, "%s: %v", cols[i], err)
 			}
 			row[i] = v
 		}
@@ -147,8 +155,21 @@ func parseConntrackStat(r io.Reader, path string) ([]string, [][]uint64, error) 
 	if err := sc.Err(); err != nil {
 		return nil, nil, parseErr(path, line+1, "%v", err)
 	}
-	if cols == nil {
-		return nil, nil, parseErr(path, 0, "no header")
+	switch {
+	case cols == nil:
+		return nil, nil, emptyFile(path)
+	case len(rows) == 0:
+		return nil, nil, parseErr(path, line, "a header without per-CPU rows")
 	}
 	return cols, rows, nil
+}
+
+// allHex reports whether every field is a hexadecimal number.
+func allHex(f []string) bool {
+	for _, s := range f {
+		if !isBaseDigits(s, 16) {
+			return false
+		}
+	}
+	return true
 }

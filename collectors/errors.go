@@ -19,6 +19,9 @@ type SourceError struct {
 	Err    error
 	// Fix tells the user how to make the source readable, when there is a way.
 	Fix string
+	// Capability names the capability that lets netdx read the source
+	// ("CAP_SYS_ADMIN"), when permission was refused; see neededCapability.
+	Capability string
 }
 
 var _ error = (*SourceError)(nil)
@@ -56,6 +59,8 @@ type Skip struct {
 	Kind    SkipKind
 	Message string
 	Fix     string
+	// Capability would have let netdx read the source, for SkipPermission.
+	Capability string
 }
 
 // SkipKind says why a source was skipped.
@@ -87,8 +92,9 @@ func skipFor(source string, err error) Skip {
 		}
 	case errors.Is(err, fs.ErrPermission):
 		s.Kind = SkipPermission
+		s.Capability = neededCapability(se, s.Source)
 		if s.Fix == "" {
-			s.Fix = "run as root or grant CAP_NET_ADMIN"
+			s.Fix = grantFix(s.Capability)
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		s.Kind = SkipAbsent

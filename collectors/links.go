@@ -124,6 +124,9 @@ func parseNetDev(r io.Reader, path string) (map[string]map[string]uint64, error)
 	for sc.Scan() {
 		line++
 		text := sc.Text()
+		if err := checkText(path, line, text); err != nil {
+			return nil, err
+		}
 		switch line {
 		case 1:
 			continue
@@ -153,9 +156,9 @@ func parseNetDev(r io.Reader, path string) (map[string]map[string]uint64, error)
 		}
 		st := make(map[string]uint64, len(cols))
 		for i, s := range f {
-			v, err := strconv.ParseUint(s, 10, 64)
+			v, err := parseCount(s, 10, 64)
 			if err != nil {
-				return nil, parseErr(path, line, "%s: %q is not a number", cols[i], s)
+				return nil, parseErr(path, line, "%s: %v", cols[i], err)
 			}
 			st[cols[i]] = v
 		}
@@ -164,8 +167,13 @@ func parseNetDev(r io.Reader, path string) (map[string]map[string]uint64, error)
 	if err := sc.Err(); err != nil {
 		return nil, parseErr(path, line+1, "%v", err)
 	}
-	if line < 2 {
+	switch {
+	case line == 0:
+		return nil, emptyFile(path)
+	case line < 2:
 		return nil, parseErr(path, line, "no header")
+	case len(out) == 0:
+		return nil, parseErr(path, line, "a header without interface rows; every network namespace has at least lo")
 	}
 	return out, nil
 }

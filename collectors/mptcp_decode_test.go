@@ -253,32 +253,3 @@ func TestDecodeMPTCPMalformed(t *testing.T) {
 		t.Errorf("bad endpoint: errors %v, PM %v, sockets %v; want PM dropped, sockets kept", errs, m.PM, m.Sockets)
 	}
 }
-
-func FuzzDecodeDiagMsg(f *testing.F) {
-	raw := mptcpRecording(f, "bonded")
-	for _, m := range append(raw.MPTCPSocks, raw.TCPSocks...) {
-		f.Add(m)
-	}
-	f.Fuzz(func(t *testing.T, msg []byte) {
-		d, err := decodeMPTCPDiagMsg(msg)
-		if err != nil {
-			return
-		}
-		_, _, _ = decodeMPTCPSubflow(d)
-		for _, a := range d.attrs {
-			_, _ = decodeMPTCPInfo(a.val)
-		}
-	})
-}
-
-func FuzzDecodeEndpoint(f *testing.F) {
-	raw := mptcpRecording(f, "bonded")
-	for _, m := range raw.Endpoints {
-		f.Add(m)
-	}
-	f.Add(raw.Limits)
-	f.Fuzz(func(t *testing.T, msg []byte) {
-		_, _ = decodeMPTCPEndpoint(msg)
-		_, _ = decodeMPTCPLimits(msg)
-	})
-}

@@ -17,6 +17,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/netdx/netdx/internal/caps"
 )
 
 // mptcpTimeout caps each netlink exchange of the MPTCP collector when the
@@ -47,9 +49,10 @@ func (mptcpCollector) Collect(ctx context.Context, src *Sources, snap *Snapshot)
 	}
 	if m.Sockets != nil && len(m.Sockets.Conns) > 0 && !m.Sockets.SubflowDetail {
 		snap.AddSkip(mptcpSourceSubflows, &SourceError{
-			Source: mptcpSourceSubflows,
-			Err:    fmt.Errorf("this kernel shows which endpoint each subflow uses only to CAP_NET_ADMIN: %w", syscall.EPERM),
-			Fix:    "run as root or grant CAP_NET_ADMIN to name the endpoint a connection is missing",
+			Source:     mptcpSourceSubflows,
+			Err:        fmt.Errorf("this kernel shows which endpoint each subflow uses only to CAP_NET_ADMIN: %w", syscall.EPERM),
+			Fix:        "run as root or grant CAP_NET_ADMIN to name the endpoint a connection is missing",
+			Capability: caps.NetAdmin.String(),
 		})
 	}
 	snap.MPTCP = m

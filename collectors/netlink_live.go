@@ -250,14 +250,16 @@ func parseInetDiagMsg(msg []byte) (inetDiagMsg, error) {
 		uid:       binary.NativeEndian.Uint32(msg[64:68]),
 		inode:     uint64(binary.NativeEndian.Uint32(msg[68:72])),
 	}
-	attrs, err := nl.ParseRouteAttr(msg[sizeofInetDiagMsg:])
+	// nl.ParseRouteAttr panics on an attribute whose padding runs past
+	// the message; mptcpParseAttrs never reads past it.
+	attrs, err := mptcpParseAttrs(msg[sizeofInetDiagMsg:])
 	if err != nil {
 		return inetDiagMsg{}, err
 	}
 	for _, a := range attrs {
-		if a.Attr.Type == netlink.INET_DIAG_SKMEMINFO && len(a.Value) >= 4*(skMeminfoDrops+1) {
-			m.drops, m.haveDrops = uint64(binary.NativeEndian.Uint32(a.Value[4*skMeminfoDrops:])), true
-			m.rcvbuf = binary.NativeEndian.Uint32(a.Value[4*skMeminfoRcvbuf:])
+		if a.typ == netlink.INET_DIAG_SKMEMINFO && len(a.val) >= 4*(skMeminfoDrops+1) {
+			m.drops, m.haveDrops = uint64(binary.NativeEndian.Uint32(a.val[4*skMeminfoDrops:])), true
+			m.rcvbuf = binary.NativeEndian.Uint32(a.val[4*skMeminfoRcvbuf:])
 		}
 	}
 	return m, nil

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -56,18 +55,28 @@ func (netstat) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 func parseNetstat(r io.Reader, path string, c NetCounters) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	line := 0
+	line, pairs, counters := 0, 0, 0
 	for sc.Scan() {
 		line++
 		header := sc.Text()
 		if strings.TrimSpace(header) == "" {
 			continue
 		}
+		if err := checkText(path, line, header); err != nil {
+			return err
+		}
 		if !sc.Scan() {
+			if _, rest, ok := strings.Cut(header, ":"); ok && allNumbers(rest) {
+				return parseErr(path, line, "value line without a header line")
+			}
 			return parseErr(path, line, "header line without a value line")
 		}
 		line++
 		values := sc.Text()
+		if err := checkText(path, line, values); err != nil {
+			return err
+		}
+		pairs++
 		hs, hn, ok1 := strings.Cut(header, ":")
 		vs, vn, ok2 := strings.Cut(values, ":")
 		if !ok1 || !ok2 || hs != vs {
@@ -81,30 +90,52 @@ func parseNetstat(r io.Reader, path string, c NetCounters) error {
 			if strings.HasPrefix(nums[i], "-") {
 				continue
 			}
-			v, err := strconv.ParseUint(nums[i], 10, 64)
+			v, err := parseCount(nums[i], 10, 64)
 			if err != nil {
-				return parseErr(path, line, "%s.%s: %q is not a number", hs, name, nums[i])
+				return parseErr(path, line, "%s.%s: %v", hs, name, err)
 			}
 			c.set(hs, name, v)
+			counters++
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return parseErr(path, line+1, "%v", err)
 	}
+	if pairs == 0 {
+		return emptyFile(path)
+	}
+	if counters == 0 {
+		return noCounters(path)
+	}
 	return nil
+}
+
+// allNumbers reports whether s holds only decimal numbers (a value line).
+func allNumbers(s string) bool {
+	f := strings.Fields(s)
+	for _, x := range f {
+		if !isBaseDigits(strings.TrimPrefix(x, "-"), 10) {
+			return false
+		}
+	}
+	return len(f) > 0
 }
 
 // parseSnmp6 parses /proc/net/snmp6: one "Ip6InReceives 123" per line. The
 // section is the name up to its first "6" (Ip6, Icmp6, Udp6, UdpLite6).
 func parseSnmp6(r io.Reader, path string, c NetCounters) error {
 	sc := bufio.NewScanner(r)
-	line := 0
+	line, n := 0, 0
 	for sc.Scan() {
 		line++
+		if err := checkText(path, line, sc.Text()); err != nil {
+			return err
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) == 0 {
 			continue
 		}
+		n++
 		if len(f) != 2 {
 			return parseErr(path, line, "want \"name value\", got %d fields", len(f))
 		}
@@ -112,14 +143,17 @@ func parseSnmp6(r io.Reader, path string, c NetCounters) error {
 		if i <= 0 || i == len(f[0])-1 {
 			return parseErr(path, line, "counter %q has no section prefix", f[0])
 		}
-		v, err := strconv.ParseUint(f[1], 10, 64)
+		v, err := parseCount(f[1], 10, 64)
 		if err != nil {
-			return parseErr(path, line, "%s: %q is not a number", f[0], f[1])
+			return parseErr(path, line, "%s: %v", f[0], err)
 		}
 		c.set(f[0][:i+1], f[0][i+1:], v)
 	}
 	if err := sc.Err(); err != nil {
 		return parseErr(path, line+1, "%v", err)
+	}
+	if n == 0 {
+		return emptyFile(path)
 	}
 	return nil
 }

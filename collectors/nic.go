@@ -192,6 +192,9 @@ func (nic) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 			Kind:    SkipKind(k.kind),
 			Message: reason,
 			Fix:     skipFor("", base).Fix,
+			// Permission: the ethtool ioctls netdx reads need CAP_NET_ADMIN
+			// only on drivers that restrict them.
+			Capability: skipFor("", base).Capability,
 		})
 	}
 	snap.NICs = nics

@@ -11,8 +11,11 @@ import (
 	"io"
 	"io/fs"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/netdx/netdx/internal/caps"
 )
 
 // Sockets holds the sockets that can overflow: listening TCP sockets with
@@ -249,6 +252,12 @@ func resolveOwners(src *Sources, snap *Snapshot, s *Sockets) {
 			}
 			continue
 		}
+		// Listing another user's descriptors can succeed where reading
+		// their links does not (a ptrace check): procfs leaves those
+		// targets empty.
+		if slices.Contains(targets, "") {
+			denied++
+		}
 		for _, t := range targets {
 			ino, ok := socketInode(t)
 			if !ok {
@@ -270,7 +279,10 @@ func resolveOwners(src *Sources, snap *Snapshot, s *Sockets) {
 		snap.AddSkip("socket owners", &SourceError{
 			Source: "/proc/*/fd",
 			Err:    fmt.Errorf("%d processes' descriptors were not readable, so %d sockets have no owner named: %w", denied, left, fs.ErrPermission),
-			Fix:    "run as root to name every socket's process",
+			Fix:    "grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (or run as root) to name every socket's process",
+			// Listing another user's /proc/PID/fd needs the first, reading
+			// its links the kernel's ptrace read check, so the second.
+			Capability: caps.DacReadSearch.String() + "," + caps.SysPtrace.String(),
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"strconv"
 	"strings"
 )
 
@@ -42,9 +41,12 @@ func (sockstat) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 // parseSockstat parses lines of "PROTO: key value key value ...".
 func parseSockstat(r io.Reader, path string, c NetCounters) error {
 	sc := bufio.NewScanner(r)
-	line := 0
+	line, n, counters := 0, 0, 0
 	for sc.Scan() {
 		line++
+		if err := checkText(path, line, sc.Text()); err != nil {
+			return err
+		}
 		proto, rest, ok := strings.Cut(sc.Text(), ":")
 		if !ok {
 			if strings.TrimSpace(proto) == "" {
@@ -52,20 +54,28 @@ func parseSockstat(r io.Reader, path string, c NetCounters) error {
 			}
 			return parseErr(path, line, "no \"PROTO:\" prefix")
 		}
+		n++
 		f := strings.Fields(rest)
 		if len(f)%2 != 0 {
 			return parseErr(path, line, "%s: keys and values do not pair up", proto)
 		}
 		for i := 0; i < len(f); i += 2 {
-			v, err := strconv.ParseUint(f[i+1], 10, 64)
+			v, err := parseCount(f[i+1], 10, 64)
 			if err != nil {
-				return parseErr(path, line, "%s %s: %q is not a number", proto, f[i], f[i+1])
+				return parseErr(path, line, "%s %s: %v", proto, f[i], err)
 			}
 			c.set(proto, f[i], v)
+			counters++
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return parseErr(path, line+1, "%v", err)
+	}
+	if n == 0 {
+		return emptyFile(path)
+	}
+	if counters == 0 {
+		return noCounters(path)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -66,6 +65,9 @@ func parseSoftnet(r io.Reader, path string) ([]SoftnetCPU, error) {
 	var out []SoftnetCPU
 	row := 0
 	for sc.Scan() {
+		if err := checkText(path, row+1, sc.Text()); err != nil {
+			return nil, err
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) == 0 {
 			continue
@@ -75,9 +77,9 @@ func parseSoftnet(r io.Reader, path string) ([]SoftnetCPU, error) {
 		}
 		v := make([]uint64, len(f))
 		for i, s := range f {
-			n, err := strconv.ParseUint(s, 16, 32)
+			n, err := parseCount(s, 16, 32)
 			if err != nil {
-				return nil, parseErr(path, row+1, "column %d: %q is not a 32-bit hexadecimal number", i+1, s)
+				return nil, parseErr(path, row+1, "column %d: %v", i+1, err)
 			}
 			v[i] = n
 		}
@@ -101,7 +103,7 @@ func parseSoftnet(r io.Reader, path string) ([]SoftnetCPU, error) {
 		return nil, parseErr(path, row+1, "%v", err)
 	}
 	if len(out) == 0 {
-		return nil, parseErr(path, 0, "no CPU rows")
+		return nil, emptyFile(path)
 	}
 	return out, nil
 }

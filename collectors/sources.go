@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/procfs"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/netdx/netdx/internal/caps"
 )
 
 // Sources says where collectors read from: the procfs and sysfs roots, the
@@ -58,6 +60,9 @@ type Sources struct {
 	// sources would show a different namespace from the /proc files, so
 	// they are left out.
 	notLive string
+	// notLiveCaps are the capabilities that would let netdx enter the
+	// host's namespace, comma-separated.
+	notLiveCaps string
 }
 
 // NewSources reads procPath and sysPath in the caller's own network
@@ -117,7 +122,7 @@ func Open(o Options) (*Sources, error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("%w %q (%s); `ip netns list` lists them", ErrNoNetNS, o.NetNS, path)
 			}
-			return nil, &SourceError{Source: "network namespace " + path, Err: err, Fix: "run as root"}
+			return nil, &SourceError{Source: "network namespace " + path, Err: err, Fix: "opening another network namespace needs CAP_SYS_ADMIN: run as root", Capability: caps.SysAdmin.String()}
 		}
 		src.enter(h, o.NetNS)
 		src.SysfsNet = false
@@ -142,8 +147,17 @@ func (s *Sources) enter(h netns.NsHandle, name string) {
 func (s *Sources) hostFromContainer() {
 	hostPath := filepath.Join(s.ProcPath, "1", "ns", "net")
 	var host, own unix.Stat_t
-	if unix.Stat(hostPath, &host) != nil || unix.Stat("/proc/thread-self/ns/net", &own) != nil {
-		return // a fixture tree, or no PID 1 to follow: read ProcPath/net
+	if err := unix.Stat(hostPath, &host); err != nil {
+		// Only a process allowed to trace PID 1 may look at its
+		// namespace: without that netdx cannot tell whether it is its
+		// own, so it reads PID 1's files, which it may read.
+		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+			s.hostFilesOnly(fmt.Errorf("%s: %w", hostPath, err), caps.SysAdmin.String()+","+caps.SysPtrace.String())
+		}
+		return // otherwise a fixture tree, or no PID 1 to follow: read ProcPath/net
+	}
+	if unix.Stat("/proc/thread-self/ns/net", &own) != nil {
+		return
 	}
 	if host.Ino == own.Ino && host.Dev == own.Dev {
 		return // already in the host's namespace (hostNetwork)
@@ -159,8 +173,17 @@ func (s *Sources) hostFromContainer() {
 	if h.IsOpen() {
 		h.Close()
 	}
+	s.hostFilesOnly(err, caps.SysAdmin.String())
+}
+
+// hostFilesOnly reads the host's per-namespace files from ProcPath/1/net
+// and leaves out the sources that would show netdx's own namespace; err
+// says why it could not enter the host's, need names the capabilities
+// that would let it.
+func (s *Sources) hostFilesOnly(err error, need string) {
 	s.NetPath = filepath.Join(s.ProcPath, "1", "net")
-	s.notLive = "this container is in its own network namespace and could not enter the host's (" + err.Error() + ")"
+	s.notLiveCaps = need
+	s.notLive = "could not enter the network namespace of the host's PID 1 (" + err.Error() + ")"
 	s.Warnings = append(s.Warnings, "Reading the host's /proc files from "+s.NetPath+"; interface attributes, qdiscs, ethtool, sockets and sysctls are left out because from this container they would show the container's own namespace. Run with hostNetwork (or CAP_SYS_ADMIN) to read them.")
 }
 
@@ -184,7 +207,9 @@ func (s *Sources) liveOnly(source string) error {
 	if s.notLive == "" {
 		return nil
 	}
-	return &SourceError{Source: source, Err: errors.New(s.notLive), Fix: "run the container with hostNetwork, or with CAP_SYS_ADMIN so netdx can enter the host's network namespace"}
+	return &SourceError{Source: source, Err: fmt.Errorf("%s: %w", s.notLive, fs.ErrPermission), Fix: "run the container with hostNetwork, or with " +
+		strings.ReplaceAll(s.notLiveCaps, ",", " and ") + " so netdx can enter the host's network namespace",
+		Capability: s.notLiveCaps}
 }
 
 // inNetNS runs fn on an OS thread switched into the namespace being read,
@@ -196,7 +221,8 @@ func (s *Sources) inNetNS(fn func()) error {
 	}
 	err := runIn(s.ns, fn)
 	if err != nil {
-		return &SourceError{Source: s.nsLabel(), Err: err, Fix: "entering another network namespace needs CAP_SYS_ADMIN: run as root"}
+		return &SourceError{Source: s.nsLabel(), Err: err, Fix: "entering another network namespace needs CAP_SYS_ADMIN: run as root",
+			Capability: caps.SysAdmin.String()}
 	}
 	return nil
 }

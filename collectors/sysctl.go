@@ -107,9 +107,11 @@ func sysctlName(path string) string {
 }
 
 func readSysctl(proc, path string) (string, error) {
-	b, err := readFile(filepath.Join(proc, "sys", path))
+	full := filepath.Join(proc, "sys", path)
+	b, err := readFile(full)
 	if err != nil {
 		return "", err
 	}
-	return strings.Join(strings.Fields(string(b)), " "), nil
+	v := strings.Join(strings.Fields(string(b)), " ")
+	return v, checkSysctl(full, path, string(b), v)
 }

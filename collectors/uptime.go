@@ -3,6 +3,7 @@ package collectors
 import (
 	"bytes"
 	"context"
+	"math"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -27,7 +28,8 @@ func (uptime) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 		return parseErr(path, 1, "empty")
 	}
 	secs, err := strconv.ParseFloat(string(f[0]), 64)
-	if err != nil || secs < 0 {
+	// NaN, Inf and more than 292 years would turn into a negative duration.
+	if err != nil || !(secs >= 0 && secs < float64(math.MaxInt64/int64(time.Second))) {
 		return parseErr(path, 1, "%q is not a number of seconds", f[0])
 	}
 	snap.Uptime = time.Duration(secs * float64(time.Second))
