@@ -32,8 +32,14 @@ func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 	if o.Name == "" {
 		o.Name = "capture"
 	}
+	if ctx.Done() != nil && ctx.Err() == nil {
+		r = &ctxReader{ctx: ctx, r: r, res: make(chan ctxRead, 1)}
+	}
 	src, err := openSource(r, o.Name)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	a := newAnalyzer(o, src)
@@ -66,6 +72,8 @@ type analyzer struct {
 	last     *flow // the previous packet's flow: consecutive packets often share one
 	lastKey  flowKey
 	kept     []*Flow // evicted flows worth listing
+	free     []*flow // evicted TCP flows, for reuse
+	lasts    []int64 // evict's scratch space
 	totals   Totals
 
 	ctxIndex map[ctxKey]uint32
@@ -73,6 +81,9 @@ type analyzer struct {
 	tunnels  []*tunnelState
 
 	undecoded  map[decode.Fault]uint64
+	firstAt    map[decode.Fault]position // where each fault was first seen
+	badOptions uint64                    // TCP segments with malformed options
+	firstBad   position
 	linkFaults map[layers.LinkType]string
 	ifPackets  []uint64
 	warned     map[string]bool
@@ -91,6 +102,7 @@ func newAnalyzer(o Options, src *source) *analyzer {
 		ctxIndex:   map[ctxKey]uint32{},
 		ctxs:       []*ctxNode{{}},
 		undecoded:  map[decode.Fault]uint64{},
+		firstAt:    map[decode.Fault]position{},
 		linkFaults: map[layers.LinkType]string{},
 		warned:     map[string]bool{},
 	}
@@ -145,7 +157,7 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 		res.SnapTruncated++
 	}
 	if !decode.Supported(lt) {
-		a.undecoded[decode.Fault{Layer: "link", Reason: a.unsupported(lt)}]++
+		a.fault(decode.Fault{Layer: "link", Reason: a.unsupported(lt)})
 		return
 	}
 	p := a.dec.Decode(lt, data, wire)
@@ -154,7 +166,7 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 		a.warn("overlong", "some frames are shorter than their IP headers say although the capture records them as whole: the capture tool trimmed them; netdx used the IP lengths (see overlong_packets)")
 	}
 	if p.Fault.Reason != "" {
-		a.undecoded[p.Fault]++
+		a.fault(p.Fault)
 	}
 	switch p.Top {
 	case decode.TopNone:
@@ -177,6 +189,12 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 	switch p.Top {
 	case decode.TopTCP:
 		res.TCPPackets++
+		if p.TCP.OptionsBad {
+			if a.badOptions == 0 {
+				a.firstBad = a.here()
+			}
+			a.badOptions++
+		}
 	case decode.TopUDP:
 		res.UDPPackets++
 	}
@@ -186,6 +204,55 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 		a.counterTunnel(node, p, at, wire)
 	case decode.TopTCP, decode.TopUDP:
 		a.flowPacket(node, p, at, wire)
+	}
+}
+
+// position is a record's number and byte offset.
+type position struct {
+	record uint64
+	offset int64
+}
+
+func (a *analyzer) here() position { return position{a.src.record, a.src.start} }
+
+func (p position) String() string {
+	return "record " + itoa(p.record) + " (byte offset " + itoa(uint64(p.offset)) + ")"
+}
+
+// fault counts a packet decoding stopped short on, remembering where the
+// first of each kind was.
+func (a *analyzer) fault(f decode.Fault) {
+	if a.undecoded[f] == 0 {
+		a.firstAt[f] = a.here()
+	}
+	a.undecoded[f]++
+}
+
+// maxFaultWarnings bounds the warnings that say where undecoded packets
+// are, one per reason, most frequent first.
+const maxFaultWarnings = 8
+
+// faultWarnings says, per reason, how many packets were not decoded and
+// where the first one is, so the user can look at it (Wireshark's "go to
+// packet" takes the record number).
+func (a *analyzer) faultWarnings() {
+	for i, u := range a.res.Undecoded {
+		if i == maxFaultWarnings {
+			a.res.Warnings = append(a.res.Warnings, itoa(uint64(len(a.res.Undecoded)-i))+" more reasons for undecoded packets: see undecoded")
+			break
+		}
+		var first position
+		for f, at := range a.firstAt {
+			if f.String() == u.Reason {
+				first = at
+			}
+		}
+		a.res.Warnings = append(a.res.Warnings, itoa(u.Packets)+" packet(s) not decoded ("+u.Reason+"), the first at "+
+			first.String()+"; they are left out of the analysis")
+	}
+	if a.badOptions > 0 {
+		a.res.Warnings = append(a.res.Warnings, itoa(a.badOptions)+" TCP segment(s) had malformed options (length 0 or 1, or running past the header), the first at "+
+			a.firstBad.String()+"; their options were ignored and the segments analysed")
 	}
 }
 
@@ -395,8 +462,15 @@ func (a *analyzer) newFlow(k flowKey, node *ctxNode, ep uint8, at int64) *flow {
 	if len(a.flows) >= a.maxFlows {
 		a.evict()
 	}
-	f := &flow{}
-	if k.proto == 6 {
+	var f *flow
+	switch {
+	case k.proto != 6:
+		f = &flow{}
+	case len(a.free) > 0:
+		f = a.free[len(a.free)-1]
+		a.free = a.free[:len(a.free)-1]
+		f.reset()
+	default:
 		f = newTCPFlow()
 	}
 	f.key, f.node, f.client, f.first, f.last = k, node, ep, at, at
@@ -422,12 +496,13 @@ func (n *ctxNode) innerTunnel() *tunnelState {
 // idlest eighth. Their counts move to the totals; the worst are kept for
 // the flow list.
 func (a *analyzer) evict() {
-	lasts := make([]int64, 0, len(a.flows))
+	lasts := a.lasts[:0]
 	for _, f := range a.flows {
 		if !f.closed {
 			lasts = append(lasts, f.last)
 		}
 	}
+	a.lasts = lasts
 	cut := int64(-1 << 63)
 	if n := len(a.flows) / 8; len(a.flows)-len(lasts) < n && len(lasts) > 0 {
 		slices.Sort(lasts)
@@ -439,12 +514,13 @@ func (a *analyzer) evict() {
 			a.retire(f, true)
 			delete(a.flows, k)
 			n++
+			if f.tcp != nil && len(a.free) < a.maxFlows/4 {
+				a.free = append(a.free, f)
+			}
 		}
 	}
 	a.last = nil
 	a.res.FlowsEvicted += n
-	a.warn("evicted", "the flow table reached its limit of "+itoa(uint64(a.maxFlows))+
-		" flows: the idlest flows were evicted; their counts are in the totals and the worst of them in the flow list (raise --max-flows to keep them all)")
 }
 
 // retire finishes a flow: its counts go into the totals and its tunnel.
@@ -528,6 +604,12 @@ func (a *analyzer) finish(stop error) *Result {
 		}
 		return res.Undecoded[i].Reason < res.Undecoded[j].Reason
 	})
+	if res.FlowsEvicted > 0 {
+		res.Warnings = append(res.Warnings, itoa(res.FlowsEvicted)+" of "+itoa(res.FlowsSeen)+
+			" flows were evicted: the flow table reached its limit of "+itoa(uint64(a.maxFlows))+
+			" flows, so the idlest were pushed out; their counts are in the totals and the worst of them in the flow list (raise --max-flows to keep them all)")
+	}
+	a.faultWarnings()
 	res.Interfaces = a.src.interfaces(a.ifPackets)
 	for _, intf := range res.Interfaces {
 		if !intf.Supported {
@@ -542,11 +624,16 @@ func (a *analyzer) finish(stop error) *Result {
 }
 
 func stopWarning(err error) string {
+	msg := err.Error()
+	var ie *InputError
+	if errors.As(err, &ie) {
+		msg = ie.Position() // the report prefixes warnings with the name
+	}
 	switch {
 	case errors.Is(err, ErrCutShort):
-		return err.Error() + ": the capture was cut short (the capturing process was killed or the disk filled); the analysis covers the records before it"
+		return msg + ": the capture was cut short (the capturing process was killed or the disk filled); the analysis covers the records before it"
 	case errors.Is(err, ErrDamaged):
-		return err.Error() + ": reading stopped there; the analysis covers the records before it"
+		return msg + ": reading stopped there; the analysis covers the records before it"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return "the analysis was stopped before the end of the capture; it covers the records read so far"
 	}

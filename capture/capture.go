@@ -83,12 +83,16 @@ type InputError struct {
 	Err    error
 }
 
-func (e *InputError) Error() string {
+func (e *InputError) Error() string { return e.Name + ": " + e.Position() }
+
+// Position is the error without the input's name: where, what kind and
+// why ("record 7 at byte offset 4123: damaged record: ...").
+func (e *InputError) Position() string {
 	where := "file header"
 	if e.Record > 0 {
 		where = "record " + itoa(e.Record)
 	}
-	msg := e.Name + ": " + where + " at byte offset " + itoa(uint64(e.Offset)) + ": " + e.Kind.Error()
+	msg := where + " at byte offset " + itoa(uint64(e.Offset)) + ": " + e.Kind.Error()
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}

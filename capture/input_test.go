@@ -114,9 +114,9 @@ func TestHostileFrames(t *testing.T) {
 		total += c.Packets
 		got[c.Reason] = c.Packets
 	}
-	for _, reason := range []string{"geneve: length field exceeds the frame", "gre: obsolete GRE routing header",
+	for _, reason := range []string{"geneve: header longer than the packet", "gre: obsolete GRE routing header",
 		"ipip: too many encapsulation layers", "tcp: invalid header length",
-		"ethernet: not IP", "ethernet: header not captured (snap length)"} {
+		"ethernet: not IP", "ethernet: header longer than the packet"} {
 		if got[reason] != 1 {
 			t.Errorf("undecoded %q = %d, want 1 (all: %v)", reason, got[reason], got)
 		}

@@ -104,10 +104,13 @@ func summary(res *capture.Result) string {
 		d.Duplicates)
 }
 
-// near checks got against the truth: within 5 %, exactly below 20.
+// near checks got against truth within 5 %, or within one when the truth
+// is below 20: on a loaded 2-core machine about one run in five has a
+// single segment of a handful judged otherwise (a retransmission the
+// kernel counted that one capture did not show as one).
 func near(t *testing.T, what string, got, truth int64) {
 	t.Helper()
-	tol := truth * 5 / 100
+	tol := max(truth*5/100, 1)
 	if got < truth-tol || got > truth+tol {
 		t.Errorf("%s: analyser %d, truth %d (allowed ±%d)", what, got, truth, tol)
 	}
@@ -243,17 +246,20 @@ func TestLabReorderVXLAN(t *testing.T) {
 
 // TestLabReorderIPv6 measures a limit rather than passing over it. IPv6
 // has no IP ID and Linux's TCP timestamps tick once a millisecond, so a
-// late original and the packet that overtook it carry the same TSval: the
-// receiver side has only timing to tell a late original from a
-// retransmission. The lab's round trip is about 70 µs, and on a loaded
-// 2-core machine the relay sometimes delivers the displaced packet
-// 50–400 µs after its overtaker: later than half a round trip, so the
-// analyser takes it for a retransmission of a lost original, as it would
-// on a real path where that much delay allows one. The test checks that
-// every such verdict is a timing decision, that the rest is exact, and
-// that the reordering count holds to 5 %.
+// late original and the packet that overtook it often carry the same
+// TSval: the receiver side then has only timing to tell a late original
+// from a retransmission, and a segment arriving more than half a round
+// trip after its overtaker is taken for a retransmission, as it would be
+// on a real path. The lab's own round trip (about 70 µs) is shorter than
+// the delays scheduling adds on a loaded 2-core machine, so the relay
+// lengthens the path by 2 ms each way and holds a packet at most 500 µs
+// for its overtaker: adjacent reordering on a 4 ms path. Most runs then
+// judge every late original right; under heavy load a few still arrive
+// late enough to be judged by timing. The test checks that every such
+// verdict is a timing decision, that the rest is exact, and that the
+// reordering count holds to 5 %.
 func TestLabReorderIPv6(t *testing.T) {
-	r := runLab(t, netlab.TransferSpec{V6: true, Impair: netlab.Impairment{ReorderEvery: 20}})
+	r := runLab(t, netlab.TransferSpec{V6: true, Impair: netlab.Impairment{ReorderEvery: 20, ReorderHold: 500 * time.Microsecond, PathDelay: 2 * time.Millisecond}})
 	s, d := tcpTotals(r.sender), tcpTotals(r.receiver)
 	byTiming := int64(d.Decided.RetransmittedByTiming)
 	t.Logf("receiver side: %d late originals judged retransmissions by timing", byTiming)

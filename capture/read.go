@@ -3,6 +3,8 @@ package capture
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -44,9 +46,13 @@ type source struct {
 	ng     *pcapgo.NgReader
 	// links caches each interface's link type, refreshed when the pcapng
 	// reader reports a new interface.
-	links  []layers.LinkType
-	record uint64
-	start  int64 // offset of the record being read
+	links []layers.LinkType
+	// ngBig says the current pcapng section is big-endian.
+	ngBig bool
+	// bigPcap says the pcap file is big-endian.
+	bigPcap bool
+	record  uint64
+	start   int64 // offset of the record being read
 }
 
 var (
@@ -85,10 +91,18 @@ func openSource(r io.Reader, name string) (*source, error) {
 	switch {
 	case magic == pcapngMagic:
 		s.format = "pcapng"
+		if h, _ := s.br.Peek(28); len(h) < 28 {
+			return nil, s.headerError(ErrFormat, fmt.Errorf("the pcapng section header is cut short: %d of at least 28 bytes", len(h)))
+		}
+		s.ngBig = s.sectionBigEndian()
 		s.ng, err = pcapgo.NewNgReader(s.br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 	case isPcap(magic):
 		s.format = "pcap"
 		s.nano = magic[0] == 0x4d || magic[3] == 0x4d
+		s.bigPcap = magic[0] == 0xa1
+		if h, _ := s.br.Peek(24); len(h) < 24 {
+			return nil, s.headerError(ErrFormat, fmt.Errorf("the pcap file header is cut short: %d of 24 bytes", len(h)))
+		}
 		s.pcap, err = pcapgo.NewReader(s.br)
 	default:
 		return nil, s.headerError(ErrFormat, fmt.Errorf("unknown magic number %x: not a pcap or pcapng file", magic))
@@ -98,8 +112,12 @@ func openSource(r io.Reader, name string) (*source, error) {
 	}
 	if s.pcap != nil {
 		if lt := s.pcap.LinkType(); !decode.Supported(lt) {
-			return nil, s.headerError(ErrFormat, fmt.Errorf("link type %d (%s) is not supported; netdx reads %s",
-				int(lt), lt, supportedLinks))
+			name := ""
+			if n := lt.String(); n != "UnknownLinkType" {
+				name = " (" + n + ")"
+			}
+			return nil, s.headerError(ErrFormat, fmt.Errorf("link type %d%s is not supported; netdx reads %s",
+				int(lt), name, supportedLinks))
 		}
 		s.links = []layers.LinkType{s.pcap.LinkType()}
 	}
@@ -136,8 +154,13 @@ func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 		err  error
 	)
 	if s.pcap != nil {
-		data, ci, err = s.pcap.ZeroCopyReadPacketData()
+		err = s.checkRecord()
 	} else {
+		err = s.checkBlock()
+	}
+	if err == nil && s.pcap != nil {
+		data, ci, err = s.pcap.ZeroCopyReadPacketData()
+	} else if err == nil {
 		data, ci, err = s.ng.ZeroCopyReadPacketData()
 	}
 	if err != nil {
@@ -145,6 +168,78 @@ func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 		return nil, ci, 0, s.readError(err)
 	}
 	return data, ci, s.link(ci.InterfaceIndex), nil
+}
+
+// maxRecord is the longest pcap record read whatever the file's snap
+// length says: libpcap's largest snap length, which tcpdump and Wireshark
+// also read records up to.
+const maxRecord = 262144
+
+// errDamagedLength marks a length check of ours; readError keeps it
+// ErrDamaged even at the end of the stream.
+type errDamagedLength struct{ msg string }
+
+func (e *errDamagedLength) Error() string { return e.msg }
+
+// checkRecord looks at the next pcap record header before pcapgo reads it,
+// so an impossible length is reported with the numbers that make it so.
+func (s *source) checkRecord() error {
+	h, _ := s.br.Peek(16)
+	if len(h) < 16 {
+		return nil // pcapgo reports the end or the cut
+	}
+	order := binary.ByteOrder(binary.LittleEndian)
+	if s.bigPcap {
+		order = binary.BigEndian
+	}
+	caplen, wire := order.Uint32(h[8:]), order.Uint32(h[12:])
+	limit := max(s.pcap.Snaplen(), maxRecord)
+	switch {
+	case caplen > limit:
+		return &errDamagedLength{fmt.Sprintf("capture length %d is above the file's snap length (%d) and %d bytes, the most any capture tool stores",
+			caplen, s.pcap.Snaplen(), maxRecord)}
+	case caplen > wire:
+		return &errDamagedLength{fmt.Sprintf("capture length %d is above its original length %d", caplen, wire)}
+	}
+	return nil
+}
+
+// checkBlock looks at the next pcapng block before pcapgo reads it: its
+// length must be a multiple of 4, at least 12, and repeated at its end.
+func (s *source) checkBlock() error {
+	h, _ := s.br.Peek(12)
+	if len(h) < 8 {
+		return nil
+	}
+	if [4]byte(h[:4]) == pcapngMagic && len(h) == 12 {
+		s.ngBig = s.sectionBigEndian()
+	}
+	order := binary.ByteOrder(binary.LittleEndian)
+	if s.ngBig {
+		order = binary.BigEndian
+	}
+	n := order.Uint32(h[4:])
+	if n < 12 || n%4 != 0 {
+		return &errDamagedLength{fmt.Sprintf("pcapng block of type 0x%08x has length %d: a block is at least 12 bytes and a multiple of 4", order.Uint32(h), n)}
+	}
+	if n > readBuffer {
+		return nil
+	}
+	b, _ := s.br.Peek(int(n))
+	if len(b) < int(n) {
+		return nil // the stream ends inside the block: pcapgo reports the cut
+	}
+	if tail := order.Uint32(b[n-4:]); tail != n {
+		return &errDamagedLength{fmt.Sprintf("pcapng block of type 0x%08x has length %d at its start but %d at its end", order.Uint32(h), n, tail)}
+	}
+	return nil
+}
+
+// sectionBigEndian reads the byte-order magic of the section header block
+// at the read position.
+func (s *source) sectionBigEndian() bool {
+	h, _ := s.br.Peek(12)
+	return len(h) == 12 && binary.BigEndian.Uint32(h[8:]) == 0x1a2b3c4d
 }
 
 func (s *source) link(i int) layers.LinkType {
@@ -165,10 +260,17 @@ func (s *source) link(i int) layers.LinkType {
 }
 
 func (s *source) readError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // stopped, not damaged: the caller says so
+	}
 	if errors.Is(err, io.EOF) && s.offset() == s.start {
 		return io.EOF
 	}
 	ie := &InputError{Name: s.name, Record: s.record + 1, Offset: s.start, Kind: ErrDamaged, Err: err}
+	var dl *errDamagedLength
+	if errors.As(err, &dl) {
+		return ie
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		ie.Kind, ie.Err = ErrCutShort, nil
 	}
@@ -240,4 +342,41 @@ func linkName(lt layers.LinkType) string {
 		return name
 	}
 	return "linktype " + itoa(uint64(lt))
+}
+
+// ctxReader lets ctx interrupt a read that blocks: a stalled pipe, a FIFO
+// nobody writes to. Each read runs in a goroutine of its own into a buffer
+// of the reader's; when ctx ends first, Read returns ctx's error at once
+// and the abandoned read finishes into a buffer nobody looks at again.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+	buf []byte
+	res chan ctxRead // buffered: an abandoned read never blocks
+}
+
+type ctxRead struct {
+	n   int
+	err error
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if cap(c.buf) < len(p) {
+		c.buf = make([]byte, len(p))
+	}
+	buf := c.buf[:len(p)]
+	go func() {
+		n, err := c.r.Read(buf)
+		c.res <- ctxRead{n, err}
+	}()
+	select {
+	case <-c.ctx.Done():
+		c.buf = nil // the abandoned read still writes to it
+		return 0, c.ctx.Err()
+	case r := <-c.res:
+		return copy(p, buf[:r.n]), r.err
+	}
 }

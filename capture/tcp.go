@@ -61,11 +61,21 @@ type tcpFlowAlloc struct {
 func newTCPFlow() *flow {
 	x := &tcpFlowAlloc{}
 	x.flow.tcp = &x.tcp
-	for i := range x.tcp.d {
-		x.tcp.d[i].wsOpt = -1
-		x.tcp.d[i].st.WindowScale = -1
-	}
+	x.flow.reset()
 	return &x.flow
+}
+
+// reset makes a TCP flow as new, keeping its allocation: the flow table
+// reuses evicted flows, so a capture of millions of short flows does not
+// make the collector sweep millions of 2 KiB objects.
+func (f *flow) reset() {
+	t := f.tcp
+	*t = tcpFlow{}
+	*f = flow{tcp: t}
+	for i := range t.d {
+		t.d[i].wsOpt = -1
+		t.d[i].st.WindowScale = -1
+	}
 }
 
 // tcpDir is one endpoint of a TCP flow: the data it sends and the
@@ -121,7 +131,7 @@ type tcpDir struct {
 // proofs) and recent late originals (to tell which spurious
 // retransmissions followed reordering).
 type rtxLog struct {
-	recs  [16]rtxRec
+	recs  []rtxRec // a ring, grown while the flow keeps retransmitting
 	n     uint64
 	lates [8][2]int64
 	nl    uint64
@@ -129,6 +139,7 @@ type rtxLog struct {
 
 type rtxRec struct {
 	s, e       int64
+	at         int64 // when it was seen, ns
 	segs       uint64
 	lostSegs   uint64
 	lostBytes  uint64
@@ -137,7 +148,22 @@ type rtxRec struct {
 	c          creator // the hole's creator when it filled a hole
 }
 
-func (l *rtxLog) add(r rtxRec) *rtxRec {
+// The log starts small and doubles, up to maxRtxRecs, when the record it
+// would overwrite is younger than keepAfter: a D-SACK arrives a round trip
+// after the retransmission it proves spurious, and in a long recovery on a
+// long path hundreds of retransmissions are sent in that time. A flow
+// whose retransmissions are spread out keeps the small log.
+const minRtxRecs, maxRtxRecs = 16, 1024
+
+func (l *rtxLog) add(r rtxRec, keepAfter int64) *rtxRec {
+	size := uint64(len(l.recs))
+	if size == 0 || l.n >= size && size < maxRtxRecs && l.recs[l.n%size].at >= keepAfter {
+		grown := make([]rtxRec, max(2*size, minRtxRecs))
+		for i := range size { // oldest first
+			grown[i] = l.recs[(l.n+i)%size]
+		}
+		l.recs, l.n = grown, size
+	}
 	x := &l.recs[l.n%uint64(len(l.recs))]
 	*x = r
 	l.n++
@@ -835,7 +861,7 @@ func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, ms
 	if repeated {
 		R.Repeated += segs
 	}
-	rec := rtxRec{s: s, e: top, segs: segs}
+	rec := rtxRec{s: s, e: top, at: at, segs: segs}
 	if filled > 0 && c != nil {
 		rec.filledHole, rec.c = true, *c
 		rec.lostBytes = uint64(filled)
@@ -843,7 +869,7 @@ func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, ms
 		d.st.LostBytes += rec.lostBytes
 		d.st.LostSegments += rec.lostSegs
 	}
-	x := l.add(rec)
+	x := l.add(rec, at-f.tcp.lossWindow())
 	if r.ackSeen && r.ack >= top || r.sacked(s, top) {
 		d.spurious(x, &R.ByACK)
 	}

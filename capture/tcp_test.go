@@ -207,6 +207,49 @@ func TestSenderSideDSACKAndTimeout(t *testing.T) {
 	}
 }
 
+// A sender-side capture of a long recovery: 60 retransmissions leave
+// before the first D-SACK comes back a round trip later, and each D-SACK
+// must still find its retransmission (the log of them grows past its
+// first 16 records).
+func TestDSACKsAfterManyRetransmissions(t *testing.T) {
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	rtt := 20 * time.Millisecond
+	c.Handshake(0, rtt)
+	t0 := 40 * time.Millisecond
+	gap := 100 * time.Microsecond
+	segs := c.SendData(0, t0, gap, 100, 1448)
+	var out []ct.Frame
+	var arrivals []ct.Timed
+	for _, s := range segs {
+		out = append(out, s)
+		arrivals = append(arrivals, ct.Timed{At: s.At + rtt/2, F: s})
+	}
+	const resent = 60
+	for i := range resent {
+		x := c.Resend(segs[i], segs[99].At+time.Duration(i+1)*gap/2)
+		out = append(out, x)
+		arrivals = append(arrivals, ct.Timed{At: x.At + rtt/2, F: x})
+	}
+	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].At < arrivals[j].At })
+	rx := c.Receiver(1)
+	for _, a := range arrivals {
+		out = append(out, rx.Ack(a.At+rtt/2, a.F))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
+	for _, f := range out {
+		g.Add(f)
+	}
+	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
+	d := &f.Dir[0]
+	if f.Dir[1].DSACKs != resent {
+		t.Fatalf("D-SACKs %d, want %d", f.Dir[1].DSACKs, resent)
+	}
+	if d.Retransmission.Packets != resent || d.Retransmission.ByDSACK != resent || d.Retransmission.Spurious != resent {
+		t.Errorf("retransmissions %+v, want %d, all spurious by D-SACK", d.Retransmission, resent)
+	}
+}
+
 // Every 25th frame is seen twice, as on a SPAN port: the copies are
 // capture duplicates, not retransmissions.
 func TestCaptureDuplicates(t *testing.T) {

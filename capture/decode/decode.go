@@ -95,6 +95,7 @@ const (
 	reasonTruncated   = "header not captured (snap length)"
 	reasonShort       = "header longer than the packet"
 	reasonBadLength   = "length field exceeds the frame"
+	reasonEmpty       = "empty record (length 0)"
 	reasonBadVersion  = "wrong IP version"
 	reasonBadHeader   = "invalid header length"
 	reasonNotIP       = "not IP"
@@ -117,11 +118,15 @@ func (d *Decoder) Decode(lt layers.LinkType, b []byte, wire int) *Packet {
 	p.Top = TopNone
 	p.Version = 0
 	p.Fragment = false
+	p.Proto = 0
 	p.Payload = 0
 	p.Fault = Fault{}
 	p.Truncated = wire > len(b)
 	p.Overlong = false
 	avail := max(wire, len(b))
+	if avail == 0 {
+		return p.fail("record", reasonEmpty)
+	}
 
 	st := stDone
 	switch lt {
@@ -213,6 +218,16 @@ func (p *Packet) failStep(layer, reason string) (step, []byte, int) {
 	return stDone, nil, 0
 }
 
+// cut ends decoding at a header of need bytes that is not all there:
+// longer than the packet when its true length (avail) is short too, else
+// cut by the snap length.
+func (p *Packet) cut(layer string, need, avail int) (step, []byte, int) {
+	if avail < need {
+		return p.failStep(layer, reasonShort)
+	}
+	return p.failStep(layer, reasonTruncated)
+}
+
 // push adds an encapsulation layer; false when the stack is full.
 func (p *Packet) push(l Layer) bool {
 	if p.NLayers == MaxLayers {
@@ -248,13 +263,13 @@ func etherStep(t uint16) step {
 
 func (p *Packet) ether(b []byte, avail int) (step, []byte, int) {
 	if len(b) < 14 {
-		return p.failStep("ethernet", reasonTruncated)
+		return p.cut("ethernet", 14, avail)
 	}
 	t := be16(b[12:])
 	b, avail = b[14:], avail-14
 	for t == 0x8100 || t == 0x88a8 || t == 0x9100 {
 		if len(b) < 4 {
-			return p.failStep("vlan", reasonTruncated)
+			return p.cut("vlan", 4, avail)
 		}
 		if !p.push(Layer{Kind: VLAN, ID: uint32(be16(b) & 0x0fff), HasID: true}) {
 			return stDone, nil, 0
@@ -393,7 +408,7 @@ func (d *Decoder) ipv4(b []byte, avail int) (step, []byte, int) {
 		return p.failStep("ipv4", reasonBadHeader)
 	}
 	if len(b) < ihl {
-		return p.failStep("ipv4", reasonTruncated)
+		return p.cut("ipv4", ihl, avail)
 	}
 	total := int(be16(b[2:]))
 	switch {
@@ -556,7 +571,7 @@ func (d *Decoder) transport(proto uint8, b []byte, avail int) (step, []byte, int
 		return stIPv6, b, avail
 	case 50:
 		if len(b) < 8 {
-			return p.failStep("esp", reasonTruncated)
+			return p.cut("esp", 8, avail)
 		}
 		p.Top = TopESP
 		p.ESP = ESP{SPI: be32(b), Seq: be32(b[4:])}
@@ -587,7 +602,7 @@ func (p *Packet) tcp(b []byte, avail int) {
 	t.Window = be16(b[14:])
 	t.HeaderLen = uint8(hl)
 	t.MSS, t.WScale, t.SACKPermitted, t.HasTS, t.NSACK = 0, -1, false, false, 0
-	t.OptionsCut = len(b) < hl
+	t.OptionsCut, t.OptionsBad = len(b) < hl, false
 	p.Payload = avail - hl
 	p.Top = TopTCP
 	if hl > 20 {
@@ -609,13 +624,16 @@ func (t *TCP) options(o []byte) {
 			i++
 			continue
 		}
-		if i+1 >= len(o) {
-			t.OptionsCut = true
+		if i+1 >= len(o) { // a kind without its length
+			t.OptionsBad = !t.OptionsCut
 			return
 		}
 		l := int(o[i+1])
 		if l < 2 || i+l > len(o) {
-			return // malformed: the rest cannot be trusted
+			// Malformed, unless the snap length cut the options: the
+			// rest cannot be trusted.
+			t.OptionsBad = l < 2 || !t.OptionsCut
+			return
 		}
 		v := o[i+2 : i+l]
 		switch o[i] {
@@ -689,7 +707,7 @@ func (d *Decoder) udpLayer(b []byte, avail int) (step, []byte, int) {
 
 func (p *Packet) vxlan(b []byte, avail int) (step, []byte, int) {
 	if len(b) < 8 {
-		return p.failStep("vxlan", reasonTruncated)
+		return p.cut("vxlan", 8, avail)
 	}
 	flags, next := b[0], b[3]
 	vni := be32(b[4:]) >> 8
@@ -715,7 +733,7 @@ func (p *Packet) vxlan(b []byte, avail int) (step, []byte, int) {
 
 func (p *Packet) geneve(b []byte, avail int) (step, []byte, int) {
 	if len(b) < 8 {
-		return p.failStep("geneve", reasonTruncated)
+		return p.cut("geneve", 8, avail)
 	}
 	if b[0]>>6 != 0 {
 		return p.failStep("geneve", reasonGeneveVer)
@@ -724,7 +742,7 @@ func (p *Packet) geneve(b []byte, avail int) (step, []byte, int) {
 	proto := be16(b[2:])
 	vni := be32(b[4:]) >> 8
 	if hl > avail {
-		return p.failStep("geneve", reasonBadLength)
+		return p.failStep("geneve", reasonShort)
 	}
 	if hl > len(b) {
 		return p.failStep("geneve", reasonTruncated)
@@ -760,7 +778,7 @@ func (p *Packet) wireguard(b []byte, avail int) {
 
 func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 	if len(b) < 4 {
-		return p.failStep("gre", reasonTruncated)
+		return p.cut("gre", 4, avail)
 	}
 	flags, proto := be16(b), be16(b[2:])
 	if flags&7 != 0 {
@@ -783,7 +801,7 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		need += 4
 	}
 	if need > avail {
-		return p.failStep("gre", reasonBadLength)
+		return p.failStep("gre", reasonShort)
 	}
 	if need > len(b) {
 		return p.failStep("gre", reasonTruncated)
@@ -813,7 +831,7 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 			return stEther, b, avail
 		}
 		if len(b) < 8 {
-			return p.failStep("erspan", reasonTruncated)
+			return p.cut("erspan", 8, avail)
 		}
 		if !p.push(Layer{Kind: ERSPAN, ID: uint32(be16(b[2:]) & 0x3ff), HasID: true}) {
 			return stDone, nil, 0
@@ -821,14 +839,14 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		return stEther, b[8:], avail - 8
 	case 0x22eb: // ERSPAN type III, with an optional platform sub-header
 		if len(b) < 12 {
-			return p.failStep("erspan", reasonTruncated)
+			return p.cut("erspan", 12, avail)
 		}
 		n := 12
 		if b[11]&1 != 0 {
 			n += 8
 		}
 		if len(b) < n {
-			return p.failStep("erspan", reasonTruncated)
+			return p.cut("erspan", n, avail)
 		}
 		if !p.push(Layer{Kind: ERSPAN, ID: uint32(be16(b[2:]) & 0x3ff), HasID: true}) {
 			return stDone, nil, 0

@@ -126,30 +126,3 @@ func TestDecodeTrueLengths(t *testing.T) {
 		t.Errorf("TSO frame: payload %d, want %d", p.Payload, want)
 	}
 }
-
-func FuzzDecode(f *testing.F) {
-	for _, fr := range frames(f) {
-		f.Add(uint16(fr.link), fr.data, len(fr.data))
-		for _, cut := range []int{13, 17, 30, 40, 50, 60, 70} {
-			if cut < len(fr.data) {
-				f.Add(uint16(fr.link), fr.data[:cut], len(fr.data))
-			}
-		}
-	}
-	d := decode.New(decode.Config{})
-	f.Fuzz(func(t *testing.T, link uint16, data []byte, wire int) {
-		p := d.Decode(layers.LinkType(link), data, wire)
-		if p.NLayers < 0 || p.NLayers > decode.MaxLayers {
-			t.Fatalf("layers %d", p.NLayers)
-		}
-		if p.Payload < 0 || p.IPLen < 0 {
-			t.Fatalf("negative length: payload %d ip %d", p.Payload, p.IPLen)
-		}
-		if p.Top == decode.TopTCP && int(p.TCP.HeaderLen) < 20 {
-			t.Fatalf("tcp header %d", p.TCP.HeaderLen)
-		}
-		if p.Top == decode.TopTCP && p.TCP.NSACK > 4 {
-			t.Fatalf("sack blocks %d", p.TCP.NSACK)
-		}
-	})
-}

@@ -120,6 +120,9 @@ type TCP struct {
 	SACK          [4]SACKBlock
 	// OptionsCut says the options were not all captured (snap length).
 	OptionsCut bool
+	// OptionsBad says an option was malformed (length 0 or 1, or running
+	// past the header); the options from it on were ignored.
+	OptionsBad bool
 }
 
 // WireGuard is a WireGuard message header. Type 4 (data) carries the
