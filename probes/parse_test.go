@@ -220,37 +220,3 @@ func TestParseMPLSTraceroute(t *testing.T) {
 	}
 	t.Logf("%d ICMP messages, %d with MPLS label stacks", parsed, labelled)
 }
-
-// FuzzParseReply feeds arbitrary bytes to the reply parser and matcher:
-// they must never panic, and whatever parses must hold together.
-func FuzzParseReply(f *testing.F) {
-	files, _ := filepath.Glob("testdata/replies/*.hex")
-	for _, file := range files {
-		from, b := readHex(f, file)
-		f.Add(from.Is6(), b)
-	}
-	f.Add(false, []byte{0, 0, 0, 0, 0, 1, 0, 2})
-	f.Add(true, []byte{129, 0, 0, 0, 0, 1, 0, 2, 1, 2, 3, 4, 5, 6})
-	dst := netip.MustParseAddr("198.18.4.2")
-	ms := []*matcher{}
-	for _, meth := range []Method{ICMP, UDP, TCP} {
-		for _, paris := range []bool{false, true} {
-			cfg, _ := Config{Target: dst, Method: meth, Paris: paris}.withDefaults()
-			ms = append(ms, newMatcher(cfg, netip.MustParseAddr("198.18.1.1"), 1, 2, 3, 4))
-		}
-	}
-	f.Fuzz(func(t *testing.T, v6 bool, b []byte) {
-		msg, err := ParseMessage(v6, b)
-		if err != nil {
-			return
-		}
-		if msg.Kind == "" || (msg.Echo == nil) == (msg.Quoted == nil) {
-			t.Fatalf("inconsistent message %+v", msg)
-		}
-		for _, m := range ms {
-			m.matchMessage(msg, dst, 1, time.Time{})
-		}
-		m := ms[0]
-		m.matchTCP(b, dst, 1, time.Time{})
-	})
-}
