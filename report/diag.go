@@ -15,68 +15,128 @@ type Diag struct {
 	IntervalSeconds float64 `json:"interval_seconds"`
 	// SinceBoot is true when only one sample was taken (--interval 0):
 	// counters then carry totals since boot, without delta or rate.
-	SinceBoot     bool    `json:"since_boot"`
+	SinceBoot bool `json:"since_boot"`
+	// UptimeSeconds is the host's uptime at the second sample, in seconds.
 	UptimeSeconds float64 `json:"uptime_seconds,omitempty"`
 	// Netstat is every counter of /proc/net/netstat, snmp and snmp6, by
 	// section then the kernel's name.
-	Netstat    map[string]map[string]DiagCounter `json:"netstat,omitempty"`
-	Softnet    []DiagSoftnetCPU                  `json:"softnet,omitempty"`
-	Interfaces []DiagInterface                   `json:"interfaces,omitempty"`
-	Qdiscs     []DiagQdisc                       `json:"qdiscs,omitempty"`
-	Sysctls    map[string]DiagSysctl             `json:"sysctls,omitempty"`
-	Sockets    *DiagSockets                      `json:"sockets,omitempty"`
-	Conntrack  *DiagConntrack                    `json:"conntrack,omitempty"`
+	Netstat map[string]map[string]DiagCounter `json:"netstat,omitempty"`
+	// Softnet has one entry per CPU of /proc/net/softnet_stat.
+	Softnet []DiagSoftnetCPU `json:"softnet,omitempty"`
+	// Interfaces has every network interface read (all, or those of --iface).
+	Interfaces []DiagInterface `json:"interfaces,omitempty"`
+	// Qdiscs has every queueing discipline of those interfaces.
+	Qdiscs []DiagQdisc `json:"qdiscs,omitempty"`
+	// Sysctls holds the settings the rules read, by dotted name
+	// (net.core.somaxconn).
+	Sysctls map[string]DiagSysctl `json:"sysctls,omitempty"`
+	// Sockets holds the sockets that can overflow and the protocols' memory.
+	Sockets *DiagSockets `json:"sockets,omitempty"`
+	// Conntrack is the connection tracking table; absent when it is not loaded.
+	Conntrack *DiagConntrack `json:"conntrack,omitempty"`
 	// MPTCP is filled by newDiagMPTCP, owned by the MPTCP work.
 	MPTCP *DiagMPTCP `json:"mptcp,omitempty"`
+	// Scopes labels each section above, and the host-wide values inside
+	// per-namespace sections, by path under diag ("softnet",
+	// "sockets.sockstat.TCP.mem"): "netns" for the namespace's own values,
+	// "host" for the whole host's. The longest matching path applies.
+	Scopes map[string]string `json:"scopes,omitempty"`
+	// ReadFrom says which roots and namespace were read; absent for a
+	// replayed recording.
+	ReadFrom *DiagReadFrom `json:"read_from,omitempty"`
 }
 
 // DiagCounter is a cumulative kernel counter: its value now, and over an
 // interval its change and rate. Reset says it went backwards (a driver
 // reload, a CPU going offline): the change then counts from zero.
 type DiagCounter struct {
-	Total      uint64   `json:"total"`
-	Delta      *uint64  `json:"delta,omitempty"`
+	// Total is the counter's value at the second sample: since boot, or since the
+	// driver or socket started.
+	Total uint64 `json:"total"`
+	// Delta is the change over the window; absent since boot.
+	Delta *uint64 `json:"delta,omitempty"`
+	// RatePerSec is Delta per second of the real window; absent since boot.
 	RatePerSec *float64 `json:"rate_per_sec,omitempty"`
-	Reset      bool     `json:"reset,omitempty"`
+	// Reset is present and true when the counter went backwards and was taken as
+	// restarted.
+	Reset bool `json:"reset,omitempty"`
 }
 
 // DiagSoftnetCPU is one CPU's row of /proc/net/softnet_stat.
 type DiagSoftnetCPU struct {
-	CPU            int          `json:"cpu"`
-	CPUFromRow     bool         `json:"cpu_from_row,omitempty"`
-	Processed      DiagCounter  `json:"processed"`
-	Dropped        DiagCounter  `json:"dropped"`
-	TimeSqueeze    DiagCounter  `json:"time_squeeze"`
-	ReceivedRPS    *DiagCounter `json:"received_rps,omitempty"`
+	// CPU is the CPU id (column 12 from 5.10), or the row number when CPUFromRow.
+	CPU int `json:"cpu"`
+	// CPUFromRow is true when the kernel does not print the CPU id (before 5.10):
+	// the row number stands in, which differs when CPUs are offline.
+	CPUFromRow bool `json:"cpu_from_row,omitempty"`
+	// Processed counts packets this CPU processed.
+	Processed DiagCounter `json:"processed"`
+	// Dropped counts packets dropped because the CPU's backlog held
+	// net.core.netdev_max_backlog.
+	Dropped DiagCounter `json:"dropped"`
+	// TimeSqueeze counts NAPI runs that ended with work left (budget or time
+	// exhausted).
+	TimeSqueeze DiagCounter `json:"time_squeeze"`
+	// ReceivedRPS counts packets steered to this CPU by RPS; absent before
+	// 2.6.39.
+	ReceivedRPS *DiagCounter `json:"received_rps,omitempty"`
+	// FlowLimitCount counts packets dropped by the RPS flow limit; absent before
+	// 3.11.
 	FlowLimitCount *DiagCounter `json:"flow_limit_count,omitempty"`
-	BacklogLen     *uint64      `json:"backlog_len,omitempty"`
+	// BacklogLen is the input plus process queue length now, in packets (5.10+).
+	BacklogLen *uint64 `json:"backlog_len,omitempty"`
 }
 
 // DiagInterface is one network interface: attributes, counters and what
 // its driver says through ethtool.
 type DiagInterface struct {
-	Name           string       `json:"name"`
-	Kind           string       `json:"kind,omitempty"`
-	OperState      string       `json:"operstate,omitempty"`
-	MTU            int          `json:"mtu,omitempty"`
-	TxQueueLen     *int         `json:"txqueuelen,omitempty"`
-	Master         string       `json:"master,omitempty"`
-	NumTxQueues    int          `json:"num_tx_queues,omitempty"`
-	NumRxQueues    int          `json:"num_rx_queues,omitempty"`
-	SpeedMbps      *int64       `json:"speed_mbps,omitempty"`
-	Duplex         string       `json:"duplex,omitempty"`
+	// Name is the interface name.
+	Name string `json:"name"`
+	// Kind is the netlink link kind: device for hardware, veth, vxlan, tuntap,
+	// bond, bridge...
+	Kind string `json:"kind,omitempty"`
+	// OperState is the operational state netlink reports (up, down, unknown...).
+	OperState string `json:"operstate,omitempty"`
+	// MTU is the interface MTU in bytes.
+	MTU int `json:"mtu,omitempty"`
+	// TxQueueLen is the transmit queue length in packets.
+	TxQueueLen *int `json:"txqueuelen,omitempty"`
+	// Master is the bond or bridge the interface belongs to.
+	Master string `json:"master,omitempty"`
+	// NumTxQueues is the number of transmit queues.
+	NumTxQueues int `json:"num_tx_queues,omitempty"`
+	// NumRxQueues is the number of receive queues.
+	NumRxQueues int `json:"num_rx_queues,omitempty"`
+	// SpeedMbps is the negotiated link speed in Mbit/s, when the driver reports
+	// one.
+	SpeedMbps *int64 `json:"speed_mbps,omitempty"`
+	// Duplex is full or half, when the driver reports it.
+	Duplex string `json:"duplex,omitempty"`
+	// CarrierChanges counts link up/down transitions (sysfs; not read with
+	// --netns).
 	CarrierChanges *DiagCounter `json:"carrier_changes,omitempty"`
 	// RxUtilisationPct and TxUtilisationPct are the bit rate over the
 	// interval against the speed, for hardware with a known speed.
 	RxUtilisationPct *float64 `json:"rx_utilisation_pct,omitempty"`
+	// TxUtilisationPct is the transmit bit rate over the window against the
+	// speed, in percent.
 	TxUtilisationPct *float64 `json:"tx_utilisation_pct,omitempty"`
 	// StatsSource is "netlink" or "/proc/net/dev" (see docs/diag.md).
-	StatsSource string                 `json:"stats_source,omitempty"`
-	Stats       map[string]DiagCounter `json:"stats,omitempty"`
-	Driver      *DiagDriver            `json:"driver,omitempty"`
-	Ring        *DiagRing              `json:"ring,omitempty"`
-	Channels    *DiagChannels          `json:"channels,omitempty"`
-	Offloads    map[string]bool        `json:"offloads,omitempty"`
+	StatsSource string `json:"stats_source,omitempty"`
+	// Stats holds the interface counters by their rtnl_link_stats64 names
+	// (rx_packets, rx_bytes, rx_dropped, rx_missed_errors, tx_dropped...).
+	Stats map[string]DiagCounter `json:"stats,omitempty"`
+	// Driver is ethtool -i: the driver and its firmware.
+	Driver *DiagDriver `json:"driver,omitempty"`
+	// Ring is ethtool -g: descriptor ring sizes.
+	Ring *DiagRing `json:"ring,omitempty"`
+	// Channels is ethtool -l: queue counts.
+	Channels *DiagChannels `json:"channels,omitempty"`
+	// Offloads holds the batching and segmentation offloads (rx-gro, rx-gro-hw,
+	// rx-gro-list, rx-lro, rx-udp-gro-forwarding, tx-generic-segmentation, tx-
+	// tcp-segmentation, tx-tcp6-segmentation, tx-udp-segmentation) by name: true
+	// when active. Not read for veth and bridge devices.
+	Offloads map[string]bool `json:"offloads,omitempty"`
 	// EthtoolStats holds the driver statistics that are not zero, and
 	// every drop statistic.
 	EthtoolStats map[string]DiagCounter `json:"ethtool_stats,omitempty"`
@@ -90,63 +150,102 @@ type DiagInterface struct {
 
 // DiagDriver is `ethtool -i`.
 type DiagDriver struct {
-	Driver   string `json:"driver"`
-	Version  string `json:"version,omitempty"`
+	// Driver is the kernel driver's name.
+	Driver string `json:"driver"`
+	// Version is the driver version.
+	Version string `json:"version,omitempty"`
+	// Firmware is the firmware version.
 	Firmware string `json:"firmware,omitempty"`
-	BusInfo  string `json:"bus_info,omitempty"`
+	// BusInfo is the PCI address or bus of hardware; empty for virtual devices.
+	BusInfo string `json:"bus_info,omitempty"`
 }
 
 // DiagRing is `ethtool -g`: descriptor ring sizes, current and maximum.
 type DiagRing struct {
-	Rx    uint32 `json:"rx"`
+	// Rx is the receive ring size in descriptors.
+	Rx uint32 `json:"rx"`
+	// RxMax is the largest receive ring the hardware allows.
 	RxMax uint32 `json:"rx_max"`
-	Tx    uint32 `json:"tx"`
+	// Tx is the transmit ring size in descriptors.
+	Tx uint32 `json:"tx"`
+	// TxMax is the largest transmit ring the hardware allows.
 	TxMax uint32 `json:"tx_max"`
 }
 
 // DiagChannels is `ethtool -l`: queue counts, current and maximum.
 type DiagChannels struct {
-	Rx          uint32 `json:"rx"`
-	Tx          uint32 `json:"tx"`
-	Other       uint32 `json:"other"`
-	Combined    uint32 `json:"combined"`
-	MaxRx       uint32 `json:"max_rx"`
-	MaxTx       uint32 `json:"max_tx"`
-	MaxOther    uint32 `json:"max_other"`
+	// Rx is the number of receive-only queues.
+	Rx uint32 `json:"rx"`
+	// Tx is the number of transmit-only queues.
+	Tx uint32 `json:"tx"`
+	// Other is the number of other (link interrupt) queues.
+	Other uint32 `json:"other"`
+	// Combined is the number of combined receive and transmit queues.
+	Combined uint32 `json:"combined"`
+	// MaxRx is the most receive-only queues the hardware allows.
+	MaxRx uint32 `json:"max_rx"`
+	// MaxTx is the most transmit-only queues the hardware allows.
+	MaxTx uint32 `json:"max_tx"`
+	// MaxOther is the most other queues the hardware allows.
+	MaxOther uint32 `json:"max_other"`
+	// MaxCombined is the most combined queues the hardware allows.
 	MaxCombined uint32 `json:"max_combined"`
 }
 
 // DiagQdisc is one qdisc (tc -s qdisc).
 type DiagQdisc struct {
-	Iface        string      `json:"iface"`
-	Kind         string      `json:"kind"`
-	Handle       string      `json:"handle"`
-	Parent       string      `json:"parent"`
-	Root         bool        `json:"root"`
-	Bytes        DiagCounter `json:"bytes"`
-	Packets      DiagCounter `json:"packets"`
-	Drops        DiagCounter `json:"drops"`
-	Overlimits   DiagCounter `json:"overlimits"`
-	Requeues     DiagCounter `json:"requeues"`
-	BacklogBytes uint64      `json:"backlog_bytes"`
-	Qlen         uint64      `json:"qlen"`
+	// Iface is the interface the qdisc is on.
+	Iface string `json:"iface"`
+	// Kind is the qdisc type (fq_codel, mq, pfifo_fast, noqueue...).
+	Kind string `json:"kind"`
+	// Handle is the qdisc's handle in tc notation (8001:).
+	Handle string `json:"handle"`
+	// Parent is root, ingress, or the parent class in tc notation (0:1).
+	Parent string `json:"parent"`
+	// Root is true for the interface's root qdisc, whose counters include its
+	// children's.
+	Root bool `json:"root"`
+	// Bytes counts bytes sent.
+	Bytes DiagCounter `json:"bytes"`
+	// Packets counts packets sent (32-bit in the kernel).
+	Packets DiagCounter `json:"packets"`
+	// Drops counts packets dropped (32-bit in the kernel).
+	Drops DiagCounter `json:"drops"`
+	// Overlimits counts times a shaper or policer throttled (32-bit in the
+	// kernel).
+	Overlimits DiagCounter `json:"overlimits"`
+	// Requeues counts packets put back because the driver's ring was full (32-bit
+	// in the kernel).
+	Requeues DiagCounter `json:"requeues"`
+	// BacklogBytes is the bytes queued now.
+	BacklogBytes uint64 `json:"backlog_bytes"`
+	// Qlen is the packets queued now.
+	Qlen uint64 `json:"qlen"`
 }
 
 // DiagSysctl is one setting and whether it is per namespace or host-wide.
 type DiagSysctl struct {
+	// Value is the setting as the kernel prints it, with single spaces.
 	Value string `json:"value"`
+	// Scope is netns for a per-namespace setting, host for a host-global one
+	// (read from the host's namespace when a child namespace hides it).
 	Scope string `json:"scope"`
 }
 
 // DiagSockets is the sockets that can overflow and the protocols' memory.
 type DiagSockets struct {
-	Listeners []DiagListener  `json:"listeners"`
-	UDP       []DiagUDPSocket `json:"udp"`
+	// Listeners has every listening TCP socket; empty when sock_diag was
+	// read and found none, absent when it could not be read.
+	Listeners []DiagListener `json:"listeners,omitzero"`
+	// UDP has the UDP sockets with drops or unread data; absent when the
+	// sockets could not be read.
+	UDP []DiagUDPSocket `json:"udp,omitzero"`
 	// UDPTotal counts every UDP socket, listed (with drops or queued
 	// data) or not.
 	UDPTotal int `json:"udp_total"`
-	// TCP lists the TCP connections whose own drop counter is not zero.
-	TCP []DiagTCPSocket `json:"tcp"`
+	// TCP lists the TCP connections whose own drop counter is not zero;
+	// absent when sock_diag could not be read.
+	TCP []DiagTCPSocket `json:"tcp,omitzero"`
 	// Sockstat is /proc/net/sockstat and sockstat6: per protocol, in-use
 	// and orphan counts and memory in pages.
 	Sockstat map[string]map[string]uint64 `json:"sockstat,omitempty"`
@@ -154,56 +253,89 @@ type DiagSockets struct {
 
 // DiagListener is one listening TCP socket.
 type DiagListener struct {
-	Local       string       `json:"local"`
-	Port        int          `json:"port"`
-	AcceptQueue uint64       `json:"accept_queue"`
-	Backlog     uint64       `json:"backlog"`
-	FillPct     float64      `json:"fill_pct"`
-	Drops       *DiagCounter `json:"drops,omitempty"`
-	Inode       uint64       `json:"inode"`
-	UID         uint32       `json:"uid"`
-	Process     *DiagProcess `json:"process,omitempty"`
+	// Local is the listening address:port.
+	Local string `json:"local"`
+	// Port is the listening port.
+	Port int `json:"port"`
+	// AcceptQueue counts connections waiting for accept() now.
+	AcceptQueue uint64 `json:"accept_queue"`
+	// Backlog is the accept queue's limit: the listen() backlog, capped by
+	// net.core.somaxconn when listen() ran.
+	Backlog uint64 `json:"backlog"`
+	// FillPct is AcceptQueue against Backlog, in percent.
+	FillPct float64 `json:"fill_pct"`
+	// Drops is the socket's own drop counter (SK_MEMINFO_DROPS), when read.
+	Drops *DiagCounter `json:"drops,omitempty"`
+	// Inode is the socket's inode (match with ss -e or /proc/PID/fd).
+	Inode uint64 `json:"inode"`
+	// UID is the socket owner's user id.
+	UID uint32 `json:"uid"`
+	// Process owns the socket, when found through /proc/*/fd.
+	Process *DiagProcess `json:"process,omitempty"`
 }
 
 // DiagUDPSocket is one UDP socket with drops or queued data.
 type DiagUDPSocket struct {
-	Local        string       `json:"local"`
-	Remote       string       `json:"remote,omitempty"`
-	RxQueueBytes uint64       `json:"rx_queue_bytes"`
-	TxQueueBytes uint64       `json:"tx_queue_bytes"`
-	Drops        DiagCounter  `json:"drops"`
-	Inode        uint64       `json:"inode"`
-	UID          uint32       `json:"uid"`
-	Process      *DiagProcess `json:"process,omitempty"`
+	// Local is the socket's address:port.
+	Local string `json:"local"`
+	// Remote is the peer address:port of a connected socket.
+	Remote string `json:"remote,omitempty"`
+	// RxQueueBytes is the data received and not yet read, in bytes.
+	RxQueueBytes uint64 `json:"rx_queue_bytes"`
+	// TxQueueBytes is the data queued to send, in bytes.
+	TxQueueBytes uint64 `json:"tx_queue_bytes"`
+	// Drops counts datagrams the socket dropped.
+	Drops DiagCounter `json:"drops"`
+	// Inode is the socket's inode.
+	Inode uint64 `json:"inode"`
+	// UID is the socket owner's user id.
+	UID uint32 `json:"uid"`
+	// Process owns the socket, when found.
+	Process *DiagProcess `json:"process,omitempty"`
 }
 
 // DiagTCPSocket is one TCP connection that dropped received data.
 type DiagTCPSocket struct {
-	Local       string       `json:"local"`
-	Remote      string       `json:"remote"`
-	State       string       `json:"state"`
-	RecvQBytes  uint64       `json:"recv_q_bytes"`
-	RcvBufBytes uint32       `json:"rcvbuf_bytes"`
-	Drops       DiagCounter  `json:"drops"`
-	Inode       uint64       `json:"inode"`
-	UID         uint32       `json:"uid"`
-	Process     *DiagProcess `json:"process,omitempty"`
+	// Local is the connection's local address:port.
+	Local string `json:"local"`
+	// Remote is the peer's address:port.
+	Remote string `json:"remote"`
+	// State is the TCP state (established, close-wait...).
+	State string `json:"state"`
+	// RecvQBytes is the data received and not yet read, in bytes.
+	RecvQBytes uint64 `json:"recv_q_bytes"`
+	// RcvBufBytes is the socket's receive buffer, in bytes.
+	RcvBufBytes uint32 `json:"rcvbuf_bytes"`
+	// Drops is the socket's own drop counter (SK_MEMINFO_DROPS).
+	Drops DiagCounter `json:"drops"`
+	// Inode is the socket's inode.
+	Inode uint64 `json:"inode"`
+	// UID is the socket owner's user id.
+	UID uint32 `json:"uid"`
+	// Process owns the socket, when found.
+	Process *DiagProcess `json:"process,omitempty"`
 }
 
 // DiagProcess owns a socket.
 type DiagProcess struct {
-	PID  int    `json:"pid"`
+	// PID is the owning process id.
+	PID int `json:"pid"`
+	// Comm is the process's command name (/proc/PID/comm).
 	Comm string `json:"comm"`
 }
 
 // DiagConntrack is the connection tracking table and its statistics.
 type DiagConntrack struct {
-	Count   *uint64  `json:"count,omitempty"`
-	Max     *uint64  `json:"max,omitempty"`
-	Buckets *uint64  `json:"buckets,omitempty"`
+	// Count is the entries in the table now (nf_conntrack_count).
+	Count *uint64 `json:"count,omitempty"`
+	// Max is the table's limit (nf_conntrack_max, host-global).
+	Max *uint64 `json:"max,omitempty"`
+	// Buckets is the hash table size (nf_conntrack_buckets).
+	Buckets *uint64 `json:"buckets,omitempty"`
+	// FillPct is Count against Max, in percent.
 	FillPct *float64 `json:"fill_pct,omitempty"`
 	// Stats are /proc/net/stat/nf_conntrack's columns summed over CPUs
-	// (entries is the global count, not summed).
+	// (entries is the namespace's count, repeated on every row, not summed).
 	Stats map[string]DiagCounter `json:"stats,omitempty"`
 }
 
@@ -231,6 +363,7 @@ func NewDiag(d *DiagInput) *Diag {
 	out.Sockets = s.diagSockets()
 	out.Conntrack = s.diagConntrack()
 	out.MPTCP = newDiagMPTCP(d)
+	out.Scopes = diagScopes(out)
 	return out
 }
 
@@ -478,7 +611,7 @@ func (s *sample) diagConntrack() *DiagConntrack {
 		for _, name := range ct.Columns {
 			c := s.conntrackChange(name)
 			if name == "entries" {
-				// The global entry count, repeated per CPU: a level.
+				// The namespace's entry count, repeated per CPU: a level.
 				out.Stats[name] = DiagCounter{Total: c.total}
 				continue
 			}
@@ -501,7 +634,7 @@ func DiagSkips(d *DiagInput) []Skip {
 			continue
 		}
 		for _, sk := range snap.Skipped {
-			r := Skip{Source: sk.Source, Reason: string(sk.Kind), Message: sk.Message, Fix: sk.Fix}
+			r := Skip{Source: sk.Source, Reason: string(sk.Kind), Message: sk.Message, Fix: sk.Fix, Capability: sk.Capability}
 			if !seen[r] {
 				seen[r] = true
 				out = append(out, r)

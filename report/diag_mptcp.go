@@ -25,25 +25,39 @@ type DiagMPTCP struct {
 
 // DiagMPTCPPM is the in-kernel path manager's configuration.
 type DiagMPTCPPM struct {
-	Limits    DiagMPTCPLimits     `json:"limits"`
+	// Limits are the path manager's limits (ip mptcp limits).
+	Limits DiagMPTCPLimits `json:"limits"`
+	// Endpoints are the configured endpoints, by id.
 	Endpoints []DiagMPTCPEndpoint `json:"endpoints"`
 }
 
 // DiagMPTCPLimits are `ip mptcp limits`.
 type DiagMPTCPLimits struct {
-	Subflows        uint32 `json:"subflows"`
+	// Subflows is limits subflows: the additional subflows a connection may have.
+	Subflows uint32 `json:"subflows"`
+	// AddAddrAccepted is limits add_addr_accepted: how many peer-announced
+	// addresses a connection uses.
 	AddAddrAccepted uint32 `json:"add_addr_accepted"`
 }
 
 // DiagMPTCPEndpoint is one `ip mptcp endpoint`.
 type DiagMPTCPEndpoint struct {
-	ID             uint8    `json:"id"`
-	Address        string   `json:"address"`
-	Port           uint16   `json:"port,omitempty"`
-	Flags          []string `json:"flags"`
-	Interface      string   `json:"interface,omitempty"`
-	InterfaceUp    *bool    `json:"interface_up,omitempty"`
-	AddressPresent *bool    `json:"address_present,omitempty"`
+	// ID is the endpoint id.
+	ID uint8 `json:"id"`
+	// Address is the endpoint's IPv4 or IPv6 address.
+	Address string `json:"address"`
+	// Port is the port of a port-based signal endpoint.
+	Port uint16 `json:"port,omitempty"`
+	// Flags are signal, subflow, backup, fullmesh, implicit, laminar; unknown
+	// bits in hex.
+	Flags []string `json:"flags"`
+	// Interface is the endpoint's dev, or else the interface holding its address.
+	Interface string `json:"interface,omitempty"`
+	// InterfaceUp is true when that interface is operationally up.
+	InterfaceUp *bool `json:"interface_up,omitempty"`
+	// AddressPresent is true when the address is assigned to an interface of the
+	// namespace.
+	AddressPresent *bool `json:"address_present,omitempty"`
 }
 
 // DiagMPTCPSockets are the established MPTCP connections.
@@ -51,55 +65,93 @@ type DiagMPTCPSockets struct {
 	// SubflowDetail is false when the kernel withheld per-subflow details
 	// (older kernels show them only to CAP_NET_ADMIN): connections then
 	// carry counts only.
-	SubflowDetail bool                  `json:"subflow_detail"`
-	Connections   []DiagMPTCPConnection `json:"connections"`
+	SubflowDetail bool `json:"subflow_detail"`
+	// Connections has one entry per established connection, sorted by local then
+	// remote address.
+	Connections []DiagMPTCPConnection `json:"connections"`
 }
 
 // DiagMPTCPConnection is one MPTCP connection.
 type DiagMPTCPConnection struct {
-	Local  string `json:"local"`
+	// Local is the connection's (initial subflow's) local address:port.
+	Local string `json:"local"`
+	// Remote is the peer's address:port.
 	Remote string `json:"remote"`
 	// Token is the local connection token in hex, as `ss -M` prints it.
-	Token    string `json:"token"`
-	Side     string `json:"side"`
-	Fallback bool   `json:"fallback"`
-	UID      uint32 `json:"uid"`
-	Inode    uint32 `json:"inode"`
+	Token string `json:"token"`
+	// Side is client (opened here) or server (accepted here).
+	Side string `json:"side"`
+	// Fallback is true when the connection fell back to plain TCP.
+	Fallback bool `json:"fallback"`
+	// UID is the socket owner's user id.
+	UID uint32 `json:"uid"`
+	// Inode is the socket's inode (match with ss -Mp or /proc/PID/fd).
+	Inode uint32 `json:"inode"`
 	// Subflows counts live subflows, the initial one included.
 	Subflows int `json:"subflows"`
 	// ExpectedSubflows is what the endpoints and limits allow; absent when
 	// the connection is not judged (NotJudged says why).
-	ExpectedSubflows   *int   `json:"expected_subflows,omitempty"`
-	NotJudged          string `json:"not_judged,omitempty"`
-	MissingEndpointIDs []int  `json:"missing_endpoint_ids,omitempty"`
-	// From struct mptcp_info.
-	SubflowLimit         uint8              `json:"subflow_limit"`
-	AddAddrSignal        uint8              `json:"add_addr_signal"`
-	AddAddrAccepted      uint8              `json:"add_addr_accepted"`
-	AddAddrAcceptedLimit uint8              `json:"add_addr_accepted_limit"`
-	EndpointsUsed        *uint8             `json:"endpoints_used,omitempty"`
-	EndpointsMax         *uint8             `json:"endpoints_max,omitempty"`
-	ChecksumEnabled      *bool              `json:"checksum_enabled,omitempty"`
-	Retransmits          *uint32            `json:"retransmits,omitempty"`
-	BytesSent            *uint64            `json:"bytes_sent,omitempty"`
-	BytesReceived        *uint64            `json:"bytes_received,omitempty"`
-	BytesRetransmitted   *uint64            `json:"bytes_retransmitted,omitempty"`
-	BytesAcked           *uint64            `json:"bytes_acked,omitempty"`
-	LastDataSentMs       *uint32            `json:"last_data_sent_ms,omitempty"`
-	LastDataReceivedMs   *uint32            `json:"last_data_received_ms,omitempty"`
-	LastAckReceivedMs    *uint32            `json:"last_ack_received_ms,omitempty"`
-	SubflowList          []DiagMPTCPSubflow `json:"subflow_list,omitempty"`
+	ExpectedSubflows *int `json:"expected_subflows,omitempty"`
+	// NotJudged says why the connection's subflows are not judged.
+	NotJudged string `json:"not_judged,omitempty"`
+	// MissingEndpointIDs are the endpoints that should carry a subflow of this
+	// connection and carry none.
+	MissingEndpointIDs []int `json:"missing_endpoint_ids,omitempty"`
+	// SubflowLimit is mptcp_info.subflows_max: the subflow limit the
+	// kernel applies to this connection. The fields below come from
+	// struct mptcp_info too.
+	SubflowLimit uint8 `json:"subflow_limit"`
+	// AddAddrSignal counts addresses announced to the peer.
+	AddAddrSignal uint8 `json:"add_addr_signal"`
+	// AddAddrAccepted counts peer addresses accepted.
+	AddAddrAccepted uint8 `json:"add_addr_accepted"`
+	// AddAddrAcceptedLimit is mptcp_info.add_addr_accepted_max.
+	AddAddrAcceptedLimit uint8 `json:"add_addr_accepted_limit"`
+	// EndpointsUsed is mptcp_info.local_addr_used: subflow endpoints the kernel
+	// counts as used (5.12+).
+	EndpointsUsed *uint8 `json:"endpoints_used,omitempty"`
+	// EndpointsMax is mptcp_info.local_addr_max: subflow endpoints configured
+	// (5.12+).
+	EndpointsMax *uint8 `json:"endpoints_max,omitempty"`
+	// ChecksumEnabled is true when DSS checksums are on (5.14+).
+	ChecksumEnabled *bool `json:"checksum_enabled,omitempty"`
+	// Retransmits counts MPTCP-level retransmissions (6.5+).
+	Retransmits *uint32 `json:"retransmits,omitempty"`
+	// BytesSent counts MPTCP-level bytes sent (6.5+).
+	BytesSent *uint64 `json:"bytes_sent,omitempty"`
+	// BytesReceived counts MPTCP-level bytes received (6.5+).
+	BytesReceived *uint64 `json:"bytes_received,omitempty"`
+	// BytesRetransmitted counts MPTCP-level bytes retransmitted (6.5+).
+	BytesRetransmitted *uint64 `json:"bytes_retransmitted,omitempty"`
+	// BytesAcked counts MPTCP-level bytes acknowledged (6.5+).
+	BytesAcked *uint64 `json:"bytes_acked,omitempty"`
+	// LastDataSentMs is the time since data was last sent, in milliseconds
+	// (6.10+).
+	LastDataSentMs *uint32 `json:"last_data_sent_ms,omitempty"`
+	// LastDataReceivedMs is the time since data was last received, in
+	// milliseconds (6.10+).
+	LastDataReceivedMs *uint32 `json:"last_data_received_ms,omitempty"`
+	// LastAckReceivedMs is the time since an ACK was last received, in
+	// milliseconds (6.10+).
+	LastAckReceivedMs *uint32 `json:"last_ack_received_ms,omitempty"`
+	// SubflowList has the live subflows, when SubflowDetail.
+	SubflowList []DiagMPTCPSubflow `json:"subflow_list,omitempty"`
 }
 
 // DiagMPTCPSubflow is one TCP subflow of a connection.
 type DiagMPTCPSubflow struct {
-	Local  string `json:"local"`
+	// Local is the subflow's local address:port.
+	Local string `json:"local"`
+	// Remote is the subflow's peer address:port.
 	Remote string `json:"remote"`
 	// EndpointID is the local endpoint id (0 for the initial subflow).
 	EndpointID uint8 `json:"endpoint_id"`
-	RemoteID   uint8 `json:"remote_id"`
-	Initial    bool  `json:"initial"`
-	Backup     bool  `json:"backup"`
+	// RemoteID is the peer's address id.
+	RemoteID uint8 `json:"remote_id"`
+	// Initial is true for the MP_CAPABLE subflow the connection began with.
+	Initial bool `json:"initial"`
+	// Backup is true when either side asked for the subflow to be a backup.
+	Backup bool `json:"backup"`
 }
 
 // newDiagMPTCP converts the MPTCP part of the diag input; nil when absent.

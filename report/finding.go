@@ -11,6 +11,9 @@ const (
 	SourceCross   Source = "cross"   // evidence from more than one source
 )
 
+// Sources lists every source, in report order.
+var Sources = []Source{SourceHost, SourcePath, SourceCapture, SourceCross}
+
 // Layer places a finding in the stack, so a report reads from the wire up.
 type Layer string
 
@@ -50,24 +53,48 @@ func (l Layer) Rank() int {
 type Finding struct {
 	// ID is stable and never reused, e.g. "tcp.listen_overflow"; it names a
 	// catalog entry.
-	ID       string   `json:"id"`
+	ID string `json:"id"`
+	// Severity is how bad it is; the catalog's usual severity unless the evidence
+	// raised or lowered it.
 	Severity Severity `json:"severity"`
-	Source   Source   `json:"source"`
-	Layer    Layer    `json:"layer"`
+	// Source is the view that produced it; cross for findings that rest on
+	// several.
+	Source Source `json:"source"`
+	// Layer places it in the stack.
+	Layer Layer `json:"layer"`
 	// Subject is what the finding is about: an interface, a queue, a
 	// socket, a CPU, a hop, a flow. Empty for host-wide findings.
 	Subject string `json:"subject"`
 	// Summary is one sentence with the numbers that matter.
 	Summary string `json:"summary"`
 	// Explanation says what the evidence means in this context.
-	Explanation string     `json:"explanation,omitempty"`
-	Evidence    []Evidence `json:"evidence"`
+	Explanation string `json:"explanation,omitempty"`
+	// Evidence are the values the finding rests on, each with its kernel name.
+	Evidence []Evidence `json:"evidence"`
 	// Fix lists the remediation: exact commands made specific to what was
 	// read, or steps, in the order to try them.
 	Fix []string `json:"fix,omitempty"`
 	// Notes are caveats: what will not help, how to confirm.
 	Notes []string `json:"notes,omitempty"`
+	// Related lists, on a cross-source finding, the per-source findings
+	// it explains. Each of them stays in the report, marked SubsumedBy.
+	Related []FindingRef `json:"related,omitempty"`
+	// SubsumedBy names the cross-source finding that explains this one;
+	// the text report folds it under that finding.
+	SubsumedBy *FindingRef `json:"subsumed_by,omitempty"`
 }
+
+// FindingRef names one finding of the same report: the ID and subject
+// together identify it.
+type FindingRef struct {
+	// ID is the referenced finding's ID.
+	ID string `json:"id"`
+	// Subject is the referenced finding's subject (empty for host-wide findings).
+	Subject string `json:"subject"`
+}
+
+// Ref is the reference to f.
+func (f *Finding) Ref() FindingRef { return FindingRef{ID: f.ID, Subject: f.Subject} }
 
 // Evidence is one value a finding rests on: a counter with its change over
 // the interval, or a setting.

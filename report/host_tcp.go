@@ -437,17 +437,17 @@ func checkRcvBufferDrops(in *Input) Outcome {
 				named = append(named, fmt.Sprintf("and %d more", len(conns)-5))
 				break
 			}
-			named = append(named, fmt.Sprintf("%s dropped %d (receive queue %d of %d bytes)", c.name(), c.delta, c.sock.RecvQ, c.sock.RcvBuf))
+			named = append(named, fmt.Sprintf("%s dropped %d (receive queue %d of %d bytes)", tcpName(c.sock), c.delta, c.sock.RecvQ, c.sock.RcvBuf))
 			f.Evidence = append(f.Evidence, Num("tcp "+c.sock.Local+" ↔ "+c.sock.Remote+" drops", float64(c.delta), ""))
 		}
 		if len(conns) == 1 {
-			f.Subject = conns[0].name()
+			f.Subject = tcpName(conns[0].sock)
 		} else {
 			f.Subject = fmt.Sprintf("%d connections", len(conns))
 		}
 		f.Summary += " " + strings.Join(named, "; ") + "."
 		if full := conns[0]; full.sock.RcvBuf > 0 && full.sock.RecvQ*10 >= uint64(full.sock.RcvBuf)*9 {
-			f.Notes = append(f.Notes, fmt.Sprintf("%s has its receive buffer full of unread data: its application is not reading fast enough, and more buffer only delays the drops.", full.name()))
+			f.Notes = append(f.Notes, fmt.Sprintf("%s has its receive buffer full of unread data: its application is not reading fast enough, and more buffer only delays the drops.", tcpName(full.sock)))
 		}
 	}
 	return Outcome{Findings: []Finding{f}}

@@ -79,84 +79,79 @@ func init() {
 	RegisterRule(Rule{Name: "UDP memory", Source: SourceHost, Layer: LayerSocket, Check: checkUDPMemory})
 }
 
-// udpDrop is one UDP socket's drops over the window.
-type udpDrop struct {
-	sock  collectors.UDPSocket
+// sockDrop is one socket's drops over the window.
+type sockDrop[S any] struct {
+	sock  S
 	delta uint64
 }
 
-// udpDrops lists the UDP sockets whose drop counter grew, most first. A
-// socket absent before had no drops then (only sockets with drops or
-// queued data are recorded), so its whole count is in the window.
+type (
+	udpDrop = sockDrop[collectors.UDPSocket]
+	tcpDrop = sockDrop[collectors.TCPSocket]
+)
+
+// sockDrops lists the sockets whose drop counter grew, most first; key
+// gives a socket's inode and drop count. A socket absent before had no
+// drops then (only sockets with drops or queued data are recorded), so its
+// whole count is in the window.
+func sockDrops[S any](s *sample, before, after []S, key func(S) (inode, drops uint64)) []sockDrop[S] {
+	was := map[uint64]uint64{}
+	if !s.sinceBoot {
+		for _, b := range before {
+			inode, drops := key(b)
+			was[inode] = drops
+		}
+	}
+	var out []sockDrop[S]
+	for _, a := range after {
+		inode, drops := key(a)
+		if d, _ := collectors.Delta64(was[inode], drops); d > 0 {
+			out = append(out, sockDrop[S]{a, d})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].delta > out[j].delta })
+	return out
+}
+
+// udpDrops lists the UDP sockets whose drop counter grew, most first.
 func (s *sample) udpDrops() []udpDrop {
 	if s.after.Sockets == nil || s.after.Sockets.UDP == nil {
 		return nil
 	}
-	before := map[uint64]uint64{}
+	var before []collectors.UDPSocket
 	if s.before != nil && s.before.Sockets != nil {
-		for _, u := range s.before.Sockets.UDP {
-			before[u.Inode] = u.Drops
-		}
+		before = s.before.Sockets.UDP
 	}
-	var out []udpDrop
-	for _, u := range s.after.Sockets.UDP {
-		d := u.Drops
-		if !s.sinceBoot {
-			d, _ = collectors.Delta64(before[u.Inode], u.Drops)
-		}
-		if d > 0 {
-			out = append(out, udpDrop{u, d})
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].delta > out[j].delta })
-	return out
+	return sockDrops(s, before, s.after.Sockets.UDP, func(u collectors.UDPSocket) (uint64, uint64) { return u.Inode, u.Drops })
 }
 
-// tcpDrop is one TCP connection's drops over the window.
-type tcpDrop struct {
-	sock  collectors.TCPSocket
-	delta uint64
-}
-
-// tcpDrops lists the TCP connections whose drop counter grew, most first;
-// as for UDP, a connection absent before had none then.
+// tcpDrops lists the TCP connections whose drop counter grew, most first.
 func (s *sample) tcpDrops() []tcpDrop {
 	if s.after.Sockets == nil || s.after.Sockets.TCP == nil {
 		return nil
 	}
-	before := map[uint64]uint64{}
+	var before []collectors.TCPSocket
 	if s.before != nil && s.before.Sockets != nil {
-		for _, c := range s.before.Sockets.TCP {
-			before[c.Inode] = c.Drops
-		}
+		before = s.before.Sockets.TCP
 	}
-	var out []tcpDrop
-	for _, c := range s.after.Sockets.TCP {
-		d := c.Drops
-		if !s.sinceBoot {
-			d, _ = collectors.Delta64(before[c.Inode], c.Drops)
-		}
-		if d > 0 {
-			out = append(out, tcpDrop{c, d})
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].delta > out[j].delta })
-	return out
+	return sockDrops(s, before, s.after.Sockets.TCP, func(c collectors.TCPSocket) (uint64, uint64) { return c.Inode, c.Drops })
 }
 
-func (d tcpDrop) name() string {
-	n := d.sock.Local + " ↔ " + d.sock.Remote
-	if d.sock.Process != nil {
-		n += " (" + d.sock.Process.String() + ")"
+// tcpName names a connection by its addresses and process.
+func tcpName(c collectors.TCPSocket) string {
+	n := c.Local + " ↔ " + c.Remote
+	if c.Process != nil {
+		n += " (" + c.Process.String() + ")"
 	}
 	return n
 }
 
-func (d udpDrop) name() string {
-	if d.sock.Process != nil {
-		return d.sock.Local + " (" + d.sock.Process.String() + ")"
+// udpName names a UDP socket by its address and process.
+func udpName(u collectors.UDPSocket) string {
+	if u.Process != nil {
+		return u.Local + " (" + u.Process.String() + ")"
 	}
-	return d.sock.Local
+	return u.Local
 }
 
 func checkUDPRcvbuf(in *Input) Outcome {
@@ -189,7 +184,7 @@ func checkUDPRcvbuf(in *Input) Outcome {
 		if i == 5 {
 			break
 		}
-		named = append(named, fmt.Sprintf("%s dropped %d", d.name(), d.delta))
+		named = append(named, fmt.Sprintf("%s dropped %d", udpName(d.sock), d.delta))
 		f.Evidence = append(f.Evidence, Num("udp socket "+d.sock.Local+" drops", float64(d.delta), ""),
 			Num("udp socket "+d.sock.Local+" rx_queue", float64(d.sock.RxQueue), "bytes"))
 	}
@@ -198,7 +193,7 @@ func checkUDPRcvbuf(in *Input) Outcome {
 	case 0:
 		f.Notes = append(f.Notes, "No UDP socket in this namespace shows drops now: the sockets that dropped may have closed, or be IPv6 sockets /proc/net/udp6 did not list.")
 	case 1:
-		f.Subject = socks[0].name()
+		f.Subject = udpName(socks[0].sock)
 		f.Summary += " " + named[0] + "."
 	default:
 		f.Subject = fmt.Sprintf("%d sockets", len(socks))

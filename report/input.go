@@ -14,6 +14,10 @@ type Input struct {
 	Diag     *DiagInput
 	Traces   []*probes.Trace
 	Captures []*capture.Result
+
+	// found holds the per-source findings while the cross-source rules
+	// run (see Evaluate).
+	found []Finding
 }
 
 // DiagInput holds the host's two snapshots. Before is nil when the interval

@@ -75,16 +75,16 @@ func checkForwardingLoss(in *Input) Outcome {
 	return out
 }
 
-// forwardingLoss finds where loss begins. The loss that persists from a
-// hop on is the least loss of it and every answering hop after it (a
-// rate-limited hop loses more than what persists); it can only grow along
-// the path. Loss begins at the first hop where the persisting loss is
-// significantly above the previous answering hop's (or above zero at the
-// first hop). When no step is significant, the probes cannot place it.
-func forwardingLoss(tr *probes.Trace) (Finding, bool) {
+// lossOnset places where forwarding loss begins on a trace that reached
+// its destination: onset is the index in tr.Hops of the first hop from
+// which a significant loss persists, prev the nearest earlier hop that
+// loses significantly less (-1 when the loss begins at the first hop).
+// onset is -1 when the probes cannot place the loss. The loss that
+// persists from a hop on is the least loss of it and every answering hop
+// after it (a rate-limited hop loses more than what persists); it can only
+// grow along the path.
+func lossOnset(tr *probes.Trace) (onset, prev int) {
 	hops := tr.Hops
-	dest := hops[len(hops)-1]
-	ld := lossFrac(dest)
 	idx := answering(tr)
 	// persist[k] is the hop holding the least loss from idx[k] on.
 	persist := make([]probes.Hop, len(idx))
@@ -103,28 +103,42 @@ func forwardingLoss(tr *probes.Trace) (Finding, bool) {
 			break
 		}
 	}
-	onset, prev := -1, -1
-	if first >= 0 {
-		// A hop that loses clearly more than what persists also
-		// rate-limits: it cannot tell whether the loss begins before or
-		// after it, so the onset moves past it.
-		end := first
-		for end+1 < len(idx) && lossZ(hops[idx[end]], persist[first]) >= zStrong {
-			end++
-		}
-		onset = idx[end]
-		// The clean side: the nearest earlier hop losing significantly
-		// less than what persists.
-		for j := first - 1; j >= 0; j-- {
-			if lossZ(persist[first], hops[idx[j]]) >= zSignificant {
-				prev = idx[j]
-				break
-			}
-		}
-		if prev < 0 && hops[idx[0]].TTL != tr.Config.FirstTTL {
-			onset = -1 // the first hops never answered: cannot place it
+	onset, prev = -1, -1
+	if first < 0 {
+		return onset, prev
+	}
+	// A hop that loses clearly more than what persists also rate-limits:
+	// it cannot tell whether the loss begins before or after it, so the
+	// onset moves past it.
+	end := first
+	for end+1 < len(idx) && lossZ(hops[idx[end]], persist[first]) >= zStrong {
+		end++
+	}
+	onset = idx[end]
+	// The clean side: the nearest earlier hop losing significantly less
+	// than what persists.
+	for j := first - 1; j >= 0; j-- {
+		if lossZ(persist[first], hops[idx[j]]) >= zSignificant {
+			prev = idx[j]
+			break
 		}
 	}
+	if prev < 0 && hops[idx[0]].TTL != tr.Config.FirstTTL {
+		return -1, -1 // the first hops never answered: cannot place it
+	}
+	return onset, prev
+}
+
+// forwardingLoss describes the loss of a trace that reached its
+// destination and where it begins (lossOnset): loss begins at the first
+// hop where the persisting loss is significantly above the previous
+// answering hop's (or above zero at the first hop). When no step is
+// significant, the probes cannot place it.
+func forwardingLoss(tr *probes.Trace) (Finding, bool) {
+	hops := tr.Hops
+	dest := hops[len(hops)-1]
+	ld := lossFrac(dest)
+	onset, prev := lossOnset(tr)
 	lost := dest.Sent - dest.Recv
 	lo, hi := wilson(lost, dest.Sent)
 	if onset < 0 {

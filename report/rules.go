@@ -32,11 +32,16 @@ type Outcome struct {
 
 // Check is one row of the health table: what was checked and its result.
 type Check struct {
+	// Source is the view the rule judges.
 	Source Source `json:"source"`
-	Layer  Layer  `json:"layer"`
-	Name   string `json:"name"`
+	// Layer is where in the stack the rule looks.
+	Layer Layer `json:"layer"`
+	// Name says what is checked ("listen accept queues").
+	Name string `json:"name"`
 	// Status is "ok", "finding" or "not_checked".
 	Status string `json:"status"`
+	// Detail summarises what was seen: the numbers when ok, the count of
+	// findings, or why the rule could not judge.
 	Detail string `json:"detail,omitempty"`
 }
 
@@ -46,6 +51,9 @@ const (
 	StatusFinding    = "finding"
 	StatusNotChecked = "not_checked"
 )
+
+// CheckStatuses lists the values of Check.Status.
+var CheckStatuses = []string{StatusOK, StatusFinding, StatusNotChecked}
 
 var rules struct {
 	sync.RWMutex
@@ -65,16 +73,19 @@ func RegisterRule(r Rule) {
 // Evaluate runs every rule whose source the input holds. Findings come back
 // complete (source, layer and default severity filled in from the catalog)
 // and sorted most severe first; checks come back in layer order.
+//
+// Cross-source rules run last and see the findings of the others: a
+// cross-source finding lists in Related the per-source findings it
+// explains, and each of those is marked SubsumedBy it. The cross-source
+// finding is at least as severe as any finding it subsumes, so --fail-on
+// judges the report the same whether or not sources were merged.
 func Evaluate(in *Input) ([]Finding, []Check) {
 	rules.RLock()
 	list := append([]Rule(nil), rules.list...)
 	rules.RUnlock()
 
 	findings, checks := []Finding{}, []Check{}
-	for _, r := range list {
-		if !in.Has(r.Source) {
-			continue
-		}
+	run := func(r Rule) {
 		out := r.Check(in)
 		c := Check{Source: r.Source, Layer: r.Layer, Name: r.Name, Status: StatusOK, Detail: out.Detail}
 		switch {
@@ -90,11 +101,57 @@ func Evaluate(in *Input) ([]Finding, []Check) {
 			findings = append(findings, complete(f, r))
 		}
 	}
+	for _, r := range list {
+		if r.Source != SourceCross && in.Has(r.Source) {
+			run(r)
+		}
+	}
+	if in.Has(SourceCross) {
+		in.found = findings
+		for _, r := range list {
+			if r.Source == SourceCross {
+				run(r)
+			}
+		}
+		in.found = nil
+		subsume(findings)
+	}
 	SortFindings(findings)
 	sort.SliceStable(checks, func(i, j int) bool {
 		return checks[i].Layer.Rank() < checks[j].Layer.Rank()
 	})
 	return findings, checks
+}
+
+// subsume marks the findings each cross-source finding relates to, drops
+// references to findings that are not there, and raises the cross-source
+// finding to the severity of the worst finding it explains.
+func subsume(fs []Finding) {
+	at := make(map[FindingRef]int, len(fs))
+	for i := range fs {
+		at[fs[i].Ref()] = i
+	}
+	for i := range fs {
+		f := &fs[i]
+		if len(f.Related) == 0 {
+			continue
+		}
+		ref := f.Ref()
+		kept := f.Related[:0]
+		for _, r := range f.Related {
+			j, ok := at[r]
+			if !ok || j == i || fs[j].SubsumedBy != nil || fs[j].Source == SourceCross {
+				continue
+			}
+			fs[j].SubsumedBy = &ref
+			f.Severity = max(f.Severity, fs[j].Severity)
+			kept = append(kept, r)
+		}
+		f.Related = kept
+		if len(kept) == 0 {
+			f.Related = nil
+		}
+	}
 }
 
 // complete fills a finding's blanks from its catalog entry. A finding whose
@@ -122,13 +179,20 @@ func complete(f Finding, r Rule) Finding {
 	return f
 }
 
-// SortFindings orders findings most severe first, then by layer, ID and
-// subject, so output is stable.
+// SortFindings orders findings most severe first, then cross-source
+// findings before the rest, then by layer, ID and subject, so output is
+// stable. Findings a cross-source finding subsumes come after all others.
 func SortFindings(fs []Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i], fs[j]
+		if (a.SubsumedBy == nil) != (b.SubsumedBy == nil) {
+			return a.SubsumedBy == nil
+		}
 		if a.Severity != b.Severity {
 			return a.Severity > b.Severity
+		}
+		if (a.Source == SourceCross) != (b.Source == SourceCross) {
+			return a.Source == SourceCross
 		}
 		if a.Layer.Rank() != b.Layer.Rank() {
 			return a.Layer.Rank() < b.Layer.Rank()

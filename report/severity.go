@@ -16,6 +16,9 @@ const (
 	Critical
 )
 
+// Severities lists every severity, least to most severe.
+var Severities = []Severity{Info, Warning, Critical}
+
 var severityNames = map[Severity]string{Info: "info", Warning: "warning", Critical: "critical"}
 
 func (s Severity) String() string {

@@ -9,18 +9,24 @@ import (
 // Trace is the JSON form of one traced path: how it was probed, why it
 // ended, and every hop with every address that answered for it.
 type Trace struct {
-	Target    TraceTarget `json:"target"`
-	Probe     TraceProbe  `json:"probe"`
-	StartedAt time.Time   `json:"started_at"`
-	EndedAt   time.Time   `json:"ended_at"`
+	// Target is what was traced.
+	Target TraceTarget `json:"target"`
+	// Probe records how the probes were sent.
+	Probe TraceProbe `json:"probe"`
+	// StartedAt is when the first round was sent (RFC 3339).
+	StartedAt time.Time `json:"started_at"`
+	// EndedAt is when the trace ended (RFC 3339).
+	EndedAt time.Time `json:"ended_at"`
 	// Rounds is the number of completed rounds (probes per TTL).
 	Rounds int `json:"rounds"`
 	// EndReason is "reached", "max_ttl", "unreachable" or
 	// "not_finished".
 	EndReason string `json:"end_reason"`
 	// DestinationTTL is the hop at which the destination answered.
-	DestinationTTL *int       `json:"destination_ttl,omitempty"`
-	Hops           []TraceHop `json:"hops"`
+	DestinationTTL *int `json:"destination_ttl,omitempty"`
+	// Hops has one entry per TTL probed, from first_ttl up to the destination's
+	// hop (or max_ttl).
+	Hops []TraceHop `json:"hops"`
 	// StrayReplies counts replies that matched no probe in flight: late
 	// answers to probes already counted lost, and duplicates.
 	StrayReplies int `json:"stray_replies"`
@@ -29,74 +35,117 @@ type Trace struct {
 // TraceTarget is what was traced.
 type TraceTarget struct {
 	// Name is the name given on the command line; IP what it resolved to.
-	Name   string `json:"name"`
-	IP     string `json:"ip"`
-	Family string `json:"family"` // "ipv4" or "ipv6"
+	Name string `json:"name"`
+	// IP is the address traced.
+	IP string `json:"ip"`
+	// Family is the address family traced: "ipv4" or "ipv6".
+	Family string `json:"family"`
 }
 
 // TraceProbe records the probe parameters.
 type TraceProbe struct {
-	Method string `json:"method"` // icmp, udp, tcp
+	// Method is the probe protocol: "icmp" (echo requests), "udp" or
+	// "tcp" (SYNs).
+	Method string `json:"method"`
 	// Paris is true when every probe kept one flow (ports, checksum
 	// varied instead), so load balancers kept one path.
 	Paris bool `json:"paris"`
-	Port  *int `json:"port,omitempty"`
+	// Port is the destination port of UDP and TCP probes; absent for ICMP.
+	Port *int `json:"port,omitempty"`
 	// Sockets is "raw" (CAP_NET_RAW) or "datagram" (unprivileged).
-	Sockets    string  `json:"sockets"`
-	Count      int     `json:"count"`
+	Sockets string `json:"sockets"`
+	// Count is the number of rounds asked for; 0 when the live view ran until
+	// stopped.
+	Count int `json:"count"`
+	// IntervalMs is the time between rounds, in milliseconds.
 	IntervalMs float64 `json:"interval_ms"`
-	TimeoutMs  float64 `json:"timeout_ms"`
-	FirstTTL   int     `json:"first_ttl"`
-	MaxTTL     int     `json:"max_ttl"`
-	SizeBytes  int     `json:"size_bytes,omitempty"`
-	TOS        int     `json:"tos"`
-	Source     string  `json:"source,omitempty"`
-	Interface  string  `json:"interface,omitempty"`
+	// TimeoutMs is how long a probe waited for its answer before it counted as
+	// lost, in milliseconds.
+	TimeoutMs float64 `json:"timeout_ms"`
+	// FirstTTL is the first TTL probed.
+	FirstTTL int `json:"first_ttl"`
+	// MaxTTL is the largest TTL probed.
+	MaxTTL int `json:"max_ttl"`
+	// SizeBytes is the probe packet size in bytes, IP header included; absent for
+	// the default (the smallest that carries netdx's identifiers).
+	SizeBytes int `json:"size_bytes,omitempty"`
+	// TOS is the IPv4 type of service or IPv6 traffic class byte of the probes.
+	TOS int `json:"tos"`
+	// Source is the source address asked for (--source); absent for the route's.
+	Source string `json:"source,omitempty"`
+	// Interface is the interface asked for (--interface); absent for the route's.
+	Interface string `json:"interface,omitempty"`
 }
 
 // TraceHop is everything seen at one TTL.
 type TraceHop struct {
-	TTL      int     `json:"ttl"`
-	Sent     int     `json:"sent"`
-	Received int     `json:"received"`
-	LossPct  float64 `json:"loss_pct"`
+	// TTL is the probes' time to live (hop limit): the hop's position on the
+	// path.
+	TTL int `json:"ttl"`
+	// Sent counts the probes sent with this TTL.
+	Sent int `json:"sent"`
+	// Received counts the answers to them, from any responder.
+	Received int `json:"received"`
+	// LossPct is the share of the probes left unanswered, in percent (0-100), as
+	// mtr's Loss%.
+	LossPct float64 `json:"loss_pct"`
 	// ForwardLost counts lost probes after which every deeper probe of
 	// the same round was lost too; the other lost probes had a deeper
 	// probe answer, so the packet went on and only the answer was missing.
-	ForwardLost int  `json:"forward_lost"`
+	ForwardLost int `json:"forward_lost"`
+	// Destination is true on the hop where the destination itself answered.
 	Destination bool `json:"destination"`
 	// RTT summarises every reply at this TTL, from any responder.
-	RTT        *RTTStats        `json:"rtt,omitempty"`
+	RTT *RTTStats `json:"rtt,omitempty"`
+	// Responders lists every address that answered at this TTL, most answers
+	// first; empty when none did.
 	Responders []TraceResponder `json:"responders"`
 }
 
 // RTTStats are round-trip statistics in milliseconds.
 type RTTStats struct {
-	Samples int     `json:"samples"`
-	LastMs  float64 `json:"last_ms"`
-	AvgMs   float64 `json:"avg_ms"`
-	BestMs  float64 `json:"best_ms"`
+	// Samples counts the round trips measured.
+	Samples int `json:"samples"`
+	// LastMs is the last round trip, in milliseconds.
+	LastMs float64 `json:"last_ms"`
+	// AvgMs is the mean round trip, in milliseconds.
+	AvgMs float64 `json:"avg_ms"`
+	// BestMs is the shortest round trip, in milliseconds.
+	BestMs float64 `json:"best_ms"`
+	// WorstMs is the longest round trip, in milliseconds.
 	WorstMs float64 `json:"worst_ms"`
+	// StDevMs is the sample standard deviation of the round trips, in
+	// milliseconds.
 	StDevMs float64 `json:"stdev_ms"`
-	P50Ms   float64 `json:"p50_ms"`
-	P95Ms   float64 `json:"p95_ms"`
+	// P50Ms is the median round trip (nearest rank), in milliseconds.
+	P50Ms float64 `json:"p50_ms"`
+	// P95Ms is the 95th percentile round trip (nearest rank), in milliseconds.
+	P95Ms float64 `json:"p95_ms"`
 	// JitterMs is the mean absolute difference between consecutive
 	// replies; JitterMaxMs the largest.
-	JitterMs    float64 `json:"jitter_ms"`
+	JitterMs float64 `json:"jitter_ms"`
+	// JitterMaxMs is the largest difference between consecutive round trips, in
+	// milliseconds.
 	JitterMaxMs float64 `json:"jitter_max_ms"`
 }
 
 // TraceResponder is one address that answered at a hop.
 type TraceResponder struct {
-	IP       string    `json:"ip"`
-	Name     string    `json:"name,omitempty"`
-	Received int       `json:"received"`
-	RTT      *RTTStats `json:"rtt,omitempty"`
+	// IP is the address that answered.
+	IP string `json:"ip"`
+	// Name is its reverse DNS name; absent with --no-dns or when it has none.
+	Name string `json:"name,omitempty"`
+	// Received counts the answers from this address.
+	Received int `json:"received"`
+	// RTT summarises this address's own answers.
+	RTT *RTTStats `json:"rtt,omitempty"`
 	// ICMP describes the last answer.
 	Reply ReplyInfo `json:"reply"`
-	// ReplyTTL is the remaining TTL of the last answer; ReturnHops the
-	// return path's estimated length from it, counted like a TTL.
-	ReplyTTL   *int `json:"reply_ttl,omitempty"`
+	// ReplyTTL is the remaining TTL of the last answer; absent when the
+	// sockets cannot read it.
+	ReplyTTL *int `json:"reply_ttl,omitempty"`
+	// ReturnHops is the return path's length estimated from ReplyTTL, counted
+	// like a TTL; absent when the reply TTL is unknown.
 	ReturnHops *int `json:"return_hops,omitempty"`
 	// Asymmetric is set when ReturnHops differs from the TTL by two or
 	// more: the answer came back another way.
@@ -108,18 +157,27 @@ type TraceResponder struct {
 // ReplyInfo names what answered: "time_exceeded", "echo_reply",
 // "port_unreachable", "admin_prohibited", "tcp_syn_ack", "tcp_reset"...
 type ReplyInfo struct {
+	// Kind names the answer: time_exceeded, echo_reply, port_unreachable,
+	// protocol_unreachable, net_unreachable, host_unreachable, admin_prohibited,
+	// unreachable (another code), packet_too_big, parameter_problem, tcp_syn_ack
+	// or tcp_reset.
 	Kind string `json:"kind"`
 	// ICMPType and ICMPCode are absent for TCP answers.
 	ICMPType *int `json:"icmp_type,omitempty"`
+	// ICMPCode is the ICMP code of the last answer; absent for TCP answers.
 	ICMPCode *int `json:"icmp_code,omitempty"`
 }
 
 // MPLSLabel is one label stack entry.
 type MPLSLabel struct {
-	Label         int  `json:"label"`
-	TC            int  `json:"tc"`
+	// Label is the 20-bit MPLS label.
+	Label int `json:"label"`
+	// TC is the traffic class (3 bits).
+	TC int `json:"tc"`
+	// BottomOfStack is the S bit: the last entry of the stack.
 	BottomOfStack bool `json:"s"`
-	TTL           int  `json:"ttl"`
+	// TTL is the label entry's time to live.
+	TTL int `json:"ttl"`
 }
 
 // NewTrace converts an engine trace into its JSON form.

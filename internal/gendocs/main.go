@@ -1,7 +1,9 @@
-// Command gendocs writes the documents generated from netdx's finding
-// catalog and metric definitions: docs/findings.md,
-// docs/prometheus/alerts.yml, and the metric and alert tables of
-// docs/prometheus.md. Run it with `make docs`; a test fails when a
+// Command gendocs writes the documents generated from netdx's code:
+// docs/findings.md from the finding catalog, docs/prometheus/alerts.yml
+// and the metric and alert tables of docs/prometheus.md from the catalog
+// and the metric definitions, and the JSON Schemas of the report and the
+// catalog under docs/schema from the report package's types. Run it with
+// `make docs` from the module root; tests fail when a
 // committed file is stale.
 package main
 
@@ -11,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/netdx/netdx/report"
@@ -31,17 +34,56 @@ var outputs = []struct {
 }
 
 func main() {
-	for _, o := range outputs {
-		var b bytes.Buffer
-		if err := o.write(".", &b); err != nil {
-			fmt.Fprintln(os.Stderr, "gendocs:", o.path+":", err)
-			os.Exit(1)
-		}
-		if err := os.WriteFile(o.path, b.Bytes(), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "gendocs:", err)
-			os.Exit(1)
+	docs, err := generate(".")
+	if err == nil {
+		for path, b := range docs {
+			if err = os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				break
+			}
+			if err = os.WriteFile(path, b, 0o644); err != nil {
+				break
+			}
 		}
 	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gendocs:", err)
+		os.Exit(1)
+	}
+}
+
+// generate renders every generated document of the module at root: path
+// (relative to root) → content.
+func generate(root string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, o := range outputs {
+		var b bytes.Buffer
+		if err := o.write(root, &b); err != nil {
+			return nil, fmt.Errorf("%s: %w", o.path, err)
+		}
+		out[filepath.Join(root, o.path)] = b.Bytes()
+	}
+	docs, err := readDocs(filepath.Join(root, "report"))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		file, id, title, about string
+		root                   reflect.Type
+	}{
+		{"report.v1.json", report.SchemaURL, "netdx report",
+			"The document every netdx command that diagnoses (diag, trace, pcap analyze) prints with --json. docs/json.md says what may change between versions.",
+			reflect.TypeFor[report.Report]()},
+		{"catalog.v1.json", report.CatalogSchemaURL, "netdx finding catalog",
+			"The document netdx explain prints with --json: the catalog entries asked for.",
+			reflect.TypeFor[report.Catalog]()},
+	} {
+		b, err := buildSchema(docs, s.root, s.id, s.title, s.about)
+		if err != nil {
+			return nil, err
+		}
+		out[filepath.Join(root, "docs/schema", s.file)] = b
+	}
+	return out, nil
 }
 
 // writeFindings renders the catalog as Markdown, one section per finding.

@@ -29,6 +29,7 @@ type Text struct {
 func (t Text) Render(w io.Writer, r *report.Report) error {
 	p := &printer{t: t, w: w}
 	p.header(r)
+	p.sources(r.Sources)
 	p.findings(r.Findings)
 	p.diag(r.Diag)
 	for i := range r.Traces {
@@ -39,6 +40,7 @@ func (t Text) Render(w io.Writer, r *report.Report) error {
 	}
 	p.checks(r.Checks)
 	p.skipped(r.Skipped)
+	p.privileges(r)
 	p.warnings(r)
 	return p.err
 }
@@ -74,7 +76,7 @@ func (p *printer) style() lipgloss.Style {
 func (p *printer) heading(title, detail string) {
 	p.printf("\n")
 	if p.t.Styled {
-		title = p.style().Bold(true).Underline(true).Render(title)
+		title = p.style().Bold(true).Render(title)
 	}
 	if detail != "" {
 		p.printf("%s  %s\n", title, detail)
@@ -161,9 +163,42 @@ func (p *printer) header(r *report.Report) {
 	}
 }
 
+// sources lists what the report examined, when it is more than one
+// source or one of them is not complete; a single complete source speaks
+// through its own section.
+func (p *printer) sources(ss []report.SourceStatus) {
+	show := len(ss) > 1
+	for _, s := range ss {
+		show = show || s.Status != report.StatusOK
+	}
+	if !show {
+		return
+	}
+	p.heading("SOURCES", "")
+	rows := make([][]string, 0, len(ss))
+	for _, s := range ss {
+		rows = append(rows, []string{string(s.Source), s.Name, s.Status, s.Detail})
+	}
+	p.table([]string{"SOURCE", "NAME", "STATUS", "DETAIL"}, rows)
+}
+
+// findings prints every finding most severe first. A finding a
+// cross-source finding subsumes is folded under it as one line; the tally
+// counts the findings shown in full.
 func (p *printer) findings(fs []report.Finding) {
 	counts := map[report.Severity]int{}
+	folded := map[report.FindingRef][]report.Finding{}
+	var top []report.Finding
+	refs := map[report.FindingRef]bool{}
 	for _, f := range fs {
+		refs[f.Ref()] = true
+	}
+	for _, f := range fs {
+		if f.SubsumedBy != nil && refs[*f.SubsumedBy] {
+			folded[*f.SubsumedBy] = append(folded[*f.SubsumedBy], f)
+			continue
+		}
+		top = append(top, f)
 		counts[f.Severity]++
 	}
 	var tally []string
@@ -172,15 +207,29 @@ func (p *printer) findings(fs []report.Finding) {
 			tally = append(tally, fmt.Sprintf("%d %s", counts[s], s))
 		}
 	}
-	if len(fs) == 0 {
+	if len(top) == 0 {
 		tally = []string{"none"}
 	}
+	n := len(fs) - len(top)
+	if n > 0 {
+		tally = append(tally, fmt.Sprintf("%d more folded into cross-source findings", n))
+	}
 	p.heading("FINDINGS", strings.Join(tally, ", "))
-	for i, f := range fs {
+	for i, f := range top {
 		if i > 0 {
 			p.printf("\n")
 		}
 		p.finding(f)
+		if sub := folded[f.Ref()]; len(sub) > 0 {
+			p.printf("  explains:\n")
+			for _, g := range sub {
+				title := g.ID
+				if g.Subject != "" {
+					title += " · " + g.Subject
+				}
+				p.wrap("    ", p.severity(g.Severity)+" "+title+": "+g.Summary)
+			}
+		}
 	}
 }
 

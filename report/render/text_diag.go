@@ -27,6 +27,7 @@ func (p *printer) diag(d *report.Diag) {
 	} else {
 		p.heading("DIAG", fmt.Sprintf("two samples %ss apart; rates per second", Number(d.IntervalSeconds)))
 	}
+	p.wrap("", readFromText(d.ReadFrom))
 	p.diagNIC(v)
 	p.diagDriver(v)
 	p.diagSoftnet(v)
@@ -299,7 +300,7 @@ func (p *printer) diagSoftnet(v diagView) {
 			busy = append(busy, c)
 		}
 	}
-	p.sub("SOFTNET", fmt.Sprintf("%d CPUs, host-global", len(cpus)))
+	p.sub("SOFTNET", fmt.Sprintf("%d CPUs%s", len(cpus), v.mark("softnet")))
 	row := func(name string, c report.DiagSoftnetCPU) []string {
 		fl := "-"
 		if c.FlowLimitCount != nil {
@@ -410,10 +411,11 @@ func (p *printer) diagSockets(v diagView) {
 	if st := s.Sockstat; st != nil {
 		var parts []string
 		if t, ok := st["TCP"]; ok {
-			parts = append(parts, fmt.Sprintf("TCP in use %d, orphans %d, time-wait %d, memory %d pages", t["inuse"], t["orphan"], t["tw"], t["mem"]))
+			parts = append(parts, fmt.Sprintf("TCP in use %d, orphans %d%s, time-wait %d, memory %d pages%s", t["inuse"], t["orphan"],
+				v.mark("sockets.sockstat.TCP.orphan"), t["tw"], t["mem"], v.mark("sockets.sockstat.TCP.mem")))
 		}
 		if u, ok := st["UDP"]; ok {
-			parts = append(parts, fmt.Sprintf("UDP in use %d, memory %d pages", u["inuse"], u["mem"]))
+			parts = append(parts, fmt.Sprintf("UDP in use %d, memory %d pages%s", u["inuse"], u["mem"], v.mark("sockets.sockstat.UDP.mem")))
 		}
 		detail = strings.Join(parts, "; ")
 	}
@@ -484,7 +486,7 @@ func (p *printer) diagConntrack(v diagView) {
 		if ct.FillPct != nil {
 			fill = " (" + pct(*ct.FillPct/100) + ")"
 		}
-		parts = append(parts, fmt.Sprintf("entries %d of %d%s", *ct.Count, *ct.Max, fill))
+		parts = append(parts, fmt.Sprintf("entries %d of %d%s%s", *ct.Count, *ct.Max, v.mark("conntrack.max"), fill))
 	}
 	for _, n := range []string{"drop", "early_drop", "insert_failed", "invalid", "clashres", "search_restart"} {
 		if c, ok := ct.Stats[n]; ok {

@@ -1,0 +1,137 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/netdx/netdx/capture"
+	"github.com/netdx/netdx/probes"
+)
+
+// SourceStatus is one line of the report's source summary: which host,
+// path or capture was examined and how completely.
+type SourceStatus struct {
+	// Source is host, path or capture.
+	Source Source `json:"source"`
+	// Name says which one: the host's name, the traced HOST as given, the
+	// capture file ("stdin" for -).
+	Name string `json:"name"`
+	// Status is "ok" (examined in full), "partial" (examined, but part
+	// is missing: detail, skipped and warnings say what) or "failed"
+	// (nothing could be examined: detail says why).
+	Status string `json:"status"`
+	// Detail says what was examined ("two samples 10s apart", "10 rounds,
+	// destination reached at hop 5", "1215 packets, 3 flows") and what is
+	// missing.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Source statuses; StatusOK is shared with the health table.
+const (
+	StatusPartial = "partial"
+	StatusFailed  = "failed"
+)
+
+// SourceStatuses lists the values of SourceStatus.Status.
+var SourceStatuses = []string{StatusOK, StatusPartial, StatusFailed}
+
+// HostStatus summarises what diag read of the host. read is false when
+// nothing at all could be read; skipped are the sources it could not read.
+func HostStatus(h Host, d *DiagInput, skipped []Skip, read, interrupted bool) SourceStatus {
+	s := SourceStatus{Source: SourceHost, Name: h.Hostname, Status: StatusOK}
+	if s.Name == "" {
+		s.Name = "this host"
+	}
+	if h.NetNS != "" {
+		s.Name += " netns " + h.NetNS
+	}
+	if !read {
+		s.Status, s.Detail = StatusFailed, "nothing could be read; see skipped"
+		return s
+	}
+	switch {
+	case d == nil || d.Before == nil:
+		s.Detail = "one sample: totals since boot"
+	default:
+		window := d.After.Taken.Sub(d.Before.Taken)
+		if window <= 0 {
+			window = d.Interval
+		}
+		s.Detail = fmt.Sprintf("two samples %s apart", fmtSeconds(window.Seconds()))
+	}
+	missing := 0
+	for _, sk := range skipped {
+		if sk.Reason == ReasonPermission || sk.Reason == ReasonError {
+			missing++
+		}
+	}
+	if missing > 0 {
+		s.Status = StatusPartial
+		s.Detail += fmt.Sprintf("; %d source(s) not read for lack of permission or an error, see skipped", missing)
+	}
+	if interrupted {
+		s.Status = StatusPartial
+		s.Detail += "; interrupted"
+	}
+	return s
+}
+
+// TraceStatus summarises one trace of target (as the user gave it): tr is
+// what was measured, err why it could not run.
+func TraceStatus(target string, tr *probes.Trace, err error) SourceStatus {
+	s := SourceStatus{Source: SourcePath, Name: target, Status: StatusOK}
+	if tr == nil {
+		s.Status = StatusFailed
+		if err != nil {
+			s.Detail = err.Error()
+		}
+		return s
+	}
+	var parts []string
+	if n := tr.Config.Count; n > 0 && tr.Rounds < n {
+		s.Status = StatusPartial
+		parts = append(parts, fmt.Sprintf("stopped after %d of %d rounds", tr.Rounds, n))
+	} else {
+		parts = append(parts, plural(tr.Rounds, "round"))
+	}
+	switch tr.End {
+	case probes.EndReached:
+		parts = append(parts, fmt.Sprintf("destination reached at hop %d", tr.DestTTL))
+	case probes.EndMaxTTL:
+		parts = append(parts, fmt.Sprintf("destination not reached by TTL %d", tr.Config.MaxTTL))
+	case probes.EndUnreachable:
+		parts = append(parts, "a hop answered unreachable")
+	}
+	s.Detail = strings.Join(parts, ", ")
+	return s
+}
+
+// CaptureStatus summarises one capture file: r is what was analysed (nil
+// when the file could not be read), err why reading failed or stopped.
+func CaptureStatus(name string, r *capture.Result, err error) SourceStatus {
+	s := SourceStatus{Source: SourceCapture, Name: name, Status: StatusOK}
+	if r == nil {
+		s.Status = StatusFailed
+		if err != nil {
+			s.Detail = err.Error()
+		}
+		return s
+	}
+	s.Detail = fmt.Sprintf("%d packets, %d flows", r.Packets, r.FlowsSeen)
+	if !r.Complete {
+		s.Status = StatusPartial
+		why := "reading stopped early"
+		switch {
+		case errors.Is(err, context.Canceled):
+			why = "interrupted before the end of the capture"
+		case errors.Is(err, context.DeadlineExceeded):
+			why = "stopped by --timeout before the end of the capture"
+		case err != nil:
+			why = err.Error()
+		}
+		s.Detail += "; " + why
+	}
+	return s
+}
