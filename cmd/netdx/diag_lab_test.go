@@ -252,38 +252,3 @@ func searchableTempDir(t *testing.T) string {
 	}
 	return dir
 }
-
-// TestDiagNoPrivilege: a user who may not enter the namespace gets exit 4
-// and the reason; an unreadable /proc file is a NOT READ line.
-func TestDiagNoPrivilege(t *testing.T) {
-	netlab.RequireRoot(t)
-	t.Run("netns", func(t *testing.T) {
-		ns := netlab.NewNS(t, "priv")
-		code, stdout, stderr := runAsNobody(t, "diag", "--netns", ns.Name, "--interval", "0")
-		if code != exitPrivilege {
-			t.Errorf("exit %d, want %d; stderr %s", code, exitPrivilege, stderr)
-		}
-		if !strings.Contains(stderr, "nothing could be read") || !strings.Contains(stderr, "CAP_SYS_ADMIN") {
-			t.Errorf("stderr %q does not say what privilege is missing", stderr)
-		}
-		if !strings.Contains(stdout, "network namespace "+ns.Name+"\tpermission") {
-			t.Errorf("report lacks the NOT READ line:\n%s", stdout)
-		}
-	})
-	t.Run("unreadable file", func(t *testing.T) {
-		tree := searchableTempDir(t)
-		copyTree(t, filepath.Join(hostsDir, "linux-6.18"), tree)
-		snmp := filepath.Join(tree, "proc/net/snmp")
-		if err := os.Chmod(snmp, 0); err != nil {
-			t.Fatal(err)
-		}
-		code, stdout, stderr := runAsNobody(t, "diag", "--proc", filepath.Join(tree, "proc"), "--sys", filepath.Join(tree, "sys"),
-			"--interval", "0", "--fail-on", "none")
-		if code != exitOK {
-			t.Errorf("exit %d, want 0 (a missing permission is not a failure); stderr %s", code, stderr)
-		}
-		if !strings.Contains(stdout, snmp+"\tpermission\tpermission denied") {
-			t.Errorf("report lacks the NOT READ line for %s:\n%s", snmp, stdout)
-		}
-	})
-}

@@ -68,6 +68,40 @@ func exitStatus(err error) int {
 	}
 }
 
+// partialError is input that failed while the rest of the input produced
+// a report. It exits 3 whatever the cause: 4 (privilege) means nothing at
+// all could be produced. It keeps its causes out of errors.Is and
+// errors.As on purpose.
+type partialError struct{ errs []error }
+
+func (e *partialError) Error() string { return errors.Join(e.errs...).Error() }
+
+// inputFailure is the error for the inputs that failed: nil when none
+// did, a partialError when other input produced results, else the
+// failures themselves (so a lack of privilege exits 4).
+func inputFailure(errs []error, produced bool) error {
+	switch {
+	case len(errs) == 0:
+		return nil
+	case produced:
+		return &partialError{errs}
+	}
+	return errors.Join(errs...)
+}
+
+// incomplete decides the outcome of a run that printed its report
+// (emitErr is what printing returned) when some of its input failed
+// (inputErr): an interruption, a timeout or a failed write wins; then the
+// failed input, since findings from part of the input are not the whole
+// answer (3 wins over 1); then findings at --fail-on.
+func incomplete(emitErr, inputErr error) error {
+	var fe *findingsError
+	if inputErr != nil && (emitErr == nil || errors.As(emitErr, &fe)) {
+		return inputErr
+	}
+	return emitErr
+}
+
 // reportError prints err for the user, unless the report already said it.
 func reportError(w io.Writer, err error) {
 	var fe *findingsError

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/netdx/netdx/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -20,6 +22,11 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 func TestMain(m *testing.M) {
 	if os.Getenv("NETDX_TEST_MAIN") == "1" {
 		os.Exit(run(newApp()))
+	}
+	// In-process reports do not depend on who runs the tests; the
+	// privilege tests run the binary and see the real ones.
+	runPrivileges = func() *report.Privileges {
+		return &report.Privileges{UID: 0, Capabilities: []string{"CAP_NET_RAW", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE"}}
 	}
 	os.Exit(m.Run())
 }
@@ -38,6 +45,12 @@ func testApp() (*app, *bytes.Buffer, *bytes.Buffer) {
 // to prepare before running, and returns the exit status.
 func execute(t *testing.T, a *app, prepare func(*diagOptions), args ...string) int {
 	t.Helper()
+	return executeCtx(t, context.Background(), a, prepare, args...)
+}
+
+// executeCtx is execute under ctx, as run() gives the signal context.
+func executeCtx(t *testing.T, ctx context.Context, a *app, prepare func(*diagOptions), args ...string) int {
+	t.Helper()
 	root := newRootCmd(a)
 	for _, c := range root.Commands() {
 		if c.Name() == "diag" {
@@ -53,7 +66,7 @@ func execute(t *testing.T, a *app, prepare func(*diagOptions), args ...string) i
 	wrapArgs(d)
 	root.AddCommand(d)
 	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
+	err := stoppedBy(ctx, root.ExecuteContext(ctx))
 	reportError(a.Err, err)
 	return exitStatus(err)
 }

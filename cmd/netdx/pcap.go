@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +69,8 @@ Exit status: 0 clean, 1 findings at --fail-on, 3 unreadable or damaged input.`,
 	f.StringSliceVar(&o.flows, "flow", nil, "keep one flow, either direction: ADDR:PORT-ADDR:PORT, IPv6 in brackets (repeatable)")
 	f.IntVar(&o.maxFlows, "max-flows", capture.DefaultMaxFlows, "flow table size; the idlest flows are evicted beyond it (their counts stay in the totals)")
 	f.IntVar(&o.list, "flows", 20, "list this many flows, worst first, in text and JSON (0: all)")
-	f.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (a terminal and a file of 32 MiB or more), always or never")
+	f.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal, once a file takes more than a second), always or never")
+	_ = analyze.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(analyze)
 	return cmd
 }
@@ -182,6 +182,7 @@ func runPcap(ctx context.Context, a *app, o *pcapOptions, files []string) error 
 			break
 		}
 		res, err := a.analyzeFile(ctx, name, opts, o.progress)
+		rep.Sources = append(rep.Sources, report.CaptureStatus(displayName(name), res, err))
 		if res != nil {
 			in.Captures = append(in.Captures, res)
 			rep.Captures = append(rep.Captures, report.NewCapture(res, o.list))
@@ -203,12 +204,7 @@ func runPcap(ctx context.Context, a *app, o *pcapOptions, files []string) error 
 	if len(in.Captures) > 0 {
 		rep.Findings, rep.Checks = report.Evaluate(in)
 	}
-	err = a.emit(ctx, rep)
-	var fe *findingsError
-	if len(inputErrs) > 0 && (err == nil || errors.As(err, &fe)) {
-		return errors.Join(inputErrs...)
-	}
-	return err
+	return incomplete(a.emit(ctx, rep), inputFailure(inputErrs, len(in.Captures) > 0))
 }
 
 func displayName(name string) string {
@@ -218,39 +214,49 @@ func displayName(name string) string {
 	return name
 }
 
-// analyzeFile opens one input ("-" for stdin) and analyses it.
+// analyzeFile opens one input ("-" for stdin) and analyses it, with a
+// progress line on stderr: --progress auto draws it on a terminal once
+// the file takes more than a second, always draws it anyway.
 func (a *app) analyzeFile(ctx context.Context, name string, opts capture.Options, progress string) (*capture.Result, error) {
+	r, size, done, err := a.openCapture(name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	opts.Name = displayName(name)
-	var r io.Reader = a.In
-	var size int64 = -1
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil {
-			if st.IsDir() {
-				return nil, fmt.Errorf("%s: is a directory, not a capture file", name)
-			}
-			if st.Mode().IsRegular() {
-				size = st.Size()
-			}
-		}
-		r = f
-	}
-	show := progress == "always" || progress == "auto" && a.ErrTTY && size >= 32<<20
-	if !show {
-		return capture.Analyze(ctx, r, opts)
-	}
 	pr := &progressReader{r: r}
-	stop := pr.start(a.Err, opts.Name, size, a.Now)
+	stop := a.startProgress(progress == "always" || progress == "auto" && a.ErrTTY, func(elapsed time.Duration) string {
+		return progressLine(opts.Name, pr.n.Load(), size, elapsed)
+	})
 	defer stop()
 	return capture.Analyze(ctx, pr, opts)
 }
 
-// progressReader counts bytes read so a ticker can draw a progress bar on
-// stderr. The engine knows nothing about it.
+// openCapture opens one input ("-" for stdin) and returns it with its size
+// (-1 when unknown) and the function that closes it.
+func (a *app) openCapture(name string) (io.Reader, int64, func(), error) {
+	if name == "-" {
+		return a.In, -1, func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var size int64 = -1
+	if st, err := f.Stat(); err == nil {
+		if st.IsDir() {
+			f.Close()
+			return nil, 0, nil, fmt.Errorf("%s: is a directory, not a capture file", name)
+		}
+		if st.Mode().IsRegular() {
+			size = st.Size()
+		}
+	}
+	return f, size, func() { f.Close() }, nil
+}
+
+// progressReader counts bytes read so a progress line can show them. The
+// engine knows nothing about it.
 type progressReader struct {
 	r io.Reader
 	n atomic.Int64
@@ -262,44 +268,18 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// start draws the bar every 200 ms until the returned stop is called.
-func (p *progressReader) start(w io.Writer, name string, size int64, now func() time.Time) func() {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	t0 := now()
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case <-tick.C:
-				fmt.Fprint(w, "\r"+progressLine(name, p.n.Load(), size, now().Sub(t0)))
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		wg.Wait()
-	}
-}
-
-// progressLine renders "name [#####.....]  45%  1.2/2.6 GiB  850 MiB/s".
+// progressLine renders "name [#####.....]  45%  1.2/2.6 MiB  850 MiB/s".
 func progressLine(name string, n, size int64, elapsed time.Duration) string {
 	rate := ""
 	if s := elapsed.Seconds(); s > 0 {
 		rate = fmt.Sprintf("  %.0f MiB/s", float64(n)/(1<<20)/s)
 	}
 	if size <= 0 {
-		return fmt.Sprintf("%s  %.1f MiB read%s\033[K", name, float64(n)/(1<<20), rate)
+		return fmt.Sprintf("%s  %.1f MiB read%s", name, float64(n)/(1<<20), rate)
 	}
 	const width = 30
 	frac := min(float64(n)/float64(size), 1)
 	filled := int(frac * width)
-	return fmt.Sprintf("%s [%s%s] %3.0f%%  %.1f/%.1f MiB%s\033[K", name, strings.Repeat("#", filled),
+	return fmt.Sprintf("%s [%s%s] %3.0f%%  %.1f/%.1f MiB%s", name, strings.Repeat("#", filled),
 		strings.Repeat(".", width-filled), frac*100, float64(n)/(1<<20), float64(size)/(1<<20), rate)
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -20,9 +19,6 @@ import (
 	"github.com/netdx/netdx/report"
 	"github.com/netdx/netdx/report/render"
 )
-
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = "dev"
 
 // app holds what every command shares: the streams, the clock and the
 // global flags. Tests build one over buffers.
@@ -57,12 +53,18 @@ func run(a *app) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd(a)
-	err := root.ExecuteContext(ctx)
-	if err != nil && !isUsage(err) && ctx.Err() != nil {
-		err = errInterrupted
-	}
+	err := stoppedBy(ctx, root.ExecuteContext(ctx))
 	reportError(a.Err, err)
 	return exitStatus(err)
+}
+
+// stoppedBy turns the error of a run the signal context stopped into
+// errInterrupted; usage errors stay usage errors.
+func stoppedBy(ctx context.Context, err error) error {
+	if err != nil && !isUsage(err) && ctx.Err() != nil {
+		return errInterrupted
+	}
+	return err
 }
 
 // isUsage reports whether err is one of cobra's own argument errors, which
@@ -77,8 +79,14 @@ func newRootCmd(a *app) *cobra.Command {
 		Use:   "netdx",
 		Short: "Find out why a Linux host or a network path drops packets or adds latency",
 		Long: `netdx reads a host's drop counters and settings, traces network paths hop by
-hop, and analyses packet captures, then says what is wrong and what to change.`,
-		Version:           buildVersion(),
+hop, and analyses packet captures, then says what is wrong and what to change.
+
+Every command prints one report: text on a terminal, or with --json a
+versioned document (docs/json.md). Exit statuses: 0 nothing at --fail-on,
+1 findings at --fail-on, 2 usage, 3 error or incomplete input, 4 not enough
+privilege for any result, 130 interrupted ('netdx help exit-codes').
+Shell completion: 'netdx completion bash|zsh|fish --help'.`,
+		Version:           versionText(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		DisableAutoGenTag: true,
@@ -86,6 +94,7 @@ hop, and analyses packet captures, then says what is wrong and what to change.`,
 			return a.checkGlobalFlags(cmd)
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetIn(a.In)
 	root.SetOut(a.Out)
 	root.SetErr(a.Err)
@@ -104,6 +113,8 @@ hop, and analyses packet captures, then says what is wrong and what to change.`,
 		}
 		return pflag.NormalizedName(name)
 	})
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json", "prometheus"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"info", "warning", "critical", "none"}, cobra.ShellCompDirectiveNoFileComp))
 
 	root.AddCommand(newDiagCmd(a), newTraceCmd(a), newPcapCmd(a), newExplainCmd(a), newServeCmd(a))
 	// A command without Run is a help topic: `netdx help exit-codes`.
@@ -182,6 +193,11 @@ func (a *app) renderer() render.Renderer {
 	case "prometheus":
 		return render.Prometheus{}
 	}
+	return a.text()
+}
+
+// text is the text renderer for standard output.
+func (a *app) text() render.Text {
 	return render.Text{R: lipgloss.NewRenderer(a.Out), Styled: a.styled(), Width: a.Width}
 }
 
@@ -197,6 +213,9 @@ func (a *app) withTimeout(ctx context.Context) (context.Context, context.CancelF
 // exit status: interrupted, timed out, or findings at --fail-on.
 func (a *app) emit(ctx context.Context, rep *report.Report) error {
 	rep.EndedAt = a.Now()
+	if rep.Privileges == nil {
+		rep.Privileges = runPrivileges()
+	}
 	var stopErr error
 	switch {
 	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
@@ -229,44 +248,19 @@ func (a *app) emit(ctx context.Context, rep *report.Report) error {
 	return nil
 }
 
-func (a *app) tool() report.Tool {
-	t := report.Tool{Name: "netdx", Version: version}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				t.Commit = s.Value
-			}
-		}
-		if t.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			t.Version = bi.Main.Version
-		}
-	}
-	return t
-}
-
-func buildVersion() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v += " (" + bi.GoVersion
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				v += ", " + s.Value
-			}
-		}
-		v += ")"
-	}
-	return v
-}
-
 const exitCodesHelp = `Every netdx command exits with one of these statuses:
 
   0    nothing at or above --fail-on (default: critical)
-  1    findings at or above --fail-on
+  1    findings at or above --fail-on, all of the input read
   2    usage error: bad flags or arguments
-  3    could not run, bad input, or stopped by --timeout (the partial report is printed)
+  3    could not run, bad or incomplete input, or stopped by --timeout
+       (the partial report is printed)
   4    not enough privilege to produce any result
   130  interrupted by Ctrl-C or SIGTERM (the partial report is printed)
 
 netdx serve exits 0 when SIGTERM, Ctrl-C or --timeout stops it, 2 for bad
 flags, 3 when it cannot serve; findings never change its status.
+
+When several apply, 130 and --timeout win, then incomplete input (3), then
+findings (1). docs/exit-codes.md has what each command can reach.
 `

@@ -373,7 +373,7 @@ func (s *server) handler(reg *prometheus.Registry, log *slog.Logger, targets []s
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		err := indexPage.Execute(w, map[string]any{"Version": buildVersion(), "Interval": s.o.interval,
+		err := indexPage.Execute(w, map[string]any{"Version": readBuild().version, "Interval": s.o.interval,
 			"Traces": strings.Join(targets, ", "), "TraceInterval": s.o.traceInterval})
 		if err != nil {
 			log.Warn("index page", "err", err)

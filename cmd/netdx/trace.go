@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -214,49 +216,43 @@ func (o *traceOptions) open(cfg *probes.Config) (probes.Network, []string, error
 }
 
 func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGiven bool) error {
-	cfg, err := o.config()
-	if err != nil {
+	if _, err := o.config(); err != nil {
 		return &usageError{err}
 	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	started := a.Now()
-	cfg.TargetName = host
-	if cfg.Target, err = o.resolve(ctx, host, cfg.Source); err != nil {
-		return err
-	}
-	live := a.OutTTY && !o.report && a.output == "text"
-	if live && !countGiven {
-		cfg.Count = 0
-	}
-	nw, warnings, err := o.open(&cfg)
+	cfg, nw, warnings, err := openTrace(ctx, o, host)
 	if err != nil {
 		return err
 	}
 	defer nw.Close()
-
-	tracer := &probes.Tracer{Net: nw, Now: a.Now, Log: a.logger()}
-	var res *probes.Resolver
-	if !o.noDNS {
-		res = probes.NewResolver()
-		tracer.Names = res.Name
+	live := a.OutTTY && !o.report && a.output == "text"
+	if live && !countGiven {
+		cfg.Count = 0
 	}
+	tracer, named := o.tracer(nw, a.Now, a.logger())
 	var tr *probes.Trace
 	interrupted := false
 	if live {
 		tr, interrupted, err = runLive(ctx, a, tracer, cfg)
 	} else {
-		tr, err = tracer.Run(ctx, cfg, nil)
+		var rounds atomic.Int64
+		stop := a.startProgress(a.ErrTTY, func(time.Duration) string {
+			return fmt.Sprintf("tracing %s: %d of %d rounds", host, rounds.Load(), cfg.Count)
+		})
+		tr, err = tracer.Run(ctx, cfg, func(t *probes.Trace) { rounds.Store(int64(t.Rounds)) })
+		stop()
 	}
 	if err != nil {
 		return err
 	}
-	if res != nil {
-		res.Wait(time.Second)
-		tr.FillNames(res.Name)
-	}
+	named(tr)
 	rep := report.New("trace", a.tool(), hostInfo(""), started)
 	rep.Warnings = append(rep.Warnings, warnings...)
+	if sk, ok := rawSocketsSkip(o, tr); ok {
+		rep.Skipped = append(rep.Skipped, sk)
+	}
 	rep.Findings, rep.Checks = report.Evaluate(&report.Input{Traces: []*probes.Trace{tr}})
 	rep.Traces = []report.Trace{report.NewTrace(tr)}
 	if interrupted {
@@ -266,5 +262,40 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 		ctx, stop = context.WithCancel(ctx)
 		stop()
 	}
+	rep.Sources = []report.SourceStatus{report.TraceStatus(host, tr, nil)}
+	if ctx.Err() != nil {
+		rep.Sources[0].Status = report.StatusPartial
+	}
 	return a.emit(ctx, rep)
+}
+
+// openTrace checks o, resolves host and opens the probe network. ICMP,
+// when it was only the default, falls back to UDP if it needs a
+// privilege netdx lacks; the warnings say so.
+func openTrace(ctx context.Context, o *traceOptions, host string) (probes.Config, probes.Network, []string, error) {
+	cfg, err := o.config()
+	if err != nil {
+		return cfg, nil, nil, &usageError{err}
+	}
+	cfg.TargetName = host
+	if cfg.Target, err = o.resolve(ctx, host, cfg.Source); err != nil {
+		return cfg, nil, nil, err
+	}
+	nw, warnings, err := o.open(&cfg)
+	return cfg, nw, warnings, err
+}
+
+// tracer builds the tracer for nw; named, called on the finished trace,
+// waits briefly for reverse DNS (unless --no-dns) and fills in the names.
+func (o *traceOptions) tracer(nw probes.Network, now func() time.Time, log *slog.Logger) (*probes.Tracer, func(*probes.Trace)) {
+	t := &probes.Tracer{Net: nw, Now: now, Log: log}
+	if o.noDNS {
+		return t, func(*probes.Trace) {}
+	}
+	res := probes.NewResolver()
+	t.Names = res.Name
+	return t, func(tr *probes.Trace) {
+		res.Wait(time.Second)
+		tr.FillNames(res.Name)
+	}
 }
