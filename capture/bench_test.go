@@ -8,6 +8,8 @@ import (
 	ct "github.com/netdx/netdx/capture/capturetest"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -168,6 +170,12 @@ func BenchmarkAnalyze(b *testing.B) {
 			if data == nil {
 				data = synthBytes(b, tc.flows, tc.snap, tc.packets)
 				benchData[tc.name] = data
+				if dir := os.Getenv("NETDX_BENCH_PCAP_DIR"); dir != "" {
+					// The same capture for other tools: docs/pcap.md times tshark on it.
+					if err := os.WriteFile(filepath.Join(dir, "bench-"+tc.name+".pcap"), data, 0o644); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
 			runtime.GC()
 			b.SetBytes(int64(len(data)))

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -53,6 +54,11 @@ type source struct {
 	bigPcap bool
 	record  uint64
 	start   int64 // offset of the record being read
+	// pending is the length of the pcap record last handed out, still in
+	// the read-ahead buffer until the next call.
+	pending int
+	// long holds a pcap record too long for the read-ahead buffer.
+	long []byte
 }
 
 var (
@@ -140,12 +146,16 @@ func (s *source) headerError(kind, err error) error {
 }
 
 // offset is the byte offset of the next unread byte.
-func (s *source) offset() int64 { return s.cr.n - int64(s.br.Buffered()) }
+func (s *source) offset() int64 { return s.cr.n - int64(s.br.Buffered()) + int64(s.pending) }
 
 // next returns the next record and its link type. The data is valid until
 // the next call. At the end it returns io.EOF; any other error is an
 // *InputError naming the record.
 func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+	if s.pending > 0 {
+		s.br.Discard(s.pending) // buffered: cannot fail
+		s.pending = 0
+	}
 	s.start = s.offset()
 	s.record++
 	var (
@@ -154,13 +164,8 @@ func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 		err  error
 	)
 	if s.pcap != nil {
-		err = s.checkRecord()
-	} else {
-		err = s.checkBlock()
-	}
-	if err == nil && s.pcap != nil {
-		data, ci, err = s.pcap.ZeroCopyReadPacketData()
-	} else if err == nil {
+		data, ci, err = s.readRecord()
+	} else if err = s.checkBlock(); err == nil {
 		data, ci, err = s.ng.ZeroCopyReadPacketData()
 	}
 	if err != nil {
@@ -181,27 +186,74 @@ type errDamagedLength struct{ msg string }
 
 func (e *errDamagedLength) Error() string { return e.msg }
 
-// checkRecord looks at the next pcap record header before pcapgo reads it,
-// so an impossible length is reported with the numbers that make it so.
-func (s *source) checkRecord() error {
-	h, _ := s.br.Peek(16)
+// readRecord reads the next pcap record straight out of the read-ahead
+// buffer: pcapgo read and checked the file header, and a record is a
+// 16-byte header and the frame, so the frame is handed out without the
+// copy pcapgo's reader makes. The buffer moves on at the next call. A
+// record longer than the buffer (a file whose snap length is larger than
+// 1 MiB) is copied into a buffer of its own.
+func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
+	var ci gopacket.CaptureInfo
+	h, err := s.br.Peek(16)
 	if len(h) < 16 {
-		return nil // pcapgo reports the end or the cut
+		return nil, ci, cutShort(err, len(h))
 	}
-	order := binary.ByteOrder(binary.LittleEndian)
-	if s.bigPcap {
-		order = binary.BigEndian
-	}
-	caplen, wire := order.Uint32(h[8:]), order.Uint32(h[12:])
+	caplen, wire := s.u32(h[8:]), s.u32(h[12:])
 	limit := max(s.pcap.Snaplen(), maxRecord)
 	switch {
 	case caplen > limit:
-		return &errDamagedLength{fmt.Sprintf("capture length %d is above the file's snap length (%d) and %d bytes, the most any capture tool stores",
+		return nil, ci, &errDamagedLength{fmt.Sprintf("capture length %d is above the file's snap length (%d) and %d bytes, the most any capture tool stores",
 			caplen, s.pcap.Snaplen(), maxRecord)}
 	case caplen > wire:
-		return &errDamagedLength{fmt.Sprintf("capture length %d is above its original length %d", caplen, wire)}
+		return nil, ci, &errDamagedLength{fmt.Sprintf("capture length %d is above its original length %d", caplen, wire)}
 	}
-	return nil
+	frac := int64(s.u32(h[4:]))
+	if !s.nano {
+		frac *= 1000
+	}
+	ci.Timestamp = time.Unix(int64(s.u32(h)), frac).UTC()
+	ci.CaptureLength, ci.Length = int(caplen), int(wire)
+	n := 16 + int(caplen)
+	if n <= s.br.Size() {
+		rec, err := s.br.Peek(n)
+		if len(rec) < n {
+			return nil, ci, cutShort(err, 1)
+		}
+		s.pending = n
+		return rec[16:], ci, nil
+	}
+	if _, err := s.br.Discard(16); err != nil {
+		return nil, ci, err
+	}
+	if cap(s.long) < int(caplen) {
+		s.long = make([]byte, caplen)
+	}
+	data := s.long[:caplen]
+	if _, err := io.ReadFull(s.br, data); err != nil {
+		return nil, ci, cutShort(err, 1)
+	}
+	return data, ci, nil
+}
+
+// u32 reads a number of a pcap record header in the file's byte order.
+func (s *source) u32(b []byte) uint32 {
+	if s.bigPcap {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+// cutShort is the error for a read that got got bytes of a record and
+// then err: the clean end of the stream when it got none, a cut-short
+// record otherwise.
+func cutShort(err error, got int) error {
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if got == 0 {
+		return io.EOF
+	}
+	return io.ErrUnexpectedEOF
 }
 
 // checkBlock looks at the next pcapng block before pcapgo reads it: its
