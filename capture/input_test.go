@@ -7,6 +7,7 @@ import (
 	"errors"
 	ct "github.com/netdx/netdx/capture/capturetest"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -222,5 +223,55 @@ func TestPcapngUnsupportedInterface(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(res.Warnings, "\n"), "interface 1 (if1) has link type linktype 147") || res.Interfaces[1].Supported {
 		t.Errorf("warnings %q interfaces %+v", res.Warnings, res.Interfaces)
+	}
+}
+
+// A record longer than the read-ahead buffer (a file with a snap length
+// above 1 MiB) is read whole; one that claims more bytes than the file
+// holds is a cut-short record, and memory follows the bytes read, not the
+// length claimed.
+func TestLongRecords(t *testing.T) {
+	good, g := scenarioPcap(t)
+	want, err := Analyze(context.Background(), bytes.NewReader(good), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pad = 3 << 20
+	long := binary.LittleEndian.AppendUint32(append([]byte(nil), good[:16]...), 8<<20) // snap length 8 MiB
+	long = append(long, good[20:24]...)
+	first := 24 + 16 + len(g.Recs[0].Data)
+	hdr := append([]byte(nil), good[24:40]...)
+	binary.LittleEndian.PutUint32(hdr[8:], uint32(len(g.Recs[0].Data)+pad))
+	binary.LittleEndian.PutUint32(hdr[12:], uint32(len(g.Recs[0].Data)+pad))
+	long = append(append(append(long, hdr...), good[40:first]...), make([]byte, pad)...) // Ethernet padding after the IP packet
+	long = append(long, good[first:]...)
+
+	got, err := Analyze(context.Background(), bytes.NewReader(long), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Packets != want.Packets || got.Totals.TCP.Retransmission.Packets != want.Totals.TCP.Retransmission.Packets || got.Bytes != want.Bytes+pad {
+		t.Errorf("%d packets, %d retransmitted, %d bytes; want %d, %d, %d", got.Packets, got.Totals.TCP.Retransmission.Packets, got.Bytes,
+			want.Packets, want.Totals.TCP.Retransmission.Packets, want.Bytes+pad)
+	}
+
+	_, err = Analyze(context.Background(), bytes.NewReader(long[:first+pad/2]), Options{Name: "x.pcap"})
+	if !errors.Is(err, ErrCutShort) || !strings.Contains(err.Error(), "record 1 at byte offset 24") {
+		t.Errorf("long record cut short: %v", err)
+	}
+
+	liar := append([]byte(nil), long[:first+1000]...)
+	binary.LittleEndian.PutUint32(liar[16:], 0xfff00000)   // snap length near 4 GiB
+	binary.LittleEndian.PutUint32(liar[24+8:], 0xf0000000) // a record of 3.75 GiB
+	binary.LittleEndian.PutUint32(liar[24+12:], 0xf0000000)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = Analyze(context.Background(), bytes.NewReader(liar), Options{Name: "x.pcap"})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrCutShort) {
+		t.Errorf("a record longer than the file: %v", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+		t.Errorf("a 4 KiB file claiming a 3.75 GiB record allocated %d MiB", n>>20)
 	}
 }

@@ -191,7 +191,7 @@ func (e *errDamagedLength) Error() string { return e.msg }
 // 16-byte header and the frame, so the frame is handed out without the
 // copy pcapgo's reader makes. The buffer moves on at the next call. A
 // record longer than the buffer (a file whose snap length is larger than
-// 1 MiB) is copied into a buffer of its own.
+// 1 MiB) is copied into a buffer of its own as it is read.
 func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
 	var ci gopacket.CaptureInfo
 	h, err := s.br.Peek(16)
@@ -222,17 +222,20 @@ func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
 		s.pending = n
 		return rec[16:], ci, nil
 	}
-	if _, err := s.br.Discard(16); err != nil {
-		return nil, ci, err
+	s.br.Discard(16) // peeked: cannot fail
+	// Grown as the bytes arrive, not to the length the header claims: a
+	// damaged header on a short file must not allocate gigabytes.
+	s.long = s.long[:0]
+	for left := int(caplen); left > 0; {
+		b, err := s.br.Peek(min(left, s.br.Size()))
+		s.long = append(s.long, b...)
+		s.br.Discard(len(b))
+		if len(b) < min(left, s.br.Size()) {
+			return nil, ci, cutShort(err, 1)
+		}
+		left -= len(b)
 	}
-	if cap(s.long) < int(caplen) {
-		s.long = make([]byte, caplen)
-	}
-	data := s.long[:caplen]
-	if _, err := io.ReadFull(s.br, data); err != nil {
-		return nil, ci, cutShort(err, 1)
-	}
-	return data, ci, nil
+	return s.long, ci, nil
 }
 
 // u32 reads a number of a pcap record header in the file's byte order.
