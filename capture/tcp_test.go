@@ -184,16 +184,7 @@ func TestSenderSideDSACKAndTimeout(t *testing.T) {
 		out = append(out, x)
 		arrivals = append(arrivals, ct.Timed{At: r.at + rtt/2, F: x})
 	}
-	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].At < arrivals[j].At })
-	rx := c.Receiver(1)
-	for _, a := range arrivals {
-		out = append(out, rx.Ack(a.At+rtt/2, a.F))
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
-	for _, f := range out {
-		g.Add(f)
-	}
-	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
+	f := onlyTCP(t, analyzeBytes(t, ackedCapture(g, c, out, arrivals, rtt/2), Options{}))
 	d := &f.Dir[0]
 	checkDir(t, "client data", d, want{retrans: 3, spurious: 1, fast: 2, timeout: 1})
 	if d.Retransmission.ByDSACK != 1 {
@@ -231,16 +222,7 @@ func TestDSACKsAfterManyRetransmissions(t *testing.T) {
 		out = append(out, x)
 		arrivals = append(arrivals, ct.Timed{At: x.At + rtt/2, F: x})
 	}
-	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].At < arrivals[j].At })
-	rx := c.Receiver(1)
-	for _, a := range arrivals {
-		out = append(out, rx.Ack(a.At+rtt/2, a.F))
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
-	for _, f := range out {
-		g.Add(f)
-	}
-	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
+	f := onlyTCP(t, analyzeBytes(t, ackedCapture(g, c, out, arrivals, rtt/2), Options{}))
 	d := &f.Dir[0]
 	if f.Dir[1].DSACKs != resent {
 		t.Fatalf("D-SACKs %d, want %d", f.Dir[1].DSACKs, resent)
@@ -426,16 +408,7 @@ func TestDSACKProvesOneOfTwoRetransmissions(t *testing.T) {
 	// The first retransmission is held up longer than the second takes.
 	arrivals = append(arrivals, ct.Timed{At: second.At + rtt/2 - time.Millisecond, F: first},
 		ct.Timed{At: second.At + rtt/2, F: second})
-	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].At < arrivals[j].At })
-	rx := c.Receiver(1)
-	for _, a := range arrivals {
-		out = append(out, rx.Ack(a.At+rtt/2, a.F))
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
-	for _, f := range out {
-		g.Add(f)
-	}
-	f := onlyTCP(t, analyzeBytes(t, g.Pcap(), Options{}))
+	f := onlyTCP(t, analyzeBytes(t, ackedCapture(g, c, out, arrivals, rtt/2), Options{}))
 	d := &f.Dir[0]
 	if d.Retransmission.Packets != 2 || d.Retransmission.Spurious != 1 || d.Retransmission.ByDSACK != 1 {
 		t.Errorf("retransmissions %+v, want 2 of which 1 spurious by D-SACK", d.Retransmission)
@@ -443,4 +416,20 @@ func TestDSACKProvesOneOfTwoRetransmissions(t *testing.T) {
 	if f.Dir[1].DSACKs != 1 {
 		t.Errorf("D-SACKs %d, want 1", f.Dir[1].DSACKs)
 	}
+}
+
+// ackedCapture is the capture of the sender's frames out and of the
+// receiver's ACKs, each sent delay after a data frame arrived at the
+// receiver (arrivals, in any order), all in time order.
+func ackedCapture(g *ct.Gen, c *ct.Conv, out []ct.Frame, arrivals []ct.Timed, delay time.Duration) []byte {
+	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].At < arrivals[j].At })
+	rx := c.Receiver(1)
+	for _, a := range arrivals {
+		out = append(out, rx.Ack(a.At+delay, a.F))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
+	for _, f := range out {
+		g.Add(f)
+	}
+	return g.Pcap()
 }
