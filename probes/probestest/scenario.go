@@ -73,7 +73,6 @@ func Load(path string) (*Scenario, error) {
 type Network struct {
 	s       *Scenario
 	mu      sync.Mutex
-	rng     *rand.Rand
 	replies chan probes.Reply
 	done    chan struct{}
 	once    sync.Once
@@ -83,7 +82,7 @@ type Network struct {
 
 // New makes a network for s.
 func New(s *Scenario) *Network {
-	return &Network{s: s, rng: rand.New(rand.NewPCG(s.Seed, 1)), replies: make(chan probes.Reply, 4096),
+	return &Network{s: s, replies: make(chan probes.Reply, 4096),
 		done: make(chan struct{}), Sent: map[int]int{}}
 }
 
@@ -95,11 +94,15 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.Sent[p.TTL]++
+	// Each probe draws from a generator of its own, keyed by its TTL and
+	// its number among that TTL's probes, so what happens to it does not
+	// depend on the order in which the tracer sent the round.
+	rng := rand.New(rand.NewPCG(n.s.Seed, uint64(p.TTL)<<32|uint64(n.Sent[p.TTL])))
 	last := len(n.s.Hops) - 1
 	at := min(p.TTL-1, last)
 	// Forward: every hop before the one where the probe ends may drop it.
 	for i := 0; i < at; i++ {
-		if n.rng.Float64() < n.s.Hops[i].ForwardLoss {
+		if rng.Float64() < n.s.Hops[i].ForwardLoss {
 			return nil
 		}
 	}
@@ -108,12 +111,12 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 	if rate == 0 {
 		rate = 1
 	}
-	if h.Silent || n.rng.Float64() >= rate {
+	if h.Silent || rng.Float64() >= rate {
 		return nil
 	}
 	// Return: the answer passes the same hops back.
 	for i := at - 1; i >= 0; i-- {
-		if n.rng.Float64() < n.s.Hops[i].ForwardLoss {
+		if rng.Float64() < n.s.Hops[i].ForwardLoss {
 			return nil
 		}
 	}
@@ -125,7 +128,7 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 			kind, typ = probes.KindEchoReply, 0
 		}
 	}
-	rtt := h.RTTMs + h.ICMPDelayMs + n.rng.Float64()*h.JitterMs
+	rtt := h.RTTMs + h.ICMPDelayMs + rng.Float64()*h.JitterMs
 	rep := probes.Reply{Seq: p.Seq, From: h.Addrs[int(p.Seq)%len(h.Addrs)], Kind: kind, Type: typ, Code: h.Code,
 		TTL: h.ReplyTTL, MPLS: h.MPLS}
 	time.AfterFunc(time.Duration(rtt*float64(time.Millisecond)), func() {
