@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
-
-	"github.com/netdx/netdx/capture/capturetest"
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/probes/probestest"
@@ -109,20 +104,7 @@ func mergedHost(t *testing.T) (before, after string) {
 // mergedCapture writes three reordered, lossy flows to 198.18.5.2 inside
 // VXLAN.
 func mergedCapture(t *testing.T, dir string) string {
-	g := capturetest.NewGen(t, layers.LinkTypeEthernet)
-	a, b := netip.MustParseAddr("198.18.10.1"), netip.MustParseAddr("198.18.10.2")
-	for i := range 3 {
-		c := capturetest.NewConv(g, fmt.Sprintf("198.18.0.1:%d", 40000+i), "198.18.5.2:443")
-		c.Encap = []capturetest.Spec{{Kind: "vxlan", ID: 42, Src: a, Dst: b}}
-		c.EncapBack = []capturetest.Spec{{Kind: "vxlan", ID: 42, Src: b, Dst: a}}
-		c.Offset = time.Duration(i) * 100 * time.Millisecond
-		capturetest.RetransScenario(c)
-	}
-	path := filepath.Join(dir, "tunnel.pcap")
-	if err := os.WriteFile(path, g.Pcap(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return vxlanScenarioFile(t, filepath.Join(dir, "tunnel.pcap"), "198.18.5.2:443")
 }
 
 // steadyClock is the trace's clock; it remembers the time it last told,

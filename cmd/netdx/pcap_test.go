@@ -40,16 +40,21 @@ func runPcapArgs(t *testing.T, stdin []byte, outTTY bool, args ...string) (int, 
 // three times the scenario's: 9 retransmissions (3 spurious), 9 reordered,
 // 6 lost.
 func scenarioFile(t *testing.T, dir string) string {
+	return vxlanScenarioFile(t, filepath.Join(dir, "scenario.pcap"), "198.18.1.1:5201")
+}
+
+// vxlanScenarioFile writes the three runs of scenarioFile, to server, at
+// path.
+func vxlanScenarioFile(t *testing.T, path, server string) string {
 	g := capturetest.NewGen(t, layers.LinkTypeEthernet)
 	a, b := netip.MustParseAddr("198.18.10.1"), netip.MustParseAddr("198.18.10.2")
 	for i := range 3 {
-		c := capturetest.NewConv(g, "198.18.0.1:"+strconv.Itoa(40000+i), "198.18.1.1:5201")
+		c := capturetest.NewConv(g, "198.18.0.1:"+strconv.Itoa(40000+i), server)
 		c.Encap = []capturetest.Spec{{Kind: "vxlan", ID: 42, Src: a, Dst: b}}
 		c.EncapBack = []capturetest.Spec{{Kind: "vxlan", ID: 42, Src: b, Dst: a}}
 		c.Offset = time.Duration(i) * 100 * time.Millisecond
 		capturetest.RetransScenario(c)
 	}
-	path := filepath.Join(dir, "scenario.pcap")
 	if err := os.WriteFile(path, g.Pcap(), 0o644); err != nil {
 		t.Fatal(err)
 	}
