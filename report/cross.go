@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -64,28 +65,9 @@ func (in *Input) foundRefs(keep func(f *Finding) bool) []FindingRef {
 	return out
 }
 
-// foundAny reports whether a per-source finding with one of ids was made.
-func (in *Input) foundAny(ids ...string) bool {
-	for i := range in.found {
-		for _, id := range ids {
-			if in.found[i].ID == id {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // hasID is a foundRefs filter for findings with one of ids.
 func hasID(ids ...string) func(f *Finding) bool {
-	return func(f *Finding) bool {
-		for _, id := range ids {
-			if f.ID == id {
-				return true
-			}
-		}
-		return false
-	}
+	return func(f *Finding) bool { return slices.Contains(ids, f.ID) }
 }
 
 // names joins up to four names and counts the rest.

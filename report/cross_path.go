@@ -22,9 +22,10 @@ func init() {
 			"interface transmit and softnet counters), the retransmissions are the path's loss seen from the " +
 			"sender: the place to act is the link the trace names, not this host. When the host drops too, both " +
 			"add to the retransmissions and the finding says so.",
-		Thresholds: "Needs the host over an interval and a trace. Fires when Tcp.RetransSegs / Tcp.OutSegs is 1% or " +
-			"more over at least 1000 segments (as tcp.retransmits) and a trace that reached its destination lost " +
+		Thresholds: fmt.Sprintf("Needs the host over an interval and a trace. Fires when Tcp.RetransSegs / Tcp.OutSegs is %s or "+
+			"more over at least %d segments (as tcp.retransmits) and a trace that reached its destination lost "+
 			"probes to it (as path.forwarding_loss). The link is named when the trace can place where the loss begins.",
+			fmtPct(retransWarnShare), retransMinSegs),
 		Remediation: "Report the loss to whoever runs the link the trace names, with the trace as evidence " +
 			"(`netdx trace --json -c 200 PEER`). Nothing changes on this host for these retransmissions unless it " +
 			"drops packets itself.",
@@ -129,7 +130,7 @@ func checkRetransFromPath(in *Input) Outcome {
 	}
 	re, out := s.netstat("Tcp", "RetransSegs"), s.netstat("Tcp", "OutSegs")
 	r := ratio(re.delta, out.delta)
-	if out.delta < 1000 || r < 0.01 {
+	if out.delta < retransMinSegs || r < retransWarnShare {
 		return Outcome{Detail: fmt.Sprintf("the host retransmitted %s of %d segments %s", fmtPct(r), out.delta, s.window())}
 	}
 	paths := lossyPaths(in)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,6 +18,10 @@ import (
 // lower than tcp.reordering's own gate: the capture already shows the
 // reordering; the host only has to see it too.
 const crossHostReorderMin = 5
+
+// dsackCounters are the D-SACKs the host received and sent: duplicates
+// that reordering (or loss recovery) made the sender resend.
+var dsackCounters = []string{"TCPDSACKRecv", "TCPDSACKOfoRecv", "TCPDSACKOldSent", "TCPDSACKOfoSent"}
 
 // tunnelHeaderBytes is the bytes each tunnel kind adds to the packets it
 // carries over an IPv4 underlay (outer IP, UDP, tunnel header and, for
@@ -51,7 +56,7 @@ func init() {
 			"GRO on the underlay device; keep off only what stops the reordering, or upgrade the driver or tunnel " +
 			"software that flushes out of order. Meanwhile let TCP tolerate it: RACK on (net.ipv4.tcp_recovery=1) and " +
 			"net.ipv4.tcp_reordering raised to the deepest reordering the capture saw.",
-		Evidence: []string{"TcpExt.TCPSACKReorder", "TcpExt.TCPTSReorder", "TcpExt.TCPRenoReorder", "TcpExt.TCPDSACK*",
+		Evidence: []string{"TcpExt.TCPSACKReorder", "TcpExt.TCPTSReorder", "TcpExt.TCPRenoReorder", "TcpExt.TCPDSACKRecv", "TcpExt.TCPDSACKOfoRecv", "TcpExt.TCPDSACKOldSent", "TcpExt.TCPDSACKOfoSent",
 			"CAPTURE: reordered_packets", "CAPTURE: reordered_percent", "CAPTURE: n_reordering_max",
 			"CAPTURE: late_larger_than_overtaker", "tunnel interfaces", "underlay batching", "net.ipv4.tcp_reordering",
 			"net.ipv4.tcp_recovery"},
@@ -163,8 +168,8 @@ func checkTunnelBatching(in *Input) Outcome {
 	if len(tunnels) == 0 {
 		return Outcome{Detail: "no tunnel interface on the host"}
 	}
-	reo := s.netstatSum("TcpExt.TCP*Reorder", "TcpExt", "TCPSACKReorder", "TCPTSReorder", "TCPRenoReorder")
-	dsack := s.netstatSum("TcpExt.TCPDSACK*", "TcpExt", "TCPDSACKRecv", "TCPDSACKOfoRecv", "TCPDSACKOldSent", "TCPDSACKOfoSent")
+	reo := s.netstatSum("TcpExt.TCP*Reorder", "TcpExt", reorderCounters...)
+	dsack := s.netstatSum("TcpExt.TCPDSACK*", "TcpExt", dsackCounters...)
 	if reo.delta < crossHostReorderMin && dsack.delta < crossHostReorderMin {
 		return Outcome{Detail: fmt.Sprintf("the host's TCP counted %d reorder events and %d D-SACKs %s", reo.delta, dsack.delta, s.window())}
 	}
@@ -211,10 +216,9 @@ func checkTunnelBatching(in *Input) Outcome {
 		tunnelText = append(tunnelText, t.String())
 		subject = append(subject, t.name)
 	}
-	f := Finding{ID: "cross.tunnel_batching_reordering", Subject: names(subject),
-		Evidence: []Evidence{s.ev(s.netstat("TcpExt", "TCPSACKReorder")), s.ev(s.netstat("TcpExt", "TCPTSReorder")),
-			s.ev(s.netstat("TcpExt", "TCPRenoReorder")), s.ev(s.netstat("TcpExt", "TCPDSACKRecv")),
-			s.ev(s.netstat("TcpExt", "TCPDSACKOldSent")), s.ev(s.netstat("TcpExt", "TCPDSACKOfoSent"))},
+	f := Finding{ID: "cross.tunnel_batching_reordering", Subject: names(subject)}
+	for _, name := range append(slices.Clone(reorderCounters), dsackCounters...) {
+		f.Evidence = append(f.Evidence, s.ev(s.netstat("TcpExt", name)))
 	}
 	var seen []string
 	deepest := 0
@@ -286,7 +290,7 @@ func checkTunnelMTU(in *Input) Outcome {
 	if why, ok := needs(in, SourceHost, SourceCapture); !ok {
 		return Outcome{NotChecked: why}
 	}
-	if !in.foundAny("capture.pmtu_blackhole") {
+	if len(in.foundRefs(hasID("capture.pmtu_blackhole"))) == 0 {
 		return Outcome{Detail: "no capture shows a path-MTU black hole"}
 	}
 	s := newSample(in)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/netdx/netdx/collectors"
 )
@@ -33,11 +34,17 @@ func newSample(in *Input) *sample {
 		s.secs = d.After.Uptime.Seconds()
 		return s
 	}
-	s.secs = d.After.Taken.Sub(d.Before.Taken).Seconds()
-	if s.secs <= 0 {
-		s.secs = d.Interval.Seconds()
-	}
+	s.secs = d.window().Seconds()
 	return s
+}
+
+// window is the time between the two samples: their timestamps' distance,
+// or the requested interval when the clock gives none.
+func (d *DiagInput) window() time.Duration {
+	if w := d.After.Taken.Sub(d.Before.Taken); w > 0 {
+		return w
+	}
+	return d.Interval
 }
 
 // change is one counter over the window.

@@ -55,11 +55,7 @@ func HostStatus(h Host, d *DiagInput, skipped []Skip, read, interrupted bool) So
 	case d == nil || d.Before == nil:
 		s.Detail = "one sample: totals since boot"
 	default:
-		window := d.After.Taken.Sub(d.Before.Taken)
-		if window <= 0 {
-			window = d.Interval
-		}
-		s.Detail = fmt.Sprintf("two samples %s apart", fmtSeconds(window.Seconds()))
+		s.Detail = fmt.Sprintf("two samples %s apart", fmtSeconds(d.window().Seconds()))
 	}
 	missing := 0
 	for _, sk := range skipped {

@@ -169,11 +169,10 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 	// Paths and captures run while the host is sampled.
 	m := a.startMerge(ctx, o)
 	var sampled atomic.Bool
-	t0 := time.Now()
 	stop := a.startProgress(a.ErrTTY, func(elapsed time.Duration) string {
 		var parts []string
 		if !sampled.Load() {
-			parts = append(parts, fmt.Sprintf("sampling the host: %s of %s", time.Since(t0).Truncate(100*time.Millisecond), o.interval))
+			parts = append(parts, fmt.Sprintf("sampling the host: %s of %s", elapsed.Truncate(100*time.Millisecond), o.interval))
 		}
 		return "diag: " + strings.Join(append(parts, m.progress()...), " · ")
 	})

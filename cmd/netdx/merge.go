@@ -14,10 +14,6 @@ import (
 	"github.com/netdx/netdx/report"
 )
 
-// mergeFlows is how many flows of a merged capture the report lists, as
-// `pcap analyze` does by default.
-const mergeFlows = 20
-
 // merge runs the paths (--trace) and captures (--pcap) that diag merges
 // into its report, alongside the host's sampling interval: each trace in
 // its own goroutine (they wait on the network), the captures one after
@@ -71,7 +67,7 @@ func (a *app) startMerge(ctx context.Context, o *diagOptions) *merge {
 	for _, name := range o.pcaps {
 		m.captures = append(m.captures, &captureJob{name: name})
 	}
-	opts, _ := (&pcapOptions{maxFlows: capture.DefaultMaxFlows, list: mergeFlows, progress: "never"}).engine()
+	opts, _ := (&pcapOptions{maxFlows: capture.DefaultMaxFlows, list: listFlows, progress: "never"}).engine()
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -175,7 +171,7 @@ func (m *merge) report(rep *report.Report, in *report.Input) []error {
 		rep.Sources = append(rep.Sources, report.CaptureStatus(name, j.res, j.err))
 		if j.res != nil {
 			in.Captures = append(in.Captures, j.res)
-			rep.Captures = append(rep.Captures, report.NewCapture(j.res, mergeFlows))
+			rep.Captures = append(rep.Captures, report.NewCapture(j.res, listFlows))
 			for _, w := range j.res.Warnings {
 				rep.Warnings = append(rep.Warnings, j.res.Name+": "+w)
 			}

@@ -20,6 +20,10 @@ import (
 	"github.com/netdx/netdx/report"
 )
 
+// listFlows is how many flows a capture's report lists, worst first:
+// the --flows default, and what diag --pcap lists.
+const listFlows = 20
+
 type pcapOptions struct {
 	vxlanPorts, genevePorts, wgPorts, espPorts []string
 	hosts, ports, flows                        []string
@@ -68,7 +72,7 @@ Exit status: 0 clean, 1 findings at --fail-on, 3 unreadable or damaged input.`,
 	f.StringSliceVar(&o.ports, "port", nil, "keep packets with this TCP or UDP port (repeatable)")
 	f.StringSliceVar(&o.flows, "flow", nil, "keep one flow, either direction: ADDR:PORT-ADDR:PORT, IPv6 in brackets (repeatable)")
 	f.IntVar(&o.maxFlows, "max-flows", capture.DefaultMaxFlows, "flow table size; the idlest flows are evicted beyond it (their counts stay in the totals)")
-	f.IntVar(&o.list, "flows", 20, "list this many flows, worst first, in text and JSON (0: all)")
+	f.IntVar(&o.list, "flows", listFlows, "list this many flows, worst first, in text and JSON (0: all)")
 	f.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal, once a file takes more than a second), always or never")
 	_ = analyze.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(analyze)

@@ -216,9 +216,6 @@ func (o *traceOptions) open(cfg *probes.Config) (probes.Network, []string, error
 }
 
 func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGiven bool) error {
-	if _, err := o.config(); err != nil {
-		return &usageError{err}
-	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	started := a.Now()

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/netdx/netdx/report"
@@ -16,7 +17,7 @@ func (p *printer) privileges(r *report.Report) {
 	var lacking []string
 	for _, s := range r.Skipped {
 		for _, c := range strings.Split(s.Capability, ",") {
-			if c != "" && !has(lacking, c) && !has(r.Privileges.Capabilities, c) {
+			if c != "" && !slices.Contains(lacking, c) && !slices.Contains(r.Privileges.Capabilities, c) {
 				lacking = append(lacking, c)
 			}
 		}
@@ -30,13 +31,4 @@ func (p *printer) privileges(r *report.Report) {
 	}
 	p.wrap("", fmt.Sprintf("Ran as uid %d with %s; %s would let netdx read what is listed above.",
 		r.Privileges.UID, held, strings.Join(lacking, " and ")))
-}
-
-func has(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
