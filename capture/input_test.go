@@ -275,3 +275,67 @@ func TestLongRecords(t *testing.T) {
 		t.Errorf("a 4 KiB file claiming a 3.75 GiB record allocated %d MiB", n>>20)
 	}
 }
+
+// A pcapng file whose second section is big-endian, after a little-endian
+// section that ends with a non-packet block: pcapgo reads the statistics,
+// section header and interface blocks in one go, and netdx's block check
+// must not read the next packet block in the first section's byte order.
+func TestPcapngSectionsOfBothByteOrders(t *testing.T) {
+	_, g := scenarioPcap(t)
+	file := g.Pcapng()
+	le32 := binary.LittleEndian
+	isb := le32.AppendUint32(nil, 5) // interface statistics block
+	for _, v := range []uint32{24, 0, 0, 0, 24} {
+		isb = le32.AppendUint32(isb, v)
+	}
+	file = append(file, isb...)
+	// Enough packets after it that a misread length still fits the file.
+	file = append(file, bigEndianPcapng(g, 4)...)
+	res, err := Analyze(context.Background(), bytes.NewReader(file), Options{Name: "x.pcapng"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(5 * len(g.Recs)); res.Packets != want {
+		t.Errorf("%d packets, want %d", res.Packets, want)
+	}
+}
+
+// bigEndianPcapng writes g's records, times over, as one big-endian pcapng section
+// (pcapgo writes only the machine's byte order). A comment pads every
+// packet block to a multiple of 256 bytes: read in the wrong byte order,
+// such a length is under 1 MiB and gets checked.
+func bigEndianPcapng(g *ct.Gen, times int) []byte {
+	be := binary.BigEndian
+	block := func(b []byte, typ uint32, body []byte) []byte {
+		n := uint32(12 + len(body))
+		b = be.AppendUint32(be.AppendUint32(b, typ), n)
+		return be.AppendUint32(append(b, body...), n)
+	}
+	shb := be.AppendUint32(nil, 0x1a2b3c4d)
+	shb = be.AppendUint16(be.AppendUint16(shb, 1), 0)
+	shb = be.AppendUint64(shb, ^uint64(0))
+	out := block(nil, 0x0a0d0d0a, shb)
+	idb := be.AppendUint16(nil, uint16(g.Link))
+	idb = be.AppendUint32(be.AppendUint16(idb, 0), 262144)
+	out = block(out, 1, idb)
+	for i := range times * len(g.Recs) {
+		r := g.Recs[i%len(g.Recs)]
+		us := uint64(r.CI.Timestamp.UnixMicro())
+		epb := be.AppendUint32(nil, 0)
+		epb = be.AppendUint32(be.AppendUint32(epb, uint32(us>>32)), uint32(us))
+		epb = be.AppendUint32(be.AppendUint32(epb, uint32(len(r.Data))), uint32(r.CI.Length))
+		epb = append(epb, r.Data...)
+		epb = append(epb, make([]byte, (4-len(r.Data)%4)%4)...)
+		// The comment option (4-byte header and value) and the end of
+		// options (4 bytes) take the block to the next multiple of 256.
+		comment := 256 - (12+len(epb)+4)%256
+		if comment < 4 {
+			comment += 256
+		}
+		epb = be.AppendUint16(be.AppendUint16(epb, 1), uint16(comment-4))
+		epb = append(epb, make([]byte, comment-4)...)
+		epb = be.AppendUint32(epb, 0) // end of options
+		out = block(out, 6, epb)
+	}
+	return out
+}

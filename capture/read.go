@@ -48,7 +48,7 @@ type source struct {
 	// links caches each interface's link type, refreshed when the pcapng
 	// reader reports a new interface.
 	links []layers.LinkType
-	// ngBig says the current pcapng section is big-endian.
+	// ngBig says the first pcapng section is big-endian.
 	ngBig bool
 	// bigPcap says the pcap file is big-endian.
 	bigPcap bool
@@ -97,10 +97,11 @@ func openSource(r io.Reader, name string) (*source, error) {
 	switch {
 	case magic == pcapngMagic:
 		s.format = "pcapng"
-		if h, _ := s.br.Peek(28); len(h) < 28 {
+		h, _ := s.br.Peek(28)
+		if len(h) < 28 {
 			return nil, s.headerError(ErrFormat, fmt.Errorf("the pcapng section header is cut short: %d of at least 28 bytes", len(h)))
 		}
-		s.ngBig = s.sectionBigEndian()
+		s.ngBig = binary.BigEndian.Uint32(h[8:]) == 0x1a2b3c4d
 		s.ng, err = pcapgo.NewNgReader(s.br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 	case isPcap(magic):
 		s.format = "pcap"
@@ -180,12 +181,6 @@ func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 // also read records up to.
 const maxRecord = 262144
 
-// errDamagedLength marks a length check of ours; readError keeps it
-// ErrDamaged even at the end of the stream.
-type errDamagedLength struct{ msg string }
-
-func (e *errDamagedLength) Error() string { return e.msg }
-
 // readRecord reads the next pcap record straight out of the read-ahead
 // buffer: pcapgo read and checked the file header, and a record is a
 // 16-byte header and the frame, so the frame is handed out without the
@@ -202,10 +197,10 @@ func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
 	limit := max(s.pcap.Snaplen(), maxRecord)
 	switch {
 	case caplen > limit:
-		return nil, ci, &errDamagedLength{fmt.Sprintf("capture length %d is above the file's snap length (%d) and %d bytes, the most any capture tool stores",
-			caplen, s.pcap.Snaplen(), maxRecord)}
+		return nil, ci, fmt.Errorf("capture length %d is above the file's snap length (%d) and %d bytes, the most any capture tool stores",
+			caplen, s.pcap.Snaplen(), maxRecord)
 	case caplen > wire:
-		return nil, ci, &errDamagedLength{fmt.Sprintf("capture length %d is above its original length %d", caplen, wire)}
+		return nil, ci, fmt.Errorf("capture length %d is above its original length %d", caplen, wire)
 	}
 	frac := int64(s.u32(h[4:]))
 	if !s.nano {
@@ -261,40 +256,59 @@ func cutShort(err error, got int) error {
 
 // checkBlock looks at the next pcapng block before pcapgo reads it: its
 // length must be a multiple of 4, at least 12, and repeated at its end.
+// pcapgo reads several blocks per packet, section headers among them, so
+// the byte order of a block here is known only when it is a section
+// header. Any other block is read in the first section's byte order, and
+// when its lengths are wrong in that order, in the other one: a later
+// section may be of the other order, and the block is good when its
+// lengths agree that way.
 func (s *source) checkBlock() error {
-	h, _ := s.br.Peek(12)
-	if len(h) < 8 {
+	peek, _ := s.br.Peek(12)
+	if len(peek) < 8 {
 		return nil
 	}
+	var head [12]byte // checkBlockIn's Peek may move the buffer under peek
+	h := head[:copy(head[:], peek)]
+	big := s.ngBig
 	if [4]byte(h[:4]) == pcapngMagic && len(h) == 12 {
-		s.ngBig = s.sectionBigEndian()
+		big = binary.BigEndian.Uint32(h[8:]) == 0x1a2b3c4d
+		_, err := s.checkBlockIn(big, h)
+		return err
 	}
-	order := binary.ByteOrder(binary.LittleEndian)
-	if s.ngBig {
-		order = binary.BigEndian
-	}
-	n := order.Uint32(h[4:])
-	if n < 12 || n%4 != 0 {
-		return &errDamagedLength{fmt.Sprintf("pcapng block of type 0x%08x has length %d: a block is at least 12 bytes and a multiple of 4", order.Uint32(h), n)}
-	}
-	if n > readBuffer {
+	if _, err := s.checkBlockIn(big, h); err == nil {
 		return nil
-	}
-	b, _ := s.br.Peek(int(n))
-	if len(b) < int(n) {
-		return nil // the stream ends inside the block: pcapgo reports the cut
-	}
-	if tail := order.Uint32(b[n-4:]); tail != n {
-		return &errDamagedLength{fmt.Sprintf("pcapng block of type 0x%08x has length %d at its start but %d at its end", order.Uint32(h), n, tail)}
+	} else if verified, _ := s.checkBlockIn(!big, h); !verified {
+		return err
 	}
 	return nil
 }
 
-// sectionBigEndian reads the byte-order magic of the section header block
-// at the read position.
-func (s *source) sectionBigEndian() bool {
-	h, _ := s.br.Peek(12)
-	return len(h) == 12 && binary.BigEndian.Uint32(h[8:]) == 0x1a2b3c4d
+// checkBlockIn checks the lengths of the block whose head is h, read in
+// big-endian order or not. verified says both lengths were read and
+// agree; a block longer than the read-ahead buffer, or one the stream
+// ends inside, passes unverified.
+func (s *source) checkBlockIn(big bool, h []byte) (verified bool, err error) {
+	u32 := func(b []byte) uint32 {
+		if big {
+			return binary.BigEndian.Uint32(b)
+		}
+		return binary.LittleEndian.Uint32(b)
+	}
+	n := u32(h[4:])
+	if n < 12 || n%4 != 0 {
+		return false, fmt.Errorf("pcapng block of type 0x%08x has length %d: a block is at least 12 bytes and a multiple of 4", u32(h), n)
+	}
+	if n > readBuffer {
+		return false, nil
+	}
+	b, _ := s.br.Peek(int(n))
+	if len(b) < int(n) {
+		return false, nil // the stream ends inside the block: pcapgo reports the cut
+	}
+	if tail := u32(b[n-4:]); tail != n {
+		return false, fmt.Errorf("pcapng block of type 0x%08x has length %d at its start but %d at its end", u32(h), n, tail)
+	}
+	return true, nil
 }
 
 func (s *source) link(i int) layers.LinkType {
@@ -322,10 +336,6 @@ func (s *source) readError(err error) error {
 		return io.EOF
 	}
 	ie := &InputError{Name: s.name, Record: s.record + 1, Offset: s.start, Kind: ErrDamaged, Err: err}
-	var dl *errDamagedLength
-	if errors.As(err, &dl) {
-		return ie
-	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		ie.Kind, ie.Err = ErrCutShort, nil
 	}
