@@ -1,6 +1,7 @@
 package collectors
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -149,9 +150,13 @@ func (s *Sources) hostFromContainer() {
 	var host, own unix.Stat_t
 	if err := unix.Stat(hostPath, &host); err != nil {
 		// Only a process allowed to trace PID 1 may look at its
-		// namespace: without that netdx cannot tell whether it is its
-		// own, so it reads PID 1's files, which it may read.
+		// namespace link. Without that, PID 1's routes and addresses,
+		// which it may read, tell whether the namespace is netdx's own
+		// (hostNetwork); when they differ it reads PID 1's files.
 		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+			if sameNetNS(filepath.Join(s.ProcPath, "1", "net"), "/proc/thread-self/net") {
+				return
+			}
 			s.hostFilesOnly(fmt.Errorf("%s: %w", hostPath, err), caps.SysAdmin.String()+","+caps.SysPtrace.String())
 		}
 		return // otherwise a fixture tree, or no PID 1 to follow: read ProcPath/net
@@ -184,7 +189,28 @@ func (s *Sources) hostFilesOnly(err error, need string) {
 	s.NetPath = filepath.Join(s.ProcPath, "1", "net")
 	s.notLiveCaps = need
 	s.notLive = "could not enter the network namespace of the host's PID 1 (" + err.Error() + ")"
-	s.Warnings = append(s.Warnings, "Reading the host's /proc files from "+s.NetPath+"; interface attributes, qdiscs, ethtool, sockets and sysctls are left out because from this container they would show the container's own namespace. Run with hostNetwork (or CAP_SYS_ADMIN) to read them.")
+	s.Warnings = append(s.Warnings, "Reading the host's /proc files from "+s.NetPath+"; interface attributes, qdiscs, ethtool, sockets and sysctls are left out because from this container they would show the container's own namespace. Run with hostNetwork (or "+strings.ReplaceAll(need, ",", " and ")+") to read them.")
+}
+
+// sameNetNS reports whether two net directories of /proc (PROC/PID/net)
+// show one network namespace: their route and if_inet6 tables, which hold
+// no counters, are identical and not empty. It is the test left when the
+// namespace links themselves may not be compared.
+func sameNetNS(a, b string) bool {
+	same := false
+	for _, name := range []string{"route", "if_inet6"} {
+		x, errA := os.ReadFile(filepath.Join(a, name))
+		y, errB := os.ReadFile(filepath.Join(b, name))
+		switch {
+		case errA != nil || errB != nil:
+			continue
+		case !bytes.Equal(x, y):
+			return false
+		case bytes.Count(x, []byte("\n")) > 1:
+			same = true // more than route's header, or than the loopback address
+		}
+	}
+	return same
 }
 
 // probeEnter checks that the calling process may switch into h.
