@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -87,9 +86,9 @@ func (conntrack) Collect(_ context.Context, src *Sources, snap *Snapshot) error 
 		if !ok {
 			return nil
 		}
-		v, err := strconv.ParseUint(s, 10, 64)
+		v, err := parseCount(s, 10, 64)
 		if err != nil {
-			snap.AddSkip("conntrack", parseErr(filepath.Join(sys, name), 1, "%q is not a number", s))
+			snap.AddSkip("conntrack", parseErr(filepath.Join(sys, name), 1, "%v", err))
 			return nil
 		}
 		return &v

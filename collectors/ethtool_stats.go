@@ -59,7 +59,7 @@ func ClassifyStat(name string) StatClass {
 			switch {
 			case g == "rx" || g == "tx":
 				c.Dir = g
-			case isDigits(g):
+			case isBaseDigits(g, 10):
 				c.Queue, _ = strconv.Atoi(g)
 			default:
 				c.Base = g
@@ -97,16 +97,4 @@ func ClassifyStat(name string) StatClass {
 		c.Kind = "tx_pressure"
 	}
 	return c
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }

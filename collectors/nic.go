@@ -187,14 +187,15 @@ func (nic) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 		default:
 			base = errors.New("failed")
 		}
+		// Permission: the ethtool ioctls netdx reads need CAP_NET_ADMIN
+		// only on drivers that restrict them.
+		like := skipFor("", base)
 		snap.Skipped = append(snap.Skipped, Skip{
-			Source:  fmt.Sprintf("ethtool %s %s", k.what, listNames(ifaces, 4)),
-			Kind:    SkipKind(k.kind),
-			Message: reason,
-			Fix:     skipFor("", base).Fix,
-			// Permission: the ethtool ioctls netdx reads need CAP_NET_ADMIN
-			// only on drivers that restrict them.
-			Capability: skipFor("", base).Capability,
+			Source:     fmt.Sprintf("ethtool %s %s", k.what, listNames(ifaces, 4)),
+			Kind:       SkipKind(k.kind),
+			Message:    reason,
+			Fix:        like.Fix,
+			Capability: like.Capability,
 		})
 	}
 	snap.NICs = nics

@@ -25,7 +25,7 @@ func (uptime) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 	}
 	f := bytes.Fields(b)
 	if len(f) == 0 {
-		return parseErr(path, 1, "empty")
+		return emptyFile(path)
 	}
 	secs, err := strconv.ParseFloat(string(f[0]), 64)
 	// NaN, Inf and more than 292 years would turn into a negative duration.

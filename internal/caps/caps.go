@@ -6,18 +6,14 @@
 // filter, can still refuse what the capability set allows.
 package caps
 
-import (
-	"strconv"
-	"strings"
-)
+import "strconv"
 
 // Cap is a Linux capability number (linux/capability.h).
 type Cap int
 
 // The capabilities netdx can use, and what for.
 const (
-	// DacOverride and DacReadSearch bypass file permission checks.
-	DacOverride   Cap = 1
+	// DacReadSearch bypasses file read and directory search checks.
 	DacReadSearch Cap = 2
 	// NetAdmin: MPTCP subflow details on older kernels, forced socket
 	// buffer sizes.
@@ -36,7 +32,7 @@ const (
 var Used = []Cap{NetRaw, NetAdmin, SysAdmin, DacReadSearch, SysPtrace}
 
 var names = map[Cap]string{
-	DacOverride: "CAP_DAC_OVERRIDE", DacReadSearch: "CAP_DAC_READ_SEARCH", NetAdmin: "CAP_NET_ADMIN",
+	DacReadSearch: "CAP_DAC_READ_SEARCH", NetAdmin: "CAP_NET_ADMIN",
 	NetRaw: "CAP_NET_RAW", SysAdmin: "CAP_SYS_ADMIN", SysPtrace: "CAP_SYS_PTRACE",
 }
 
@@ -47,9 +43,6 @@ func (c Cap) String() string {
 	}
 	return "CAP_" + strconv.Itoa(int(c))
 }
-
-// Lower is the name setcap(8) and setpriv(1) take: "cap_net_raw".
-func (c Cap) Lower() string { return strings.ToLower(c.String()) }
 
 // Set is a capability set: bit n set means capability n is held.
 type Set uint64
@@ -67,29 +60,4 @@ func (s Set) Names() []string {
 		}
 	}
 	return out
-}
-
-// ParseStatus reads the effective set from the text of /proc/PID/status
-// (its CapEff line, hexadecimal).
-func ParseStatus(status string) (Set, bool) {
-	for _, line := range strings.Split(status, "\n") {
-		v, ok := strings.CutPrefix(line, "CapEff:")
-		if !ok {
-			continue
-		}
-		var s uint64
-		v = strings.TrimSpace(v)
-		if v == "" || len(v) > 16 {
-			return 0, false
-		}
-		for _, r := range v {
-			d := strings.IndexRune("0123456789abcdef", r|0x20)
-			if d < 0 {
-				return 0, false
-			}
-			s = s<<4 | uint64(d)
-		}
-		return Set(s), true
-	}
-	return 0, false
 }

@@ -53,10 +53,6 @@ var (
 	}
 )
 
-// nullable lists fields that are written as null when empty, by Go type
-// and field.
-var nullable = map[string]bool{}
-
 // schemaGen builds one schema document.
 type schemaGen struct {
 	docs    *typeDocs
@@ -135,7 +131,6 @@ type node struct {
 	Title                string           `json:"title,omitempty"`
 	Description          string           `json:"description,omitempty"`
 	Ref                  string           `json:"$ref,omitempty"`
-	AnyOf                []*node          `json:"anyOf,omitempty"`
 	Type                 string           `json:"type,omitempty"`
 	Format               string           `json:"format,omitempty"`
 	Const                string           `json:"const,omitempty"`
@@ -221,9 +216,6 @@ func (g *schemaGen) object(t reflect.Type) *node {
 		p.Enum = enums[key]
 		p.Const = consts[key]
 		p.Pattern = patterns[key]
-		if nullable[key] {
-			p = &node{AnyOf: []*node{p, {Type: "null"}}}
-		}
 		doc := g.docs.fields[t.Name()][sf.Name]
 		if doc == "" {
 			g.missing = append(g.missing, key)

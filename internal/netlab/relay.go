@@ -190,13 +190,26 @@ func (r *Relay) route(ns *NS, ifaces []string) error {
 	return nil
 }
 
-// Stats returns the relay's counts so far.
+// Stats returns the relay's own counts so far (QueueDropped is Settled's).
 func (r *Relay) Stats() RelayStats {
-	st := RelayStats{
+	return RelayStats{
 		Received: r.received.Load(), Matched: r.matched.Load(),
 		Forwarded: r.forwarded.Load(), Dropped: r.dropped.Load(), DroppedOriginals: r.droppedOriginals.Load(),
 		ArrivedLate: r.arrivedLate.Load(),
 		Delayed:     r.delayed.Load(), Displaced: r.displaced.Load(),
+	}
+}
+
+// Settled waits up to timeout for every packet the relay has read to be
+// forwarded or dropped (none held, delayed or queued), then returns the
+// counts with the TUN queue's drops. Tests call it after traffic stops,
+// before comparing.
+func (r *Relay) Settled(timeout time.Duration) RelayStats {
+	deadline := time.Now().Add(timeout)
+	st := r.Stats()
+	for st.Received != st.Forwarded+st.Dropped && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+		st = r.Stats()
 	}
 	if r.ns != nil {
 		if l, err := r.ns.Netlink().LinkByName("relay0"); err == nil && l.Attrs().Statistics != nil {
@@ -204,20 +217,6 @@ func (r *Relay) Stats() RelayStats {
 		}
 	}
 	return st
-}
-
-// Settled waits up to timeout for every packet the relay has read to be
-// forwarded or dropped (none held, delayed or queued), then returns the
-// counts. Tests call it after traffic stops, before comparing.
-func (r *Relay) Settled(timeout time.Duration) RelayStats {
-	deadline := time.Now().Add(timeout)
-	for {
-		st := r.Stats()
-		if st.Received == st.Forwarded+st.Dropped || time.Now().After(deadline) {
-			return st
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // Close stops the relay; packets still held are discarded.
