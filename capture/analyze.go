@@ -73,8 +73,11 @@ type analyzer struct {
 	lastKey  flowKey
 	kept     []*Flow // evicted flows worth listing
 	free     []*flow // evicted TCP flows, for reuse
-	lasts    []int64 // evict's scratch space
-	totals   Totals
+	// rtxBudget is what is left of maxRtxExtra: the retransmission-log
+	// records the flows may still add beyond their first minRtxRecs.
+	rtxBudget int
+	lasts     []int64 // evict's scratch space
+	totals    Totals
 
 	ctxIndex map[ctxKey]uint32
 	ctxs     []*ctxNode // index 0 is the root: no encapsulation
@@ -99,6 +102,7 @@ func newAnalyzer(o Options, src *source) *analyzer {
 			WireGuardPorts: o.WireGuardPorts, ESPPorts: o.ESPPorts}),
 		flows:      map[flowKey]*flow{},
 		maxFlows:   o.MaxFlows,
+		rtxBudget:  maxRtxExtra,
 		ctxIndex:   map[ctxKey]uint32{},
 		ctxs:       []*ctxNode{{}},
 		undecoded:  map[decode.Fault]uint64{},
@@ -474,6 +478,9 @@ func (a *analyzer) newFlow(k flowKey, node *ctxNode, ep uint8, at int64) *flow {
 		f = newTCPFlow()
 	}
 	f.key, f.node, f.client, f.first, f.last = k, node, ep, at, at
+	if f.tcp != nil {
+		f.tcp.rtxBudget = &a.rtxBudget
+	}
 	a.flows[k] = f
 	a.res.FlowsSeen++
 	if t := node.innerTunnel(); t != nil {
@@ -531,6 +538,9 @@ func (a *analyzer) retire(f *flow, evicted bool) {
 		a.totals.TCPFlows++
 		for i := range f.tcp.d {
 			a.totals.TCP.add(&f.tcp.d[i].st)
+			if l := f.tcp.d[i].rtx; l != nil {
+				a.rtxBudget += l.extra()
+			}
 		}
 		if t := f.node.innerTunnel(); t != nil {
 			for i := range f.tcp.d {

@@ -49,6 +49,9 @@ type tcpFlow struct {
 	midstream              bool
 	fins                   uint8 // bit per endpoint that sent a FIN
 	final                  bool  // finalize ran
+	// rtxBudget is the analysis's allowance of retransmission-log
+	// records beyond each log's first minRtxRecs.
+	rtxBudget *int
 }
 
 // tcpFlowAlloc keeps a TCP flow's state next to its table entry: one
@@ -152,12 +155,18 @@ type rtxRec struct {
 // would overwrite is younger than keepAfter: a D-SACK arrives a round trip
 // after the retransmission it proves spurious, and in a long recovery on a
 // long path hundreds of retransmissions are sent in that time. A flow
-// whose retransmissions are spread out keeps the small log.
-const minRtxRecs, maxRtxRecs = 16, 1024
+// whose retransmissions are spread out keeps the small log. The records
+// beyond the first minRtxRecs of every log come out of budget, shared by
+// all flows of an analysis (maxRtxExtra: about 100 MiB), so a capture of
+// many flows in long recoveries at once stays bounded.
+const minRtxRecs, maxRtxRecs, maxRtxExtra = 16, 1024, 1 << 20
 
-func (l *rtxLog) add(r rtxRec, keepAfter int64) *rtxRec {
+func (l *rtxLog) add(r rtxRec, keepAfter int64, budget *int) *rtxRec {
 	size := uint64(len(l.recs))
-	if size == 0 || l.n >= size && size < maxRtxRecs && l.recs[l.n%size].at >= keepAfter {
+	if size == 0 || l.n >= size && size < maxRtxRecs && *budget >= int(size) && l.recs[l.n%size].at >= keepAfter {
+		if size > 0 {
+			*budget -= int(size)
+		}
 		grown := make([]rtxRec, max(2*size, minRtxRecs))
 		for i := range size { // oldest first
 			grown[i] = l.recs[(l.n+i)%size]
@@ -169,6 +178,10 @@ func (l *rtxLog) add(r rtxRec, keepAfter int64) *rtxRec {
 	l.n++
 	return x
 }
+
+// extra is the log's records beyond its first minRtxRecs: what it took
+// from the budget.
+func (l *rtxLog) extra() int { return max(len(l.recs)-minRtxRecs, 0) }
 
 // each calls fn on every remembered retransmission overlapping [s, e).
 func (l *rtxLog) each(s, e int64, fn func(*rtxRec)) {
@@ -869,7 +882,7 @@ func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, ms
 		d.st.LostBytes += rec.lostBytes
 		d.st.LostSegments += rec.lostSegs
 	}
-	x := l.add(rec, at-f.tcp.lossWindow())
+	x := l.add(rec, at-f.tcp.lossWindow(), f.tcp.rtxBudget)
 	if r.ackSeen && r.ack >= top || r.sacked(s, top) {
 		d.spurious(x, &R.ByACK)
 	}

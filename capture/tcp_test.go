@@ -433,3 +433,27 @@ func ackedCapture(g *ct.Gen, c *ct.Conv, out []ct.Frame, arrivals []ct.Timed, de
 	}
 	return g.Pcap()
 }
+
+// The retransmission logs of all flows share one budget beyond their
+// first records: a log grows while the budget lasts, then wraps.
+func TestRtxLogBudget(t *testing.T) {
+	budget := 2 * minRtxRecs
+	var a, b rtxLog
+	for i := range 8 * minRtxRecs {
+		a.add(rtxRec{at: int64(i)}, 0, &budget) // every record recent: grow if allowed
+	}
+	// a: 16 -> 32 (16 from the budget) -> 64 would need 32 more: refused.
+	if len(a.recs) != 2*minRtxRecs || budget != minRtxRecs || a.extra() != minRtxRecs {
+		t.Fatalf("log of %d records, budget left %d", len(a.recs), budget)
+	}
+	for i := range 4 * minRtxRecs {
+		b.add(rtxRec{at: int64(i)}, 0, &budget)
+	}
+	// b: 16 -> 32 takes the last 16.
+	if len(b.recs) != 2*minRtxRecs || budget != 0 {
+		t.Fatalf("second log of %d records, budget left %d", len(b.recs), budget)
+	}
+	if got := a.recs[(a.n-1)%uint64(len(a.recs))].at; got != 8*minRtxRecs-1 {
+		t.Errorf("newest record of the wrapped log: at %d", got)
+	}
+}
