@@ -83,10 +83,8 @@ type analyzer struct {
 	ctxs     []*ctxNode // index 0 is the root: no encapsulation
 	tunnels  []*tunnelState
 
-	undecoded  map[decode.Fault]uint64
-	firstAt    map[decode.Fault]position // where each fault was first seen
-	badOptions uint64                    // TCP segments with malformed options
-	firstBad   position
+	undecoded  map[decode.Fault]tally
+	badOptions tally // TCP segments with malformed options
 	linkFaults map[layers.LinkType]string
 	ifPackets  []uint64
 	warned     map[string]bool
@@ -105,8 +103,7 @@ func newAnalyzer(o Options, src *source) *analyzer {
 		rtxBudget:  maxRtxExtra,
 		ctxIndex:   map[ctxKey]uint32{},
 		ctxs:       []*ctxNode{{}},
-		undecoded:  map[decode.Fault]uint64{},
-		firstAt:    map[decode.Fault]position{},
+		undecoded:  map[decode.Fault]tally{},
 		linkFaults: map[layers.LinkType]string{},
 		warned:     map[string]bool{},
 	}
@@ -194,10 +191,7 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 	case decode.TopTCP:
 		res.TCPPackets++
 		if p.TCP.OptionsBad {
-			if a.badOptions == 0 {
-				a.firstBad = a.here()
-			}
-			a.badOptions++
+			a.badOptions.add(a.here())
 		}
 	case decode.TopUDP:
 		res.UDPPackets++
@@ -223,13 +217,30 @@ func (p position) String() string {
 	return "record " + itoa(p.record) + " (byte offset " + itoa(uint64(p.offset)) + ")"
 }
 
-// fault counts a packet decoding stopped short on, remembering where the
-// first of each kind was.
-func (a *analyzer) fault(f decode.Fault) {
-	if a.undecoded[f] == 0 {
-		a.firstAt[f] = a.here()
+// tally counts packets of one kind and remembers where the first was.
+type tally struct {
+	n     uint64
+	first position
+}
+
+func (t *tally) add(at position) {
+	if t.n == 0 {
+		t.first = at
 	}
-	a.undecoded[f]++
+	t.n++
+}
+
+// fault counts a packet decoding stopped short on.
+func (a *analyzer) fault(f decode.Fault) {
+	t := a.undecoded[f]
+	t.add(a.here())
+	a.undecoded[f] = t
+}
+
+// faultTally is one reason packets were not decoded, with its tally.
+type faultTally struct {
+	reason string
+	tally
 }
 
 // maxFaultWarnings bounds the warnings that say where undecoded packets
@@ -239,24 +250,18 @@ const maxFaultWarnings = 8
 // faultWarnings says, per reason, how many packets were not decoded and
 // where the first one is, so the user can look at it (Wireshark's "go to
 // packet" takes the record number).
-func (a *analyzer) faultWarnings() {
-	for i, u := range a.res.Undecoded {
+func (a *analyzer) faultWarnings(faults []faultTally) {
+	for i, x := range faults {
 		if i == maxFaultWarnings {
-			a.res.Warnings = append(a.res.Warnings, itoa(uint64(len(a.res.Undecoded)-i))+" more reasons for undecoded packets: see undecoded")
+			a.res.Warnings = append(a.res.Warnings, itoa(uint64(len(faults)-i))+" more reasons for undecoded packets: see undecoded")
 			break
 		}
-		var first position
-		for f, at := range a.firstAt {
-			if f.String() == u.Reason {
-				first = at
-			}
-		}
-		a.res.Warnings = append(a.res.Warnings, itoa(u.Packets)+" packet(s) not decoded ("+u.Reason+"), the first at "+
-			first.String()+"; they are left out of the analysis")
+		a.res.Warnings = append(a.res.Warnings, itoa(x.n)+" packet(s) not decoded ("+x.reason+"), the first at "+
+			x.first.String()+"; they are left out of the analysis")
 	}
-	if a.badOptions > 0 {
-		a.res.Warnings = append(a.res.Warnings, itoa(a.badOptions)+" TCP segment(s) had malformed options (length 0 or 1, or running past the header), the first at "+
-			a.firstBad.String()+"; their options were ignored and the segments analysed")
+	if a.badOptions.n > 0 {
+		a.res.Warnings = append(a.res.Warnings, itoa(a.badOptions.n)+" TCP segment(s) had malformed options (length 0 or 1, or running past the header), the first at "+
+			a.badOptions.first.String()+"; their options were ignored and the segments analysed")
 	}
 }
 
@@ -605,21 +610,25 @@ func (a *analyzer) finish(stop error) *Result {
 	if r := res.Totals.TCP.Reorder; r != nil {
 		res.Totals.Reorder = *r
 	}
-	for fault, n := range a.undecoded {
-		res.Undecoded = append(res.Undecoded, Count{Reason: fault.String(), Packets: n})
+	faults := make([]faultTally, 0, len(a.undecoded))
+	for f, t := range a.undecoded {
+		faults = append(faults, faultTally{f.String(), t})
 	}
-	sort.Slice(res.Undecoded, func(i, j int) bool {
-		if res.Undecoded[i].Packets != res.Undecoded[j].Packets {
-			return res.Undecoded[i].Packets > res.Undecoded[j].Packets
+	sort.Slice(faults, func(i, j int) bool {
+		if faults[i].n != faults[j].n {
+			return faults[i].n > faults[j].n
 		}
-		return res.Undecoded[i].Reason < res.Undecoded[j].Reason
+		return faults[i].reason < faults[j].reason
 	})
+	for _, x := range faults {
+		res.Undecoded = append(res.Undecoded, Count{Reason: x.reason, Packets: x.n})
+	}
 	if res.FlowsEvicted > 0 {
 		res.Warnings = append(res.Warnings, itoa(res.FlowsEvicted)+" of "+itoa(res.FlowsSeen)+
 			" flows were evicted: the flow table reached its limit of "+itoa(uint64(a.maxFlows))+
 			" flows, so the idlest were pushed out; their counts are in the totals and the worst of them in the flow list (raise --max-flows to keep them all)")
 	}
-	a.faultWarnings()
+	a.faultWarnings(faults)
 	res.Interfaces = a.src.interfaces(a.ifPackets)
 	for _, intf := range res.Interfaces {
 		if !intf.Supported {
