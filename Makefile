@@ -33,7 +33,7 @@ fmt-check:
 docs:
 	$(GO) run ./internal/gendocs
 	$(GO) test ./cmd/netdx -run '^TestGeneratedDocs$$' -count=1 -update
-	$(GO) test ./report/metrics -run TestAlertsAgreeWithRules -count=1 -update
+	$(GO) test ./render/metrics -run TestAlertsAgreeWithRules -count=1 -update
 
 # Fuzzing: every Fuzz target of every package, one after another (go runs
 # one -fuzz target per invocation), FUZZTIME each. Corpora live in each

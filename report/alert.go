@@ -138,7 +138,7 @@ func camel(s string) string {
 	return string(r)
 }
 
-// Metric names the alert expressions read; report/metrics defines them,
+// Metric names the alert expressions read; render/metrics defines them,
 // and its tests check every name used here is one it exports.
 const (
 	metricFinding        = "netdx_finding"

@@ -15,7 +15,7 @@ import (
 
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
-	"github.com/netdx/netdx/report/render"
+	"github.com/netdx/netdx/render"
 )
 
 const hostsDir = "../../collectors/testdata/hosts"

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netdx/netdx/report"
-	"github.com/netdx/netdx/report/render"
+	"github.com/netdx/netdx/render"
 )
 
 func newExplainCmd(a *app) *cobra.Command {

@@ -16,7 +16,7 @@ import (
 	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/probes/probestest"
 	"github.com/netdx/netdx/report"
-	"github.com/netdx/netdx/report/render"
+	"github.com/netdx/netdx/render"
 )
 
 // The merged report: one fixture host, one generated capture and one

@@ -17,7 +17,7 @@ import (
 
 	"github.com/netdx/netdx/internal/netlab"
 	"github.com/netdx/netdx/report"
-	"github.com/netdx/netdx/report/render"
+	"github.com/netdx/netdx/render"
 )
 
 // netstatValue reads one counter from a netstat-format file.

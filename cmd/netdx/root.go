@@ -17,7 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/netdx/netdx/report"
-	"github.com/netdx/netdx/report/render"
+	"github.com/netdx/netdx/render"
 )
 
 // app holds what every command shares: the streams, the clock and the

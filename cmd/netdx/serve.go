@@ -22,7 +22,7 @@ import (
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/report"
-	"github.com/netdx/netdx/report/metrics"
+	"github.com/netdx/netdx/render/metrics"
 )
 
 // Defaults of netdx serve. 9469 is free in Prometheus's list of exporter

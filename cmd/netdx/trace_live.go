@@ -12,7 +12,7 @@ import (
 
 	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/report"
-	"github.com/netdx/netdx/report/render"
+	"github.com/netdx/netdx/render"
 )
 
 // Terminal control sequences of the live view.

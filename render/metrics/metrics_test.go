@@ -198,7 +198,7 @@ func TestFixtureExposition(t *testing.T) {
 		t.Fatalf("%v (run go test -update)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("exposition differs from %s; run go test ./report/metrics -update and review the diff", path)
+		t.Errorf("exposition differs from %s; run go test ./render/metrics -update and review the diff", path)
 	}
 	for _, line := range []string{
 		`netdx_build_info{commit="abc123",goversion="GO",version="v1.2.3"} 1`,

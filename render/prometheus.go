@@ -4,11 +4,11 @@ import (
 	"io"
 
 	"github.com/netdx/netdx/report"
-	"github.com/netdx/netdx/report/metrics"
+	"github.com/netdx/netdx/render/metrics"
 )
 
 // Prometheus writes the report as Prometheus text exposition, for
-// node_exporter's textfile collector; report/metrics decides the metrics.
+// node_exporter's textfile collector; render/metrics decides the metrics.
 type Prometheus struct{}
 
 // Render implements Renderer.
