@@ -6,12 +6,13 @@ PKGS := ./...
 all: build
 
 # VERSION and COMMIT end up in `netdx --version` and in every report's
-# "tool" section: go build -ldflags "-X main.version=... -X main.commit=...".
+# "tool" section: go build -ldflags "-X github.com/netdx/netdx/internal/cli.version=..." (and .commit).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+CLI := github.com/netdx/netdx/internal/cli
 
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/netdx ./cmd/netdx
+	$(GO) build -ldflags "-X $(CLI).version=$(VERSION) -X $(CLI).commit=$(COMMIT)" -o bin/netdx ./cmd/netdx
 
 # The whole suite. Lab tests build network namespaces and need root; run as
 # a normal user they skip and say why.
@@ -32,7 +33,7 @@ fmt-check:
 # are checked against. Tests fail when any of them is stale.
 docs:
 	$(GO) run ./internal/gendocs
-	$(GO) test ./cmd/netdx -run '^TestGeneratedDocs$$' -count=1 -update
+	$(GO) test ./internal/cli -run '^TestGeneratedDocs$$' -count=1 -update
 	$(GO) test ./render/metrics -run TestAlertsAgreeWithRules -count=1 -update
 
 # Fuzzing: every Fuzz target of every package, one after another (go runs

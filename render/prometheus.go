@@ -3,8 +3,8 @@ package render
 import (
 	"io"
 
-	"github.com/netdx/netdx/report"
 	"github.com/netdx/netdx/render/metrics"
+	"github.com/netdx/netdx/report"
 )
 
 // Prometheus writes the report as Prometheus text exposition, for

@@ -7,8 +7,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/netdx/netdx/report"
 	"github.com/netdx/netdx/render/metrics"
+	"github.com/netdx/netdx/report"
 )
 
 // Markers of the generated sections of docs/prometheus.md; the prose
