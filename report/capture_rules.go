@@ -181,7 +181,7 @@ func pct(n, of uint64) float64 {
 	if of == 0 {
 		return 0
 	}
-	return capRound(100*float64(n)/float64(of), 3)
+	return Round(100*float64(n)/float64(of), 3)
 }
 
 // worstFlows names up to three flows by a count, worst first.
@@ -237,7 +237,7 @@ func checkCaptureRetrans(in *Input) Outcome {
 				Num("fast_retransmissions", float64(R.Fast), "segments"),
 				Num("spurious_retransmissions", float64(R.Spurious), "segments"),
 				Num("data_segments", float64(t.Segments), "segments"),
-				Num("retransmitted_percent", capRound(share*100, 3), "percent"),
+				Num("retransmitted_percent", Round(share*100, 3), "percent"),
 				worstFlows(r, func(f *capture.Flow) uint64 { return lossDriven(&f.Dir[0]) + lossDriven(&f.Dir[1]) }),
 			},
 		}
@@ -373,7 +373,7 @@ func reorderEvidence(reo *capture.Reorder) []Evidence {
 	mean := 0.0
 	lateMean := time.Duration(0)
 	if reo.Reordered > 0 {
-		mean = capRound(float64(reo.ExtentSum)/float64(reo.Reordered), 3)
+		mean = Round(float64(reo.ExtentSum)/float64(reo.Reordered), 3)
 		lateMean = reo.LateTimeSum / time.Duration(reo.Reordered)
 	}
 	judged := uint64(0)
@@ -384,16 +384,16 @@ func reorderEvidence(reo *capture.Reorder) []Evidence {
 		if judged == 0 {
 			return 0
 		}
-		return capRound(float64(reo.Density[d+capture.DensityThreshold])/float64(judged), 6)
+		return Round(float64(reo.Density[d+capture.DensityThreshold])/float64(judged), 6)
 	}
 	return []Evidence{
 		Num("reordered_packets", float64(reo.Reordered), "packets"),
-		Num("reordered_percent", capRound(reo.Ratio()*100, 4), "percent"),
+		Num("reordered_percent", Round(reo.Ratio()*100, 4), "percent"),
 		Num("extent_max", float64(reo.ExtentMax), "packets"),
 		Num("extent_mean", mean, "packets"),
 		Num("n_reordering_max", float64(maxN(reo)), "packets"),
-		Num("late_ms_max", capMs(reo.LateTimeMax), "ms"),
-		Num("late_ms_mean", capMs(lateMean), "ms"),
+		Num("late_ms_max", Millis(reo.LateTimeMax), "ms"),
+		Num("late_ms_mean", Millis(lateMean), "ms"),
 		Num("density_early_1", frac(-1), "fraction"),
 		Num("density_late_1", frac(1), "fraction"),
 	}
@@ -539,7 +539,7 @@ func checkCaptureZeroWindow(in *Input) Outcome {
 				Summary: fmt.Sprintf("%s advertised a zero window (%d packets), closed for %s in total: its application did not read what %s sent fast enough.",
 					rcv, d.ZeroWindows, d.ZeroWindowTime.Round(time.Millisecond), snd),
 				Evidence: []Evidence{Num("zero_windows", float64(d.ZeroWindows), "packets"),
-					Num("zero_window_ms", capMs(d.ZeroWindowTime), "ms"), Num("window_probes", float64(peer.WindowProbes), "packets")},
+					Num("zero_window_ms", Millis(d.ZeroWindowTime), "ms"), Num("window_probes", float64(peer.WindowProbes), "packets")},
 				Fix: []string{"fix the application reading on " + rcv + " (host " + rcvHost + "): CPU, blocking work between reads"},
 			}
 			if len(hits) > capMaxFlowFindings && k == capMaxFlowFindings-1 {
@@ -579,7 +579,7 @@ func checkCaptureWindowFull(in *Input) Outcome {
 					Fix: []string{"sysctl -w net.ipv4.tcp_rmem='4096 131072 16777216'   # on " + rcvHost + ": at least bandwidth x round trip"},
 				}
 				if h := fl.HandshakeRTT; h > 0 {
-					f.Evidence = append(f.Evidence, Num("rtt_ms", capMs(h), "ms"))
+					f.Evidence = append(f.Evidence, Num("rtt_ms", Millis(h), "ms"))
 				}
 				if peer.WindowScale == 0 {
 					f.Fix = append(f.Fix, "sysctl -w net.ipv4.tcp_window_scaling=1   # on "+rcvHost+": the handshake negotiated no window scaling, so the window stops at 64 KiB")

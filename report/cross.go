@@ -45,9 +45,9 @@ func hostRates(in *Input, other Source) (s *sample, why string) {
 	}
 	s = newSample(in)
 	switch {
-	case s == nil || !s.hasNetstat():
+	case s == nil || !s.HasNetstat():
 		return nil, "the host's netstat counters were not read"
-	case s.sinceBoot:
+	case s.SinceBoot:
 		return nil, "needs two host samples (--interval above 0)"
 	}
 	return s, ""

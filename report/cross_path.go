@@ -104,15 +104,15 @@ func (p pathLoss) link() string {
 
 func (p pathLoss) evidence() []Evidence {
 	dest := p.tr.Hops[len(p.tr.Hops)-1]
-	ev := []Evidence{Num("destination.loss", capRound(100*lossFrac(dest), 3), "percent"),
+	ev := []Evidence{Num("destination.loss", Round(100*lossFrac(dest), 3), "percent"),
 		Num("destination.sent", float64(dest.Sent), "probes")}
 	if p.prev >= 0 {
 		h := p.tr.Hops[p.prev]
-		ev = append(ev, Num(fmt.Sprintf("hop%d.loss", h.TTL), capRound(h.LossPct(), 3), "percent"))
+		ev = append(ev, Num(fmt.Sprintf("hop%d.loss", h.TTL), Round(h.LossPct(), 3), "percent"))
 	}
 	if p.onset >= 0 {
 		h := p.tr.Hops[p.onset]
-		ev = append(ev, Num(fmt.Sprintf("hop%d.loss", h.TTL), capRound(h.LossPct(), 3), "percent"))
+		ev = append(ev, Num(fmt.Sprintf("hop%d.loss", h.TTL), Round(h.LossPct(), 3), "percent"))
 	}
 	return ev
 }
@@ -128,10 +128,10 @@ func checkRetransFromPath(in *Input) Outcome {
 	if s == nil {
 		return Outcome{NotChecked: why}
 	}
-	re, out := s.netstat("Tcp", "RetransSegs"), s.netstat("Tcp", "OutSegs")
-	r := ratio(re.delta, out.delta)
-	if out.delta < retransMinSegs || r < retransWarnShare {
-		return Outcome{Detail: fmt.Sprintf("the host retransmitted %s of %d segments %s", fmtPct(r), out.delta, s.window())}
+	re, out := s.Netstat("Tcp", "RetransSegs"), s.Netstat("Tcp", "OutSegs")
+	r := Ratio(re.Delta, out.Delta)
+	if out.Delta < retransMinSegs || r < retransWarnShare {
+		return Outcome{Detail: fmt.Sprintf("the host retransmitted %s of %d segments %s", fmtPct(r), out.Delta, s.window())}
 	}
 	paths := lossyPaths(in)
 	if len(paths) == 0 {
@@ -144,7 +144,7 @@ func checkRetransFromPath(in *Input) Outcome {
 			Evidence: append([]Evidence{s.ev(re), s.ev(out), pctEvidence("retransmitted share", r)}, p.evidence()...),
 			Related:  append(in.foundRefs(hasID("tcp.retransmits")), in.forwardingRefs(p.tr)...),
 		}
-		f.Summary = fmt.Sprintf("This host retransmitted %s of its TCP segments (%d of %d %s)", fmtPct(r), re.delta, out.delta, s.window())
+		f.Summary = fmt.Sprintf("This host retransmitted %s of its TCP segments (%d of %d %s)", fmtPct(r), re.Delta, out.Delta, s.window())
 		target := p.tr.Config.Target.String()
 		if local == "" {
 			f.Evidence = append(f.Evidence, Text("local drops", "none in the window"))

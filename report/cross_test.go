@@ -74,7 +74,7 @@ func subsumedBy(t *testing.T, fs map[string][]Finding, parent Finding, ids ...st
 
 func TestCrossTunnelBatching(t *testing.T) {
 	b, a := tunnelHost()
-	fs, _ := crossFindings(t, &Input{Diag: &DiagInput{Before: b, After: a, Interval: testInterval}, Captures: []*capture.Result{reorderedCapture()}})
+	fs, _ := crossFindings(t, &Input{Diag: collectors.NewWindow(b, a, testInterval), Captures: []*capture.Result{reorderedCapture()}})
 	got := fs["cross.tunnel_batching_reordering"]
 	if len(got) != 1 {
 		t.Fatalf("want one tunnel batching finding, got %d", len(got))
@@ -98,7 +98,7 @@ func TestCrossTunnelBatching(t *testing.T) {
 	}
 	subsumedBy(t, fs, f, "tcp.reordering", "capture.reordering", "capture.size_ordered_reordering")
 	// The rest of the report stands: subsumed findings sort last.
-	all, _ := Evaluate(&Input{Diag: &DiagInput{Before: b, After: a, Interval: testInterval}, Captures: []*capture.Result{reorderedCapture()}})
+	all, _ := Evaluate(&Input{Diag: collectors.NewWindow(b, a, testInterval), Captures: []*capture.Result{reorderedCapture()}})
 	seenSub := false
 	for _, x := range all {
 		if x.SubsumedBy != nil {
@@ -136,10 +136,10 @@ func TestCrossTunnelBatchingNotFired(t *testing.T) {
 			return nil
 		}, "batch nothing"},
 		{"since boot", func(b, a *collectors.Snapshot, r *capture.Result) *Input {
-			return &Input{Diag: &DiagInput{After: a}, Captures: []*capture.Result{r}}
+			return &Input{Diag: collectors.NewWindow(nil, a, 0), Captures: []*capture.Result{r}}
 		}, "needs two host samples"},
 		{"no capture", func(b, a *collectors.Snapshot, r *capture.Result) *Input {
-			return &Input{Diag: &DiagInput{Before: b, After: a, Interval: testInterval}, Traces: []*probes.Trace{{}}}
+			return &Input{Diag: collectors.NewWindow(b, a, testInterval), Traces: []*probes.Trace{{}}}
 		}, "needs the host (diag) and a capture (--pcap)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,7 +147,7 @@ func TestCrossTunnelBatchingNotFired(t *testing.T) {
 			r := reorderedCapture()
 			in := tc.shape(b, a, r)
 			if in == nil {
-				in = &Input{Diag: &DiagInput{Before: b, After: a, Interval: testInterval}, Captures: []*capture.Result{r}}
+				in = &Input{Diag: collectors.NewWindow(b, a, testInterval), Captures: []*capture.Result{r}}
 			}
 			fs, checks := crossFindings(t, in)
 			if len(fs["cross.tunnel_batching_reordering"]) != 0 {
@@ -176,7 +176,7 @@ func TestCrossTunnelMTU(t *testing.T) {
 	for _, s := range []*collectors.Snapshot{b, a} {
 		s.Links[len(s.Links)-1].MTU = 1500 // vxlan0 as large as eth0
 	}
-	fs, _ := crossFindings(t, &Input{Diag: &DiagInput{Before: b, After: a, Interval: testInterval}, Captures: []*capture.Result{pmtuCapture()}})
+	fs, _ := crossFindings(t, &Input{Diag: collectors.NewWindow(b, a, testInterval), Captures: []*capture.Result{pmtuCapture()}})
 	got := fs["cross.tunnel_mtu_blackhole"]
 	if len(got) != 1 {
 		t.Fatalf("want one tunnel MTU finding, got %v", got)
@@ -192,7 +192,7 @@ func TestCrossTunnelMTU(t *testing.T) {
 
 	// A tunnel MTU that leaves room: the black hole is elsewhere.
 	b, a = tunnelHost()
-	fs, _ = crossFindings(t, &Input{Diag: &DiagInput{Before: b, After: a, Interval: testInterval}, Captures: []*capture.Result{pmtuCapture()}})
+	fs, _ = crossFindings(t, &Input{Diag: collectors.NewWindow(b, a, testInterval), Captures: []*capture.Result{pmtuCapture()}})
 	if len(fs["cross.tunnel_mtu_blackhole"]) != 0 || fs["capture.pmtu_blackhole"][0].SubsumedBy != nil {
 		t.Errorf("a 1450-byte vxlan over 1500 blamed")
 	}
@@ -207,7 +207,7 @@ func TestCrossRetransmitsFromPathLoss(t *testing.T) {
 		if localDrops {
 			a.Qdiscs[0].Drops += 500
 		}
-		return &Input{Diag: &DiagInput{Before: b, After: a, Interval: testInterval}, Traces: []*probes.Trace{tr}}
+		return &Input{Diag: collectors.NewWindow(b, a, testInterval), Traces: []*probes.Trace{tr}}
 	}
 	fs, _ := crossFindings(t, retransHost(false))
 	got := fs["cross.retransmits_from_path_loss"]
@@ -288,7 +288,7 @@ func TestCrossFlowLossOnPath(t *testing.T) {
 func TestCrossRulesNeedTwoSources(t *testing.T) {
 	b, a := tunnelHost()
 	for _, in := range []*Input{
-		{Diag: &DiagInput{Before: b, After: a, Interval: testInterval}},
+		{Diag: collectors.NewWindow(b, a, testInterval)},
 		{Captures: []*capture.Result{reorderedCapture()}},
 	} {
 		_, checks := Evaluate(in)

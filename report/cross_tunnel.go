@@ -105,7 +105,7 @@ func (t hostTunnel) String() string {
 // hostTunnels lists the host's tunnel interfaces, by name.
 func hostTunnels(s *sample) []hostTunnel {
 	var out []hostTunnel
-	for _, l := range s.after.Links {
+	for _, l := range s.After.Links {
 		if !tunnelKinds[l.Kind] {
 			continue
 		}
@@ -117,7 +117,7 @@ func hostTunnels(s *sample) []hostTunnel {
 
 // batchingOn names the batching offloads active on an interface.
 func batchingOn(s *sample, name string) []string {
-	n := s.after.NICs[name]
+	n := s.After.NICs[name]
 	if n == nil {
 		return nil
 	}
@@ -134,7 +134,7 @@ func batchingOn(s *sample, name string) []string {
 // left out: the devices a tunnel's packets leave by.
 func hardware(s *sample) []string {
 	var out []string
-	for _, l := range s.after.Links {
+	for _, l := range s.After.Links {
 		if l.Kind == "device" && l.Name != "lo" && l.OperState != "down" && l.MTU > 0 {
 			out = append(out, l.Name)
 		}
@@ -168,10 +168,10 @@ func checkTunnelBatching(in *Input) Outcome {
 	if len(tunnels) == 0 {
 		return Outcome{Detail: "no tunnel interface on the host"}
 	}
-	reo := s.netstatSum("TcpExt.TCP*Reorder", "TcpExt", reorderCounters...)
-	dsack := s.netstatSum("TcpExt.TCPDSACK*", "TcpExt", dsackCounters...)
-	if reo.delta < crossHostReorderMin && dsack.delta < crossHostReorderMin {
-		return Outcome{Detail: fmt.Sprintf("the host's TCP counted %d reorder events and %d D-SACKs %s", reo.delta, dsack.delta, s.window())}
+	reo := s.NetstatSum("TcpExt.TCP*Reorder", "TcpExt", reorderCounters...)
+	dsack := s.NetstatSum("TcpExt.TCPDSACK*", "TcpExt", dsackCounters...)
+	if reo.Delta < crossHostReorderMin && dsack.Delta < crossHostReorderMin {
+		return Outcome{Detail: fmt.Sprintf("the host's TCP counted %d reorder events and %d D-SACKs %s", reo.Delta, dsack.Delta, s.window())}
 	}
 	var caps []*capture.Result
 	var underlay []string
@@ -218,7 +218,7 @@ func checkTunnelBatching(in *Input) Outcome {
 	}
 	f := Finding{ID: "cross.tunnel_batching_reordering", Subject: names(subject)}
 	for _, name := range append(slices.Clone(reorderCounters), dsackCounters...) {
-		f.Evidence = append(f.Evidence, s.ev(s.netstat("TcpExt", name)))
+		f.Evidence = append(f.Evidence, s.ev(s.Netstat("TcpExt", name)))
 	}
 	var seen []string
 	deepest := 0
@@ -237,7 +237,7 @@ func checkTunnelBatching(in *Input) Outcome {
 		seen = append(seen, what)
 		f.Evidence = append(f.Evidence,
 			Num(r.Name+": reordered_packets", float64(t.Reordered), "packets"),
-			Num(r.Name+": reordered_percent", capRound(t.Ratio()*100, 4), "percent"),
+			Num(r.Name+": reordered_percent", Round(t.Ratio()*100, 4), "percent"),
 			Num(r.Name+": n_reordering_max", float64(maxN(t)), "packets"))
 		if sizeOrdered {
 			f.Evidence = append(f.Evidence, Num(r.Name+": late_larger_than_overtaker", float64(t.LateLarger), "packets"))
@@ -294,12 +294,12 @@ func checkTunnelMTU(in *Input) Outcome {
 		return Outcome{Detail: "no capture shows a path-MTU black hole"}
 	}
 	s := newSample(in)
-	if s == nil || s.after.Links == nil {
+	if s == nil || s.After.Links == nil {
 		return Outcome{NotChecked: "the host's interfaces were not read"}
 	}
 	underlay, underlayMTU := "", 0
 	for _, name := range hardware(s) {
-		if l := s.after.Link(name); l.MTU > underlayMTU {
+		if l := s.After.Link(name); l.MTU > underlayMTU {
 			underlay, underlayMTU = name, l.MTU
 		}
 	}

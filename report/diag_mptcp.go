@@ -155,7 +155,7 @@ type DiagMPTCPSubflow struct {
 }
 
 // newDiagMPTCP converts the MPTCP part of the diag input; nil when absent.
-func newDiagMPTCP(in *DiagInput) *DiagMPTCP {
+func newDiagMPTCP(in *collectors.Window) *DiagMPTCP {
 	if in == nil || in.After == nil || in.After.MPTCP == nil {
 		return nil
 	}

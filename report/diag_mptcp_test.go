@@ -9,7 +9,7 @@ import (
 )
 
 func TestNewDiagMPTCP(t *testing.T) {
-	if newDiagMPTCP(&DiagInput{After: &collectors.Snapshot{}}) != nil {
+	if newDiagMPTCP(collectors.NewWindow(nil, &collectors.Snapshot{}, 0)) != nil {
 		t.Error("JSON section for a snapshot without MPTCP")
 	}
 	short := mptcpClientConn(0x6fea9d9e, 2)
@@ -17,7 +17,7 @@ func TestNewDiagMPTCP(t *testing.T) {
 	server := mptcpClientConn(0x11, 2)
 	server.Side = collectors.MPTCPServer
 	m := mptcpStateOf(mptcpBondedPM(2, 2), short, full, server)
-	d := newDiagMPTCP(&DiagInput{After: mptcpSnap(m, nil)})
+	d := newDiagMPTCP(collectors.NewWindow(nil, mptcpSnap(m, nil), 0))
 	b, err := json.Marshal(d)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func TestNewDiagMPTCP(t *testing.T) {
 	}
 	// Unread parts are absent, not empty.
 	m.PM, m.Sockets = nil, nil
-	b, _ = json.Marshal(newDiagMPTCP(&DiagInput{After: mptcpSnap(m, nil)}))
+	b, _ = json.Marshal(newDiagMPTCP(collectors.NewWindow(nil, mptcpSnap(m, nil), 0)))
 	if strings.Contains(string(b), `"pm"`) || strings.Contains(string(b), `"sockets"`) {
 		t.Errorf("unread parts present: %s", b)
 	}

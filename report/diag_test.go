@@ -1,6 +1,10 @@
 package report
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/netdx/netdx/collectors"
+)
 
 // TestNewDiagCounters: the JSON counters carry totals, deltas and rates,
 // handle 32-bit wraps and resets, and drop deltas since boot.
@@ -8,7 +12,7 @@ func TestNewDiagCounters(t *testing.T) {
 	b, a := healthyPair()
 	b.Netstat["TcpExt"]["TCPTimeouts"] = 5000 // reset: went from 5000 to 1000
 	b.Softnet[0].Dropped, a.Softnet[0].Dropped = 0xFFFFFFFF, 4
-	d := NewDiag(&DiagInput{Before: b, After: a, Interval: testInterval})
+	d := NewDiag(collectors.NewWindow(b, a, testInterval))
 	if d.SinceBoot || d.IntervalSeconds != 10 {
 		t.Fatalf("interval %v since boot %v", d.IntervalSeconds, d.SinceBoot)
 	}
@@ -44,7 +48,7 @@ func TestNewDiagCounters(t *testing.T) {
 		t.Errorf("conntrack = %+v", ct)
 	}
 
-	sb := NewDiag(&DiagInput{After: a})
+	sb := NewDiag(collectors.NewWindow(nil, a, 0))
 	if !sb.SinceBoot || sb.IntervalSeconds != 0 {
 		t.Fatalf("since boot: %+v", sb)
 	}

@@ -2,8 +2,6 @@ package report
 
 import (
 	"fmt"
-
-	"github.com/netdx/netdx/collectors"
 )
 
 // Fill thresholds of the conntrack table (awesome-prometheus-alerts
@@ -72,14 +70,14 @@ func init() {
 
 func checkConntrackFull(in *Input) Outcome {
 	s := newSample(in)
-	ct := s.after.Conntrack
+	ct := s.After.Conntrack
 	if ct == nil {
 		return Outcome{NotChecked: "connection tracking not loaded"}
 	}
 	if ct.Count == nil || ct.Max == nil || *ct.Max == 0 {
 		return Outcome{NotChecked: "nf_conntrack_count or nf_conntrack_max not read"}
 	}
-	r := ratio(*ct.Count, *ct.Max)
+	r := Ratio(*ct.Count, *ct.Max)
 	sev := Severity(0)
 	switch {
 	case r >= conntrackCritFill:
@@ -107,59 +105,33 @@ func checkConntrackFull(in *Input) Outcome {
 	return Outcome{Findings: []Finding{f}}
 }
 
-// conntrackChange is a per-CPU statistic over the window, summed.
-func (s *sample) conntrackChange(name string) change {
-	a := s.after.Conntrack
-	total, ok := a.Stat(name)
-	c := change{name: "nf_conntrack " + name, total: total, ok: ok}
-	if !ok {
-		return c
-	}
-	switch {
-	case s.sinceBoot:
-		c.delta = total
-	case s.before == nil || s.before.Conntrack == nil:
-		c.ok = false
-		return c
-	default:
-		d, reset, ok := collectors.ConntrackDelta(s.before.Conntrack, a, name)
-		if !ok {
-			c.ok = false
-			return c
-		}
-		c.delta, c.reset = d, reset
-	}
-	c.rate = s.rate(c.delta)
-	return c
-}
-
 func checkConntrackDrops(in *Input) Outcome {
 	s := newSample(in)
-	if s.after.Conntrack == nil {
+	if s.After.Conntrack == nil {
 		return Outcome{NotChecked: "connection tracking not loaded"}
 	}
-	drop, early := s.conntrackChange("drop"), s.conntrackChange("early_drop")
-	if !drop.ok && !early.ok {
+	drop, early := s.Conntrack("drop"), s.Conntrack("early_drop")
+	if !drop.OK && !early.OK {
 		return Outcome{NotChecked: "/proc/net/stat/nf_conntrack not read"}
 	}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && drop.delta+early.delta > 0:
+	case s.SinceBoot && drop.Delta+early.Delta > 0:
 		sev = Info
-	case s.sinceBoot:
-	case drop.delta > 0:
+	case s.SinceBoot:
+	case drop.Delta > 0:
 		sev = Critical
-	case early.delta > 0:
+	case early.Delta > 0:
 		sev = Warning
 	}
 	if sev == 0 {
 		return Outcome{Detail: "no conntrack drops " + s.window()}
 	}
 	f := Finding{ID: "conntrack.drops", Severity: sev,
-		Summary:  fmt.Sprintf("Connection tracking dropped %s packets (drop) and evicted %d entries (early_drop) %s.", fmtCount(drop.delta), early.delta, s.window()),
+		Summary:  fmt.Sprintf("Connection tracking dropped %s packets (drop) and evicted %d entries (early_drop) %s.", fmtCount(drop.Delta), early.Delta, s.window()),
 		Evidence: []Evidence{s.ev(drop), s.ev(early)},
 	}
-	if ct := s.after.Conntrack; ct.Count != nil && ct.Max != nil {
+	if ct := s.After.Conntrack; ct.Count != nil && ct.Max != nil {
 		f.Evidence = append(f.Evidence, Num("nf_conntrack_count", float64(*ct.Count), ""), Num("nf_conntrack_max", float64(*ct.Max), ""))
 		f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w net.netfilter.nf_conntrack_max=%d", *ct.Max*2))
 	}
@@ -169,22 +141,22 @@ func checkConntrackDrops(in *Input) Outcome {
 
 func checkConntrackInserts(in *Input) Outcome {
 	s := newSample(in)
-	if s.after.Conntrack == nil {
+	if s.After.Conntrack == nil {
 		return Outcome{NotChecked: "connection tracking not loaded"}
 	}
-	c := s.conntrackChange("insert_failed")
-	if !c.ok {
+	c := s.Conntrack("insert_failed")
+	if !c.OK {
 		return Outcome{NotChecked: "/proc/net/stat/nf_conntrack not read"}
 	}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && c.total > sinceBootMin:
+	case s.SinceBoot && c.Total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && c.delta > 0:
+	case !s.SinceBoot && c.Delta > 0:
 		sev = Warning
 	}
 	if sev == 0 {
-		return Outcome{Detail: fmt.Sprintf("%d insert races %s", c.delta, s.window())}
+		return Outcome{Detail: fmt.Sprintf("%d insert races %s", c.Delta, s.window())}
 	}
 	f := Finding{ID: "conntrack.insert_failed", Severity: sev,
 		Summary:  fmt.Sprintf("New connections lost the race to create their conntrack entry and were dropped: %s.", s.amount(c, "connections")),
@@ -192,7 +164,7 @@ func checkConntrackInserts(in *Input) Outcome {
 		Fix: []string{"If the flows are DNS through NAT: add `options single-request-reopen` to /etc/resolv.conf, or run a caching resolver on the host",
 			"Find the colliding flows: conntrack -S shows per-CPU statistics, conntrack -E -e NEW the flows as they are created"},
 	}
-	if cr := s.conntrackChange("clashres"); cr.ok {
+	if cr := s.Conntrack("clashres"); cr.OK {
 		f.Evidence = append(f.Evidence, s.ev(cr))
 	}
 	return Outcome{Findings: []Finding{f}}

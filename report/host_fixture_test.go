@@ -158,7 +158,7 @@ func evaluate(before, after *collectors.Snapshot) ([]Finding, []Check) {
 	if before == nil {
 		iv = 0
 	}
-	return Evaluate(&Input{Diag: &DiagInput{Before: before, After: after, Interval: iv}})
+	return Evaluate(&Input{Diag: collectors.NewWindow(before, after, iv)})
 }
 
 func findingsWithID(fs []Finding, id string) []Finding {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/netdx/netdx/collectors"
 )
 
 // inDiscardShare is the share of received packets IP may discard before
@@ -78,28 +80,28 @@ func init() {
 
 func checkInDiscards(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	v4, v6 := s.netstat("Ip", "InDiscards"), s.netstat("Ip6", "InDiscards")
-	recv := s.netstat("Ip", "InReceives")
-	if !v4.ok {
+	v4, v6 := s.Netstat("Ip", "InDiscards"), s.Netstat("Ip6", "InDiscards")
+	recv := s.Netstat("Ip", "InReceives")
+	if !v4.OK {
 		return Outcome{NotChecked: "Ip.InDiscards absent"}
 	}
-	sum := v4.delta + v6.delta
-	r := ratio(sum, recv.delta+s.netstat("Ip6", "InReceives").delta)
+	sum := v4.Delta + v6.Delta
+	r := Ratio(sum, recv.Delta+s.Netstat("Ip6", "InReceives").Delta)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && sum > sinceBootMin:
+	case s.SinceBoot && sum > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && sum >= minEvents && r >= inDiscardShare:
+	case !s.SinceBoot && sum >= minEvents && r >= inDiscardShare:
 		sev = Warning
 	}
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d discards %s", sum, s.window())}
 	}
 	return Outcome{Findings: []Finding{{ID: "ip.in_discards", Severity: sev,
-		Summary:  fmt.Sprintf("IP discarded %s that were valid (%s of received).", s.amount(change{total: v4.total + v6.total, delta: sum, rate: s.rate(sum)}, "received packets"), fmtPct(r)),
+		Summary:  fmt.Sprintf("IP discarded %s that were valid (%s of received).", s.amount(collectors.Change{Total: v4.Total + v6.Total, Delta: sum, Rate: s.Rate(sum)}, "received packets"), fmtPct(r)),
 		Evidence: []Evidence{s.ev(v4), s.ev(v6), s.ev(recv)},
 		Fix: []string{"Look for memory pressure findings in this report, and for firewall rules that drop: iptables -nvL; nft list ruleset",
 			"Drop reasons name the cause precisely on kernels 5.17+: perf record -e skb:kfree_skb -a sleep 5; perf script"},
@@ -108,19 +110,19 @@ func checkInDiscards(in *Input) Outcome {
 
 func checkReassembly(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	v4, v6 := s.netstat("Ip", "ReasmFails"), s.netstat("Ip6", "ReasmFails")
-	if !v4.ok {
+	v4, v6 := s.Netstat("Ip", "ReasmFails"), s.Netstat("Ip6", "ReasmFails")
+	if !v4.OK {
 		return Outcome{NotChecked: "Ip.ReasmFails absent"}
 	}
-	sum := v4.delta + v6.delta
+	sum := v4.Delta + v6.Delta
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && sum > sinceBootMin:
+	case s.SinceBoot && sum > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && sum >= minEvents:
+	case !s.SinceBoot && sum >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -128,8 +130,8 @@ func checkReassembly(in *Input) Outcome {
 	}
 	threshEv, thresh, haveThresh := s.sysctl("net.ipv4.ipfrag_high_thresh")
 	f := Finding{ID: "ip.reassembly_failures", Severity: sev,
-		Summary: fmt.Sprintf("Fragmented datagrams could not be reassembled: %s.", s.amount(change{total: v4.total + v6.total, delta: sum, rate: s.rate(sum)}, "datagrams")),
-		Evidence: []Evidence{s.ev(v4), s.ev(s.netstat("Ip", "ReasmReqds")), s.ev(s.netstat("Ip", "ReasmTimeout")), s.ev(v6),
+		Summary: fmt.Sprintf("Fragmented datagrams could not be reassembled: %s.", s.amount(collectors.Change{Total: v4.Total + v6.Total, Delta: sum, Rate: s.Rate(sum)}, "datagrams")),
+		Evidence: []Evidence{s.ev(v4), s.ev(s.Netstat("Ip", "ReasmReqds")), s.ev(s.Netstat("Ip", "ReasmTimeout")), s.ev(v6),
 			threshEv},
 	}
 	if mtus := mtuSummary(s); mtus != "" {
@@ -148,7 +150,7 @@ func checkReassembly(in *Input) Outcome {
 // mtuSummary lists the distinct MTUs of the interfaces, for hints.
 func mtuSummary(s *sample) string {
 	by := map[int][]string{}
-	for _, l := range s.after.Links {
+	for _, l := range s.After.Links {
 		if l.MTU > 0 && l.Name != "lo" {
 			by[l.MTU] = append(by[l.MTU], l.Name)
 		}
@@ -170,22 +172,22 @@ func mtuSummary(s *sample) string {
 
 func checkRPFilter(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	c := s.netstat("TcpExt", "IPReversePathFilter")
-	if !c.ok {
+	c := s.Netstat("TcpExt", "IPReversePathFilter")
+	if !c.OK {
 		return Outcome{NotChecked: "TcpExt.IPReversePathFilter absent"}
 	}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && c.total > sinceBootMin:
+	case s.SinceBoot && c.Total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && c.delta > 0:
+	case !s.SinceBoot && c.Delta > 0:
 		sev = Warning
 	}
 	if sev == 0 {
-		return Outcome{Detail: fmt.Sprintf("%d reverse-path drops %s", c.delta, s.window())}
+		return Outcome{Detail: fmt.Sprintf("%d reverse-path drops %s", c.Delta, s.window())}
 	}
 	allEv, all, _ := s.sysctl("net.ipv4.conf.all.rp_filter")
 	f := Finding{ID: "ip.rp_filter_drops", Severity: sev,
@@ -197,7 +199,7 @@ func checkRPFilter(in *Input) Outcome {
 		allV = all[0]
 	}
 	var strict []string
-	for _, l := range s.after.Links {
+	for _, l := range s.After.Links {
 		ev, v, ok := s.sysctl("net.ipv4.conf." + l.Name + ".rp_filter")
 		if !ok || l.Name == "lo" {
 			continue
@@ -226,19 +228,19 @@ func checkRPFilter(in *Input) Outcome {
 
 func checkNoRoute(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	inNo, outNo := s.netstat("IpExt", "InNoRoutes"), s.netstat("Ip", "OutNoRoutes")
-	if s.sinceBoot {
-		return Outcome{NotChecked: fmt.Sprintf("%d in, %d out since boot; needs two samples (--interval above 0)", inNo.total, outNo.total)}
+	inNo, outNo := s.Netstat("IpExt", "InNoRoutes"), s.Netstat("Ip", "OutNoRoutes")
+	if s.SinceBoot {
+		return Outcome{NotChecked: fmt.Sprintf("%d in, %d out since boot; needs two samples (--interval above 0)", inNo.Total, outNo.Total)}
 	}
-	sum := inNo.delta + outNo.delta
+	sum := inNo.Delta + outNo.Delta
 	if sum < minEvents {
 		return Outcome{Detail: fmt.Sprintf("%d packets without a route %s", sum, s.window())}
 	}
 	return Outcome{Findings: []Finding{{ID: "ip.no_route",
-		Summary:  fmt.Sprintf("%d packets found no route %s (%d received, %d sent).", sum, s.window(), inNo.delta, outNo.delta),
+		Summary:  fmt.Sprintf("%d packets found no route %s (%d received, %d sent).", sum, s.window(), inNo.Delta, outNo.Delta),
 		Evidence: []Evidence{s.ev(inNo), s.ev(outNo)},
 		Fix: []string{"Check which destinations lack a route: ip route get ADDR; ip rule list",
 			"Watch routing changes as they happen: ip monitor route"},

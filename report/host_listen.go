@@ -79,82 +79,42 @@ func init() {
 	RegisterRule(Rule{Name: "SYN queue", Source: SourceHost, Layer: LayerTCP, Check: checkSynQueue})
 }
 
-// listenerState is one listening socket over the window.
-type listenerState struct {
-	l collectors.Listener
-	// drops is the socket's own drop count change; ok when known.
-	drops   uint64
-	dropsOK bool
-	atLimit bool
-}
-
-func (ls listenerState) name() string {
-	if ls.l.Process != nil {
-		return ls.l.Local + " (" + ls.l.Process.String() + ")"
+// listenerName names a listener by its address and process.
+func listenerName(ls collectors.ListenerChange) string {
+	if ls.Process != nil {
+		return ls.Local + " (" + ls.Process.String() + ")"
 	}
-	return ls.l.Local
-}
-
-// listeners pairs each listening socket with its state before, by inode.
-func (s *sample) listeners() ([]listenerState, bool) {
-	if s.after.Sockets == nil || s.after.Sockets.Listeners == nil {
-		return nil, false
-	}
-	before := map[uint64]collectors.Listener{}
-	haveBefore := s.before != nil && s.before.Sockets != nil && s.before.Sockets.Listeners != nil
-	if haveBefore {
-		for _, l := range s.before.Sockets.Listeners {
-			before[l.Inode] = l
-		}
-	}
-	out := make([]listenerState, 0, len(s.after.Sockets.Listeners))
-	for _, l := range s.after.Sockets.Listeners {
-		st := listenerState{l: l, atLimit: l.Backlog > 0 && l.AcceptQueue >= l.Backlog}
-		if l.Drops != nil {
-			switch b, ok := before[l.Inode]; {
-			case s.sinceBoot:
-				st.drops, st.dropsOK = *l.Drops, true
-			case !haveBefore:
-			case ok && b.Drops != nil:
-				st.drops, _ = collectors.Delta64(*b.Drops, *l.Drops)
-				st.dropsOK = true
-			case !ok:
-				st.drops, st.dropsOK = *l.Drops, true // opened during the window
-			}
-		}
-		out = append(out, st)
-	}
-	return out, true
+	return ls.Local
 }
 
 func checkListenOverflow(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	ov := s.netstat("TcpExt", "ListenOverflows")
-	if !ov.ok {
+	ov := s.Netstat("TcpExt", "ListenOverflows")
+	if !ov.OK {
 		return Outcome{NotChecked: "TcpExt.ListenOverflows is absent on this kernel"}
 	}
-	drops := s.netstat("TcpExt", "ListenDrops")
-	ls, haveSockets := s.listeners()
-	var culprits []listenerState
+	drops := s.Netstat("TcpExt", "ListenDrops")
+	ls, haveSockets := s.Listeners()
+	var culprits []collectors.ListenerChange
 	for _, l := range ls {
-		if l.atLimit || (l.dropsOK && l.drops > 0) {
+		if l.AtLimit || (l.DroppedOK && l.Dropped > 0) {
 			culprits = append(culprits, l)
 		}
 	}
-	sort.SliceStable(culprits, func(i, j int) bool { return culprits[i].drops > culprits[j].drops })
+	sort.SliceStable(culprits, func(i, j int) bool { return culprits[i].Dropped > culprits[j].Dropped })
 
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && len(culprits) > 0 && anyAtLimit(culprits):
+	case s.SinceBoot && len(culprits) > 0 && anyAtLimit(culprits):
 		sev = Warning
-	case s.sinceBoot && ov.total > sinceBootMin:
+	case s.SinceBoot && ov.Total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && ov.delta > 0 && ov.rate > listenOverflowCritRate:
+	case !s.SinceBoot && ov.Delta > 0 && ov.Rate > listenOverflowCritRate:
 		sev = Critical
-	case !s.sinceBoot && ov.delta > 0:
+	case !s.SinceBoot && ov.Delta > 0:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -171,14 +131,14 @@ func checkListenOverflow(in *Input) Outcome {
 	case 0:
 		where = "no listening socket was at its limit when sampled, so the overflow came in bursts"
 	case 1:
-		f.Subject = culprits[0].name()
-		where = "the accept queue of " + culprits[0].name() + " was full"
+		f.Subject = listenerName(culprits[0])
+		where = "the accept queue of " + listenerName(culprits[0]) + " was full"
 	default:
 		f.Subject = fmt.Sprintf("%d listeners", len(culprits))
-		where = fmt.Sprintf("%d listeners were full or dropping, worst %s", len(culprits), culprits[0].name())
+		where = fmt.Sprintf("%d listeners were full or dropping, worst %s", len(culprits), listenerName(culprits[0]))
 	}
-	if s.sinceBoot && sev == Info {
-		f.Summary = fmt.Sprintf("TcpExt.ListenOverflows is %d since boot; %s. Run with an interval to see whether it still grows.", ov.total, where)
+	if s.SinceBoot && sev == Info {
+		f.Summary = fmt.Sprintf("TcpExt.ListenOverflows is %d since boot; %s. Run with an interval to see whether it still grows.", ov.Total, where)
 	} else {
 		f.Summary = fmt.Sprintf("TcpExt.ListenOverflows grew by %s: connections were dropped because %s.", s.amount(ov, ""), where)
 	}
@@ -202,15 +162,15 @@ func checkListenOverflow(in *Input) Outcome {
 	} else {
 		f.Notes = append(f.Notes, "To confirm the diagnosis, net.ipv4.tcp_abort_on_overflow=1 makes overflowing connections fail with a reset the clients will log; it is a diagnostic, not a fix: set it back to 0 afterwards.")
 	}
-	if drops.ok && drops.delta > ov.delta {
-		f.Notes = append(f.Notes, fmt.Sprintf("TcpExt.ListenDrops grew by %d more than the overflows: listeners also dropped connections for other reasons (SYN queue full, memory).", drops.delta-ov.delta))
+	if drops.OK && drops.Delta > ov.Delta {
+		f.Notes = append(f.Notes, fmt.Sprintf("TcpExt.ListenDrops grew by %d more than the overflows: listeners also dropped connections for other reasons (SYN queue full, memory).", drops.Delta-ov.Delta))
 	}
 	return Outcome{Findings: []Finding{f}}
 }
 
-func anyAtLimit(ls []listenerState) bool {
+func anyAtLimit(ls []collectors.ListenerChange) bool {
 	for _, l := range ls {
-		if l.atLimit {
+		if l.AtLimit {
 			return true
 		}
 	}
@@ -218,33 +178,33 @@ func anyAtLimit(ls []listenerState) bool {
 }
 
 // listenerEvidence is one listener's queue, limit and drops.
-func listenerEvidence(s *sample, c listenerState) []Evidence {
-	prefix := "listener " + c.l.Local
+func listenerEvidence(s *sample, c collectors.ListenerChange) []Evidence {
+	prefix := "listener " + c.Local
 	ev := []Evidence{
-		Num(prefix+" accept_queue", float64(c.l.AcceptQueue), ""),
-		Num(prefix+" backlog", float64(c.l.Backlog), ""),
+		Num(prefix+" accept_queue", float64(c.AcceptQueue), ""),
+		Num(prefix+" backlog", float64(c.Backlog), ""),
 	}
-	if c.dropsOK && !s.sinceBoot {
-		ev = append(ev, Counter(prefix+" drops", float64(*c.l.Drops), float64(c.drops), round(float64(c.drops)/max(s.secs, 1e-9), 3)))
-	} else if c.l.Drops != nil {
-		ev = append(ev, Num(prefix+" drops", float64(*c.l.Drops), ""))
+	if c.DroppedOK && !s.SinceBoot {
+		ev = append(ev, Counter(prefix+" drops", float64(*c.Drops), float64(c.Dropped), Round(float64(c.Dropped)/max(s.Secs, 1e-9), 3)))
+	} else if c.Drops != nil {
+		ev = append(ev, Num(prefix+" drops", float64(*c.Drops), ""))
 	}
 	return ev
 }
 
 // backlogFix says which limit caps a listener's queue and what to raise.
-func backlogFix(c listenerState, somaxconn int64, haveSomax bool) []string {
-	name := c.name()
+func backlogFix(c collectors.ListenerChange, somaxconn int64, haveSomax bool) []string {
+	name := listenerName(c)
 	switch {
 	case !haveSomax:
-		return []string{fmt.Sprintf("%s: its backlog is %d; raise the backlog the application passes to listen() and restart it.", name, c.l.Backlog)}
-	case int64(c.l.Backlog) < somaxconn:
+		return []string{fmt.Sprintf("%s: its backlog is %d; raise the backlog the application passes to listen() and restart it.", name, c.Backlog)}
+	case int64(c.Backlog) < somaxconn:
 		return []string{fmt.Sprintf("%s: the application asked listen() for a backlog of %d, below net.core.somaxconn=%d, so raising somaxconn alone will not help: raise the application's own backlog setting and restart it.",
-			name, c.l.Backlog, somaxconn)}
+			name, c.Backlog, somaxconn)}
 	default:
 		next := nextSomaxconn(somaxconn)
 		return []string{fmt.Sprintf("%s: its backlog %d is capped by net.core.somaxconn=%d: sysctl -w net.core.somaxconn=%d (persist it in /etc/sysctl.d), make sure the application asks listen() for at least that, and restart it.",
-			name, c.l.Backlog, somaxconn, next)}
+			name, c.Backlog, somaxconn, next)}
 	}
 }
 
@@ -258,7 +218,7 @@ func nextSomaxconn(cur int64) int64 {
 }
 
 // listenDetail summarises healthy listeners for the health table.
-func listenDetail(ls []listenerState, have bool) string {
+func listenDetail(ls []collectors.ListenerChange, have bool) string {
 	if !have {
 		return "no overflow; listening sockets not read"
 	}
@@ -267,42 +227,42 @@ func listenDetail(ls []listenerState, have bool) string {
 	}
 	best := ls[0]
 	for _, l := range ls[1:] {
-		if ratio(l.l.AcceptQueue, l.l.Backlog) > ratio(best.l.AcceptQueue, best.l.Backlog) {
+		if Ratio(l.AcceptQueue, l.Backlog) > Ratio(best.AcceptQueue, best.Backlog) {
 			best = l
 		}
 	}
-	return fmt.Sprintf("no overflow; %s, fullest %s at %d/%d", plural(len(ls), "listener"), best.l.Local, best.l.AcceptQueue, best.l.Backlog)
+	return fmt.Sprintf("no overflow; %s, fullest %s at %d/%d", plural(len(ls), "listener"), best.Local, best.AcceptQueue, best.Backlog)
 }
 
 func checkSynQueue(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	drop := s.netstat("TcpExt", "TCPReqQFullDrop")
-	cookies := s.netstat("TcpExt", "TCPReqQFullDoCookies")
-	sent := s.netstat("TcpExt", "SyncookiesSent")
-	recv := s.netstat("TcpExt", "SyncookiesRecv")
-	failed := s.netstat("TcpExt", "SyncookiesFailed")
-	if !drop.ok && !sent.ok {
+	drop := s.Netstat("TcpExt", "TCPReqQFullDrop")
+	cookies := s.Netstat("TcpExt", "TCPReqQFullDoCookies")
+	sent := s.Netstat("TcpExt", "SyncookiesSent")
+	recv := s.Netstat("TcpExt", "SyncookiesRecv")
+	failed := s.Netstat("TcpExt", "SyncookiesFailed")
+	if !drop.OK && !sent.OK {
 		return Outcome{NotChecked: "the SYN queue counters are absent on this kernel"}
 	}
 	syncookies, haveCookies := s.sysctlInt("net.ipv4.tcp_syncookies", -1)
-	cookieRate := max(cookies.rate, sent.rate)
-	cookieDelta := max(cookies.delta, sent.delta)
+	cookieRate := max(cookies.Rate, sent.Rate)
+	cookieDelta := max(cookies.Delta, sent.Delta)
 
 	sev := Severity(0)
-	if s.sinceBoot {
-		if drop.total > sinceBootMin || cookieDelta > sinceBootMin {
+	if s.SinceBoot {
+		if drop.Total > sinceBootMin || cookieDelta > sinceBootMin {
 			sev = Info
 		}
 	} else {
 		switch {
-		case drop.delta > 0 && haveCookies && syncookies == 0:
+		case drop.Delta > 0 && haveCookies && syncookies == 0:
 			sev = Critical
-		case drop.delta > 0 || cookieRate > synQueueCritRate:
+		case drop.Delta > 0 || cookieRate > synQueueCritRate:
 			sev = max(sev, Warning)
-			if cookieRate > synQueueCritRate || drop.rate > synQueueCritRate {
+			if cookieRate > synQueueCritRate || drop.Rate > synQueueCritRate {
 				sev = Critical
 			}
 		case cookieRate > synCookieWarnRate:
@@ -317,7 +277,7 @@ func checkSynQueue(in *Input) Outcome {
 	f := Finding{ID: "tcp.syn_queue_overflow", Severity: sev,
 		Evidence: []Evidence{s.ev(drop), s.ev(cookies), s.ev(sent), s.ev(recv), s.ev(failed), cookiesEv, synBacklogEv}}
 	var parts []string
-	if drop.delta > 0 {
+	if drop.Delta > 0 {
 		parts = append(parts, fmt.Sprintf("%s dropped (TCPReqQFullDrop)", s.amount(drop, "SYNs")))
 	}
 	if cookieDelta > 0 {
@@ -333,17 +293,17 @@ func checkSynQueue(in *Input) Outcome {
 		f.Notes = append(f.Notes, "net.ipv4.tcp_max_syn_backlog does not matter here: it only limits the SYN queue while SYN cookies are off.")
 	}
 	f.Fix = append(f.Fix, "raise the listen() backlog of the busy service, and net.core.somaxconn if it caps it: the SYN queue is bounded by the listen backlog")
-	if !s.sinceBoot && sent.delta >= 100 && recv.ok && recv.delta*10 < sent.delta {
-		f.Notes = append(f.Notes, fmt.Sprintf("Only %d of %d cookies came back (SyncookiesRecv): most SYNs were never followed by an ACK, the signature of a spoofed SYN flood; filter it upstream.", recv.delta, sent.delta))
+	if !s.SinceBoot && sent.Delta >= 100 && recv.OK && recv.Delta*10 < sent.Delta {
+		f.Notes = append(f.Notes, fmt.Sprintf("Only %d of %d cookies came back (SyncookiesRecv): most SYNs were never followed by an ACK, the signature of a spoofed SYN flood; filter it upstream.", recv.Delta, sent.Delta))
 	}
-	if failed.ok && failed.delta > 0 && !s.sinceBoot {
-		f.Notes = append(f.Notes, fmt.Sprintf("SyncookiesFailed grew by %d: ACKs carried cookies that did not validate (late or forged).", failed.delta))
+	if failed.OK && failed.Delta > 0 && !s.SinceBoot {
+		f.Notes = append(f.Notes, fmt.Sprintf("SyncookiesFailed grew by %d: ACKs carried cookies that did not validate (late or forged).", failed.Delta))
 	}
 	return Outcome{Findings: []Finding{f}}
 }
 
-func maxChange(a, b change) change {
-	if b.delta > a.delta {
+func maxChange(a, b collectors.Change) collectors.Change {
+	if b.Delta > a.Delta {
 		return b
 	}
 	return a

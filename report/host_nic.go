@@ -198,69 +198,36 @@ func init() {
 	RegisterRule(Rule{Name: "NIC port buffers", Source: SourceHost, Layer: LayerDriver, Check: checkPortDiscards})
 }
 
-// physical reports whether an interface's speed is a real line rate: a
-// hardware device, not a veth, tun or bridge that reports a nominal one.
-func physical(l *collectors.Link, n *collectors.NIC) bool {
-	return n != nil && n.Driver != nil && LineRate(l.Name, l.Kind, n.Driver.BusInfo)
-}
-
-// LineRate reports whether the speed of interface name, of netlink kind
-// kind (empty when netlink was not read) and whose driver reports bus
-// busInfo, is a real line rate: hardware, not a virtual device with a
-// nominal speed.
-func LineRate(name, kind, busInfo string) bool {
-	return (kind == "" || kind == "device") && busInfo != "" && name != "lo"
-}
-
-// linkUtilisation is bytes over the window against the link's speed; ok
-// is false when the speed is unknown or not a line rate.
-func (s *sample) linkUtilisation(iface, stat string) (u float64, ok bool) {
-	l := s.after.Link(iface)
-	if l == nil || l.SpeedMbps == nil || *l.SpeedMbps <= 0 || s.sinceBoot || s.secs <= 0 || !physical(l, s.after.NICs[iface]) {
-		return 0, false
-	}
-	c := s.linkStat(iface, stat)
-	if !c.ok {
-		return 0, false
-	}
-	return c.rate * 8 / (float64(*l.SpeedMbps) * 1e6), true
-}
-
-// haveLinks reports whether the interfaces were read in every snapshot.
-func (s *sample) haveLinks() bool {
-	return s.after.Links != nil && (s.before == nil || s.before.Links != nil)
-}
-
 func checkNICErrors(in *Input) Outcome {
 	s := newSample(in)
-	if !s.haveLinks() {
+	if !s.HasLinks() {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
 	var out []Finding
-	for _, l := range s.after.Links {
+	for _, l := range s.After.Links {
 		if l.Name == "lo" {
 			continue
 		}
 		for _, dir := range []string{"rx", "tx"} {
-			var errs change
+			var errs collectors.Change
 			var parts []string
 			if dir == "rx" && l.StatsSource == "netlink" {
-				errs = s.sumLink(l.Name, "receive errors", "rx_crc_errors", "rx_frame_errors", "rx_length_errors")
+				errs = s.LinkSum(l.Name, "receive errors", "rx_crc_errors", "rx_frame_errors", "rx_length_errors")
 				parts = []string{"rx_crc_errors", "rx_frame_errors", "rx_length_errors"}
 			} else if dir == "rx" {
-				errs = s.linkStat(l.Name, "rx_errors")
+				errs = s.LinkStat(l.Name, "rx_errors")
 				parts = []string{"rx_errors", "rx_frame_errors"}
 			} else {
-				errs = s.linkStat(l.Name, "tx_errors")
+				errs = s.LinkStat(l.Name, "tx_errors")
 				parts = []string{"tx_errors", "tx_carrier_errors", "tx_aborted_errors"}
 			}
-			pk := s.linkStat(l.Name, dir+"_packets")
-			r := ratio(errs.delta, pk.delta+errs.delta)
+			pk := s.LinkStat(l.Name, dir+"_packets")
+			r := Ratio(errs.Delta, pk.Delta+errs.Delta)
 			sev := Severity(0)
 			switch {
-			case s.sinceBoot && errs.total > sinceBootMin && r >= nicErrorShare:
+			case s.SinceBoot && errs.Total > sinceBootMin && r >= nicErrorShare:
 				sev = Info
-			case !s.sinceBoot && errs.delta >= minEvents && r >= nicErrorShare:
+			case !s.SinceBoot && errs.Delta >= minEvents && r >= nicErrorShare:
 				sev = Warning
 			}
 			if sev == 0 {
@@ -269,7 +236,7 @@ func checkNICErrors(in *Input) Outcome {
 			f := Finding{ID: "nic.errors", Severity: sev, Subject: l.Name,
 				Summary: fmt.Sprintf("%s had %s (%s of packets).", l.Name, s.amount(errs, map[string]string{"rx": "receive", "tx": "transmit"}[dir]+" errors"), fmtPct(r))}
 			for _, p := range parts {
-				if c := s.linkStat(l.Name, p); c.ok {
+				if c := s.LinkStat(l.Name, p); c.OK {
 					f.Evidence = append(f.Evidence, s.ev(c))
 				}
 			}
@@ -287,32 +254,16 @@ func checkNICErrors(in *Input) Outcome {
 	if len(out) > 0 {
 		return Outcome{Findings: out}
 	}
-	return Outcome{Detail: fmt.Sprintf("%s, no error rate of 1%% %s", plural(len(s.after.Links), "interface"), s.window())}
-}
-
-// sumLink adds interface counters into one change.
-func (s *sample) sumLink(iface, name string, stats ...string) change {
-	out := change{name: iface + " " + name}
-	for _, st := range stats {
-		c := s.linkStat(iface, st)
-		if !c.ok {
-			continue
-		}
-		out.ok = true
-		out.total += c.total
-		out.delta += c.delta
-		out.rate += c.rate
-	}
-	return out
+	return Outcome{Detail: fmt.Sprintf("%s, no error rate of 1%% %s", plural(len(s.After.Links), "interface"), s.window())}
 }
 
 func checkNICDrops(in *Input) Outcome {
 	s := newSample(in)
-	if !s.haveLinks() {
+	if !s.HasLinks() {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
 	var out []Finding
-	for _, l := range s.after.Links {
+	for _, l := range s.After.Links {
 		if l.Name == "lo" {
 			continue
 		}
@@ -326,20 +277,20 @@ func checkNICDrops(in *Input) Outcome {
 	if len(out) > 0 {
 		return Outcome{Findings: out}
 	}
-	return Outcome{Detail: fmt.Sprintf("%s, no drop rate worth reporting %s", plural(len(s.after.Links), "interface"), s.window())}
+	return Outcome{Detail: fmt.Sprintf("%s, no drop rate worth reporting %s", plural(len(s.After.Links), "interface"), s.window())}
 }
 
 func (s *sample) rxDropped(l collectors.Link) (Finding, bool) {
-	d, pk := s.linkStat(l.Name, "rx_dropped"), s.linkStat(l.Name, "rx_packets")
-	r := ratio(d.delta, pk.delta+d.delta)
+	d, pk := s.LinkStat(l.Name, "rx_dropped"), s.LinkStat(l.Name, "rx_packets")
+	r := Ratio(d.Delta, pk.Delta+d.Delta)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && d.total > sinceBootMin && r >= nicDropShare:
+	case s.SinceBoot && d.Total > sinceBootMin && r >= nicDropShare:
 		sev = Info
-	case s.sinceBoot:
-	case d.delta >= minEvents && pk.delta >= nicDropMinPackets && r >= nicDropShare:
+	case s.SinceBoot:
+	case d.Delta >= minEvents && pk.Delta >= nicDropMinPackets && r >= nicDropShare:
 		sev = Warning
-	case d.delta >= nicDropInfoMin:
+	case d.Delta >= nicDropInfoMin:
 		sev = Info
 	}
 	if sev == 0 {
@@ -352,7 +303,7 @@ func (s *sample) rxDropped(l collectors.Link) (Finding, bool) {
 	if l.StatsSource == "/proc/net/dev" {
 		f.Notes = append(f.Notes, "Read from /proc/net/dev, where the drop column also counts ring overflows (rx_missed_errors).")
 	}
-	if sn := s.softnetTotal(); sn.ok && sn.dropped > 0 && !s.sinceBoot {
+	if sn := s.softnetTotal(); sn.read && sn.dropped > 0 && !s.SinceBoot {
 		f.Evidence = append(f.Evidence, Num("softnet dropped (all CPUs)", float64(sn.dropped), ""))
 		f.Fix = append(f.Fix, "The per-CPU backlogs dropped packets too and count here: fix softnet.backlog_drops first")
 	}
@@ -364,13 +315,13 @@ func (s *sample) rxDropped(l collectors.Link) (Finding, bool) {
 }
 
 func (s *sample) txDropped(l collectors.Link) (Finding, bool) {
-	d, pk := s.linkStat(l.Name, "tx_dropped"), s.linkStat(l.Name, "tx_packets")
-	r := ratio(d.delta, pk.delta+d.delta)
+	d, pk := s.LinkStat(l.Name, "tx_dropped"), s.LinkStat(l.Name, "tx_packets")
+	r := Ratio(d.Delta, pk.Delta+d.Delta)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && d.total > sinceBootMin && r >= nicDropShare:
+	case s.SinceBoot && d.Total > sinceBootMin && r >= nicDropShare:
 		sev = Info
-	case !s.sinceBoot && d.delta >= minEvents && r >= nicDropShare:
+	case !s.SinceBoot && d.Delta >= minEvents && r >= nicDropShare:
 		sev = Warning
 	}
 	if sev == 0 {
@@ -403,28 +354,28 @@ func (s *sample) txDropped(l collectors.Link) (Finding, bool) {
 
 func checkSaturation(in *Input) Outcome {
 	s := newSample(in)
-	if !s.haveLinks() {
+	if !s.HasLinks() {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
-	if s.sinceBoot {
+	if s.SinceBoot {
 		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
 	}
 	var out []Finding
 	judged := 0
-	for _, l := range s.after.Links {
-		if l.SpeedMbps == nil || !physical(&l, s.after.NICs[l.Name]) {
+	for _, l := range s.After.Links {
+		if l.SpeedMbps == nil || !collectors.Physical(&l, s.After.NICs[l.Name]) {
 			continue
 		}
 		judged++
 		for _, dir := range []string{"rx", "tx"} {
-			u, _ := s.linkUtilisation(l.Name, dir+"_bytes")
+			u, _ := s.Utilisation(l.Name, dir+"_bytes")
 			if u < saturationShare {
 				continue
 			}
-			c := s.linkStat(l.Name, dir+"_bytes")
+			c := s.LinkStat(l.Name, dir+"_bytes")
 			out = append(out, Finding{ID: "nic.link_saturated", Subject: l.Name,
 				Summary: fmt.Sprintf("%s %s at %.0f Mb/s, %s of its %d Mb/s.", l.Name, map[string]string{"rx": "received", "tx": "sent"}[dir],
-					c.rate*8/1e6, fmtPct(u), *l.SpeedMbps),
+					c.Rate*8/1e6, fmtPct(u), *l.SpeedMbps),
 				Evidence: []Evidence{s.ev(c), Num(l.Name+" speed", float64(*l.SpeedMbps), "Mb/s"), pctEvidence(l.Name+" "+dir+" utilisation", u)},
 				Fix:      []string{"Add capacity (a faster link or a bond), move traffic elsewhere, or shape it below the line rate so the queue forms where an AQM manages it"},
 			})
@@ -441,16 +392,16 @@ func checkSaturation(in *Input) Outcome {
 
 func checkFlapping(in *Input) Outcome {
 	s := newSample(in)
-	if !s.haveLinks() {
+	if !s.HasLinks() {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
-	if s.sinceBoot {
+	if s.SinceBoot {
 		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
 	}
 	var out []Finding
 	judged := 0
-	for _, l := range s.after.Links {
-		b, _ := s.link(l.Name)
+	for _, l := range s.After.Links {
+		b, _ := s.Link(l.Name)
 		if l.CarrierChanges == nil || b == nil || b.CarrierChanges == nil {
 			continue
 		}
@@ -461,7 +412,7 @@ func checkFlapping(in *Input) Outcome {
 		}
 		out = append(out, Finding{ID: "nic.link_flapping", Subject: l.Name,
 			Summary: fmt.Sprintf("The carrier of %s changed state %d times %s; it is %s now.", l.Name, d, s.window(), l.OperState),
-			Evidence: []Evidence{Counter(l.Name+".carrier_changes", float64(*l.CarrierChanges), float64(d), round(s.rate(d), 3)),
+			Evidence: []Evidence{Counter(l.Name+".carrier_changes", float64(*l.CarrierChanges), float64(d), Round(s.Rate(d), 3)),
 				Text(l.Name+" operstate", l.OperState)},
 			Fix: []string{fmt.Sprintf("Check the cable or optic of %s and the switch port's log (or, for a virtual interface, what manages it)", l.Name)},
 		})
@@ -477,8 +428,8 @@ func checkFlapping(in *Input) Outcome {
 
 // nicNames lists the interfaces with ethtool data, sorted.
 func (s *sample) nicNames() []string {
-	names := make([]string, 0, len(s.after.NICs))
-	for n := range s.after.NICs {
+	names := make([]string, 0, len(s.After.NICs))
+	for n := range s.After.NICs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -487,42 +438,42 @@ func (s *sample) nicNames() []string {
 
 func checkAllowances(in *Input) Outcome {
 	s := newSample(in)
-	if s.after.NICs == nil {
+	if s.After.NICs == nil {
 		return Outcome{NotChecked: "ethtool statistics not read"}
 	}
 	var out []Finding
 	seen := 0
 	for _, name := range s.nicNames() {
-		var grew []change
-		for stat := range s.after.NICs[name].Stats {
+		var grew []collectors.Change
+		for stat := range s.After.NICs[name].Stats {
 			if dropKind(stat) != "allowance" {
 				continue
 			}
 			seen++
-			if c := s.ethtoolStat(name, stat); c.delta > 0 {
+			if c := s.EthtoolStat(name, stat); c.Delta > 0 {
 				grew = append(grew, c)
 			}
 		}
 		if len(grew) == 0 {
 			continue
 		}
-		sort.Slice(grew, func(i, j int) bool { return grew[i].name < grew[j].name })
+		sort.Slice(grew, func(i, j int) bool { return grew[i].Name < grew[j].Name })
 		sev := Warning
-		if s.sinceBoot {
+		if s.SinceBoot {
 			sev = Info
 		}
 		f := Finding{ID: "nic.allowance_exceeded", Severity: sev, Subject: name}
 		var which []string
 		for _, c := range grew {
 			f.Evidence = append(f.Evidence, s.ev(c))
-			which = append(which, fmt.Sprintf("%s %s", strings.TrimPrefix(c.name, name+"."), s.amount(c, "")))
+			which = append(which, fmt.Sprintf("%s %s", strings.TrimPrefix(c.Name, name+"."), s.amount(c, "")))
 		}
 		f.Summary = fmt.Sprintf("The hypervisor shaped %s: %s.", name, strings.Join(which, "; "))
 		for _, c := range grew {
 			switch {
-			case strings.Contains(c.name, "conntrack"):
+			case strings.Contains(c.Name, "conntrack"):
 				f.Fix = append(f.Fix, "conntrack_allowance: the instance tracks too many connections; use a larger instance type or security group rules that need no tracking")
-			case strings.Contains(c.name, "linklocal"):
+			case strings.Contains(c.Name, "linklocal"):
 				f.Fix = append(f.Fix, "linklocal_allowance: too much DNS or metadata traffic to the VPC resolver; cache DNS on the host")
 			}
 		}
@@ -549,22 +500,22 @@ func dropKind(stat string) string {
 
 // ringDrops is one NIC's receive-side drop picture over the window.
 type ringDrops struct {
-	total    uint64
+	sum      uint64
 	perQueue map[int]uint64
-	grew     []change
-	packets  change
+	grew     []collectors.Change
+	packets  collectors.Change
 }
 
 func (s *sample) ringDrops(iface string) ringDrops {
 	rd := ringDrops{perQueue: map[int]uint64{}}
 	var linkSum, devMax, queueSum uint64
 	for _, st := range []string{"rx_missed_errors", "rx_fifo_errors", "rx_over_errors"} {
-		if c := s.linkStat(iface, st); c.delta > 0 {
-			linkSum += c.delta
+		if c := s.LinkStat(iface, st); c.Delta > 0 {
+			linkSum += c.Delta
 			rd.grew = append(rd.grew, c)
 		}
 	}
-	if n := s.after.NICs[iface]; n != nil {
+	if n := s.After.NICs[iface]; n != nil {
 		names := make([]string, 0, len(n.Stats))
 		for st := range n.Stats {
 			names = append(names, st)
@@ -575,61 +526,61 @@ func (s *sample) ringDrops(iface string) ringDrops {
 			if !cl.Drop || cl.Kind != "ring" || cl.Dir == "tx" {
 				continue
 			}
-			c := s.ethtoolStat(iface, st)
-			if c.delta == 0 {
+			c := s.EthtoolStat(iface, st)
+			if c.Delta == 0 {
 				continue
 			}
 			rd.grew = append(rd.grew, c)
 			if cl.Queue >= 0 {
-				rd.perQueue[cl.Queue] += c.delta
-				queueSum += c.delta
+				rd.perQueue[cl.Queue] += c.Delta
+				queueSum += c.Delta
 			} else {
 				// Device-wide counters may overlap (igb counts a packet
 				// that waited for a descriptor in rx_no_buffer_count and,
 				// if it was then lost, in rx_missed_errors): take the
 				// largest rather than the sum.
-				devMax = max(devMax, c.delta)
+				devMax = max(devMax, c.Delta)
 			}
 		}
 	}
 	// Drivers count the same drops at several levels (per queue and in
 	// total, in ethtool and in the link statistics): take the largest.
-	rd.total = max(linkSum, devMax, queueSum)
-	rd.packets = s.linkStat(iface, "rx_packets")
+	rd.sum = max(linkSum, devMax, queueSum)
+	rd.packets = s.LinkStat(iface, "rx_packets")
 	return rd
 }
 
 func checkRingOverflow(in *Input) Outcome {
 	s := newSample(in)
-	if !s.haveLinks() {
+	if !s.HasLinks() {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
 	var out []Finding
-	for _, l := range s.after.Links {
+	for _, l := range s.After.Links {
 		if l.Name == "lo" {
 			continue
 		}
 		rd := s.ringDrops(l.Name)
-		r := ratio(rd.total, rd.packets.delta+rd.total)
+		r := Ratio(rd.sum, rd.packets.Delta+rd.sum)
 		sev := Severity(0)
 		switch {
-		case s.sinceBoot && rd.total > sinceBootMin:
+		case s.SinceBoot && rd.sum > sinceBootMin:
 			sev = Info
-		case s.sinceBoot:
-		case rd.total >= minEvents && r >= ringOverflowCritShare:
+		case s.SinceBoot:
+		case rd.sum >= minEvents && r >= ringOverflowCritShare:
 			sev = Critical
-		case rd.total >= minEvents:
+		case rd.sum >= minEvents:
 			sev = Warning
 		}
 		if sev == 0 {
 			continue
 		}
-		n := s.after.NICs[l.Name]
+		n := s.After.NICs[l.Name]
 		f := Finding{ID: "driver.ring_overflow", Severity: sev, Subject: l.Name,
 			Summary: fmt.Sprintf("%s lost %s for lack of ring buffers (%s of packets).", l.Name,
-				s.amount(change{total: rd.total, delta: rd.total, rate: s.rate(rd.total)}, "received packets"), fmtPct(r))}
-		if s.sinceBoot {
-			f.Summary = fmt.Sprintf("%s lost %d received packets for lack of ring buffers since boot.", l.Name, rd.total)
+				s.amount(collectors.Change{Total: rd.sum, Delta: rd.sum, Rate: s.Rate(rd.sum)}, "received packets"), fmtPct(r))}
+		if s.SinceBoot {
+			f.Summary = fmt.Sprintf("%s lost %d received packets for lack of ring buffers since boot.", l.Name, rd.sum)
 		}
 		for _, c := range rd.grew {
 			f.Evidence = append(f.Evidence, s.ev(c))
@@ -679,41 +630,41 @@ func dominantQueue(perQueue map[int]uint64) (int, float64) {
 			best, q = v, k
 		}
 	}
-	return q, ratio(best, sum)
+	return q, Ratio(best, sum)
 }
 
 func checkPortDiscards(in *Input) Outcome {
 	s := newSample(in)
-	if s.after.NICs == nil {
+	if s.After.NICs == nil {
 		return Outcome{NotChecked: "ethtool statistics not read"}
 	}
 	var out []Finding
 	for _, name := range s.nicNames() {
-		var grew []change
+		var grew []collectors.Change
 		var total uint64
-		for stat := range s.after.NICs[name].Stats {
+		for stat := range s.After.NICs[name].Stats {
 			if dropKind(stat) != "port" {
 				continue
 			}
-			if c := s.ethtoolStat(name, stat); c.delta > 0 {
+			if c := s.EthtoolStat(name, stat); c.Delta > 0 {
 				grew = append(grew, c)
-				total += c.delta
+				total += c.Delta
 			}
 		}
 		sev := Severity(0)
 		switch {
-		case s.sinceBoot && total > sinceBootMin:
+		case s.SinceBoot && total > sinceBootMin:
 			sev = Info
-		case !s.sinceBoot && total >= minEvents:
+		case !s.SinceBoot && total >= minEvents:
 			sev = Warning
 		}
 		if sev == 0 {
 			continue
 		}
-		sort.Slice(grew, func(i, j int) bool { return grew[i].name < grew[j].name })
+		sort.Slice(grew, func(i, j int) bool { return grew[i].Name < grew[j].Name })
 		f := Finding{ID: "driver.port_discards", Severity: sev, Subject: name,
 			Summary: fmt.Sprintf("The adapter behind %s discarded %s in its own buffer, before the host's rings.", name,
-				s.amount(change{total: total, delta: total, rate: s.rate(total)}, "packets"))}
+				s.amount(collectors.Change{Total: total, Delta: total, Rate: s.Rate(total)}, "packets"))}
 		for _, c := range grew {
 			f.Evidence = append(f.Evidence, s.ev(c))
 		}
@@ -721,7 +672,7 @@ func checkPortDiscards(in *Input) Outcome {
 			fmt.Sprintf("Check flow control: ethtool -a %s (pause frames let the adapter slow the sender instead of dropping)", name),
 			"Check the PCIe link the adapter negotiated against what it needs: lspci -vv -s BUS (LnkSta width and speed)",
 		}
-		if n := s.after.NICs[name]; n.Driver != nil && n.Driver.BusInfo != "" {
+		if n := s.After.NICs[name]; n.Driver != nil && n.Driver.BusInfo != "" {
 			f.Fix[1] = fmt.Sprintf("Check the PCIe link the adapter negotiated against what it needs: lspci -vv -s %s (LnkSta width and speed)", n.Driver.BusInfo)
 		}
 		out = append(out, f)

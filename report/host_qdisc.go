@@ -100,35 +100,35 @@ func shapers() []string {
 type qdiscState struct {
 	q, before                            collectors.Qdisc
 	hasBefore                            bool
-	drops, packets, requeues, overlimits change
+	drops, packets, requeues, overlimits collectors.Change
 }
 
 // rootQdiscs pairs each interface's root qdisc with its state before, by
 // interface, handle and kind; one replaced during the window counts from 0.
 func (s *sample) rootQdiscs() []qdiscState {
-	if s.after.Qdiscs == nil || (s.before != nil && s.before.Qdiscs == nil) {
+	if s.After.Qdiscs == nil || (s.Before != nil && s.Before.Qdiscs == nil) {
 		return nil
 	}
 	before := map[string]collectors.Qdisc{}
-	if s.before != nil {
-		for _, q := range s.before.Qdiscs {
+	if s.Before != nil {
+		for _, q := range s.Before.Qdiscs {
 			if q.Root {
 				before[q.Iface+" "+q.Handle+" "+q.Kind] = q
 			}
 		}
 	}
 	var out []qdiscState
-	for _, q := range s.after.Qdiscs {
+	for _, q := range s.After.Qdiscs {
 		if !q.Root || q.Kind == "noqueue" {
 			continue
 		}
 		b, hb := before[q.Iface+" "+q.Handle+" "+q.Kind]
 		name := "qdisc " + q.Kind + " " + q.Iface
 		st := qdiscState{q: q, before: b, hasBefore: hb,
-			drops:      s.mk(name+" drops", b.Drops, q.Drops, hb, true, false),
-			packets:    s.mk(name+" packets", b.Packets, q.Packets, hb, true, false),
-			requeues:   s.mk(name+" requeues", b.Requeues, q.Requeues, hb, true, false),
-			overlimits: s.mk(name+" overlimits", b.Overlimits, q.Overlimits, hb, true, false),
+			drops:      s.Change(name+" drops", b.Drops, q.Drops, hb, true, false),
+			packets:    s.Change(name+" packets", b.Packets, q.Packets, hb, true, false),
+			requeues:   s.Change(name+" requeues", b.Requeues, q.Requeues, hb, true, false),
+			overlimits: s.Change(name+" overlimits", b.Overlimits, q.Overlimits, hb, true, false),
 		}
 		out = append(out, st)
 	}
@@ -151,23 +151,23 @@ func childKinds(snap *collectors.Snapshot, iface string) string {
 func checkQdiscDrops(in *Input) Outcome {
 	s := newSample(in)
 	qs := s.rootQdiscs()
-	if s.after.Qdiscs == nil {
+	if s.After.Qdiscs == nil {
 		return Outcome{NotChecked: "qdiscs not read"}
 	}
 	var out []Finding
 	for _, q := range qs {
 		d := q.drops
-		r := ratio(d.delta, q.packets.delta+d.delta)
+		r := Ratio(d.Delta, q.packets.Delta+d.Delta)
 		sev := Severity(0)
 		switch {
-		case s.sinceBoot && d.total > sinceBootMin:
+		case s.SinceBoot && d.Total > sinceBootMin:
 			sev = Info
-		case s.sinceBoot:
-		case d.delta >= minEvents && shaperKinds[q.q.Kind]:
+		case s.SinceBoot:
+		case d.Delta >= minEvents && shaperKinds[q.q.Kind]:
 			sev = Info
-		case d.delta >= minEvents && r >= qdiscDropCritShare:
+		case d.Delta >= minEvents && r >= qdiscDropCritShare:
 			sev = Critical
-		case d.delta >= minEvents:
+		case d.Delta >= minEvents:
 			sev = Warning
 		}
 		if sev == 0 {
@@ -175,11 +175,11 @@ func checkQdiscDrops(in *Input) Outcome {
 		}
 		kind := q.q.Kind
 		if kind == "mq" || kind == "mqprio" {
-			if c := childKinds(s.after, q.q.Iface); c != "" {
+			if c := childKinds(s.After, q.q.Iface); c != "" {
 				kind += " (" + c + " per queue)"
 			}
 		}
-		l := s.after.Link(q.q.Iface)
+		l := s.After.Link(q.q.Iface)
 		f := Finding{ID: "qdisc.drops", Severity: sev, Subject: q.q.Iface,
 			Summary: fmt.Sprintf("The %s qdisc on %s dropped %s (%s of what it sent).", kind, q.q.Iface, s.amount(d, "packets"), fmtPct(r)),
 			Evidence: []Evidence{s.ev(d), s.ev(q.packets), s.ev(q.overlimits),
@@ -202,7 +202,7 @@ func checkQdiscDrops(in *Input) Outcome {
 		default:
 			f.Fix = append(f.Fix, fmt.Sprintf("%s drops to keep latency low when %s is the bottleneck: the link is congested; add capacity, spread traffic, or shape upstream.", q.q.Kind+strings.TrimPrefix(kind, q.q.Kind), q.q.Iface))
 		}
-		if sat, ok := s.linkUtilisation(q.q.Iface, "tx_bytes"); ok {
+		if sat, ok := s.Utilisation(q.q.Iface, "tx_bytes"); ok {
 			f.Evidence = append(f.Evidence, pctEvidence(q.q.Iface+" TX utilisation", sat))
 		}
 		out = append(out, f)
@@ -215,27 +215,27 @@ func checkQdiscDrops(in *Input) Outcome {
 
 func checkQdiscRequeues(in *Input) Outcome {
 	s := newSample(in)
-	if s.after.Qdiscs == nil {
+	if s.After.Qdiscs == nil {
 		return Outcome{NotChecked: "qdiscs not read"}
 	}
-	if s.sinceBoot {
+	if s.SinceBoot {
 		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
 	}
 	var out []Finding
 	for _, q := range s.rootQdiscs() {
 		c := q.requeues
-		if c.delta < minEvents || c.rate <= requeueInfoRate {
+		if c.Delta < minEvents || c.Rate <= requeueInfoRate {
 			continue
 		}
 		sev := Info
-		if c.rate > requeueWarnRate {
+		if c.Rate > requeueWarnRate {
 			sev = Warning
 		}
 		f := Finding{ID: "qdisc.requeues", Severity: sev, Subject: q.q.Iface,
 			Summary:  fmt.Sprintf("The driver of %s refused %s because its transmit ring was full.", q.q.Iface, s.amount(c, "packets")),
 			Evidence: []Evidence{s.ev(c)},
 		}
-		if n := s.after.NICs[q.q.Iface]; n != nil && n.Ring != nil {
+		if n := s.After.NICs[q.q.Iface]; n != nil && n.Ring != nil {
 			f.Evidence = append(f.Evidence, Text(q.q.Iface+" TX ring", fmt.Sprintf("%d of max %d", n.Ring.TxPending, n.Ring.TxMax)))
 			if n.Ring.TxPending < n.Ring.TxMax {
 				f.Fix = append(f.Fix, fmt.Sprintf("ethtool -G %s tx %d", q.q.Iface, n.Ring.TxMax))
@@ -254,10 +254,10 @@ func checkQdiscRequeues(in *Input) Outcome {
 
 func checkStandingQueue(in *Input) Outcome {
 	s := newSample(in)
-	if s.after.Qdiscs == nil {
+	if s.After.Qdiscs == nil {
 		return Outcome{NotChecked: "qdiscs not read"}
 	}
-	if s.sinceBoot {
+	if s.SinceBoot {
 		return Outcome{NotChecked: "needs two samples (--interval above 0)"}
 	}
 	var out []Finding
@@ -266,7 +266,7 @@ func checkStandingQueue(in *Input) Outcome {
 			continue
 		}
 		backlog := min(q.before.Backlog, q.q.Backlog)
-		l := s.after.Link(q.q.Iface)
+		l := s.After.Link(q.q.Iface)
 		// The time to drain the backlog at line rate, in seconds (bytes over
 		// bytes per second, as the alert computes it).
 		var delay float64
@@ -294,7 +294,7 @@ func checkStandingQueue(in *Input) Outcome {
 		}
 		if delayMs > 0 {
 			f.Summary += fmt.Sprintf(" At %d Mb/s that is %.1f ms of delay for every packet sent.", *l.SpeedMbps, delayMs)
-			f.Evidence = append(f.Evidence, Num("queueing delay", round(delayMs, 2), "ms"))
+			f.Evidence = append(f.Evidence, Num("queueing delay", Round(delayMs, 2), "ms"))
 		}
 		if q.q.Kind == "pfifo_fast" || q.q.Kind == "pfifo" || q.q.Kind == "bfifo" || q.q.Kind == "mq" {
 			f.Fix = append(f.Fix, fmt.Sprintf("tc qdisc replace dev %s root fq_codel", q.q.Iface))

@@ -83,24 +83,24 @@ type softnetCPU struct {
 type softnetTotals struct {
 	processed, dropped, squeezed, flowLimit uint64
 	cpus                                    []softnetCPU
-	ok                                      bool
+	read                                    bool
 }
 
 // softnetTotal pairs CPUs by id and sums their 32-bit counter changes.
 func (s *sample) softnetTotal() softnetTotals {
 	var t softnetTotals
-	if s.after.Softnet == nil || (s.before != nil && s.before.Softnet == nil) {
+	if s.After.Softnet == nil || (s.Before != nil && s.Before.Softnet == nil) {
 		return t
 	}
-	t.ok = true
+	t.read = true
 	before := map[int]collectors.SoftnetCPU{}
-	if s.before != nil {
-		for _, c := range s.before.Softnet {
+	if s.Before != nil {
+		for _, c := range s.Before.Softnet {
 			before[c.CPU] = c
 		}
 	}
 	d := func(b, a uint64, hb bool) uint64 {
-		if s.sinceBoot || !hb {
+		if s.SinceBoot || !hb {
 			return a
 		}
 		v, _ := collectors.Delta32(b, a)
@@ -112,7 +112,7 @@ func (s *sample) softnetTotal() softnetTotals {
 		}
 		return *p
 	}
-	for _, a := range s.after.Softnet {
+	for _, a := range s.After.Softnet {
 		b, hb := before[a.CPU]
 		c := softnetCPU{cpu: a.CPU,
 			processed: d(b.Processed, a.Processed, hb),
@@ -146,17 +146,9 @@ func topCPUs(cpus []softnetCPU, field func(softnetCPU) uint64) (string, uint64) 
 	return strings.Join(parts, ", "), field(cs[0])
 }
 
-// rate is v over the window, 0 when unknown.
-func (s *sample) rate(v uint64) float64 {
-	if s.secs <= 0 {
-		return 0
-	}
-	return float64(v) / s.secs
-}
-
 // totalEvidence is a summed change as evidence.
 func (s *sample) totalEvidence(name string, total, delta uint64) Evidence {
-	return s.ev(change{name: name, total: total, delta: delta, rate: s.rate(delta), ok: true})
+	return s.ev(collectors.Change{Name: name, Total: total, Delta: delta, Rate: s.Rate(delta), OK: true})
 }
 
 func softnetAfterTotal(snap *collectors.Snapshot, field func(collectors.SoftnetCPU) uint64) uint64 {
@@ -170,27 +162,27 @@ func softnetAfterTotal(snap *collectors.Snapshot, field func(collectors.SoftnetC
 func checkSoftnetDrops(in *Input) Outcome {
 	s := newSample(in)
 	t := s.softnetTotal()
-	if !t.ok {
+	if !t.read {
 		return Outcome{NotChecked: "/proc/net/softnet_stat not read"}
 	}
-	r := s.rate(t.dropped)
+	r := s.Rate(t.dropped)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && t.dropped > sinceBootMin:
+	case s.SinceBoot && t.dropped > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && t.dropped >= minEvents && r > backlogCritRate:
+	case !s.SinceBoot && t.dropped >= minEvents && r > backlogCritRate:
 		sev = Critical
-	case !s.sinceBoot && t.dropped >= minEvents && r > backlogWarnRate:
+	case !s.SinceBoot && t.dropped >= minEvents && r > backlogWarnRate:
 		sev = Warning
 	}
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d backlog drops on %s %s", t.dropped, plural(len(t.cpus), "CPU"), s.window())}
 	}
 	top, worst := topCPUs(t.cpus, func(c softnetCPU) uint64 { return c.dropped })
-	total := softnetAfterTotal(s.after, func(c collectors.SoftnetCPU) uint64 { return c.Dropped })
+	total := softnetAfterTotal(s.After, func(c collectors.SoftnetCPU) uint64 { return c.Dropped })
 	ev, backlog, haveBacklog := s.sysctl("net.core.netdev_max_backlog")
 	f := Finding{ID: "softnet.backlog_drops", Severity: sev,
-		Summary:  fmt.Sprintf("CPU input backlogs dropped %s (%s).", s.amount(change{total: total, delta: t.dropped, rate: r}, "packets"), top),
+		Summary:  fmt.Sprintf("CPU input backlogs dropped %s (%s).", s.amount(collectors.Change{Total: total, Delta: t.dropped, Rate: r}, "packets"), top),
 		Evidence: []Evidence{s.totalEvidence("softnet dropped (all CPUs)", total, t.dropped), Text("by CPU", top), ev},
 	}
 	if haveBacklog && len(backlog) == 1 {
@@ -206,13 +198,13 @@ func checkSoftnetDrops(in *Input) Outcome {
 func checkTimeSqueeze(in *Input) Outcome {
 	s := newSample(in)
 	t := s.softnetTotal()
-	if !t.ok {
+	if !t.read {
 		return Outcome{NotChecked: "/proc/net/softnet_stat not read"}
 	}
-	if s.sinceBoot {
+	if s.SinceBoot {
 		return Outcome{NotChecked: fmt.Sprintf("%d budget run-outs since boot; needs two samples (--interval above 0)", t.squeezed)}
 	}
-	r := s.rate(t.squeezed)
+	r := s.Rate(t.squeezed)
 	if t.squeezed < minEvents || r <= squeezeInfoRate {
 		return Outcome{Detail: fmt.Sprintf("%d budget run-outs %s", t.squeezed, s.window())}
 	}
@@ -221,11 +213,11 @@ func checkTimeSqueeze(in *Input) Outcome {
 		sev = Warning
 	}
 	top, _ := topCPUs(t.cpus, func(c softnetCPU) uint64 { return c.squeezed })
-	total := softnetAfterTotal(s.after, func(c collectors.SoftnetCPU) uint64 { return c.TimeSqueeze })
+	total := softnetAfterTotal(s.After, func(c collectors.SoftnetCPU) uint64 { return c.TimeSqueeze })
 	budgetEv, budget, haveBudget := s.sysctl("net.core.netdev_budget")
 	usecsEv, usecs, haveUsecs := s.sysctl("net.core.netdev_budget_usecs")
 	f := Finding{ID: "softnet.time_squeeze", Severity: sev,
-		Summary:  fmt.Sprintf("The receive softirq ran out of budget with packets left: %s (%s).", s.amount(change{total: total, delta: t.squeezed, rate: r}, "times"), top),
+		Summary:  fmt.Sprintf("The receive softirq ran out of budget with packets left: %s (%s).", s.amount(collectors.Change{Total: total, Delta: t.squeezed, Rate: r}, "times"), top),
 		Evidence: []Evidence{s.totalEvidence("softnet time_squeeze (all CPUs)", total, t.squeezed), Text("by CPU", top), budgetEv, usecsEv},
 	}
 	if haveBudget && len(budget) == 1 {
@@ -241,24 +233,24 @@ func checkTimeSqueeze(in *Input) Outcome {
 func checkFlowLimit(in *Input) Outcome {
 	s := newSample(in)
 	t := s.softnetTotal()
-	if !t.ok {
+	if !t.read {
 		return Outcome{NotChecked: "/proc/net/softnet_stat not read"}
 	}
-	if len(s.after.Softnet) > 0 && s.after.Softnet[0].FlowLimitCount == nil {
+	if len(s.After.Softnet) > 0 && s.After.Softnet[0].FlowLimitCount == nil {
 		return Outcome{NotChecked: "flow_limit_count is absent on this kernel"}
 	}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && t.flowLimit > sinceBootMin:
+	case s.SinceBoot && t.flowLimit > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && t.flowLimit >= minEvents:
+	case !s.SinceBoot && t.flowLimit >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d flow-limit drops %s", t.flowLimit, s.window())}
 	}
 	top, _ := topCPUs(t.cpus, func(c softnetCPU) uint64 { return c.flowLimit })
-	total := softnetAfterTotal(s.after, func(c collectors.SoftnetCPU) uint64 {
+	total := softnetAfterTotal(s.After, func(c collectors.SoftnetCPU) uint64 {
 		if c.FlowLimitCount == nil {
 			return 0
 		}
@@ -266,7 +258,7 @@ func checkFlowLimit(in *Input) Outcome {
 	})
 	ev, tbl, haveTbl := s.sysctl("net.core.flow_limit_table_len")
 	f := Finding{ID: "softnet.flow_limit", Severity: sev,
-		Summary:  fmt.Sprintf("The RPS flow limit dropped %s of heavy flows (%s).", s.amount(change{total: total, delta: t.flowLimit, rate: s.rate(t.flowLimit)}, "packets"), top),
+		Summary:  fmt.Sprintf("The RPS flow limit dropped %s of heavy flows (%s).", s.amount(collectors.Change{Total: total, Delta: t.flowLimit, Rate: s.Rate(t.flowLimit)}, "packets"), top),
 		Evidence: []Evidence{s.totalEvidence("softnet flow_limit_count (all CPUs)", total, t.flowLimit), ev},
 	}
 	if haveTbl && len(tbl) == 1 {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/netdx/netdx/collectors"
 )
 
 // Thresholds of the TCP rules.
@@ -194,22 +196,22 @@ func init() {
 
 func checkRetransmits(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	re, out := s.netstat("Tcp", "RetransSegs"), s.netstat("Tcp", "OutSegs")
-	if !re.ok || !out.ok {
+	re, out := s.Netstat("Tcp", "RetransSegs"), s.Netstat("Tcp", "OutSegs")
+	if !re.OK || !out.OK {
 		return Outcome{NotChecked: "Tcp.RetransSegs or Tcp.OutSegs absent"}
 	}
-	r := ratio(re.delta, out.delta)
+	r := Ratio(re.Delta, out.Delta)
 	minOut := uint64(retransMinSegs)
-	if s.sinceBoot {
+	if s.SinceBoot {
 		minOut = retransMinSegsSinceBoot
 	}
 	sev := Severity(0)
-	if out.delta >= minOut && r >= retransWarnShare {
+	if out.Delta >= minOut && r >= retransWarnShare {
 		switch {
-		case s.sinceBoot:
+		case s.SinceBoot:
 			sev = Info
 		case r >= retransCritShare:
 			sev = Critical
@@ -218,20 +220,20 @@ func checkRetransmits(in *Input) Outcome {
 		}
 	}
 	if sev == 0 {
-		if out.delta < minOut {
-			return Outcome{Detail: fmt.Sprintf("%s segments sent %s, too few to judge", fmtCount(out.delta), s.window())}
+		if out.Delta < minOut {
+			return Outcome{Detail: fmt.Sprintf("%s segments sent %s, too few to judge", fmtCount(out.Delta), s.window())}
 		}
 		return Outcome{Detail: fmt.Sprintf("%s of segments retransmitted %s", fmtPct(r), s.window())}
 	}
-	rto := s.netstat("TcpExt", "TCPTimeouts")
+	rto := s.Netstat("TcpExt", "TCPTimeouts")
 	f := Finding{ID: "tcp.retransmits", Severity: sev,
-		Summary: fmt.Sprintf("%s of the TCP segments sent %s were retransmissions (%d of %d).", fmtPct(r), s.window(), re.delta, out.delta),
+		Summary: fmt.Sprintf("%s of the TCP segments sent %s were retransmissions (%d of %d).", fmtPct(r), s.window(), re.Delta, out.Delta),
 		Evidence: []Evidence{s.ev(re), s.ev(out), pctEvidence("retransmitted share", r), s.ev(rto),
-			s.ev(s.netstat("TcpExt", "TCPLostRetransmit")), s.ev(s.netstat("TcpExt", "TCPFastRetrans")),
-			s.ev(s.netstat("TcpExt", "TCPSlowStartRetrans")), s.ev(s.netstat("TcpExt", "TCPLossProbes"))},
+			s.ev(s.Netstat("TcpExt", "TCPLostRetransmit")), s.ev(s.Netstat("TcpExt", "TCPFastRetrans")),
+			s.ev(s.Netstat("TcpExt", "TCPSlowStartRetrans")), s.ev(s.Netstat("TcpExt", "TCPLossProbes"))},
 	}
-	if rto.ok && re.delta > 0 && ratio(rto.delta, re.delta) >= 0.2 {
-		f.Notes = append(f.Notes, fmt.Sprintf("%d retransmission timeouts (TCPTimeouts): fast retransmit could not recover those losses, the mark of tail loss or whole windows lost.", rto.delta))
+	if rto.OK && re.Delta > 0 && Ratio(rto.Delta, re.Delta) >= 0.2 {
+		f.Notes = append(f.Notes, fmt.Sprintf("%d retransmission timeouts (TCPTimeouts): fast retransmit could not recover those losses, the mark of tail loss or whole windows lost.", rto.Delta))
 	}
 	if local := localDropSummary(s); local != "" {
 		f.Fix = append(f.Fix, "This host drops packets too ("+local+"): fix those findings first.")
@@ -243,18 +245,18 @@ func checkRetransmits(in *Input) Outcome {
 // localDropSummary names local drop counters that grew over the window, for
 // rules that want to point at them.
 func localDropSummary(s *sample) string {
-	if s.sinceBoot {
+	if s.SinceBoot {
 		return ""
 	}
 	var parts []string
 	for _, q := range s.rootQdiscs() {
-		if q.drops.delta > 0 {
-			parts = append(parts, fmt.Sprintf("qdisc %s on %s dropped %d", q.q.Kind, q.q.Iface, q.drops.delta))
+		if q.drops.Delta > 0 {
+			parts = append(parts, fmt.Sprintf("qdisc %s on %s dropped %d", q.q.Kind, q.q.Iface, q.drops.Delta))
 		}
 	}
-	for _, l := range s.after.Links {
-		if c := s.linkStat(l.Name, "tx_dropped"); c.delta > 0 {
-			parts = append(parts, fmt.Sprintf("%s tx_dropped %d", l.Name, c.delta))
+	for _, l := range s.After.Links {
+		if c := s.LinkStat(l.Name, "tx_dropped"); c.Delta > 0 {
+			parts = append(parts, fmt.Sprintf("%s tx_dropped %d", l.Name, c.Delta))
 		}
 	}
 	if d := s.softnetTotal(); d.dropped > 0 {
@@ -265,28 +267,28 @@ func localDropSummary(s *sample) string {
 
 func checkSynRetransmits(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	c := s.netstat("TcpExt", "TCPSynRetrans")
-	if !c.ok {
+	c := s.Netstat("TcpExt", "TCPSynRetrans")
+	if !c.OK {
 		return Outcome{NotChecked: "TcpExt.TCPSynRetrans is absent on this kernel"}
 	}
-	if s.sinceBoot {
-		return Outcome{NotChecked: fmt.Sprintf("%d since boot; needs two samples (--interval above 0)", c.total)}
+	if s.SinceBoot {
+		return Outcome{NotChecked: fmt.Sprintf("%d since boot; needs two samples (--interval above 0)", c.Total)}
 	}
-	if c.delta < synRetransMin || c.rate <= synRetransMinRate {
-		return Outcome{Detail: fmt.Sprintf("%d handshake retransmissions %s", c.delta, s.window())}
+	if c.Delta < synRetransMin || c.Rate <= synRetransMinRate {
+		return Outcome{Detail: fmt.Sprintf("%d handshake retransmissions %s", c.Delta, s.window())}
 	}
 	synEv, _, _ := s.sysctl("net.ipv4.tcp_syn_retries")
 	synackEv, _, _ := s.sysctl("net.ipv4.tcp_synack_retries")
 	f := Finding{ID: "tcp.syn_retransmits",
 		Summary:  fmt.Sprintf("Handshakes were retried: %s retransmitted, each waiting a second or more.", s.amount(c, "SYNs or SYN-ACKs")),
-		Evidence: []Evidence{s.ev(c), s.ev(s.netstat("Tcp", "ActiveOpens")), s.ev(s.netstat("Tcp", "AttemptFails")), synEv, synackEv},
+		Evidence: []Evidence{s.ev(c), s.ev(s.Netstat("Tcp", "ActiveOpens")), s.ev(s.Netstat("Tcp", "AttemptFails")), synEv, synackEv},
 		Fix: []string{"List the handshakes in progress to see which peers do not answer: ss -tn state syn-sent; ss -tn state syn-recv",
 			"Trace the path to those peers: netdx trace PEER"},
 	}
-	if ov := s.netstat("TcpExt", "ListenOverflows"); ov.delta > 0 {
+	if ov := s.Netstat("TcpExt", "ListenOverflows"); ov.Delta > 0 {
 		f.Notes = append(f.Notes, "Local listeners overflowed too: this host retransmits its SYN-ACK to clients whose handshake it dropped, and those count here (see tcp.listen_overflow).")
 	}
 	return Outcome{Findings: []Finding{f}}
@@ -298,35 +300,35 @@ var tunnelKinds = map[string]bool{"vxlan": true, "geneve": true, "gre": true, "g
 
 func checkReordering(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	ev := s.netstatSum("TcpExt.TCP*Reorder", "TcpExt", reorderCounters...)
-	if !ev.ok {
+	ev := s.NetstatSum("TcpExt.TCP*Reorder", "TcpExt", reorderCounters...)
+	if !ev.OK {
 		return Outcome{NotChecked: "the reordering counters are absent on this kernel"}
 	}
-	if s.sinceBoot {
-		return Outcome{NotChecked: fmt.Sprintf("%d reorder events since boot; needs two samples (--interval above 0)", ev.total)}
+	if s.SinceBoot {
+		return Outcome{NotChecked: fmt.Sprintf("%d reorder events since boot; needs two samples (--interval above 0)", ev.Total)}
 	}
-	if ev.delta < minEvents || ev.rate <= reorderMinRate {
-		return Outcome{Detail: fmt.Sprintf("%d reorder events %s", ev.delta, s.window())}
+	if ev.Delta < minEvents || ev.Rate <= reorderMinRate {
+		return Outcome{Detail: fmt.Sprintf("%d reorder events %s", ev.Delta, s.window())}
 	}
-	dsack, re := s.netstat("TcpExt", "TCPDSACKRecv"), s.netstat("Tcp", "RetransSegs")
-	spurious := re.delta > 0 && dsack.delta >= minEvents && ratio(dsack.delta, re.delta) >= reorderDSACKShare
+	dsack, re := s.Netstat("TcpExt", "TCPDSACKRecv"), s.Netstat("Tcp", "RetransSegs")
+	spurious := re.Delta > 0 && dsack.Delta >= minEvents && Ratio(dsack.Delta, re.Delta) >= reorderDSACKShare
 	f := Finding{ID: "tcp.reordering", Severity: Info,
 		Summary: fmt.Sprintf("TCP saw %s.", s.amount(ev, "reorder events")),
-		Evidence: []Evidence{s.ev(s.netstat("TcpExt", "TCPSACKReorder")), s.ev(s.netstat("TcpExt", "TCPTSReorder")),
-			s.ev(s.netstat("TcpExt", "TCPRenoReorder")), s.ev(dsack), s.ev(re)},
+		Evidence: []Evidence{s.ev(s.Netstat("TcpExt", "TCPSACKReorder")), s.ev(s.Netstat("TcpExt", "TCPTSReorder")),
+			s.ev(s.Netstat("TcpExt", "TCPRenoReorder")), s.ev(dsack), s.ev(re)},
 	}
 	if spurious {
 		f.Severity = Warning
-		f.Summary += fmt.Sprintf(" Peers reported %d duplicate segments (DSACK), %s of the retransmissions: reordering is costing retransmissions.", dsack.delta, fmtPct(ratio(dsack.delta, re.delta)))
+		f.Summary += fmt.Sprintf(" Peers reported %d duplicate segments (DSACK), %s of the retransmissions: reordering is costing retransmissions.", dsack.Delta, fmtPct(Ratio(dsack.Delta, re.Delta)))
 	}
 	reorderEv, _, _ := s.sysctl("net.ipv4.tcp_reordering")
 	recEv, rec, haveRec := s.sysctl("net.ipv4.tcp_recovery")
 	f.Evidence = append(f.Evidence, reorderEv, recEv)
 	var tunnels []string
-	for _, l := range s.after.Links {
+	for _, l := range s.After.Links {
 		if !tunnelKinds[l.Kind] {
 			continue
 		}
@@ -351,8 +353,8 @@ func checkReordering(in *Input) Outcome {
 // batchingOffloads names the interfaces with GRO or GSO-family offloads on.
 func batchingOffloads(s *sample) string {
 	var out []string
-	names := make([]string, 0, len(s.after.NICs))
-	for n := range s.after.NICs {
+	names := make([]string, 0, len(s.After.NICs))
+	for n := range s.After.NICs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -360,7 +362,7 @@ func batchingOffloads(s *sample) string {
 		var on []string
 		for _, f := range []struct{ key, label string }{{"rx-gro", "GRO"}, {"rx-gro-hw", "GRO-HW"}, {"rx-lro", "LRO"},
 			{"tx-generic-segmentation", "GSO"}, {"tx-tcp-segmentation", "TSO"}} {
-			if s.after.NICs[n].Offloads[f.key] {
+			if s.After.NICs[n].Offloads[f.key] {
 				on = append(on, f.label)
 			}
 		}
@@ -378,55 +380,55 @@ var rcvDropCounters = []string{"TCPRcvQDrop", "TCPBacklogDrop", "TCPZeroWindowDr
 
 func checkRcvBufferDrops(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	sum := s.netstatSum("TcpExt receive-buffer drops", "TcpExt", rcvDropCounters...)
-	if !sum.ok {
+	sum := s.NetstatSum("TcpExt receive-buffer drops", "TcpExt", rcvDropCounters...)
+	if !sum.OK {
 		return Outcome{NotChecked: "the receive-buffer drop counters are absent on this kernel"}
 	}
-	inSegs := s.netstat("Tcp", "InSegs")
-	r := ratio(sum.delta, inSegs.delta)
+	inSegs := s.Netstat("Tcp", "InSegs")
+	r := Ratio(sum.Delta, inSegs.Delta)
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && (sum.total > sinceBootMin || (r >= rcvDropCritShare && sum.total > 0)):
+	case s.SinceBoot && (sum.Total > sinceBootMin || (r >= rcvDropCritShare && sum.Total > 0)):
 		sev = Info
-	case !s.sinceBoot && sum.delta >= minEvents && r >= rcvDropCritShare:
+	case !s.SinceBoot && sum.Delta >= minEvents && r >= rcvDropCritShare:
 		sev = Critical
-	case !s.sinceBoot && sum.delta >= minEvents:
+	case !s.SinceBoot && sum.Delta >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {
-		return Outcome{Detail: fmt.Sprintf("%d receive-buffer drops %s", sum.delta, s.window())}
+		return Outcome{Detail: fmt.Sprintf("%d receive-buffer drops %s", sum.Delta, s.window())}
 	}
 	f := Finding{ID: "tcp.receive_buffer_drops", Severity: sev,
 		Summary: fmt.Sprintf("TCP dropped %s for lack of buffer (%s of segments received).", s.amount(sum, "received segments"), fmtPct(r))}
-	var worst change
+	var worst collectors.Change
 	for _, n := range rcvDropCounters {
-		c := s.netstat("TcpExt", n)
+		c := s.Netstat("TcpExt", n)
 		f.Evidence = append(f.Evidence, s.ev(c))
-		if c.delta > worst.delta {
+		if c.Delta > worst.Delta {
 			worst = c
 		}
 	}
-	f.Evidence = append(f.Evidence, s.ev(s.netstat("TcpExt", "PruneCalled")), s.ev(inSegs))
+	f.Evidence = append(f.Evidence, s.ev(s.Netstat("TcpExt", "PruneCalled")), s.ev(inSegs))
 	rmemEv, rmem, haveRmem := s.sysctl("net.ipv4.tcp_rmem")
 	rmaxEv, _, _ := s.sysctl("net.core.rmem_max")
 	tcpMemEv, _, _ := s.sysctl("net.ipv4.tcp_mem")
 	f.Evidence = append(f.Evidence, rmemEv, rmaxEv, tcpMemEv)
-	switch worst.name {
+	switch worst.Name {
 	case "TcpExt.TCPZeroWindowDrop", "TcpExt.TCPBacklogDrop":
-		f.Fix = append(f.Fix, fmt.Sprintf("Most drops are %s: the application reads too slowly or holds its sockets busy; find it with `ss -tnm` (large Recv-Q) and look at its CPU.", strings.TrimPrefix(worst.name, "TcpExt.")))
+		f.Fix = append(f.Fix, fmt.Sprintf("Most drops are %s: the application reads too slowly or holds its sockets busy; find it with `ss -tnm` (large Recv-Q) and look at its CPU.", strings.TrimPrefix(worst.Name, "TcpExt.")))
 	}
 	if haveRmem && len(rmem) == 3 {
 		f.Fix = append(f.Fix, fmt.Sprintf("Let TCP autotuning grow receive buffers further: sysctl -w net.ipv4.tcp_rmem=\"%d %d %d\"", rmem[0], rmem[1], rmem[2]*2))
 	}
 	f.Fix = append(f.Fix, "Applications that set SO_RCVBUF turn autotuning off and are capped by net.core.rmem_max: raise both, or let them stop setting it")
-	if p := s.netstat("TcpExt", "TCPMemoryPressures"); p.delta > 0 {
+	if p := s.Netstat("TcpExt", "TCPMemoryPressures"); p.Delta > 0 {
 		f.Notes = append(f.Notes, "TCP memory was under pressure in the window too (see tcp.memory_pressure): raising buffers will not help until net.ipv4.tcp_mem allows it.")
 	}
-	switch conns := s.tcpDrops(); {
-	case s.after.Sockets == nil || s.after.Sockets.TCP == nil:
+	switch conns := s.TCPDrops(); {
+	case s.After.Sockets == nil || s.After.Sockets.TCP == nil:
 		f.Notes = append(f.Notes, "The connections could not be read (see NOT READ): `ss -tnm` shows each one's receive queue and drops (skmem d).")
 	case len(conns) == 0:
 		f.Notes = append(f.Notes, "No open connection shows the drops: the ones that dropped have closed.")
@@ -437,17 +439,17 @@ func checkRcvBufferDrops(in *Input) Outcome {
 				named = append(named, fmt.Sprintf("and %d more", len(conns)-5))
 				break
 			}
-			named = append(named, fmt.Sprintf("%s dropped %d (receive queue %d of %d bytes)", tcpName(c.sock), c.delta, c.sock.RecvQ, c.sock.RcvBuf))
-			f.Evidence = append(f.Evidence, Num("tcp "+c.sock.Local+" ↔ "+c.sock.Remote+" drops", float64(c.delta), ""))
+			named = append(named, fmt.Sprintf("%s dropped %d (receive queue %d of %d bytes)", tcpName(c.Sock), c.Delta, c.Sock.RecvQ, c.Sock.RcvBuf))
+			f.Evidence = append(f.Evidence, Num("tcp "+c.Sock.Local+" ↔ "+c.Sock.Remote+" drops", float64(c.Delta), ""))
 		}
 		if len(conns) == 1 {
-			f.Subject = tcpName(conns[0].sock)
+			f.Subject = tcpName(conns[0].Sock)
 		} else {
 			f.Subject = fmt.Sprintf("%d connections", len(conns))
 		}
 		f.Summary += " " + strings.Join(named, "; ") + "."
-		if full := conns[0]; full.sock.RcvBuf > 0 && full.sock.RecvQ*10 >= uint64(full.sock.RcvBuf)*9 {
-			f.Notes = append(f.Notes, fmt.Sprintf("%s has its receive buffer full of unread data: its application is not reading fast enough, and more buffer only delays the drops.", tcpName(full.sock)))
+		if full := conns[0]; full.Sock.RcvBuf > 0 && full.Sock.RecvQ*10 >= uint64(full.Sock.RcvBuf)*9 {
+			f.Notes = append(f.Notes, fmt.Sprintf("%s has its receive buffer full of unread data: its application is not reading fast enough, and more buffer only delays the drops.", tcpName(full.Sock)))
 		}
 	}
 	return Outcome{Findings: []Finding{f}}
@@ -455,10 +457,10 @@ func checkRcvBufferDrops(in *Input) Outcome {
 
 func checkTCPMemory(in *Input) Outcome {
 	s := newSample(in)
-	mem, haveMem := s.after.Sockstat.Get("TCP", "mem")
+	mem, haveMem := s.After.Sockstat.Get("TCP", "mem")
 	tcpMemEv, limits, haveLimits := s.sysctl("net.ipv4.tcp_mem")
-	press := s.netstat("TcpExt", "TCPMemoryPressures")
-	abort := s.netstat("TcpExt", "TCPAbortOnMemory")
+	press := s.Netstat("TcpExt", "TCPMemoryPressures")
+	abort := s.Netstat("TcpExt", "TCPAbortOnMemory")
 	if !haveMem || !haveLimits || len(limits) != 3 {
 		return Outcome{NotChecked: "sockstat TCP mem or net.ipv4.tcp_mem not read"}
 	}
@@ -469,19 +471,19 @@ func checkTCPMemory(in *Input) Outcome {
 		sev = Warning
 		why = append(why, fmt.Sprintf("TCP holds %d pages, at or above the pressure threshold %d", mem, pressure))
 	}
-	if !s.sinceBoot && press.delta > 0 {
+	if !s.SinceBoot && press.Delta > 0 {
 		sev = max(sev, Warning)
-		why = append(why, fmt.Sprintf("entered memory pressure %d times", press.delta))
+		why = append(why, fmt.Sprintf("entered memory pressure %d times", press.Delta))
 	}
 	if high > 0 && float64(mem) >= tcpMemCritShare*float64(high) {
 		sev = Critical
 	}
-	if !s.sinceBoot && abort.delta > 0 {
+	if !s.SinceBoot && abort.Delta > 0 {
 		sev = Critical
-		why = append(why, fmt.Sprintf("aborted %d connections for lack of memory", abort.delta))
+		why = append(why, fmt.Sprintf("aborted %d connections for lack of memory", abort.Delta))
 	}
 	if sev == 0 {
-		return Outcome{Detail: fmt.Sprintf("TCP holds %d pages, %s of the pressure threshold", mem, fmtPct(ratio(mem, pressure)))}
+		return Outcome{Detail: fmt.Sprintf("TCP holds %d pages, %s of the pressure threshold", mem, fmtPct(Ratio(mem, pressure)))}
 	}
 	f := Finding{ID: "tcp.memory_pressure", Severity: sev,
 		Summary:  fmt.Sprintf("TCP memory: %s (limit %d pages).", strings.Join(why, "; "), high),
@@ -495,12 +497,12 @@ func checkTCPMemory(in *Input) Outcome {
 
 func checkOrphans(in *Input) Outcome {
 	s := newSample(in)
-	orphans, ok := s.after.Sockstat.Get("TCP", "orphan")
+	orphans, ok := s.After.Sockstat.Get("TCP", "orphan")
 	maxEv, maxv, haveMax := s.sysctl("net.ipv4.tcp_max_orphans")
 	if !ok || !haveMax || len(maxv) != 1 || maxv[0] <= 0 {
 		return Outcome{NotChecked: "sockstat TCP orphan or net.ipv4.tcp_max_orphans not read"}
 	}
-	r := ratio(orphans, uint64(maxv[0]))
+	r := Ratio(orphans, uint64(maxv[0]))
 	sev := Severity(0)
 	switch {
 	case r > orphanCritShare:
@@ -522,26 +524,26 @@ func checkOrphans(in *Input) Outcome {
 
 func checkLocalQueueDelay(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	c := s.netstat("TcpExt", "TCPSpuriousRtxHostQueues")
-	if !c.ok {
+	c := s.Netstat("TcpExt", "TCPSpuriousRtxHostQueues")
+	if !c.OK {
 		return Outcome{NotChecked: "TcpExt.TCPSpuriousRtxHostQueues is absent on this kernel"}
 	}
-	re := s.netstat("Tcp", "RetransSegs")
+	re := s.Netstat("Tcp", "RetransSegs")
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && c.total > sinceBootMin:
+	case s.SinceBoot && c.Total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && c.delta >= minEvents && c.rate > localQueueMinRate:
+	case !s.SinceBoot && c.Delta >= minEvents && c.Rate > localQueueMinRate:
 		sev = Info
-		if ratio(c.delta, re.delta) >= localQueueWarnShare {
+		if Ratio(c.Delta, re.Delta) >= localQueueWarnShare {
 			sev = Warning
 		}
 	}
 	if sev == 0 {
-		return Outcome{Detail: fmt.Sprintf("%d retransmissions held by local queues %s", c.delta, s.window())}
+		return Outcome{Detail: fmt.Sprintf("%d retransmissions held by local queues %s", c.Delta, s.window())}
 	}
 	f := Finding{ID: "tcp.local_queue_delay", Severity: sev,
 		Summary:  fmt.Sprintf("TCP held back %s because the originals were still queued on this host.", s.amount(c, "retransmissions")),

@@ -2,7 +2,6 @@ package report
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/netdx/netdx/collectors"
@@ -79,64 +78,6 @@ func init() {
 	RegisterRule(Rule{Name: "UDP memory", Source: SourceHost, Layer: LayerSocket, Check: checkUDPMemory})
 }
 
-// sockDrop is one socket's drops over the window.
-type sockDrop[S any] struct {
-	sock  S
-	delta uint64
-}
-
-type (
-	udpDrop = sockDrop[collectors.UDPSocket]
-	tcpDrop = sockDrop[collectors.TCPSocket]
-)
-
-// sockDrops lists the sockets whose drop counter grew, most first; key
-// gives a socket's inode and drop count. A socket absent before had no
-// drops then (only sockets with drops or queued data are recorded), so its
-// whole count is in the window.
-func sockDrops[S any](s *sample, before, after []S, key func(S) (inode, drops uint64)) []sockDrop[S] {
-	was := map[uint64]uint64{}
-	if !s.sinceBoot {
-		for _, b := range before {
-			inode, drops := key(b)
-			was[inode] = drops
-		}
-	}
-	var out []sockDrop[S]
-	for _, a := range after {
-		inode, drops := key(a)
-		if d, _ := collectors.Delta64(was[inode], drops); d > 0 {
-			out = append(out, sockDrop[S]{a, d})
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].delta > out[j].delta })
-	return out
-}
-
-// udpDrops lists the UDP sockets whose drop counter grew, most first.
-func (s *sample) udpDrops() []udpDrop {
-	if s.after.Sockets == nil || s.after.Sockets.UDP == nil {
-		return nil
-	}
-	var before []collectors.UDPSocket
-	if s.before != nil && s.before.Sockets != nil {
-		before = s.before.Sockets.UDP
-	}
-	return sockDrops(s, before, s.after.Sockets.UDP, func(u collectors.UDPSocket) (uint64, uint64) { return u.Inode, u.Drops })
-}
-
-// tcpDrops lists the TCP connections whose drop counter grew, most first.
-func (s *sample) tcpDrops() []tcpDrop {
-	if s.after.Sockets == nil || s.after.Sockets.TCP == nil {
-		return nil
-	}
-	var before []collectors.TCPSocket
-	if s.before != nil && s.before.Sockets != nil {
-		before = s.before.Sockets.TCP
-	}
-	return sockDrops(s, before, s.after.Sockets.TCP, func(c collectors.TCPSocket) (uint64, uint64) { return c.Inode, c.Drops })
-}
-
 // tcpName names a connection by its addresses and process.
 func tcpName(c collectors.TCPSocket) string {
 	n := c.Local + " ↔ " + c.Remote
@@ -156,44 +97,44 @@ func udpName(u collectors.UDPSocket) string {
 
 func checkUDPRcvbuf(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	v4, v6 := s.netstat("Udp", "RcvbufErrors"), s.netstat("Udp6", "RcvbufErrors")
-	if !v4.ok {
+	v4, v6 := s.Netstat("Udp", "RcvbufErrors"), s.Netstat("Udp6", "RcvbufErrors")
+	if !v4.OK {
 		return Outcome{NotChecked: "Udp.RcvbufErrors absent"}
 	}
-	sum := change{name: "Udp+Udp6 RcvbufErrors", total: v4.total + v6.total, delta: v4.delta + v6.delta, rate: v4.rate + v6.rate, ok: true}
+	sum := collectors.Change{Name: "Udp+Udp6 RcvbufErrors", Total: v4.Total + v6.Total, Delta: v4.Delta + v6.Delta, Rate: v4.Rate + v6.Rate, OK: true}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && sum.total > sinceBootMin:
+	case s.SinceBoot && sum.Total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && sum.delta >= minEvents && sum.rate > udpRcvbufCritRate:
+	case !s.SinceBoot && sum.Delta >= minEvents && sum.Rate > udpRcvbufCritRate:
 		sev = Critical
-	case !s.sinceBoot && sum.delta >= minEvents:
+	case !s.SinceBoot && sum.Delta >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {
-		return Outcome{Detail: fmt.Sprintf("%d receive buffer errors %s", sum.delta, s.window())}
+		return Outcome{Detail: fmt.Sprintf("%d receive buffer errors %s", sum.Delta, s.window())}
 	}
-	socks := s.udpDrops()
+	socks := s.UDPDrops()
 	f := Finding{ID: "udp.receive_buffer_errors", Severity: sev,
-		Evidence: []Evidence{s.ev(v4), s.ev(v6), s.ev(s.netstat("Udp", "InDatagrams"))}}
+		Evidence: []Evidence{s.ev(v4), s.ev(v6), s.ev(s.Netstat("Udp", "InDatagrams"))}}
 	var named []string
 	for i, d := range socks {
 		if i == 5 {
 			break
 		}
-		named = append(named, fmt.Sprintf("%s dropped %d", udpName(d.sock), d.delta))
-		f.Evidence = append(f.Evidence, Num("udp socket "+d.sock.Local+" drops", float64(d.delta), ""),
-			Num("udp socket "+d.sock.Local+" rx_queue", float64(d.sock.RxQueue), "bytes"))
+		named = append(named, fmt.Sprintf("%s dropped %d", udpName(d.Sock), d.Delta))
+		f.Evidence = append(f.Evidence, Num("udp socket "+d.Sock.Local+" drops", float64(d.Delta), ""),
+			Num("udp socket "+d.Sock.Local+" rx_queue", float64(d.Sock.RxQueue), "bytes"))
 	}
 	f.Summary = fmt.Sprintf("UDP dropped %s because socket receive buffers were full.", s.amount(sum, "datagrams"))
 	switch len(socks) {
 	case 0:
 		f.Notes = append(f.Notes, "No UDP socket in this namespace shows drops now: the sockets that dropped may have closed, or be IPv6 sockets /proc/net/udp6 did not list.")
 	case 1:
-		f.Subject = udpName(socks[0].sock)
+		f.Subject = udpName(socks[0].Sock)
 		f.Summary += " " + named[0] + "."
 	default:
 		f.Subject = fmt.Sprintf("%d sockets", len(socks))
@@ -209,7 +150,7 @@ func checkUDPRcvbuf(in *Input) Outcome {
 		f.Fix = append(f.Fix, fmt.Sprintf("For applications that do not set SO_RCVBUF: sysctl -w net.core.rmem_default=%d", max(def[0]*4, 1<<20)))
 	}
 	f.Fix = append(f.Fix, "If the reader is CPU-bound, more reader threads on SO_REUSEPORT sockets spread the load")
-	if v, ok := s.after.Netstat.Get("Udp", "InErrors"); ok {
+	if v, ok := s.After.Netstat.Get("Udp", "InErrors"); ok {
 		f.Notes = append(f.Notes, fmt.Sprintf("Udp.InErrors (%d) includes these drops; it is not counted again.", v))
 	}
 	return Outcome{Findings: []Finding{f}}
@@ -217,23 +158,23 @@ func checkUDPRcvbuf(in *Input) Outcome {
 
 func checkUDPSndbuf(in *Input) Outcome {
 	s := newSample(in)
-	if !s.hasNetstat() {
+	if !s.HasNetstat() {
 		return Outcome{NotChecked: "netstat counters not read"}
 	}
-	v4, v6 := s.netstat("Udp", "SndbufErrors"), s.netstat("Udp6", "SndbufErrors")
-	if !v4.ok {
+	v4, v6 := s.Netstat("Udp", "SndbufErrors"), s.Netstat("Udp6", "SndbufErrors")
+	if !v4.OK {
 		return Outcome{NotChecked: "Udp.SndbufErrors absent"}
 	}
-	sum := change{total: v4.total + v6.total, delta: v4.delta + v6.delta, rate: v4.rate + v6.rate, ok: true}
+	sum := collectors.Change{Total: v4.Total + v6.Total, Delta: v4.Delta + v6.Delta, Rate: v4.Rate + v6.Rate, OK: true}
 	sev := Severity(0)
 	switch {
-	case s.sinceBoot && sum.total > sinceBootMin:
+	case s.SinceBoot && sum.Total > sinceBootMin:
 		sev = Info
-	case !s.sinceBoot && sum.delta >= minEvents:
+	case !s.SinceBoot && sum.Delta >= minEvents:
 		sev = Warning
 	}
 	if sev == 0 {
-		return Outcome{Detail: fmt.Sprintf("%d send buffer errors %s", sum.delta, s.window())}
+		return Outcome{Detail: fmt.Sprintf("%d send buffer errors %s", sum.Delta, s.window())}
 	}
 	defEv, def, haveDef := s.sysctl("net.core.wmem_default")
 	maxEv, mx, haveMax := s.sysctl("net.core.wmem_max")
@@ -254,20 +195,20 @@ func checkUDPSndbuf(in *Input) Outcome {
 
 func checkUDPMemory(in *Input) Outcome {
 	s := newSample(in)
-	mem, haveMem := s.after.Sockstat.Get("UDP", "mem")
+	mem, haveMem := s.After.Sockstat.Get("UDP", "mem")
 	limEv, lim, haveLim := s.sysctl("net.ipv4.udp_mem")
-	memErr := s.netstat("Udp", "MemErrors")
+	memErr := s.Netstat("Udp", "MemErrors")
 	if !haveMem || !haveLim || len(lim) != 3 || lim[2] <= 0 {
 		return Outcome{NotChecked: "sockstat UDP mem or net.ipv4.udp_mem not read"}
 	}
-	r := ratio(mem, uint64(lim[2]))
+	r := Ratio(mem, uint64(lim[2]))
 	sev := Severity(0)
 	switch {
 	case r >= udpMemCritShare:
 		sev = Critical
 	case r >= udpMemWarnShare:
 		sev = Warning
-	case !s.sinceBoot && memErr.ok && memErr.delta > 0:
+	case !s.SinceBoot && memErr.OK && memErr.Delta > 0:
 		sev = Warning
 	}
 	if sev == 0 {

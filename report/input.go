@@ -1,8 +1,6 @@
 package report
 
 import (
-	"time"
-
 	"github.com/netdx/netdx/capture"
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/probes"
@@ -11,20 +9,13 @@ import (
 // Input is everything the rules judge: the host's snapshots, traces of
 // network paths and analysed captures. Any part may be absent.
 type Input struct {
-	Diag     *DiagInput
+	Diag     *collectors.Window
 	Traces   []*probes.Trace
 	Captures []*capture.Result
 
 	// found holds the per-source findings while the cross-source rules
 	// run (see Evaluate).
 	found []Finding
-}
-
-// DiagInput holds the host's two snapshots. Before is nil when the interval
-// is zero: rules then judge since-boot totals only.
-type DiagInput struct {
-	Before, After *collectors.Snapshot
-	Interval      time.Duration
 }
 
 // Has reports whether the input holds data of source s. Cross-source rules

@@ -20,7 +20,7 @@ const mptcpSection = "MPTcpExt"
 
 // newMPTCPCounters returns the counters, and false when the second
 // snapshot holds no MPTcpExt section (a kernel without MPTCP).
-func newMPTCPCounters(d *DiagInput) (mptcpCounters, bool) {
+func newMPTCPCounters(d *collectors.Window) (mptcpCounters, bool) {
 	c := mptcpCounters{after: d.After.Netstat}
 	if _, ok := c.after[mptcpSection]; !ok {
 		return c, false

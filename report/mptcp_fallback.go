@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"strings"
+
+	"github.com/netdx/netdx/collectors"
 )
 
 // MPTCP connections that fall back to plain TCP, at the handshake or
@@ -105,7 +107,7 @@ func init() {
 }
 
 // mptcpCountersFor returns the MPTcpExt counters, or why there are none.
-func mptcpCountersFor(d *DiagInput) (mptcpCounters, string) {
+func mptcpCountersFor(d *collectors.Window) (mptcpCounters, string) {
 	c, ok := newMPTCPCounters(d)
 	if ok {
 		return c, ""
@@ -128,7 +130,7 @@ func (c mptcpCounters) counterFinding(f Finding, names ...string) Finding {
 }
 
 // mptcpSysctlEvidence is a net.mptcp sysctl as evidence, when read.
-func mptcpSysctlEvidence(d *DiagInput, name string) []Evidence {
+func mptcpSysctlEvidence(d *collectors.Window, name string) []Evidence {
 	if d.After.MPTCP == nil {
 		return nil
 	}

@@ -146,7 +146,7 @@ func TestMPTCPLabSubflowNotRebuilt(t *testing.T) {
 	judge := func() Outcome {
 		before := mptcpCollectIn(t, w.Client)
 		after := mptcpCollectIn(t, w.Client)
-		return checkMPTCPSubflows(&Input{Diag: &DiagInput{Before: before, After: after, Interval: time.Millisecond}})
+		return checkMPTCPSubflows(&Input{Diag: collectors.NewWindow(before, after, time.Millisecond)})
 	}
 
 	mptcpWaitSubflows(t, w.Client, 2, 10*time.Second)
@@ -207,7 +207,7 @@ func TestMPTCPLabLimitZero(t *testing.T) {
 	mptcpWaitSubflows(t, w.Client, 1, 10*time.Second)
 
 	snap := mptcpCollectIn(t, w.Client)
-	o := checkMPTCPConfig(&Input{Diag: &DiagInput{After: snap}})
+	o := checkMPTCPConfig(&Input{Diag: collectors.NewWindow(nil, snap, 0)})
 	if len(o.Findings) != 1 || o.Findings[0].ID != "mptcp.limit_zero" {
 		t.Fatalf("limit 0: %+v, want mptcp.limit_zero", o)
 	}
@@ -215,7 +215,7 @@ func TestMPTCPLabLimitZero(t *testing.T) {
 		t.Fatalf("fix applied %d commands: %q", n, o.Findings[0].Fix)
 	}
 	mptcpWaitSubflows(t, w.Client, 2, 10*time.Second)
-	o = checkMPTCPConfig(&Input{Diag: &DiagInput{After: mptcpCollectIn(t, w.Client)}})
+	o = checkMPTCPConfig(&Input{Diag: collectors.NewWindow(nil, mptcpCollectIn(t, w.Client), 0)})
 	if len(o.Findings) != 0 {
 		t.Errorf("after the fix: %+v", o.Findings)
 	}

@@ -64,7 +64,7 @@ func init() {
 
 // mptcpState returns the second snapshot's MPTCP state, or why there is
 // none.
-func mptcpState(d *DiagInput) (*collectors.MPTCP, string) {
+func mptcpState(d *collectors.Window) (*collectors.MPTCP, string) {
 	if d == nil || d.After == nil {
 		return nil, "no host snapshot"
 	}
@@ -148,7 +148,7 @@ func checkMPTCPSubflows(in *Input) Outcome {
 
 // mptcpTokensBefore lists the connections of the first snapshot; nil when
 // there is none to compare with.
-func mptcpTokensBefore(d *DiagInput) map[uint32]bool {
+func mptcpTokensBefore(d *collectors.Window) map[uint32]bool {
 	if d.Before == nil || d.Before.MPTCP == nil || d.Before.MPTCP.Sockets == nil {
 		return nil
 	}

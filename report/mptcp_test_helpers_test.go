@@ -74,7 +74,7 @@ func mptcpSnap(m *collectors.MPTCP, counters map[string]uint64) *collectors.Snap
 }
 
 func mptcpInput(before, after *collectors.Snapshot) *Input {
-	d := &DiagInput{Before: before, After: after, Interval: time.Second}
+	d := collectors.NewWindow(before, after, time.Second)
 	if before == nil {
 		d.Interval = 0
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/netdx/netdx/capture"
+	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/probes"
 )
 
@@ -39,7 +40,7 @@ var SourceStatuses = []string{StatusOK, StatusPartial, StatusFailed}
 
 // HostStatus summarises what diag read of the host. read is false when
 // nothing at all could be read; skipped are the sources it could not read.
-func HostStatus(h Host, d *DiagInput, skipped []Skip, read, interrupted bool) SourceStatus {
+func HostStatus(h Host, d *collectors.Window, skipped []Skip, read, interrupted bool) SourceStatus {
 	s := SourceStatus{Source: SourceHost, Name: h.Hostname, Status: StatusOK}
 	if s.Name == "" {
 		s.Name = "this host"
@@ -55,7 +56,7 @@ func HostStatus(h Host, d *DiagInput, skipped []Skip, read, interrupted bool) So
 	case d == nil || d.Before == nil:
 		s.Detail = "one sample: totals since boot"
 	default:
-		s.Detail = fmt.Sprintf("two samples %s apart", fmtSeconds(d.window().Seconds()))
+		s.Detail = fmt.Sprintf("two samples %s apart", fmtSeconds(d.Span().Seconds()))
 	}
 	missing := 0
 	for _, sk := range skipped {

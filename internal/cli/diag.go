@@ -165,7 +165,7 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 		sleep = wait
 	}
 	rep := report.New("diag", a.tool(), host(o.netns), a.Now())
-	in := &report.Input{Diag: &report.DiagInput{Interval: o.interval}}
+	in := &report.Input{}
 	// Paths and captures run while the host is sampled.
 	m := a.startMerge(ctx, o)
 	var sampled atomic.Bool
@@ -188,18 +188,20 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 		}
 		return collectors.Take(ctx, src, a.Now), nil
 	}
+	var before, after *collectors.Snapshot
 	var err error
 	if o.interval > 0 {
-		if in.Diag.Before, err = take(0, ctx); err != nil {
+		if before, err = take(0, ctx); err != nil {
 			return err
 		}
 		sleep(ctx, o.interval)
 	}
 	// Read the second sample even when interrupted during the interval: it
 	// takes milliseconds, and rates over the shorter window still hold.
-	if in.Diag.After, err = take(1, context.WithoutCancel(ctx)); err != nil {
+	if after, err = take(1, context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
+	in.Diag = collectors.NewWindow(before, after, o.interval)
 	sampled.Store(true)
 	m.wait()
 	stop()

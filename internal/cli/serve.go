@@ -200,7 +200,7 @@ type server struct {
 	// first is the first host sample, exported (counters only) until the
 	// first window completes; window is the latest pair of samples.
 	first      *collectors.Snapshot
-	window     *report.DiagInput
+	window     *collectors.Window
 	warnings   []string
 	traces     map[string]*probes.Trace
 	traceSkips map[string]report.Skip
@@ -242,7 +242,7 @@ func (s *server) sampleHost(ctx context.Context, open func(int) (*collectors.Sou
 		}
 		if prev != nil {
 			s.mu.Lock()
-			s.window = &report.DiagInput{Before: prev, After: cur, Interval: s.o.interval}
+			s.window = collectors.NewWindow(prev, cur, s.o.interval)
 			s.mu.Unlock()
 			s.publish()
 		}
@@ -331,7 +331,7 @@ func (s *server) publish() {
 		rep.Skipped = report.DiagSkips(s.window)
 	case s.first != nil:
 		// One sample: export its counters; nothing is judged since boot.
-		one := &report.DiagInput{After: s.first}
+		one := collectors.NewWindow(nil, s.first, 0)
 		rep.StartedAt = s.first.Taken
 		rep.Diag = report.NewDiag(one)
 		rep.Skipped = report.DiagSkips(one)

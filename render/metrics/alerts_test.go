@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
 )
 
@@ -195,9 +196,9 @@ func newRun(t *testing.T, sc scenario, rules []report.AlertRule) *run {
 	findings := evaluate(t, sc)
 	before, after := baseHost()
 	sc.mutate(before, after)
-	win := &report.DiagInput{Before: before, After: after, Interval: report.AlertWindow}
+	win := collectors.NewWindow(before, after, report.AlertWindow)
 	return &run{sc: sc, exp: expectedAlerts(t, sc.name, findings, rules),
-		before: export(t, &report.Report{Diag: report.NewDiag(&report.DiagInput{After: before})}),
+		before: export(t, &report.Report{Diag: report.NewDiag(collectors.NewWindow(nil, before, 0))}),
 		after:  export(t, &report.Report{Diag: report.NewDiag(win), Findings: findings})}
 }
 
@@ -207,7 +208,7 @@ func evaluate(t *testing.T, sc scenario) []report.Finding {
 	t.Helper()
 	before, after := baseHost()
 	sc.mutate(before, after)
-	in := &report.Input{Diag: &report.DiagInput{Before: before, After: after, Interval: report.AlertWindow}}
+	in := &report.Input{Diag: collectors.NewWindow(before, after, report.AlertWindow)}
 	findings, _ := report.Evaluate(in)
 	findings = append(findings, sc.extra...)
 	var got []string

@@ -188,7 +188,7 @@ func collectInterface(e *emitter, l *report.DiagInterface) {
 		driver, bus = l.Driver.Driver, l.Driver.BusInfo
 	}
 	e.emit(mIfaceInfo, 1, l.Name, l.Kind, l.OperState, l.Master, driver, l.Duplex)
-	e.emit(mIfaceLineRate, boolValue(report.LineRate(l.Name, l.Kind, bus)), l.Name)
+	e.emit(mIfaceLineRate, boolValue(collectors.LineRate(l.Name, l.Kind, bus)), l.Name)
 	if l.MTU > 0 {
 		e.emit(mIfaceMTU, float64(l.MTU), l.Name)
 	}

@@ -164,8 +164,8 @@ func fixtureReport(t testing.TB, host string) *report.Report {
 		t.Fatal(err)
 	}
 	now := func() time.Time { return fixedEnd }
-	in := &report.Input{Diag: &report.DiagInput{Before: collectors.Take(context.Background(), src, now),
-		After: collectors.Take(context.Background(), src, now), Interval: 10 * time.Second}}
+	in := &report.Input{Diag: collectors.NewWindow(collectors.Take(context.Background(), src, now),
+		collectors.Take(context.Background(), src, now), 10*time.Second)}
 	rep := report.New("diag", report.Tool{Name: "netdx", Version: "v1.2.3", Commit: "abc123"}, report.Host{Hostname: "web-7"}, fixedEnd)
 	rep.Findings, rep.Checks = report.Evaluate(in)
 	rep.Findings = append(rep.Findings,
@@ -258,10 +258,9 @@ func TestLiveExposition(t *testing.T) {
 	}
 	defer src.Close()
 	low := readSnmp(t, "Tcp", "OutSegs")
-	in := &report.Input{Diag: &report.DiagInput{Before: collectors.Take(context.Background(), src, time.Now)}}
+	before := collectors.Take(context.Background(), src, time.Now)
 	time.Sleep(50 * time.Millisecond)
-	in.Diag.After = collectors.Take(context.Background(), src, time.Now)
-	in.Diag.Interval = 50 * time.Millisecond
+	in := &report.Input{Diag: collectors.NewWindow(before, collectors.Take(context.Background(), src, time.Now), 50*time.Millisecond)}
 	high := readSnmp(t, "Tcp", "OutSegs")
 	rep := report.New("diag", report.Tool{Name: "netdx", Version: "test"}, report.Host{}, time.Now())
 	rep.Findings, rep.Checks = report.Evaluate(in)
