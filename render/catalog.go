@@ -19,7 +19,7 @@ func (JSON) Catalog(w io.Writer, c report.Catalog) error {
 // CatalogList writes one line per entry, grouped by source: ID, usual
 // severity, layer and title. Plain output is tab-separated, one entry a
 // line, so it can be cut and grepped.
-func (t Text) CatalogList(w io.Writer, es []report.Entry) error {
+func (t Text) CatalogList(w io.Writer, es []report.CatalogEntry) error {
 	p := &printer{t: t, w: w}
 	p.printf("%d finding IDs\n", len(es))
 	for _, src := range report.Sources {
@@ -48,7 +48,7 @@ var sourceTitle = map[report.Source]string{
 }
 
 // CatalogEntries writes entries in full, one after the other.
-func (t Text) CatalogEntries(w io.Writer, es []report.Entry) error {
+func (t Text) CatalogEntries(w io.Writer, es []report.CatalogEntry) error {
 	p := &printer{t: t, w: w}
 	for i, e := range es {
 		if i > 0 {
@@ -59,7 +59,7 @@ func (t Text) CatalogEntries(w io.Writer, es []report.Entry) error {
 	return p.err
 }
 
-func (p *printer) entry(e report.Entry) {
+func (p *printer) entry(e report.CatalogEntry) {
 	title := e.ID + " — " + e.Title
 	if p.t.Styled {
 		title = p.style().Bold(true).Render(title)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
@@ -165,7 +167,7 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 		sleep = wait
 	}
 	rep := report.New("diag", a.tool(), host(o.netns), a.Now())
-	in := &report.Input{}
+	in := &diagnose.Input{}
 	// Paths and captures run while the host is sampled.
 	m := a.startMerge(ctx, o)
 	var sampled atomic.Bool
@@ -216,10 +218,10 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 		rep.Warnings = append(rep.Warnings, "--interval 0: judged totals since boot, which may count events long past; run with an interval to see what is happening now.")
 	}
 	hostRead := !empty(in.Diag.After)
-	rep.Sources = append(rep.Sources, report.HostStatus(rep.Host, in.Diag, rep.Skipped, hostRead, ctx.Err() != nil))
+	rep.Sources = append(rep.Sources, diagnose.HostStatus(rep.Host, in.Diag, rep.Skipped, hostRead, ctx.Err() != nil))
 	hostErrs := countErrors(rep.Skipped)
 	inputErrs := m.report(rep, in)
-	rep.Findings, rep.Checks = report.Evaluate(in)
+	rep.Findings, rep.Checks = diagnose.Evaluate(in)
 	if !hostRead {
 		if len(in.Traces)+len(in.Captures) == 0 {
 			return nothingRead(rep, a.emit(ctx, rep))

@@ -5,10 +5,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/spf13/cobra"
 
 	"github.com/netdx/netdx/render"
-	"github.com/netdx/netdx/report"
 )
 
 func newExplainCmd(a *app) *cobra.Command {
@@ -35,14 +36,14 @@ same catalog.`,
 			case list && len(args) > 0:
 				return &usageError{fmt.Errorf("give finding IDs or --list, not both")}
 			case list:
-				return writeCatalog(a, report.Entries(), true)
+				return writeCatalog(a, diagnose.Entries(), true)
 			case len(args) == 0:
 				return &usageError{fmt.Errorf("give a finding ID or --list")}
 			}
-			var es []report.Entry
+			var es []diagnose.Entry
 			listed := false
 			for _, id := range args {
-				if e, ok := report.Lookup(id); ok {
+				if e, ok := diagnose.Lookup(id); ok {
 					es = append(es, e)
 					continue
 				}
@@ -61,10 +62,10 @@ same catalog.`,
 
 // entriesUnder returns the entries whose ID starts with prefix at a dot:
 // "tcp" and "tcp." give tcp.*, "cross" gives cross.*.
-func entriesUnder(prefix string) []report.Entry {
+func entriesUnder(prefix string) []diagnose.Entry {
 	p := strings.TrimSuffix(prefix, ".") + "."
-	var out []report.Entry
-	for _, e := range report.Entries() {
+	var out []diagnose.Entry
+	for _, e := range diagnose.Entries() {
 		if strings.HasPrefix(e.ID, p) {
 			out = append(out, e)
 		}
@@ -79,7 +80,7 @@ func unknownID(id string) error {
 		d  int
 	}
 	var ns []near
-	for _, e := range report.Entries() {
+	for _, e := range diagnose.Entries() {
 		d := editDistance(strings.ToLower(id), e.ID)
 		if strings.Contains(e.ID, strings.ToLower(id)) {
 			d = 0
@@ -127,7 +128,7 @@ func editDistance(a, b string) int {
 // completeFindingIDs completes finding IDs, each with its title.
 func completeFindingIDs(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	var out []string
-	for _, e := range report.Entries() {
+	for _, e := range diagnose.Entries() {
 		if strings.HasPrefix(e.ID, toComplete) {
 			out = append(out, e.ID+"\t"+e.Title)
 		}
@@ -137,15 +138,16 @@ func completeFindingIDs(_ *cobra.Command, _ []string, toComplete string) ([]stri
 
 // writeCatalog prints entries: as a list (one line each) or in full, or
 // as the JSON catalog document.
-func writeCatalog(a *app, es []report.Entry, list bool) error {
+func writeCatalog(a *app, es []diagnose.Entry, list bool) error {
+	doc := diagnose.CatalogDoc(a.tool(), es)
 	var err error
 	switch {
 	case a.output == "json":
-		err = render.JSON{}.Catalog(a.Out, report.NewCatalog(a.tool(), es))
+		err = render.JSON{}.Catalog(a.Out, doc)
 	case list:
-		err = a.text().CatalogList(a.Out, es)
+		err = a.text().CatalogList(a.Out, doc.Entries)
 	default:
-		err = a.text().CatalogEntries(a.Out, es)
+		err = a.text().CatalogEntries(a.Out, doc.Entries)
 	}
 	if err != nil {
 		return fmt.Errorf("write: %w", err)

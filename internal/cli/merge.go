@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/netdx/netdx/capture"
 	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/report"
@@ -147,10 +149,10 @@ func (m *merge) progress() []string {
 // report adds what the traces and captures produced to rep and in, and
 // returns the failures: a trace that could not run, a capture that could
 // not be read to its end (a file cut short is only a warning).
-func (m *merge) report(rep *report.Report, in *report.Input) []error {
+func (m *merge) report(rep *report.Report, in *diagnose.Input) []error {
 	var errs []error
 	for _, j := range m.paths {
-		rep.Sources = append(rep.Sources, report.TraceStatus(j.host, j.tr, j.err))
+		rep.Sources = append(rep.Sources, diagnose.TraceStatus(j.host, j.tr, j.err))
 		for _, w := range j.warnings {
 			rep.Warnings = append(rep.Warnings, "trace "+j.host+": "+w)
 		}
@@ -168,7 +170,7 @@ func (m *merge) report(rep *report.Report, in *report.Input) []error {
 	}
 	for _, j := range m.captures {
 		name := displayName(j.name)
-		rep.Sources = append(rep.Sources, report.CaptureStatus(name, j.res, j.err))
+		rep.Sources = append(rep.Sources, diagnose.CaptureStatus(name, j.res, j.err))
 		if j.res != nil {
 			in.Captures = append(in.Captures, j.res)
 			rep.Captures = append(rep.Captures, report.NewCapture(j.res, listFlows))

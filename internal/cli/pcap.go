@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/spf13/cobra"
 
 	"github.com/netdx/netdx/capture"
@@ -179,14 +181,14 @@ func runPcap(ctx context.Context, a *app, o *pcapOptions, files []string) error 
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	rep := report.New("pcap analyze", a.tool(), hostInfo(""), a.Now())
-	in := &report.Input{}
+	in := &diagnose.Input{}
 	var inputErrs []error
 	for _, name := range files {
 		if ctx.Err() != nil {
 			break
 		}
 		res, err := a.analyzeFile(ctx, name, opts, o.progress)
-		rep.Sources = append(rep.Sources, report.CaptureStatus(displayName(name), res, err))
+		rep.Sources = append(rep.Sources, diagnose.CaptureStatus(displayName(name), res, err))
 		if res != nil {
 			in.Captures = append(in.Captures, res)
 			rep.Captures = append(rep.Captures, report.NewCapture(res, o.list))
@@ -206,7 +208,7 @@ func runPcap(ctx context.Context, a *app, o *pcapOptions, files []string) error 
 		}
 	}
 	if len(in.Captures) > 0 {
-		rep.Findings, rep.Checks = report.Evaluate(in)
+		rep.Findings, rep.Checks = diagnose.Evaluate(in)
 	}
 	return incomplete(a.emit(ctx, rep), inputFailure(inputErrs, len(in.Captures) > 0))
 }

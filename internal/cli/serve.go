@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -310,7 +312,7 @@ func (s *server) publish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rep := report.New("serve", s.a.tool(), s.host, s.a.Now())
-	in := &report.Input{Diag: s.window}
+	in := &diagnose.Input{Diag: s.window}
 	var targets []string
 	for t := range s.traces {
 		targets = append(targets, t)
@@ -322,7 +324,7 @@ func (s *server) publish() {
 	}
 	evaluated := in.Diag != nil || len(in.Traces) > 0
 	if evaluated {
-		rep.Findings, rep.Checks = report.Evaluate(in)
+		rep.Findings, rep.Checks = diagnose.Evaluate(in)
 	}
 	switch {
 	case s.window != nil:

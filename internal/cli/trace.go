@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/spf13/cobra"
 
 	"github.com/netdx/netdx/probes"
@@ -250,7 +252,7 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 	if sk, ok := rawSocketsSkip(o, tr); ok {
 		rep.Skipped = append(rep.Skipped, sk)
 	}
-	rep.Findings, rep.Checks = report.Evaluate(&report.Input{Traces: []*probes.Trace{tr}})
+	rep.Findings, rep.Checks = diagnose.Evaluate(&diagnose.Input{Traces: []*probes.Trace{tr}})
 	rep.Traces = []report.Trace{report.NewTrace(tr)}
 	if interrupted {
 		// Ctrl-C in the live view arrives as a key, not a signal: stop
@@ -259,7 +261,7 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 		ctx, stop = context.WithCancel(ctx)
 		stop()
 	}
-	rep.Sources = []report.SourceStatus{report.TraceStatus(host, tr, nil)}
+	rep.Sources = []report.SourceStatus{diagnose.TraceStatus(host, tr, nil)}
 	if ctx.Err() != nil {
 		rep.Sources[0].Status = report.StatusPartial
 	}

@@ -16,6 +16,8 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/netdx/netdx/report"
 )
 
@@ -26,8 +28,8 @@ var outputs = []struct {
 	path  string
 	write func(root string, w io.Writer) error
 }{
-	{"docs/findings.md", func(_ string, w io.Writer) error { return writeFindings(w, report.Entries()) }},
-	{"docs/prometheus/alerts.yml", func(_ string, w io.Writer) error { return writeAlerts(w, report.AlertRules()) }},
+	{"docs/findings.md", func(_ string, w io.Writer) error { return writeFindings(w, diagnose.Entries()) }},
+	{"docs/prometheus/alerts.yml", func(_ string, w io.Writer) error { return writeAlerts(w, diagnose.AlertRules()) }},
 	{"docs/prometheus.md", func(root string, w io.Writer) error {
 		return fillPrometheusDoc(w, filepath.Join(root, "docs/prometheus.md"))
 	}},
@@ -87,7 +89,7 @@ func generate(root string) (map[string][]byte, error) {
 }
 
 // writeFindings renders the catalog as Markdown, one section per finding.
-func writeFindings(w io.Writer, es []report.Entry) error {
+func writeFindings(w io.Writer, es []diagnose.Entry) error {
 	var b strings.Builder
 	b.WriteString("# Findings\n\n")
 	b.WriteString("Generated from the rule catalog by `make docs`; do not edit by hand. `netdx explain ID` prints one entry.\n\n")
@@ -112,7 +114,7 @@ func writeFindings(w io.Writer, es []report.Entry) error {
 				sevs = append(sevs, a.Severity.String())
 			}
 			fmt.Fprintf(&b, "\n**Prometheus alert.** `%s` (%s) in [prometheus/alerts.yml](prometheus/alerts.yml).\n",
-				report.AlertName(e.ID), strings.Join(sevs, ", "))
+				diagnose.AlertName(e.ID), strings.Join(sevs, ", "))
 		}
 		for _, r := range e.References {
 			fmt.Fprintf(&b, "\n- %s", r)

@@ -7,8 +7,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/netdx/netdx/render/metrics"
-	"github.com/netdx/netdx/report"
 )
 
 // Markers of the generated sections of docs/prometheus.md; the prose
@@ -29,7 +30,7 @@ func fillPrometheusDoc(w io.Writer, path string) error {
 	}
 	out, err := replaceSection(string(doc), metricsBegin, metricsEnd, metricTable(metrics.Defs()))
 	if err == nil {
-		out, err = replaceSection(out, alertsBegin, alertsEnd, alertTable(report.AlertRules()))
+		out, err = replaceSection(out, alertsBegin, alertsEnd, alertTable(diagnose.AlertRules()))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -64,7 +65,7 @@ func metricTable(defs []metrics.Def) string {
 	return b.String()
 }
 
-func alertTable(rules []report.AlertRule) string {
+func alertTable(rules []diagnose.AlertRule) string {
 	var b strings.Builder
 	b.WriteString("| alert | severity | finding | for | by |\n|---|---|---|---|---|\n")
 	for _, r := range rules {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -56,7 +58,7 @@ func TestDefsFollowPrometheusNaming(t *testing.T) {
 // TestAlertsReadExportedMetrics checks every metric an alert expression
 // reads is one diag -o prometheus exports (not only serve).
 func TestAlertsReadExportedMetrics(t *testing.T) {
-	for m := range exprMetrics(report.AlertRules()) {
+	for m := range exprMetrics(diagnose.AlertRules()) {
 		d := defByName(m)
 		if d == nil || d.Serve {
 			t.Errorf("an alert reads %s, which netdx does not export from a report", m)
@@ -164,10 +166,10 @@ func fixtureReport(t testing.TB, host string) *report.Report {
 		t.Fatal(err)
 	}
 	now := func() time.Time { return fixedEnd }
-	in := &report.Input{Diag: collectors.NewWindow(collectors.Take(context.Background(), src, now),
+	in := &diagnose.Input{Diag: collectors.NewWindow(collectors.Take(context.Background(), src, now),
 		collectors.Take(context.Background(), src, now), 10*time.Second)}
 	rep := report.New("diag", report.Tool{Name: "netdx", Version: "v1.2.3", Commit: "abc123"}, report.Host{Hostname: "web-7"}, fixedEnd)
-	rep.Findings, rep.Checks = report.Evaluate(in)
+	rep.Findings, rep.Checks = diagnose.Evaluate(in)
 	rep.Findings = append(rep.Findings,
 		report.Finding{ID: "driver.ring_overflow", Severity: report.Warning, Subject: "eth0"},
 		report.Finding{ID: "conntrack.drops", Severity: report.Critical})
@@ -260,10 +262,10 @@ func TestLiveExposition(t *testing.T) {
 	low := readSnmp(t, "Tcp", "OutSegs")
 	before := collectors.Take(context.Background(), src, time.Now)
 	time.Sleep(50 * time.Millisecond)
-	in := &report.Input{Diag: collectors.NewWindow(before, collectors.Take(context.Background(), src, time.Now), 50*time.Millisecond)}
+	in := &diagnose.Input{Diag: collectors.NewWindow(before, collectors.Take(context.Background(), src, time.Now), 50*time.Millisecond)}
 	high := readSnmp(t, "Tcp", "OutSegs")
 	rep := report.New("diag", report.Tool{Name: "netdx", Version: "test"}, report.Host{}, time.Now())
-	rep.Findings, rep.Checks = report.Evaluate(in)
+	rep.Findings, rep.Checks = diagnose.Evaluate(in)
 	rep.Diag, rep.Skipped, rep.EndedAt = report.NewDiag(in.Diag), report.DiagSkips(in.Diag), time.Now()
 	var b bytes.Buffer
 	if err := Write(&b, rep); err != nil {
