@@ -16,6 +16,8 @@ import (
 	"testing"
 	"text/template"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netdx/netdx/collectors"
@@ -31,6 +33,9 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // prometheus package (which provides it) is not installed.
 func promtool(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped in -short: promtool tests run in `make test`")
+	}
 	p, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Skip("promtool not found: install Debian's prometheus package (apt-get install prometheus); .ci/run does")
@@ -59,7 +64,7 @@ func TestAlertRulesCheck(t *testing.T) {
 // only the series its expression reads; promtool must pass it too.
 func TestAlertsAgreeWithRules(t *testing.T) {
 	tool := promtool(t)
-	rules := report.AlertRules()
+	rules := diagnose.AlertRules()
 	abs, err := filepath.Abs(alertsFile)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +110,7 @@ func TestAlertsAgreeWithRules(t *testing.T) {
 
 // writeExcerpt writes the readable unit tests: per alertname, a scenario
 // where it fires at each of its severities and one where it is silent.
-func writeExcerpt(t *testing.T, runs []*run, rules []report.AlertRule) []byte {
+func writeExcerpt(t *testing.T, runs []*run, rules []diagnose.AlertRule) []byte {
 	t.Helper()
 	var y strings.Builder
 	y.WriteString("# promtool unit tests of alerts.yml: `promtool test rules alerts_test.yml`.\n")
@@ -113,7 +118,7 @@ func writeExcerpt(t *testing.T, runs []*run, rules []report.AlertRule) []byte {
 	y.WriteString("# scenarios the Go rules are checked against; do not edit by hand. Each group is one\n")
 	y.WriteString("# host change sampled over 20 minutes; only the series the alert reads are listed.\n")
 	y.WriteString("rule_files:\n  - alerts.yml\nevaluation_interval: 1m\ntests:\n")
-	byName := map[string][]report.AlertRule{}
+	byName := map[string][]diagnose.AlertRule{}
 	var names []string
 	for _, r := range rules {
 		if byName[r.Name] == nil {
@@ -157,7 +162,7 @@ var selectingLabel = map[string]string{"netdx_netstat_total": "name", "netdx_int
 
 // silentRun picks a scenario where none of rs fires: one built for the
 // same finding below the alert's thresholds when there is one.
-func silentRun(runs []*run, rs []report.AlertRule) *run {
+func silentRun(runs []*run, rs []diagnose.AlertRule) *run {
 	for _, rn := range runs {
 		if len(rn.exp[rs[0].Name]) > 0 {
 			continue
@@ -191,12 +196,12 @@ type run struct {
 	before, after map[string]sample
 }
 
-func newRun(t *testing.T, sc scenario, rules []report.AlertRule) *run {
+func newRun(t *testing.T, sc scenario, rules []diagnose.AlertRule) *run {
 	t.Helper()
 	findings := evaluate(t, sc)
 	before, after := baseHost()
 	sc.mutate(before, after)
-	win := collectors.NewWindow(before, after, report.AlertWindow)
+	win := collectors.NewWindow(before, after, diagnose.AlertWindow)
 	return &run{sc: sc, exp: expectedAlerts(t, sc.name, findings, rules),
 		before: export(t, &report.Report{Diag: report.NewDiag(collectors.NewWindow(nil, before, 0))}),
 		after:  export(t, &report.Report{Diag: report.NewDiag(win), Findings: findings})}
@@ -208,8 +213,8 @@ func evaluate(t *testing.T, sc scenario) []report.Finding {
 	t.Helper()
 	before, after := baseHost()
 	sc.mutate(before, after)
-	in := &report.Input{Diag: collectors.NewWindow(before, after, report.AlertWindow)}
-	findings, _ := report.Evaluate(in)
+	in := &diagnose.Input{Diag: collectors.NewWindow(before, after, diagnose.AlertWindow)}
+	findings, _ := diagnose.Evaluate(in)
 	findings = append(findings, sc.extra...)
 	var got []string
 	for _, f := range findings {
@@ -237,7 +242,7 @@ type alert struct {
 
 // expectedAlerts maps each warning or critical finding to the alert that
 // stands for it, by alertname.
-func expectedAlerts(t *testing.T, instance string, findings []report.Finding, rules []report.AlertRule) map[string][]alert {
+func expectedAlerts(t *testing.T, instance string, findings []report.Finding, rules []diagnose.AlertRule) map[string][]alert {
 	t.Helper()
 	own := map[string]bool{}
 	for _, r := range rules {
@@ -303,7 +308,7 @@ func expand(t *testing.T, text string, labels map[string]string) string {
 }
 
 // exprMetrics are the metric names the alert expressions read.
-func exprMetrics(rules []report.AlertRule) map[string]bool {
+func exprMetrics(rules []diagnose.AlertRule) map[string]bool {
 	out := map[string]bool{}
 	re := regexp.MustCompile(`netdx_[a-z0-9_]+`)
 	for _, r := range rules {
@@ -366,7 +371,7 @@ func seriesName(name string, labels map[string]string) string {
 // sample), and at 15 minutes the expected alerts of each alertname.
 func (rn *run) write(y *strings.Builder, group string, keep func(sample) bool, alertnames []string) {
 	const steps = 20
-	perStep := report.AlertWindow.Minutes() // samples per window, one a minute
+	perStep := diagnose.AlertWindow.Minutes() // samples per window, one a minute
 	fmt.Fprintf(y, "  - name: %s\n    interval: 1m\n    input_series:\n", quote(group))
 	keys := make([]string, 0, len(rn.after))
 	for k := range rn.after {
