@@ -3,6 +3,8 @@ package diagnose
 import (
 	"fmt"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/report"
 )
 
@@ -14,9 +16,9 @@ const (
 )
 
 var (
-	conntrackFill = fmt.Sprintf("%s / %s", metricConntrackCount, metricConntrackMax)
-	conntrackFull = fmt.Sprintf("%s >= %s and %s > 0", conntrackFill, num(conntrackCritFill), metricConntrackMax)
-	conntrackDrop = promIncrease(sel(metricConntrackStat, eq("stat", "drop")), byStat) + " > 0"
+	conntrackFill = fmt.Sprintf("%s / %s", promql.MetricConntrackCount, promql.MetricConntrackMax)
+	conntrackFull = fmt.Sprintf("%s >= %s and %s > 0", conntrackFill, promql.Num(conntrackCritFill), promql.MetricConntrackMax)
+	conntrackDrop = promql.Increase(promql.Sel(promql.MetricConntrackStat, promql.Eq("stat", "drop")), promql.ByStat) + " > 0"
 )
 
 func init() {
@@ -35,7 +37,7 @@ func init() {
 		Evidence: []string{"nf_conntrack_count", "nf_conntrack_max", "nf_conntrack_buckets"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forLevel, Expr: conntrackFull},
-			{Severity: Warning, For: forLevel, Expr: unless(fmt.Sprintf("%s >= %s and %s > 0", conntrackFill, num(conntrackWarnFill), metricConntrackMax), conntrackFull)},
+			{Severity: Warning, For: forLevel, Expr: promql.Unless(fmt.Sprintf("%s >= %s and %s > 0", conntrackFill, promql.Num(conntrackWarnFill), promql.MetricConntrackMax), conntrackFull)},
 		},
 	})
 	Define(Entry{
@@ -49,7 +51,7 @@ func init() {
 		Evidence:    []string{"stat/nf_conntrack drop", "stat/nf_conntrack early_drop", "nf_conntrack_count", "nf_conntrack_max"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forCounter, Expr: conntrackDrop},
-			{Severity: Warning, For: forCounter, Expr: unless(promIncrease(sel(metricConntrackStat, eq("stat", "early_drop")), byStat)+" > 0", conntrackDrop)},
+			{Severity: Warning, For: forCounter, Expr: promql.Unless(promql.Increase(promql.Sel(promql.MetricConntrackStat, promql.Eq("stat", "early_drop")), promql.ByStat)+" > 0", conntrackDrop)},
 		},
 	})
 	Define(Entry{
@@ -63,7 +65,7 @@ func init() {
 		Remediation: "For DNS: `options single-request-reopen` (glibc) in resolv.conf, or a local caching resolver; " +
 			"kernels 5.x resolve most UDP clashes themselves (clashres counts those).",
 		Evidence: []string{"stat/nf_conntrack insert_failed", "stat/nf_conntrack clashres"},
-		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: promIncrease(sel(metricConntrackStat, eq("stat", "insert_failed")), byStat) + " > 0"}},
+		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: promql.Increase(promql.Sel(promql.MetricConntrackStat, promql.Eq("stat", "insert_failed")), promql.ByStat) + " > 0"}},
 	})
 	RegisterRule(Rule{Name: "conntrack table", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackFull})
 	RegisterRule(Rule{Name: "conntrack drops", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackDrops})

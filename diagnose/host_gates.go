@@ -1,6 +1,8 @@
 package diagnose
 
-import "time"
+import (
+	"time"
+)
 
 // Gates shared by the host rules, and the time their alerts must hold.
 const (
@@ -12,7 +14,7 @@ const (
 	sinceBootMin = 500
 
 	// forCounter is how long an alert on counter increases must hold: its
-	// window already smooths over AlertWindow.
+	// window already smooths over promql.Window.
 	forCounter = 2 * time.Minute
 	// forLevel is how long an alert on a level (a table's fill, memory in
 	// use) must hold, so a brief peak does not page.

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
 )
@@ -14,8 +16,8 @@ import (
 const inDiscardShare = 0.001
 
 var (
-	ipInDiscards = netstatIncrease("Ip.InDiscards", "Ip6.InDiscards")
-	ipInReceives = netstatIncrease("Ip.InReceives", "Ip6.InReceives")
+	ipInDiscards = promql.NetstatIncrease("Ip.InDiscards", "Ip6.InDiscards")
+	ipInReceives = promql.NetstatIncrease("Ip.InReceives", "Ip6.InReceives")
 )
 
 func init() {
@@ -30,7 +32,7 @@ func init() {
 			"rules that drop (iptables -nvL, nft list ruleset counters).",
 		Evidence: []string{"Ip.InDiscards", "Ip6.InDiscards", "Ip.InReceives"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s / %s >= %s\nand %s > 0",
-			ipInDiscards, minEvents, ipInDiscards, ipInReceives, num(inDiscardShare), ipInReceives)}},
+			ipInDiscards, minEvents, ipInDiscards, ipInReceives, promql.Num(inDiscardShare), ipInReceives)}},
 	})
 	Define(Entry{
 		ID: "ip.reassembly_failures", Title: "IP fragments could not be reassembled",
@@ -45,7 +47,7 @@ func init() {
 			"legitimate fragments are dropped for memory.",
 		Evidence: []string{"Ip.ReasmFails", "Ip.ReasmReqds", "Ip.ReasmTimeout", "Ip6.ReasmFails", "net.ipv4.ipfrag_high_thresh", "MTUs"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d",
-			netstatIncrease("Ip.ReasmFails", "Ip6.ReasmFails"), minEvents)}},
+			promql.NetstatIncrease("Ip.ReasmFails", "Ip6.ReasmFails"), minEvents)}},
 	})
 	Define(Entry{
 		ID: "ip.rp_filter_drops", Title: "Reverse-path filter dropped packets",
@@ -59,7 +61,7 @@ func init() {
 			"sysctl -w net.ipv4.conf.DEV.rp_filter=2 (the effective value is the larger of conf.all and " +
 			"conf.DEV).",
 		Evidence: []string{"TcpExt.IPReversePathFilter", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.DEV.rp_filter"},
-		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: netstatIncrease("TcpExt.IPReversePathFilter") + " > 0"}},
+		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: promql.NetstatIncrease("TcpExt.IPReversePathFilter") + " > 0"}},
 	})
 	Define(Entry{
 		ID: "ip.no_route", Title: "Packets dropped for lack of a route",
@@ -71,7 +73,7 @@ func init() {
 			"route or a policy rule disappeared.",
 		Evidence: []string{"IpExt.InNoRoutes", "Ip.OutNoRoutes"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d",
-			netstatIncrease("IpExt.InNoRoutes", "Ip.OutNoRoutes"), minEvents)}},
+			promql.NetstatIncrease("IpExt.InNoRoutes", "Ip.OutNoRoutes"), minEvents)}},
 	})
 	RegisterRule(Rule{Name: "IP discards", Source: SourceHost, Layer: LayerIP, Check: checkInDiscards})
 	RegisterRule(Rule{Name: "IP reassembly", Source: SourceHost, Layer: LayerIP, Check: checkReassembly})

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
 )
@@ -18,15 +20,15 @@ const (
 )
 
 var (
-	listenOverflowCrit = netstatRate("TcpExt.ListenOverflows") + " > " + num(listenOverflowCritRate)
+	listenOverflowCrit = promql.NetstatRate("TcpExt.ListenOverflows") + " > " + promql.Num(listenOverflowCritRate)
 	// synCookieRate is the larger of the two cookie counters' rates, as
 	// the rule takes it.
-	synCookieRate = fmt.Sprintf("max without (%s) (rate(%s[%s]))", byNetstat,
-		sel(metricNetstat, eq("section", "TcpExt"), in("name", "TCPReqQFullDoCookies", "SyncookiesSent")), promRange)
+	synCookieRate = fmt.Sprintf("max without (%s) (rate(%s[%s]))", promql.ByNetstat,
+		promql.Sel(promql.MetricNetstat, promql.Eq("section", "TcpExt"), promql.In("name", "TCPReqQFullDoCookies", "SyncookiesSent")), promql.Range)
 	synQueueCrit = fmt.Sprintf("(%s > 0 and ignoring (name, index) %s{%s,%s} == 0)\nor %s > %s\nor %s > %s",
-		netstatIncrease("TcpExt.TCPReqQFullDrop"), metricSysctl, eq("name", "net.ipv4.tcp_syncookies"), eq("index", "0"),
-		synCookieRate, num(synQueueCritRate), netstatRate("TcpExt.TCPReqQFullDrop"), num(synQueueCritRate))
-	synQueueWarn = fmt.Sprintf("%s > 0\nor %s > %s", netstatIncrease("TcpExt.TCPReqQFullDrop"), synCookieRate, num(synCookieWarnRate))
+		promql.NetstatIncrease("TcpExt.TCPReqQFullDrop"), promql.MetricSysctl, promql.Eq("name", "net.ipv4.tcp_syncookies"), promql.Eq("index", "0"),
+		synCookieRate, promql.Num(synQueueCritRate), promql.NetstatRate("TcpExt.TCPReqQFullDrop"), promql.Num(synQueueCritRate))
+	synQueueWarn = fmt.Sprintf("%s > 0\nor %s > %s", promql.NetstatIncrease("TcpExt.TCPReqQFullDrop"), synCookieRate, promql.Num(synCookieWarnRate))
 )
 
 func init() {
@@ -50,7 +52,7 @@ func init() {
 			"https://blog.cloudflare.com/syn-packet-handling-in-the-wild/"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forCounter, Expr: listenOverflowCrit},
-			{Severity: Warning, For: forCounter, Expr: unless(netstatIncrease("TcpExt.ListenOverflows")+" > 0", listenOverflowCrit)},
+			{Severity: Warning, For: forCounter, Expr: promql.Unless(promql.NetstatIncrease("TcpExt.ListenOverflows")+" > 0", listenOverflowCrit)},
 		},
 	})
 	Define(Entry{
@@ -73,7 +75,7 @@ func init() {
 		References: []string{"https://www.kernel.org/doc/html/latest/networking/ip-sysctl.html"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forCounter, Expr: synQueueCrit},
-			{Severity: Warning, For: forCounter, Expr: unless(synQueueWarn, synQueueCrit)},
+			{Severity: Warning, For: forCounter, Expr: promql.Unless(synQueueWarn, synQueueCrit)},
 		},
 	})
 	RegisterRule(Rule{Name: "listen accept queues", Source: SourceHost, Layer: LayerTCP, Check: checkListenOverflow})

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
 )
@@ -22,7 +24,7 @@ const (
 
 // Alert expressions of the NIC and driver rules, by interface.
 var (
-	notLo = notIn("interface", "lo")
+	notLo = promql.NotIn("interface", "lo")
 	// ringDropsExpr is the largest of the three ways drivers count ring
 	// overflows, as the rule takes it: the link's missed/FIFO/over
 	// counters, the largest device-wide ethtool counter, the sum of the
@@ -32,17 +34,17 @@ var (
     or label_replace(max without (%s) (increase(%s[%s])), "part", "device", "", "")
     or label_replace(%s, "part", "queue", "", "")
   )`,
-		promIncrease(sel(metricIfaceStat, in("stat", "rx_missed_errors", "rx_fifo_errors", "rx_over_errors"), notLo), byStat),
-		byNICStat, sel(metricNICDrops, eq("kind", "ring"), notIn("direction", "tx"), eq("queue", ""), notLo), promRange,
-		promIncrease(sel(metricNICDrops, eq("kind", "ring"), notIn("direction", "tx"), notIn("queue", ""), notLo), byNICStat))
+		promql.Increase(promql.Sel(promql.MetricIfaceStat, promql.In("stat", "rx_missed_errors", "rx_fifo_errors", "rx_over_errors"), notLo), promql.ByStat),
+		promql.ByNICStat, promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "ring"), promql.NotIn("direction", "tx"), promql.Eq("queue", ""), notLo), promql.Range,
+		promql.Increase(promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "ring"), promql.NotIn("direction", "tx"), promql.NotIn("queue", ""), notLo), promql.ByNICStat))
 	ringCrit = fmt.Sprintf("%s >= %d\nand %s\n  / (%s + %s) >= %s", ringDropsExpr, minEvents, ringDropsExpr,
-		linkIncrease("rx_packets"), ringDropsExpr, num(ringOverflowCritShare))
+		linkIncrease("rx_packets"), ringDropsExpr, promql.Num(ringOverflowCritShare))
 )
 
 // linkIncrease is the increase of interface counters (but loopback's),
 // summed.
 func linkIncrease(stats ...string) string {
-	return promIncrease(sel(metricIfaceStat, in("stat", stats...), notLo), byStat)
+	return promql.Increase(promql.Sel(promql.MetricIfaceStat, promql.In("stat", stats...), notLo), promql.ByStat)
 }
 
 // nicErrorsExpr is the rule on receive and transmit errors. Receive errors
@@ -50,9 +52,9 @@ func linkIncrease(stats ...string) string {
 // rx_crc_errors exists), rx_errors where only /proc/net/dev was.
 func nicErrorsExpr() string {
 	rx := fmt.Sprintf("(%s\n   and max without (%s) (%s))\n  or %s", linkIncrease("rx_crc_errors", "rx_frame_errors", "rx_length_errors"),
-		byStat, sel(metricIfaceStat, eq("stat", "rx_crc_errors"), notLo), linkIncrease("rx_errors"))
+		promql.ByStat, promql.Sel(promql.MetricIfaceStat, promql.Eq("stat", "rx_crc_errors"), notLo), linkIncrease("rx_errors"))
 	cond := func(errs, packets string) string {
-		return fmt.Sprintf("(%s) >= %d\nand (%s)\n  / (%s + (%s)) >= %s", errs, minEvents, errs, packets, errs, num(nicErrorShare))
+		return fmt.Sprintf("(%s) >= %d\nand (%s)\n  / (%s + (%s)) >= %s", errs, minEvents, errs, packets, errs, promql.Num(nicErrorShare))
 	}
 	return "(" + cond(rx, linkIncrease("rx_packets")) + ")\nor\n(" + cond(linkIncrease("tx_errors"), linkIncrease("tx_packets")) + ")"
 }
@@ -62,7 +64,7 @@ func saturationExpr() string {
 	var dirs []string
 	for _, dir := range []string{"rx", "tx"} {
 		dirs = append(dirs, fmt.Sprintf("%s\n  / (%s * %s > 0) >= %s",
-			promRate(sel(metricIfaceStat, eq("stat", dir+"_bytes"), notLo), byStat), metricIfaceSpeed, metricIfaceLineRate, num(saturationShare)))
+			promql.Rate(promql.Sel(promql.MetricIfaceStat, promql.Eq("stat", dir+"_bytes"), notLo), promql.ByStat), promql.MetricIfaceSpeed, promql.MetricIfaceLineRate, promql.Num(saturationShare)))
 	}
 	return "(" + strings.Join(dirs, ")\nor\n(") + ")"
 }
@@ -99,7 +101,7 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: fmt.Sprintf(
 			"%s >= %d\nand %s >= %d\nand %s\n  / (%s + %s) >= %s",
 			linkIncrease("rx_dropped"), minEvents, linkIncrease("rx_packets"), nicDropMinPackets,
-			linkIncrease("rx_dropped"), linkIncrease("rx_packets"), linkIncrease("rx_dropped"), num(nicDropShare))}},
+			linkIncrease("rx_dropped"), linkIncrease("rx_packets"), linkIncrease("rx_dropped"), promql.Num(nicDropShare))}},
 	})
 	Define(Entry{
 		ID: "nic.tx_dropped", Title: "Interface dropped packets on transmit",
@@ -115,7 +117,7 @@ func init() {
 		Evidence: []string{"tx_dropped", "tx_packets", "kind", "txqueuelen"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: fmt.Sprintf(
 			"%s >= %d\nand %s\n  / (%s + %s) >= %s",
-			linkIncrease("tx_dropped"), minEvents, linkIncrease("tx_dropped"), linkIncrease("tx_packets"), linkIncrease("tx_dropped"), num(nicDropShare))}},
+			linkIncrease("tx_dropped"), minEvents, linkIncrease("tx_dropped"), linkIncrease("tx_packets"), linkIncrease("tx_dropped"), promql.Num(nicDropShare))}},
 	})
 	Define(Entry{
 		ID: "nic.link_saturated", Title: "Link near line rate",
@@ -141,7 +143,7 @@ func init() {
 			"them (a container runtime restarting, a VPN reconnecting).",
 		Evidence: []string{"carrier_changes", "operstate"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface",
-			Expr: fmt.Sprintf("increase(%s[%s]) >= %d", metricIfaceCarrier, promRange, flapMinChanges)}},
+			Expr: fmt.Sprintf("increase(%s[%s]) >= %d", promql.MetricIfaceCarrier, promql.Range, flapMinChanges)}},
 	})
 	Define(Entry{
 		ID: "nic.allowance_exceeded", Title: "Cloud instance network allowance exceeded",
@@ -156,7 +158,7 @@ func init() {
 			"conntrack_allowance_exceeded", "linklocal_allowance_exceeded"},
 		References: []string{"https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-network-performance-ena.html"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface",
-			Expr: promIncrease(sel(metricNICDrops, eq("kind", "allowance")), byNICStat) + " > 0"}},
+			Expr: promql.Increase(promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "allowance")), promql.ByNICStat) + " > 0"}},
 	})
 	Define(Entry{
 		ID: "driver.ring_overflow", Title: "NIC receive ring overflow: packets lost before the kernel saw them",
@@ -173,7 +175,7 @@ func init() {
 			"ring RX current and maximum", "channels"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forCounter, Subject: "interface", Expr: ringCrit},
-			{Severity: Warning, For: forCounter, Subject: "interface", Expr: unless(fmt.Sprintf("%s >= %d", ringDropsExpr, minEvents), ringCrit)},
+			{Severity: Warning, For: forCounter, Subject: "interface", Expr: promql.Unless(fmt.Sprintf("%s >= %d", ringDropsExpr, minEvents), ringCrit)},
 		},
 	})
 	Define(Entry{
@@ -188,7 +190,7 @@ func init() {
 			"(ethtool -a DEV), and whether the host's receive rings also overflow.",
 		Evidence: []string{"ethtool port drop statistics"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface",
-			Expr: fmt.Sprintf("%s >= %d", promIncrease(sel(metricNICDrops, eq("kind", "port")), byNICStat), minEvents)}},
+			Expr: fmt.Sprintf("%s >= %d", promql.Increase(promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "port")), promql.ByNICStat), minEvents)}},
 	})
 	RegisterRule(Rule{Name: "interface errors", Source: SourceHost, Layer: LayerNIC, Check: checkNICErrors})
 	RegisterRule(Rule{Name: "interface drops", Source: SourceHost, Layer: LayerNIC, Check: checkNICDrops})

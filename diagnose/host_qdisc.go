@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
 )
@@ -22,10 +24,10 @@ const (
 
 // Alert expressions of the qdisc rules: root qdiscs, by interface.
 var (
-	qdiscDrops = promIncrease(sel(metricQdiscDropped, eq("parent", "root"), notIn("kind", append([]string{"noqueue"}, shapers()...)...)), byQdisc)
-	qdiscSent  = promIncrease(sel(metricQdiscSent, eq("parent", "root"), notIn("kind", append([]string{"noqueue"}, shapers()...)...)), byQdisc)
-	qdiscCrit  = fmt.Sprintf("%s >= %d\nand %s\n  / (%s + %s) >= %s", qdiscDrops, minEvents, qdiscDrops, qdiscSent, qdiscDrops, num(qdiscDropCritShare))
-	qdiscRoot  = []string{eq("parent", "root"), notIn("kind", "noqueue")}
+	qdiscDrops = promql.Increase(promql.Sel(promql.MetricQdiscDropped, promql.Eq("parent", "root"), promql.NotIn("kind", append([]string{"noqueue"}, shapers()...)...)), promql.ByQdisc)
+	qdiscSent  = promql.Increase(promql.Sel(promql.MetricQdiscSent, promql.Eq("parent", "root"), promql.NotIn("kind", append([]string{"noqueue"}, shapers()...)...)), promql.ByQdisc)
+	qdiscCrit  = fmt.Sprintf("%s >= %d\nand %s\n  / (%s + %s) >= %s", qdiscDrops, minEvents, qdiscDrops, qdiscSent, qdiscDrops, promql.Num(qdiscDropCritShare))
+	qdiscRoot  = []string{promql.Eq("parent", "root"), promql.NotIn("kind", "noqueue")}
 )
 
 func init() {
@@ -46,7 +48,7 @@ func init() {
 		Evidence: []string{"root qdisc kind, drops, packets, overlimits, backlog, qlen", "txqueuelen", "net.core.default_qdisc"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forCounter, Subject: "interface", Expr: qdiscCrit},
-			{Severity: Warning, For: forCounter, Subject: "interface", Expr: unless(fmt.Sprintf("%s >= %d", qdiscDrops, minEvents), qdiscCrit)},
+			{Severity: Warning, For: forCounter, Subject: "interface", Expr: promql.Unless(fmt.Sprintf("%s >= %d", qdiscDrops, minEvents), qdiscCrit)},
 		},
 	})
 	Define(Entry{
@@ -61,8 +63,8 @@ func init() {
 			"(ethtool -S DEV | grep -i pause) and link saturation.",
 		Evidence: []string{"root qdisc requeues", "ethtool ring TX current and maximum"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: fmt.Sprintf("%s >= %d\nand %s > %s",
-			promIncrease(sel(metricQdiscRequeued, qdiscRoot...), byQdisc), minEvents,
-			promRate(sel(metricQdiscRequeued, qdiscRoot...), byQdisc), num(requeueWarnRate))}},
+			promql.Increase(promql.Sel(promql.MetricQdiscRequeued, qdiscRoot...), promql.ByQdisc), minEvents,
+			promql.Rate(promql.Sel(promql.MetricQdiscRequeued, qdiscRoot...), promql.ByQdisc), promql.Num(requeueWarnRate))}},
 	})
 	Define(Entry{
 		ID: "qdisc.standing_queue", Title: "A standing queue adds latency on egress",
@@ -76,8 +78,8 @@ func init() {
 		Evidence: []string{"root qdisc backlog bytes and qlen in both samples", "link speed"},
 		Alerts: []Alert{{Severity: Warning, For: forLevel, Subject: "interface", Expr: fmt.Sprintf(
 			"sum without (%s) (min_over_time(%s[%s]))\n  / (%s > 0) >= %s\nand sum without (%s) (min_over_time(%s[%s])) > 0",
-			byQdisc, sel(metricQdiscBacklog, qdiscRoot...), promRange, metricIfaceSpeed, seconds(standingQueueWarnDelay),
-			byQdisc, sel(metricQdiscQlen, qdiscRoot...), promRange)}},
+			promql.ByQdisc, promql.Sel(promql.MetricQdiscBacklog, qdiscRoot...), promql.Range, promql.MetricIfaceSpeed, promql.Seconds(standingQueueWarnDelay),
+			promql.ByQdisc, promql.Sel(promql.MetricQdiscQlen, qdiscRoot...), promql.Range)}},
 	})
 	RegisterRule(Rule{Name: "qdisc drops", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscDrops})
 	RegisterRule(Rule{Name: "qdisc requeues", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscRequeues})

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 )
 
@@ -18,8 +20,8 @@ const (
 )
 
 var (
-	softnetDrops       = promIncrease(metricSoftnetDropped, byCPU)
-	softnetBacklogCrit = fmt.Sprintf("%s >= %d\nand %s > %s", softnetDrops, minEvents, promRate(metricSoftnetDropped, byCPU), num(backlogCritRate))
+	softnetDrops       = promql.Increase(promql.MetricSoftnetDropped, promql.ByCPU)
+	softnetBacklogCrit = fmt.Sprintf("%s >= %d\nand %s > %s", softnetDrops, minEvents, promql.Rate(promql.MetricSoftnetDropped, promql.ByCPU), promql.Num(backlogCritRate))
 )
 
 func init() {
@@ -38,8 +40,8 @@ func init() {
 		Evidence: []string{"softnet_stat dropped per CPU", "net.core.netdev_max_backlog"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forCounter, Expr: softnetBacklogCrit},
-			{Severity: Warning, For: forCounter, Expr: unless(fmt.Sprintf("%s >= %d\nand %s > %s", softnetDrops, minEvents,
-				promRate(metricSoftnetDropped, byCPU), num(backlogWarnRate)), softnetBacklogCrit)},
+			{Severity: Warning, For: forCounter, Expr: promql.Unless(fmt.Sprintf("%s >= %d\nand %s > %s", softnetDrops, minEvents,
+				promql.Rate(promql.MetricSoftnetDropped, promql.ByCPU), promql.Num(backlogWarnRate)), softnetBacklogCrit)},
 		},
 	})
 	Define(Entry{
@@ -54,7 +56,7 @@ func init() {
 			"more CPUs.",
 		Evidence: []string{"softnet_stat time_squeeze per CPU", "net.core.netdev_budget", "net.core.netdev_budget_usecs"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s",
-			promIncrease(metricSoftnetSqueeze, byCPU), minEvents, promRate(metricSoftnetSqueeze, byCPU), num(squeezeWarnRate))}},
+			promql.Increase(promql.MetricSoftnetSqueeze, promql.ByCPU), minEvents, promql.Rate(promql.MetricSoftnetSqueeze, promql.ByCPU), promql.Num(squeezeWarnRate))}},
 	})
 	Define(Entry{
 		ID: "softnet.flow_limit", Title: "RPS flow limit dropped packets of a heavy flow",
@@ -66,7 +68,7 @@ func init() {
 		Remediation: "If the heavy flow is legitimate, raise net.core.flow_limit_table_len or take the CPU out " +
 			"of /proc/sys/net/core/flow_limit_cpu_bitmap; otherwise the limit is doing its job.",
 		Evidence: []string{"softnet_stat flow_limit_count per CPU", "net.core.flow_limit_table_len"},
-		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d", promIncrease(metricSoftnetFlowLim, byCPU), minEvents)}},
+		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d", promql.Increase(promql.MetricSoftnetFlowLim, promql.ByCPU), minEvents)}},
 	})
 	RegisterRule(Rule{Name: "softnet backlog", Source: SourceHost, Layer: LayerSoftnet, Check: checkSoftnetDrops})
 	RegisterRule(Rule{Name: "softnet budget", Source: SourceHost, Layer: LayerSoftnet, Check: checkTimeSqueeze})

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
 )
@@ -29,24 +31,24 @@ const (
 
 // Alert expressions of the TCP rules, from the same thresholds.
 var (
-	retransRatio = netstatIncrease("Tcp.RetransSegs") + "\n  / " + netstatIncrease("Tcp.OutSegs")
-	retransGate  = netstatIncrease("Tcp.OutSegs") + " >= " + num(retransMinSegs)
-	retransCrit  = retransRatio + " >= " + num(retransCritShare) + "\nand " + retransGate
+	retransRatio = promql.NetstatIncrease("Tcp.RetransSegs") + "\n  / " + promql.NetstatIncrease("Tcp.OutSegs")
+	retransGate  = promql.NetstatIncrease("Tcp.OutSegs") + " >= " + promql.Num(retransMinSegs)
+	retransCrit  = retransRatio + " >= " + promql.Num(retransCritShare) + "\nand " + retransGate
 
-	rcvDrops    = netstatIncrease(prefixed("TcpExt", rcvDropCounters)...)
+	rcvDrops    = promql.NetstatIncrease(prefixed("TcpExt", rcvDropCounters)...)
 	rcvDropCrit = fmt.Sprintf("%s >= %d\nand %s / %s >= %s\nand %s > 0", rcvDrops, minEvents, rcvDrops,
-		netstatIncrease("Tcp.InSegs"), num(rcvDropCritShare), netstatIncrease("Tcp.InSegs"))
+		promql.NetstatIncrease("Tcp.InSegs"), promql.Num(rcvDropCritShare), promql.NetstatIncrease("Tcp.InSegs"))
 
-	tcpMemPages = fmt.Sprintf("max without (protocol) (%s)", sel(metricSockstatMem, eq("protocol", "TCP")))
-	tcpMemHigh  = sysctlValue("net.ipv4.tcp_mem", 2)
-	tcpMemCrit  = fmt.Sprintf("(%s >= %s * %s and %s > 0)\nor (%s > 0 and %s and %s)", tcpMemPages, num(tcpMemCritShare), tcpMemHigh,
-		tcpMemHigh, netstatIncrease("TcpExt.TCPAbortOnMemory"), tcpMemPages, tcpMemHigh)
-	tcpMemWarn = fmt.Sprintf("%s >= %s\nor (%s > 0 and %s and %s)", tcpMemPages, sysctlValue("net.ipv4.tcp_mem", 1),
-		netstatIncrease("TcpExt.TCPMemoryPressures"), tcpMemPages, tcpMemHigh)
+	tcpMemPages = fmt.Sprintf("max without (protocol) (%s)", promql.Sel(promql.MetricSockstatMem, promql.Eq("protocol", "TCP")))
+	tcpMemHigh  = promql.SysctlValue("net.ipv4.tcp_mem", 2)
+	tcpMemCrit  = fmt.Sprintf("(%s >= %s * %s and %s > 0)\nor (%s > 0 and %s and %s)", tcpMemPages, promql.Num(tcpMemCritShare), tcpMemHigh,
+		tcpMemHigh, promql.NetstatIncrease("TcpExt.TCPAbortOnMemory"), tcpMemPages, tcpMemHigh)
+	tcpMemWarn = fmt.Sprintf("%s >= %s\nor (%s > 0 and %s and %s)", tcpMemPages, promql.SysctlValue("net.ipv4.tcp_mem", 1),
+		promql.NetstatIncrease("TcpExt.TCPMemoryPressures"), tcpMemPages, tcpMemHigh)
 
-	orphanShare = fmt.Sprintf("max without (protocol, state) (%s) / %s", sel(metricSockstat, eq("protocol", "TCP"), eq("state", "orphan")),
-		sysctlValue("net.ipv4.tcp_max_orphans", 0))
-	orphanCrit = fmt.Sprintf("%s > %s and %s > 0", orphanShare, num(orphanCritShare), sysctlValue("net.ipv4.tcp_max_orphans", 0))
+	orphanShare = fmt.Sprintf("max without (protocol, state) (%s) / %s", promql.Sel(promql.MetricSockstat, promql.Eq("protocol", "TCP"), promql.Eq("state", "orphan")),
+		promql.SysctlValue("net.ipv4.tcp_max_orphans", 0))
+	orphanCrit = fmt.Sprintf("%s > %s and %s > 0", orphanShare, promql.Num(orphanCritShare), promql.SysctlValue("net.ipv4.tcp_max_orphans", 0))
 )
 
 // prefixed names counters of one netstat section.
@@ -75,7 +77,7 @@ func init() {
 			"TcpExt.TCPFastRetrans", "TcpExt.TCPSlowStartRetrans", "TcpExt.TCPLossProbes"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forCounter, Expr: retransCrit},
-			{Severity: Warning, For: forCounter, Expr: unless(retransRatio+" >= "+num(retransWarnShare)+"\nand "+retransGate, retransCrit)},
+			{Severity: Warning, For: forCounter, Expr: promql.Unless(retransRatio+" >= "+promql.Num(retransWarnShare)+"\nand "+retransGate, retransCrit)},
 		},
 	})
 	Define(Entry{
@@ -92,7 +94,7 @@ func init() {
 			"handshake is retried before it fails.",
 		Evidence: []string{"TcpExt.TCPSynRetrans", "Tcp.ActiveOpens", "Tcp.AttemptFails", "net.ipv4.tcp_syn_retries", "net.ipv4.tcp_synack_retries"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s",
-			netstatIncrease("TcpExt.TCPSynRetrans"), synRetransMin, netstatRate("TcpExt.TCPSynRetrans"), num(synRetransMinRate))}},
+			promql.NetstatIncrease("TcpExt.TCPSynRetrans"), synRetransMin, promql.NetstatRate("TcpExt.TCPSynRetrans"), promql.Num(synRetransMinRate))}},
 	})
 	Define(Entry{
 		ID: "tcp.reordering", Title: "Packets arrive out of order",
@@ -111,9 +113,9 @@ func init() {
 		Evidence: []string{"TcpExt.TCPSACKReorder", "TcpExt.TCPTSReorder", "TcpExt.TCPRenoReorder", "TcpExt.TCPDSACKRecv",
 			"Tcp.RetransSegs", "net.ipv4.tcp_reordering", "net.ipv4.tcp_recovery", "tunnel interfaces and their offloads"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s\nand %s >= %d\nand %s / %s >= %s\nand %s > 0",
-			netstatIncrease(prefixed("TcpExt", reorderCounters)...), minEvents, netstatRate(prefixed("TcpExt", reorderCounters)...), num(reorderMinRate),
-			netstatIncrease("TcpExt.TCPDSACKRecv"), minEvents, netstatIncrease("TcpExt.TCPDSACKRecv"), netstatIncrease("Tcp.RetransSegs"),
-			num(reorderDSACKShare), netstatIncrease("Tcp.RetransSegs"))}},
+			promql.NetstatIncrease(prefixed("TcpExt", reorderCounters)...), minEvents, promql.NetstatRate(prefixed("TcpExt", reorderCounters)...), promql.Num(reorderMinRate),
+			promql.NetstatIncrease("TcpExt.TCPDSACKRecv"), minEvents, promql.NetstatIncrease("TcpExt.TCPDSACKRecv"), promql.NetstatIncrease("Tcp.RetransSegs"),
+			promql.Num(reorderDSACKShare), promql.NetstatIncrease("Tcp.RetransSegs"))}},
 	})
 	Define(Entry{
 		ID: "tcp.receive_buffer_drops", Title: "TCP dropped received data for lack of receive buffer",
@@ -132,7 +134,7 @@ func init() {
 			"TcpExt.OfoPruned", "TcpExt.TCPOFODrop", "TcpExt.PruneCalled", "net.ipv4.tcp_rmem", "net.core.rmem_max", "net.ipv4.tcp_mem"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forCounter, Expr: rcvDropCrit},
-			{Severity: Warning, For: forCounter, Expr: unless(fmt.Sprintf("%s >= %d", rcvDrops, minEvents), rcvDropCrit)},
+			{Severity: Warning, For: forCounter, Expr: promql.Unless(fmt.Sprintf("%s >= %d", rcvDrops, minEvents), rcvDropCrit)},
 		},
 	})
 	Define(Entry{
@@ -149,7 +151,7 @@ func init() {
 		Evidence: []string{"sockstat TCP.mem (pages)", "net.ipv4.tcp_mem", "TcpExt.TCPMemoryPressures", "TcpExt.TCPAbortOnMemory"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forLevel, Expr: tcpMemCrit},
-			{Severity: Warning, For: forLevel, Expr: unless(tcpMemWarn, tcpMemCrit)},
+			{Severity: Warning, For: forLevel, Expr: promql.Unless(tcpMemWarn, tcpMemCrit)},
 		},
 	})
 	Define(Entry{
@@ -166,8 +168,8 @@ func init() {
 		Evidence: []string{"sockstat TCP.orphan", "net.ipv4.tcp_max_orphans"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forLevel, Expr: orphanCrit},
-			{Severity: Warning, For: forLevel, Expr: unless(fmt.Sprintf("%s > %s and %s > 0", orphanShare, num(orphanWarnShare),
-				sysctlValue("net.ipv4.tcp_max_orphans", 0)), orphanCrit)},
+			{Severity: Warning, For: forLevel, Expr: promql.Unless(fmt.Sprintf("%s > %s and %s > 0", orphanShare, promql.Num(orphanWarnShare),
+				promql.SysctlValue("net.ipv4.tcp_max_orphans", 0)), orphanCrit)},
 		},
 	})
 	Define(Entry{
@@ -182,9 +184,9 @@ func init() {
 			"txqueuelen, and byte queue limits in the driver.",
 		Evidence: []string{"TcpExt.TCPSpuriousRtxHostQueues", "Tcp.RetransSegs", "root qdiscs"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s\nand %s / %s >= %s\nand %s > 0",
-			netstatIncrease("TcpExt.TCPSpuriousRtxHostQueues"), minEvents, netstatRate("TcpExt.TCPSpuriousRtxHostQueues"), num(localQueueMinRate),
-			netstatIncrease("TcpExt.TCPSpuriousRtxHostQueues"), netstatIncrease("Tcp.RetransSegs"), num(localQueueWarnShare),
-			netstatIncrease("Tcp.RetransSegs"))}},
+			promql.NetstatIncrease("TcpExt.TCPSpuriousRtxHostQueues"), minEvents, promql.NetstatRate("TcpExt.TCPSpuriousRtxHostQueues"), promql.Num(localQueueMinRate),
+			promql.NetstatIncrease("TcpExt.TCPSpuriousRtxHostQueues"), promql.NetstatIncrease("Tcp.RetransSegs"), promql.Num(localQueueWarnShare),
+			promql.NetstatIncrease("Tcp.RetransSegs"))}},
 	})
 	RegisterRule(Rule{Name: "TCP retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkRetransmits})
 	RegisterRule(Rule{Name: "TCP handshake retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkSynRetransmits})

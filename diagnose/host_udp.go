@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
 )
@@ -16,12 +18,12 @@ const (
 )
 
 var (
-	udpRcvbufErrors = netstatIncrease("Udp.RcvbufErrors", "Udp6.RcvbufErrors")
+	udpRcvbufErrors = promql.NetstatIncrease("Udp.RcvbufErrors", "Udp6.RcvbufErrors")
 	udpRcvbufCrit   = fmt.Sprintf("%s >= %d\nand %s > %s", udpRcvbufErrors, minEvents,
-		netstatRate("Udp.RcvbufErrors", "Udp6.RcvbufErrors"), num(udpRcvbufCritRate))
-	udpMemPages = fmt.Sprintf("max without (protocol) (%s)", sel(metricSockstatMem, eq("protocol", "UDP")))
-	udpMemHigh  = sysctlValue("net.ipv4.udp_mem", 2)
-	udpMemCrit  = fmt.Sprintf("%s / %s >= %s and %s > 0", udpMemPages, udpMemHigh, num(udpMemCritShare), udpMemHigh)
+		promql.NetstatRate("Udp.RcvbufErrors", "Udp6.RcvbufErrors"), promql.Num(udpRcvbufCritRate))
+	udpMemPages = fmt.Sprintf("max without (protocol) (%s)", promql.Sel(promql.MetricSockstatMem, promql.Eq("protocol", "UDP")))
+	udpMemHigh  = promql.SysctlValue("net.ipv4.udp_mem", 2)
+	udpMemCrit  = fmt.Sprintf("%s / %s >= %s and %s > 0", udpMemPages, udpMemHigh, promql.Num(udpMemCritShare), udpMemHigh)
 )
 
 func init() {
@@ -42,7 +44,7 @@ func init() {
 			"net.core.rmem_max", "sockets with drops (/proc/net/udp drops column)"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forCounter, Expr: udpRcvbufCrit},
-			{Severity: Warning, For: forCounter, Expr: unless(fmt.Sprintf("%s >= %d", udpRcvbufErrors, minEvents), udpRcvbufCrit)},
+			{Severity: Warning, For: forCounter, Expr: promql.Unless(fmt.Sprintf("%s >= %d", udpRcvbufErrors, minEvents), udpRcvbufCrit)},
 		},
 	})
 	Define(Entry{
@@ -56,7 +58,7 @@ func init() {
 			"check for qdisc drops on the way out.",
 		Evidence: []string{"Udp.SndbufErrors", "Udp6.SndbufErrors", "net.core.wmem_default", "net.core.wmem_max"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d",
-			netstatIncrease("Udp.SndbufErrors", "Udp6.SndbufErrors"), minEvents)}},
+			promql.NetstatIncrease("Udp.SndbufErrors", "Udp6.SndbufErrors"), minEvents)}},
 	})
 	Define(Entry{
 		ID: "udp.memory_pressure", Title: "UDP memory near its limit",
@@ -70,8 +72,8 @@ func init() {
 		Evidence: []string{"sockstat UDP.mem (pages)", "net.ipv4.udp_mem", "Udp.MemErrors"},
 		Alerts: []Alert{
 			{Severity: Critical, For: forLevel, Expr: udpMemCrit},
-			{Severity: Warning, For: forLevel, Expr: unless(fmt.Sprintf("(%s / %s >= %s and %s > 0)\nor (%s > 0 and %s and %s)",
-				udpMemPages, udpMemHigh, num(udpMemWarnShare), udpMemHigh, netstatIncrease("Udp.MemErrors"), udpMemPages, udpMemHigh), udpMemCrit)},
+			{Severity: Warning, For: forLevel, Expr: promql.Unless(fmt.Sprintf("(%s / %s >= %s and %s > 0)\nor (%s > 0 and %s and %s)",
+				udpMemPages, udpMemHigh, promql.Num(udpMemWarnShare), udpMemHigh, promql.NetstatIncrease("Udp.MemErrors"), udpMemPages, udpMemHigh), udpMemCrit)},
 		},
 	})
 	RegisterRule(Rule{Name: "UDP receive buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPRcvbuf})

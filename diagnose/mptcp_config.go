@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 )
 
@@ -25,8 +27,8 @@ func init() {
 		Evidence: []string{"limits subflows", "limits add_addr_accepted", "endpoints"},
 		Alerts: []Alert{{Severity: Warning, For: forLevel, Expr: fmt.Sprintf(
 			"max without (limit) (%s) == 0\nand count without (id, address, interface, flags) (%s)\nunless max without (path_manager, scheduler) (%s)",
-			sel(metricMPTCPLimit, eq("limit", "subflows")), sel(metricMPTCPEndpoint, `flags=~"(.*,)?(signal|subflow)(,.*)?"`),
-			sel(metricMPTCPInfo, eq("path_manager", "userspace")))}},
+			promql.Sel(promql.MetricMPTCPLimit, promql.Eq("limit", "subflows")), promql.Sel(promql.MetricMPTCPEndpoint, `flags=~"(.*,)?(signal|subflow)(,.*)?"`),
+			promql.Sel(promql.MetricMPTCPInfo, promql.Eq("path_manager", "userspace")))}},
 		References: []string{"ip-mptcp(8)", "https://www.mptcp.dev/pm.html"},
 	})
 	Define(Entry{

@@ -3,6 +3,8 @@ package diagnose
 import (
 	"strconv"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 )
 
@@ -102,4 +104,9 @@ func (c mptcpCounters) span() string {
 		return "since boot"
 	}
 	return "in " + strconv.FormatFloat(c.secs, 'g', 3, 64) + "s"
+}
+
+// mptcpIncrease is the summed increase of MPTcpExt counters, for alerts.
+func mptcpIncrease(names ...string) string {
+	return promql.NetstatIncrease(prefixed(mptcpSection, names)...)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/collectors"
 )
 
@@ -56,7 +58,7 @@ func init() {
 		Evidence: append(append([]string{}, mptcpHandshakeAttempts...), mptcpHandshakeFallbacks...),
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s >= %d\nand %s\n  >= %s * %s",
 			mptcpIncrease(mptcpHandshakeAttempts...), mptcpMinHandshakes, mptcpIncrease(mptcpHandshakeFallbacks...), mptcpMinFallbacks,
-			mptcpIncrease(mptcpHandshakeFallbacks...), num(mptcpFallbackShareWarn), mptcpIncrease(mptcpHandshakeAttempts...))}},
+			mptcpIncrease(mptcpHandshakeFallbacks...), promql.Num(mptcpFallbackShareWarn), mptcpIncrease(mptcpHandshakeAttempts...))}},
 		References: []string{"RFC 8684 section 3.7", "https://docs.kernel.org/networking/mptcp.html"},
 	})
 	Define(Entry{

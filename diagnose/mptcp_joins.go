@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/netdx/netdx/internal/promql"
 )
 
 // Subflow joins, stale subflows and address announcements, judged on
@@ -62,7 +64,7 @@ func init() {
 		// failed >= share × max(attempts, failed) is failed >= share × attempts.
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s\n  >= %s * %s",
 			mptcpIncrease(mptcpJoinFailures()...), mptcpMinJoinFailures, mptcpIncrease(mptcpJoinFailures()...),
-			num(mptcpJoinFailureShare), mptcpIncrease(mptcpJoinAttempts...))}},
+			promql.Num(mptcpJoinFailureShare), mptcpIncrease(mptcpJoinAttempts...))}},
 		References: []string{"RFC 8684 section 3.2", "https://www.mptcp.dev/pm.html"},
 	})
 	Define(Entry{

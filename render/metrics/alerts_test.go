@@ -16,6 +16,8 @@ import (
 	"testing"
 	"text/template"
 
+	"github.com/netdx/netdx/internal/promql"
+
 	"github.com/netdx/netdx/diagnose"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -201,7 +203,7 @@ func newRun(t *testing.T, sc scenario, rules []diagnose.AlertRule) *run {
 	findings := evaluate(t, sc)
 	before, after := baseHost()
 	sc.mutate(before, after)
-	win := collectors.NewWindow(before, after, diagnose.AlertWindow)
+	win := collectors.NewWindow(before, after, promql.Window)
 	return &run{sc: sc, exp: expectedAlerts(t, sc.name, findings, rules),
 		before: export(t, &report.Report{Diag: report.NewDiag(collectors.NewWindow(nil, before, 0))}),
 		after:  export(t, &report.Report{Diag: report.NewDiag(win), Findings: findings})}
@@ -213,7 +215,7 @@ func evaluate(t *testing.T, sc scenario) []report.Finding {
 	t.Helper()
 	before, after := baseHost()
 	sc.mutate(before, after)
-	in := &diagnose.Input{Diag: collectors.NewWindow(before, after, diagnose.AlertWindow)}
+	in := &diagnose.Input{Diag: collectors.NewWindow(before, after, promql.Window)}
 	findings, _ := diagnose.Evaluate(in)
 	findings = append(findings, sc.extra...)
 	var got []string
@@ -371,7 +373,7 @@ func seriesName(name string, labels map[string]string) string {
 // sample), and at 15 minutes the expected alerts of each alertname.
 func (rn *run) write(y *strings.Builder, group string, keep func(sample) bool, alertnames []string) {
 	const steps = 20
-	perStep := diagnose.AlertWindow.Minutes() // samples per window, one a minute
+	perStep := promql.Window.Minutes() // samples per window, one a minute
 	fmt.Fprintf(y, "  - name: %s\n    interval: 1m\n    input_series:\n", quote(group))
 	keys := make([]string, 0, len(rn.after))
 	for k := range rn.after {

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/netdx/netdx/diagnose"
+	"github.com/netdx/netdx/internal/promql"
 
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
@@ -33,7 +33,7 @@ type scenario struct {
 // veth with a nominal speed), two CPUs, conntrack and MPTCP, and steady
 // traffic that raises nothing.
 func baseHost() (before, after *collectors.Snapshot) {
-	before, after = snapshot(t0), snapshot(t0.Add(diagnose.AlertWindow))
+	before, after = snapshot(t0), snapshot(t0.Add(promql.Window))
 	traffic := map[string]uint64{
 		"Tcp.OutSegs": 100000, "Tcp.InSegs": 100000, "Ip.InReceives": 100000, "Ip6.InReceives": 100000,
 		"Udp.InDatagrams": 100000,
@@ -295,7 +295,7 @@ func then(fs ...func(b, a *collectors.Snapshot)) func(b, a *collectors.Snapshot)
 // bytesAt is the bytes a link of mbps carries in the window at share of
 // its speed.
 func bytesAt(mbps, share float64) int {
-	return int(mbps * 1e6 / 8 * share * diagnose.AlertWindow.Seconds())
+	return int(mbps * 1e6 / 8 * share * promql.Window.Seconds())
 }
 
 var scenarios = []scenario{
