@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/netdx/netdx/diagnose"
@@ -144,8 +143,8 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
+	sampling := &diagnose.Sampling{Interval: o.interval, Sleep: o.sleep}
 	open := o.open
-	var readFrom *report.DiagReadFrom
 	if open == nil {
 		src, err := collectors.Open(collectors.Options{Proc: o.proc, Sys: o.sys, NetNS: o.netns, Ifaces: o.ifaces, Log: a.logger()})
 		if errors.Is(err, collectors.ErrNoNetNS) {
@@ -156,83 +155,67 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 		}
 		defer src.Close()
 		open = func(int) (*collectors.Sources, error) { return src, nil }
-		readFrom = report.NewDiagReadFrom(src.Origin())
+		sampling.ReadFrom = report.NewDiagReadFrom(src.Origin())
 	}
-
-	host, sleep := o.host, o.sleep
+	sampling.Take = func(ctx context.Context, n int) (*collectors.Snapshot, []string, error) {
+		src, err := open(n)
+		if err != nil {
+			return nil, nil, err
+		}
+		return collectors.Take(ctx, src, a.Now), src.Warnings, nil
+	}
+	if sampling.Sleep == nil {
+		sampling.Sleep = wait
+	}
+	host := o.host
 	if host == nil {
 		host = hostInfo
 	}
-	if sleep == nil {
-		sleep = wait
+	now := o.traceNow
+	if now == nil {
+		now = time.Now
 	}
-	rep := report.New("diag", a.tool(), host(o.netns), a.Now())
-	in := &diagnose.Input{}
+	plan := diagnose.Plan{Command: "diag", Tool: a.tool(), Host: host(o.netns), Started: a.Now(), Sample: sampling,
+		Watch: a.watch(a.ErrTTY, func(p *diagnose.Progress, elapsed time.Duration) string {
+			var parts []string
+			if !p.Sampled.Load() {
+				parts = append(parts, fmt.Sprintf("sampling the host: %s of %s", elapsed.Truncate(100*time.Millisecond), p.Interval))
+			}
+			return "diag: " + strings.Join(append(parts, mergedProgress(p)...), " · ")
+		})}
 	// Paths and captures run while the host is sampled.
-	m := a.startMerge(ctx, o)
-	var sampled atomic.Bool
-	stop := a.startProgress(a.ErrTTY, func(elapsed time.Duration) string {
-		var parts []string
-		if !sampled.Load() {
-			parts = append(parts, fmt.Sprintf("sampling the host: %s of %s", elapsed.Truncate(100*time.Millisecond), o.interval))
-		}
-		return "diag: " + strings.Join(append(parts, m.progress()...), " · ")
-	})
-	defer stop()
-	var warnings []string
-	take := func(n int, ctx context.Context) (*collectors.Snapshot, error) {
-		src, err := open(n)
-		if err != nil {
-			return nil, err
-		}
-		if n == 1 || o.interval == 0 {
-			warnings = src.Warnings
-		}
-		return collectors.Take(ctx, src, a.Now), nil
+	for _, h := range o.traces {
+		plan.Paths = append(plan.Paths, a.tracePath(&o.trace, h, now))
 	}
-	var before, after *collectors.Snapshot
-	var err error
-	if o.interval > 0 {
-		if before, err = take(0, ctx); err != nil {
-			return err
-		}
-		sleep(ctx, o.interval)
+	for _, name := range o.pcaps {
+		plan.Captures = append(plan.Captures, a.captureFile(name, captureDefaults(), listFlows))
 	}
-	// Read the second sample even when interrupted during the interval: it
-	// takes milliseconds, and rates over the shorter window still hold.
-	if after, err = take(1, context.WithoutCancel(ctx)); err != nil {
+	rep, failures, err := diagnose.Run(ctx, plan)
+	if err != nil {
 		return err
 	}
-	in.Diag = collectors.NewWindow(before, after, o.interval)
-	sampled.Store(true)
-	m.wait()
-	stop()
+	return a.finish(ctx, rep, failures)
+}
 
-	rep.Diag = report.NewDiag(in.Diag)
-	if rep.Diag != nil {
-		rep.Diag.ReadFrom = readFrom
-	}
-	rep.Skipped = report.DiagSkips(in.Diag)
-	rep.Warnings = append(rep.Warnings, warnings...)
-	if o.interval == 0 {
-		rep.Warnings = append(rep.Warnings, "--interval 0: judged totals since boot, which may count events long past; run with an interval to see what is happening now.")
-	}
-	hostRead := !empty(in.Diag.After)
-	rep.Sources = append(rep.Sources, diagnose.HostStatus(rep.Host, in.Diag, rep.Skipped, hostRead, ctx.Err() != nil))
-	hostErrs := countErrors(rep.Skipped)
-	inputErrs := m.report(rep, in)
-	rep.Findings, rep.Checks = diagnose.Evaluate(in)
-	if !hostRead {
-		if len(in.Traces)+len(in.Captures) == 0 {
-			return nothingRead(rep, a.emit(ctx, rep))
+// mergedProgress describes the traces and captures still running.
+func mergedProgress(p *diagnose.Progress) []string {
+	var out []string
+	for _, j := range p.Paths {
+		if n := j.Done.Load(); n < int64(j.Rounds) {
+			out = append(out, fmt.Sprintf("tracing %s: %d of %d rounds", j.Target, n, j.Rounds))
 		}
-		inputErrs = append(inputErrs, nothingRead(rep, nil))
 	}
-	if n := hostErrs; n > 0 && hostRead {
-		inputErrs = append(inputErrs, fmt.Errorf("%d source(s) could not be read; see NOT READ", n))
+	for _, j := range p.Captures {
+		if j.State.Load() != diagnose.CaptureReading {
+			continue
+		}
+		if n, size := j.Read.Load(), j.Size.Load(); size > 0 {
+			out = append(out, fmt.Sprintf("reading %s: %.0f%%", j.Name, 100*float64(n)/float64(size)))
+		} else {
+			out = append(out, fmt.Sprintf("reading %s: %.1f MiB", j.Name, float64(n)/(1<<20)))
+		}
 	}
-	// Something was produced: failed input exits 3, not 4.
-	return incomplete(a.emit(ctx, rep), inputFailure(inputErrs, true))
+	return out
 }
 
 // wait sleeps d or until ctx is done.
@@ -243,12 +226,6 @@ func wait(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-// empty reports whether a snapshot holds no data at all.
-func empty(s *collectors.Snapshot) bool {
-	return s.Netstat == nil && s.Softnet == nil && s.Links == nil && s.Qdiscs == nil && s.Sysctls == nil &&
-		s.Sockets == nil && s.Sockstat == nil && s.Conntrack == nil && s.NICs == nil && s.MPTCP == nil
 }
 
 // nothingRead turns a report with no data into the exit status that says
@@ -273,18 +250,6 @@ func nothingRead(rep *report.Report, emitErr error) error {
 		parts = append(parts, s.Source+": "+s.Message)
 	}
 	return fmt.Errorf("nothing could be read: %s", strings.Join(parts, "; "))
-}
-
-// countErrors counts the sources that failed (not those missing for lack
-// of support or privilege, which are expected on some hosts).
-func countErrors(ss []report.Skip) int {
-	n := 0
-	for _, s := range ss {
-		if s.Reason == report.ReasonError {
-			n++
-		}
-	}
-	return n
 }
 
 // hostInfo names the host and kernel the report is about.

@@ -7,6 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+
+	"github.com/netdx/netdx/diagnose"
+	"github.com/netdx/netdx/report"
 )
 
 // Exit statuses, documented in docs/exit-codes.md and `netdx help exit-codes`.
@@ -118,4 +121,22 @@ func reportError(w io.Writer, err error) {
 	if errors.As(err, &ue) && !strings.Contains(msg, "--help") {
 		fmt.Fprintln(w, "Run 'netdx --help' for usage.")
 	}
+}
+
+// finish prints rep and decides the exit status of a run whose input
+// failed as f says: a host of which nothing could be read exits 4 or 3
+// when nothing else was produced; failed input exits 3, since findings
+// from part of the input are not the whole answer; then findings at
+// --fail-on.
+func (a *app) finish(ctx context.Context, rep *report.Report, f diagnose.Failures) error {
+	errs := f.Inputs
+	switch {
+	case f.HostUnread && !f.Produced:
+		return nothingRead(rep, a.emit(ctx, rep))
+	case f.HostUnread:
+		errs = append(errs, nothingRead(rep, nil))
+	case f.HostErrors > 0:
+		errs = append(errs, fmt.Errorf("%d source(s) could not be read; see NOT READ", f.HostErrors))
+	}
+	return incomplete(a.emit(ctx, rep), inputFailure(errs, f.Produced))
 }

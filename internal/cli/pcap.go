@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/netdx/netdx/diagnose"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/netdx/netdx/capture"
 	"github.com/netdx/netdx/capture/decode"
-	"github.com/netdx/netdx/report"
 )
 
 // listFlows is how many flows a capture's report lists, worst first:
@@ -94,20 +92,31 @@ func parsePorts(flag string, vals []string, defaults ...uint16) ([]uint16, error
 	return out, nil
 }
 
+// captureDefaults are the engine options of pcap analyze without flags,
+// and of the captures diag --pcap merges.
+func captureDefaults() capture.Options {
+	return capture.Options{
+		VXLANPorts:     []uint16{decode.PortVXLAN, decode.PortVXLANLinux, decode.PortVXLANGPE},
+		GenevePorts:    []uint16{decode.PortGeneve},
+		WireGuardPorts: []uint16{decode.PortWireGuard},
+		ESPPorts:       []uint16{decode.PortESPInUDP},
+		MaxFlows:       capture.DefaultMaxFlows,
+		ListFlows:      max(listFlows, capture.DefaultListFlows),
+	}
+}
+
 func (o *pcapOptions) engine() (capture.Options, error) {
-	var co capture.Options
+	co := captureDefaults()
 	var err error
-	if co.VXLANPorts, err = parsePorts("vxlan-port", o.vxlanPorts, decode.PortVXLAN, decode.PortVXLANLinux, decode.PortVXLANGPE); err != nil {
-		return co, err
-	}
-	if co.GenevePorts, err = parsePorts("geneve-port", o.genevePorts, decode.PortGeneve); err != nil {
-		return co, err
-	}
-	if co.WireGuardPorts, err = parsePorts("wireguard-port", o.wgPorts, decode.PortWireGuard); err != nil {
-		return co, err
-	}
-	if co.ESPPorts, err = parsePorts("esp-port", o.espPorts, decode.PortESPInUDP); err != nil {
-		return co, err
+	for _, p := range []struct {
+		flag string
+		vals []string
+		dst  *[]uint16
+	}{{"vxlan-port", o.vxlanPorts, &co.VXLANPorts}, {"geneve-port", o.genevePorts, &co.GenevePorts},
+		{"wireguard-port", o.wgPorts, &co.WireGuardPorts}, {"esp-port", o.espPorts, &co.ESPPorts}} {
+		if *p.dst, err = parsePorts(p.flag, p.vals, *p.dst...); err != nil {
+			return co, err
+		}
 	}
 	for _, h := range o.hosts {
 		ad, err := netip.ParseAddr(strings.TrimSpace(h))
@@ -180,37 +189,36 @@ func runPcap(ctx context.Context, a *app, o *pcapOptions, files []string) error 
 	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
-	rep := report.New("pcap analyze", a.tool(), hostInfo(""), a.Now())
-	in := &diagnose.Input{}
-	var inputErrs []error
+	plan := diagnose.Plan{Command: "pcap analyze", Tool: a.tool(), Host: hostInfo(""), Started: a.Now()}
 	for _, name := range files {
-		if ctx.Err() != nil {
-			break
-		}
-		res, err := a.analyzeFile(ctx, name, opts, o.progress)
-		rep.Sources = append(rep.Sources, diagnose.CaptureStatus(displayName(name), res, err))
-		if res != nil {
-			in.Captures = append(in.Captures, res)
-			rep.Captures = append(rep.Captures, report.NewCapture(res, o.list))
-			for _, w := range res.Warnings {
-				rep.Warnings = append(rep.Warnings, res.Name+": "+w)
-			}
-		}
-		switch {
-		case err == nil, errors.Is(err, capture.ErrCutShort):
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		default:
-			inputErrs = append(inputErrs, err)
-			if res == nil {
-				rep.Skipped = append(rep.Skipped, report.Skip{Source: displayName(name), Reason: report.ReasonError,
-					Message: err.Error(), Fix: "give a pcap or pcapng file (optionally gzip-compressed)"})
-			}
-		}
+		plan.Captures = append(plan.Captures, a.captureFile(name, opts, o.list))
 	}
-	if len(in.Captures) > 0 {
-		rep.Findings, rep.Checks = diagnose.Evaluate(in)
+	// A progress bar for the file being read: on a terminal once a file
+	// takes more than a second (--progress auto), or always.
+	began := map[*diagnose.CaptureProgress]time.Time{}
+	plan.Watch = a.watch(o.progress == "always" || o.progress == "auto" && a.ErrTTY, func(p *diagnose.Progress, _ time.Duration) string {
+		for _, c := range p.Captures {
+			if c.State.Load() != diagnose.CaptureReading {
+				continue
+			}
+			if began[c].IsZero() {
+				began[c] = time.Now()
+			}
+			return progressLine(c.Name, c.Read.Load(), c.Size.Load(), time.Since(began[c]))
+		}
+		return ""
+	})
+	rep, failures, err := diagnose.Run(ctx, plan)
+	if err != nil {
+		return err
 	}
-	return incomplete(a.emit(ctx, rep), inputFailure(inputErrs, len(in.Captures) > 0))
+	return a.finish(ctx, rep, failures)
+}
+
+// captureFile is the plan's capture of name ("-" for stdin).
+func (a *app) captureFile(name string, opts capture.Options, list int) diagnose.Capture {
+	return diagnose.Capture{Name: displayName(name), Options: opts, List: list,
+		Open: func() (io.Reader, int64, func(), error) { return a.openCapture(name) }}
 }
 
 func displayName(name string) string {
@@ -218,24 +226,6 @@ func displayName(name string) string {
 		return "stdin"
 	}
 	return name
-}
-
-// analyzeFile opens one input ("-" for stdin) and analyses it, with a
-// progress line on stderr: --progress auto draws it on a terminal once
-// the file takes more than a second, always draws it anyway.
-func (a *app) analyzeFile(ctx context.Context, name string, opts capture.Options, progress string) (*capture.Result, error) {
-	r, size, done, err := a.openCapture(name)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	opts.Name = displayName(name)
-	pr := &progressReader{r: r}
-	stop := a.startProgress(progress == "always" || progress == "auto" && a.ErrTTY, func(elapsed time.Duration) string {
-		return progressLine(opts.Name, pr.n.Load(), size, elapsed)
-	})
-	defer stop()
-	return capture.Analyze(ctx, pr, opts)
 }
 
 // openCapture opens one input ("-" for stdin) and returns it with its size
@@ -259,19 +249,6 @@ func (a *app) openCapture(name string) (io.Reader, int64, func(), error) {
 		}
 	}
 	return f, size, func() { f.Close() }, nil
-}
-
-// progressReader counts bytes read so a progress line can show them. The
-// engine knows nothing about it.
-type progressReader struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n.Add(int64(n))
-	return n, err
 }
 
 // progressLine renders "name [#####.....]  45%  1.2/2.6 MiB  850 MiB/s".

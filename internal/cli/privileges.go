@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 
 	"github.com/netdx/netdx/internal/caps"
@@ -47,6 +49,16 @@ func privilegeSkip(sk report.Skip) report.Skip {
 		if sk.Fix == "" {
 			sk.Fix = setcapFix + ", or run as root"
 		}
+	}
+	return sk
+}
+
+// failedSkip is the NOT READ line for a merged source that failed.
+func failedSkip(source string, err error) report.Skip {
+	sk := report.Skip{Source: source, Reason: report.ReasonError, Message: err.Error()}
+	var pe *privilegeError
+	if errors.As(err, &pe) || errors.Is(err, fs.ErrPermission) {
+		sk.Reason = report.ReasonPermission
 	}
 	return sk
 }

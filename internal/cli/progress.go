@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/netdx/netdx/diagnose"
 )
 
 // Progress is one line on stderr, redrawn while work runs: a spinner and
@@ -20,7 +22,7 @@ const (
 var spinnerFrames = []rune("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 
 // startProgress draws line(elapsed) on stderr every progressTick from
-// progressDelay on, when show is true. The returned stop clears the line
+// progressDelay on, when show is true; an empty line is not drawn. The returned stop clears the line
 // and returns once nothing more will be drawn; it must be called before
 // the report is printed.
 func (a *app) startProgress(show bool, line func(elapsed time.Duration) string) (stop func()) {
@@ -54,8 +56,12 @@ func drawProgress(w io.Writer, now func() time.Time, delay time.Duration, line f
 				if elapsed < delay {
 					continue
 				}
+				l := line(elapsed)
+				if l == "" {
+					continue
+				}
 				drawn = true
-				fmt.Fprintf(w, "\r%c %s\033[K", spinnerFrames[frame%len(spinnerFrames)], line(elapsed))
+				fmt.Fprintf(w, "\r%c %s\033[K", spinnerFrames[frame%len(spinnerFrames)], l)
 			}
 		}
 	}()
@@ -65,5 +71,13 @@ func drawProgress(w io.Writer, now func() time.Time, delay time.Duration, line f
 			close(done)
 			wg.Wait()
 		})
+	}
+}
+
+// watch is a run's Watch: line, given the run's live state, drawn on
+// stderr when show (see startProgress).
+func (a *app) watch(show bool, line func(p *diagnose.Progress, elapsed time.Duration) string) func(*diagnose.Progress) func() {
+	return func(p *diagnose.Progress) func() {
+		return a.startProgress(show, func(elapsed time.Duration) string { return line(p, elapsed) })
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -267,12 +266,7 @@ func (s *server) traceLoop(ctx context.Context, topt *traceOptions, target strin
 		if err != nil {
 			log.Warn("trace failed", "target", target, "err", err)
 			delete(s.traces, target)
-			reason := report.ReasonError
-			var pe *privilegeError
-			if errors.As(err, &pe) || errors.Is(err, fs.ErrPermission) {
-				reason = report.ReasonPermission
-			}
-			s.traceSkips[target] = report.Skip{Source: "trace " + target, Reason: reason, Message: err.Error()}
+			s.traceSkips[target] = failedSkip("trace "+target, err)
 		} else {
 			s.traces[target] = tr
 			delete(s.traceSkips, target)
@@ -306,49 +300,57 @@ func (s *server) trace(ctx context.Context, topt *traceOptions, target string) (
 	return tracer.Run(ctx, cfg, nil)
 }
 
-// publish evaluates the rules over the latest host window and traces and
-// hands the report to the exporter, replacing the previous one whole.
+// publish judges the latest host window and traces and hands the report
+// to the exporter, replacing the previous one whole. Before the first
+// window the first sample's counters are exported; nothing is judged
+// since boot.
 func (s *server) publish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rep := report.New("serve", s.a.tool(), s.host, s.a.Now())
-	in := &diagnose.Input{Diag: s.window}
-	var targets []string
+	plan := diagnose.Plan{Command: "serve", Tool: s.a.tool(), Host: s.host, Started: s.a.Now()}
+	switch {
+	case s.window != nil:
+		w := s.window
+		plan.Started = w.Before.Taken
+		plan.Sample = s.sampled(w.Before, w.After, w.Interval)
+	case s.first != nil:
+		plan.Started = s.first.Taken
+		plan.Sample = s.sampled(nil, s.first, 0)
+	}
+	targets := make([]string, 0, len(s.traces)+len(s.traceSkips))
 	for t := range s.traces {
+		targets = append(targets, t)
+	}
+	for t := range s.traceSkips {
 		targets = append(targets, t)
 	}
 	sort.Strings(targets)
 	for _, t := range targets {
-		in.Traces = append(in.Traces, s.traces[t])
-		rep.Traces = append(rep.Traces, report.NewTrace(s.traces[t]))
+		r := diagnose.PathResult{Trace: s.traces[t]}
+		if sk, failed := s.traceSkips[t]; failed {
+			r.Skips, r.Err = []report.Skip{sk}, errors.New(sk.Message)
+		}
+		plan.Paths = append(plan.Paths, diagnose.Path{Target: t,
+			Trace: func(context.Context, func(int)) diagnose.PathResult { return r }})
 	}
-	evaluated := in.Diag != nil || len(in.Traces) > 0
-	if evaluated {
-		rep.Findings, rep.Checks = diagnose.Evaluate(in)
+	rep, _, err := diagnose.Run(context.Background(), plan)
+	if err != nil { // the samples are taken already: Take cannot fail
+		s.a.logger().Warn("publish", "err", err)
+		return
 	}
-	switch {
-	case s.window != nil:
-		rep.StartedAt = s.window.Before.Taken
-		rep.Diag = report.NewDiag(s.window)
-		rep.Skipped = report.DiagSkips(s.window)
-	case s.first != nil:
-		// One sample: export its counters; nothing is judged since boot.
-		one := collectors.NewWindow(nil, s.first, 0)
-		rep.StartedAt = s.first.Taken
-		rep.Diag = report.NewDiag(one)
-		rep.Skipped = report.DiagSkips(one)
-	}
-	skipped := make([]string, 0, len(s.traceSkips))
-	for t := range s.traceSkips {
-		skipped = append(skipped, t)
-	}
-	sort.Strings(skipped)
-	for _, t := range skipped {
-		rep.Skipped = append(rep.Skipped, s.traceSkips[t])
-	}
-	rep.Warnings = append(rep.Warnings, s.warnings...)
 	rep.EndedAt = s.a.Now()
-	s.exp.Publish(rep, evaluated)
+	s.exp.Publish(rep, s.window != nil || len(s.traces) > 0)
+}
+
+// sampled is the plan's host: samples already taken.
+func (s *server) sampled(before, after *collectors.Snapshot, interval time.Duration) *diagnose.Sampling {
+	return &diagnose.Sampling{Interval: interval, NoSinceBoot: true, Sleep: func(context.Context, time.Duration) {},
+		Take: func(_ context.Context, n int) (*collectors.Snapshot, []string, error) {
+			if n == 0 {
+				return before, nil, nil
+			}
+			return after, s.warnings, nil
+		}}
 }
 
 // handler serves /metrics, a health check, a readiness check (ready once

@@ -247,13 +247,6 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 		return err
 	}
 	named(tr)
-	rep := report.New("trace", a.tool(), hostInfo(""), started)
-	rep.Warnings = append(rep.Warnings, warnings...)
-	if sk, ok := rawSocketsSkip(o, tr); ok {
-		rep.Skipped = append(rep.Skipped, sk)
-	}
-	rep.Findings, rep.Checks = diagnose.Evaluate(&diagnose.Input{Traces: []*probes.Trace{tr}})
-	rep.Traces = []report.Trace{report.NewTrace(tr)}
 	if interrupted {
 		// Ctrl-C in the live view arrives as a key, not a signal: stop
 		// as a signal would, with the partial report and status 130.
@@ -261,11 +254,49 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 		ctx, stop = context.WithCancel(ctx)
 		stop()
 	}
-	rep.Sources = []report.SourceStatus{diagnose.TraceStatus(host, tr, nil)}
-	if ctx.Err() != nil {
-		rep.Sources[0].Status = report.StatusPartial
+	// The trace has run (live, or with its own progress line): the plan
+	// hands its result to the report.
+	traced := tracedPath(o, tr, warnings)
+	traced.Interrupted = ctx.Err() != nil
+	plan := diagnose.Plan{Command: "trace", Tool: a.tool(), Host: hostInfo(""), Started: started,
+		Paths: []diagnose.Path{{Target: host, Rounds: cfg.Count,
+			Trace: func(context.Context, func(int)) diagnose.PathResult { return traced }}}}
+	rep, _, err := diagnose.Run(ctx, plan)
+	if err != nil {
+		return err
 	}
 	return a.emit(ctx, rep)
+}
+
+// tracePath is the plan's path to host, traced with o's settings.
+func (a *app) tracePath(o *traceOptions, host string, now func() time.Time) diagnose.Path {
+	return diagnose.Path{Target: host, Rounds: o.count, Trace: func(ctx context.Context, rounds func(int)) diagnose.PathResult {
+		cfg, nw, warnings, err := openTrace(ctx, o, host)
+		if err == nil {
+			defer nw.Close()
+			tracer, named := o.tracer(nw, now, a.logger())
+			var tr *probes.Trace
+			if tr, err = tracer.Run(ctx, cfg, func(t *probes.Trace) { rounds(t.Rounds) }); err == nil {
+				named(tr)
+				return tracedPath(o, tr, warnings)
+			}
+		}
+		r := diagnose.PathResult{Err: err}
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			r.Skips = []report.Skip{privilegeSkip(failedSkip("trace "+host, err))}
+		}
+		return r
+	}}
+}
+
+// tracedPath is a finished trace as the plan's result, with what the
+// probes could not use.
+func tracedPath(o *traceOptions, tr *probes.Trace, warnings []string) diagnose.PathResult {
+	r := diagnose.PathResult{Trace: tr, Warnings: warnings}
+	if sk, ok := rawSocketsSkip(o, tr); ok {
+		r.Skips = append(r.Skips, sk)
+	}
+	return r
 }
 
 // openTrace checks o, resolves host and opens the probe network. ICMP,
