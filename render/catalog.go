@@ -17,7 +17,7 @@ func (JSON) Catalog(w io.Writer, c report.Catalog) error {
 }
 
 // CatalogList writes one line per entry, grouped by source: ID, usual
-// severity, layer and title. Plain output is tab-separated, one entry a
+// severity, layer and title. Plain output is aligned with spaces, one entry a
 // line, so it can be cut and grepped.
 func (t Text) CatalogList(w io.Writer, es []report.CatalogEntry) error {
 	p := &printer{t: t, w: w}

@@ -15,13 +15,16 @@ import (
 
 // Text renders a report for people. Styled output (a terminal) has colour
 // and bordered tables drawn with lipgloss; plain output (a pipe, NO_COLOR,
-// TERM=dumb) is stable text whose tables are tab-separated and never
-// truncated, so it can be grepped and diffed.
+// TERM=dumb) is stable text whose tables are aligned with spaces, never
+// tabs, so it reads in a terminal, a log, a ticket or an email. When the
+// width is known (a terminal) every line fits it: prose wraps, table
+// cells are cut with an ellipsis and long messages move below the table.
 type Text struct {
 	// R carries the colour profile, detected once by the caller.
 	R      *lipgloss.Renderer
 	Styled bool
-	// Width is the terminal width used to wrap prose; 0 means 80.
+	// Width is the terminal width every line fits in; 0 when unknown (a
+	// pipe): lines are not wrapped or cut.
 	Width int
 }
 
@@ -58,13 +61,6 @@ func (p *printer) printf(format string, a ...any) {
 	}
 }
 
-func (p *printer) width() int {
-	if p.t.Width > 0 {
-		return p.t.Width
-	}
-	return 80
-}
-
 func (p *printer) style() lipgloss.Style {
 	if p.t.R == nil {
 		return lipgloss.NewStyle()
@@ -79,10 +75,9 @@ func (p *printer) heading(title, detail string) {
 		title = p.style().Bold(true).Render(title)
 	}
 	if detail != "" {
-		p.printf("%s  %s\n", title, detail)
-		return
+		title += "  " + detail
 	}
-	p.printf("%s\n", title)
+	p.wrap("", title)
 }
 
 var severityColour = map[report.Severity]lipgloss.Color{
@@ -99,21 +94,30 @@ func (p *printer) severity(s report.Severity) string {
 	return p.style().Bold(true).Foreground(severityColour[s]).Render(label)
 }
 
-// table writes rows under headers: bordered on a terminal, tab-separated
-// otherwise.
-func (p *printer) table(headers []string, rows [][]string) {
+// table writes rows under headers, fitted to the output width (see
+// layoutTable): bordered on a terminal, aligned with spaces otherwise.
+func (p *printer) table(headers []string, rows [][]string) { p.notesTable(headers, rows, 0) }
+
+// notesTable is a table whose last spill columns are free text (a
+// message, a fix): when the table is too wide for the output they are
+// printed below their row instead.
+func (p *printer) notesTable(headers []string, rows [][]string, spill int) {
 	if !p.t.Styled {
-		p.printf("%s\n", strings.Join(headers, "\t"))
-		for _, r := range rows {
-			p.printf("%s\n", strings.Join(r, "\t"))
+		g := layoutTable(headers, rows, p.t.Width, spill, func(n int) int { return 2 * (n - 1) })
+		p.printf("%s\n", plainLine(g.headers, g.widths))
+		for i, r := range g.rows {
+			p.printf("%s\n", plainLine(r, g.widths))
+			p.below(g, i, "  ")
 		}
 		return
 	}
+	// Rounded borders and one blank each side of a cell.
+	g := layoutTable(headers, rows, p.t.Width, spill, func(n int) int { return 3*n + 1 })
 	tb := table.New().
 		Border(lipgloss.RoundedBorder()).
 		BorderStyle(p.style().Faint(true)).
-		Headers(headers...).
-		Rows(rows...).
+		Headers(g.headers...).
+		Rows(g.rows...).
 		StyleFunc(func(row, col int) lipgloss.Style {
 			s := p.style().Padding(0, 1)
 			if row == table.HeaderRow {
@@ -122,22 +126,44 @@ func (p *printer) table(headers []string, rows [][]string) {
 			return s
 		})
 	p.printf("%s\n", tb.Render())
+	for i, r := range g.rows {
+		label := ""
+		for _, c := range r {
+			if c != "" {
+				label = c + ": "
+				break
+			}
+		}
+		p.below(g, i, "  "+label)
+	}
 }
 
-// wrap indents and wraps prose to the output width.
-func (p *printer) wrap(indent, s string) {
-	width := p.width() - len(indent)
-	if !p.t.Styled || width < 20 {
-		p.printf("%s%s\n", indent, s)
+// below writes the free-text cells of row i that left the grid, each
+// wrapped under indent.
+func (p *printer) below(g grid, i int, indent string) {
+	if i >= len(g.below) {
 		return
 	}
-	for i, line := range strings.Split(p.style().Width(width).Render(s), "\n") {
-		if i == 1 {
-			// Continuation lines line up under the text, not the label
-			// ("  note: ").
-			indent = strings.Repeat(" ", len(indent))
+	for k, v := range g.below[i] {
+		if v != "" && v != "-" {
+			p.wrap(indent+strings.ToLower(g.belowHeaders[k])+": ", v)
 		}
-		p.printf("%s%s\n", indent, strings.TrimRight(line, " "))
+	}
+}
+
+// wrap writes prose after indent, wrapped to the output width when it is
+// known; continuation lines line up under the text, not the label
+// ("  note: ").
+func (p *printer) wrap(indent, s string) {
+	width := 0
+	if p.t.Width > 0 {
+		width = max(p.t.Width-lipgloss.Width(indent), 20)
+	}
+	for i, line := range wrapText(s, width) {
+		if i == 1 {
+			indent = strings.Repeat(" ", lipgloss.Width(indent))
+		}
+		p.printf("%s%s\n", indent, line)
 	}
 }
 
@@ -179,12 +205,14 @@ func (p *printer) sources(ss []report.SourceStatus) {
 	for _, s := range ss {
 		rows = append(rows, []string{string(s.Source), s.Name, s.Status, s.Detail})
 	}
-	p.table([]string{"SOURCE", "NAME", "STATUS", "DETAIL"}, rows)
+	p.notesTable([]string{"SOURCE", "NAME", "STATUS", "DETAIL"}, rows, 1)
 }
 
-// findings prints every finding most severe first. A finding a
-// cross-source finding subsumes is folded under it as one line; the tally
-// counts the findings shown in full.
+// findings prints every finding most severe first: first one line per
+// finding (findings of one ID and severity over several subjects share a
+// line), then each in full. A finding's catalog explanation is printed
+// once per ID. A finding a cross-source finding subsumes is folded under
+// it as one line; the tally counts the findings shown in full.
 func (p *printer) findings(fs []report.Finding) {
 	counts := map[report.Severity]int{}
 	folded := map[report.FindingRef][]report.Finding{}
@@ -215,11 +243,15 @@ func (p *printer) findings(fs []report.Finding) {
 		tally = append(tally, fmt.Sprintf("%d more folded into cross-source findings", n))
 	}
 	p.heading("FINDINGS", strings.Join(tally, ", "))
-	for i, f := range top {
-		if i > 0 {
-			p.printf("\n")
-		}
-		p.finding(f)
+	if len(top) == 0 {
+		return
+	}
+	p.summary(top)
+	explained := map[string]bool{}
+	for _, f := range top {
+		p.printf("\n")
+		p.finding(f, !explained[f.ID])
+		explained[f.ID] = true
 		if sub := folded[f.Ref()]; len(sub) > 0 {
 			p.printf("  explains:\n")
 			for _, g := range sub {
@@ -233,26 +265,76 @@ func (p *printer) findings(fs []report.Finding) {
 	}
 }
 
-func (p *printer) finding(f report.Finding) {
+// summaryGroup is one line of the summary: findings of one ID and
+// severity, one per subject.
+type summaryGroup struct {
+	f        report.Finding
+	subjects []string
+}
+
+// summary writes one line per finding, or per group of findings of one
+// ID and severity: severity, ID, subject(s), the first one's sentence.
+// When the width is known the subjects and the sentence are cut to fit.
+func (p *printer) summary(top []report.Finding) {
+	var groups []summaryGroup
+	for _, f := range top {
+		if k := len(groups) - 1; k >= 0 && groups[k].f.ID == f.ID && groups[k].f.Severity == f.Severity {
+			groups[k].subjects = append(groups[k].subjects, f.Subject)
+			continue
+		}
+		groups = append(groups, summaryGroup{f: f, subjects: []string{f.Subject}})
+	}
+	idW, subjW := 0, 0
+	subjects := make([]string, len(groups))
+	for i, g := range groups {
+		idW = max(idW, lipgloss.Width(g.f.ID))
+		subjects[i] = strings.Join(g.subjects, ", ")
+		subjW = max(subjW, lipgloss.Width(subjects[i]))
+	}
+	const sevW = len("CRITICAL")
+	if p.t.Width > 0 && subjW > 0 {
+		subjW = min(subjW, max(10, (p.t.Width-sevW-idW-6)/3))
+	}
+	for i, g := range groups {
+		sentence := g.f.Summary
+		line := pad(p.severity(g.f.Severity), sevW) + "  " + pad(g.f.ID, idW)
+		if subjW > 0 {
+			line += "  " + pad(truncate(subjects[i], subjW), subjW)
+		}
+		if p.t.Width > 0 {
+			sentence = truncate(sentence, max(p.t.Width-lipgloss.Width(line)-2, 1))
+		}
+		p.printf("%s\n", strings.TrimRight(line+"  "+sentence, " "))
+	}
+}
+
+// pad fills s with spaces to width columns.
+func pad(s string, width int) string {
+	return s + strings.Repeat(" ", max(0, width-lipgloss.Width(s)))
+}
+
+// finding writes one finding in full; explain says whether to include
+// the catalog's explanation (once per ID in a report).
+func (p *printer) finding(f report.Finding, explain bool) {
 	title := f.ID
 	if f.Subject != "" {
 		title += " · " + f.Subject
 	}
-	p.printf("%s %s\n", p.severity(f.Severity), title)
+	p.wrap("", p.severity(f.Severity)+" "+title)
 	p.wrap("  ", f.Summary)
-	if f.Explanation != "" {
+	if explain && f.Explanation != "" {
 		p.wrap("  ", f.Explanation)
 	}
 	if len(f.Evidence) > 0 {
 		p.printf("  evidence:\n")
 		for _, e := range f.Evidence {
-			p.printf("    %s\n", evidenceLine(e))
+			p.wrap("    ", evidenceLine(e))
 		}
 	}
 	if len(f.Fix) > 0 {
 		p.printf("  fix:\n")
 		for _, x := range f.Fix {
-			p.printf("    %s\n", x)
+			p.wrap("    ", x)
 		}
 	}
 	for _, n := range f.Notes {
@@ -313,7 +395,7 @@ func (p *printer) checks(cs []report.Check) {
 	for _, c := range cs {
 		rows = append(rows, []string{string(c.Layer), c.Name, strings.ReplaceAll(c.Status, "_", " "), c.Detail})
 	}
-	p.table([]string{"LAYER", "CHECK", "STATUS", "DETAIL"}, rows)
+	p.notesTable([]string{"LAYER", "CHECK", "STATUS", "DETAIL"}, rows, 1)
 }
 
 func (p *printer) skipped(ss []report.Skip) {
@@ -325,7 +407,7 @@ func (p *printer) skipped(ss []report.Skip) {
 	for _, s := range ss {
 		rows = append(rows, []string{s.Source, s.Reason, s.Message, s.Fix})
 	}
-	p.table([]string{"SOURCE", "REASON", "MESSAGE", "FIX"}, rows)
+	p.notesTable([]string{"SOURCE", "REASON", "MESSAGE", "FIX"}, rows, 2)
 }
 
 func (p *printer) warnings(r *report.Report) {

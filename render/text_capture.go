@@ -45,24 +45,24 @@ func (p *printer) capture(c *report.Capture) {
 	if undecoded > 0 {
 		mix = append(mix, fmt.Sprintf("undecoded %d", undecoded))
 	}
-	p.printf("  %s\n", strings.Join(mix, " · "))
+	p.wrap("  ", strings.Join(mix, " · "))
 	flows := fmt.Sprintf("  flows %d (TCP %d, UDP %d)", c.FlowsTotal, c.Totals.TCPFlows, c.Totals.UDPFlows)
 	if c.FlowsEvicted > 0 {
 		flows += fmt.Sprintf(", %d evicted from a full flow table", c.FlowsEvicted)
 	}
-	p.printf("%s · tunnels %d\n", flows, c.TunnelsTotal)
+	p.wrap("", fmt.Sprintf("%s · tunnels %d", flows, c.TunnelsTotal))
 
 	t := &c.Totals
-	p.printf("  retransmitted %d segments, %d bytes (%s%% of %d; %d after timeout, %d fast, %d spurious)\n",
+	p.wrap("  ", fmt.Sprintf("retransmitted %d segments, %d bytes (%s%% of %d; %d after timeout, %d fast, %d spurious)",
 		t.RetransmittedPackets, t.RetransmittedBytes, Number(t.RetransmittedRatio*100), t.DataSegments,
-		t.TimeoutRetransmissions, t.FastRetransmissions, t.SpuriousRetransmissions)
-	p.printf("  reordered %d (%s%%) · lost before the capture point %d · acknowledged but not captured %d · capture duplicates %d\n",
-		t.ReorderedPackets, Number(t.ReorderedRatio*100), t.LostSegments, t.NotCapturedSegments, t.CaptureDuplicates)
+		t.TimeoutRetransmissions, t.FastRetransmissions, t.SpuriousRetransmissions))
+	p.wrap("  ", fmt.Sprintf("reordered %d (%s%%) · lost before the capture point %d · acknowledged but not captured %d · capture duplicates %d",
+		t.ReorderedPackets, Number(t.ReorderedRatio*100), t.LostSegments, t.NotCapturedSegments, t.CaptureDuplicates))
 	if r := t.TCP.Reordering; r != nil && r.ReorderedPackets > 0 {
 		p.captureReorderLine("  ", r)
 	}
 	if d := t.TCP.HoleDecisions; d != (report.CaptureDecisions{}) {
-		p.printf("  out-of-order segments decided by: %s\n", capDecisions(d))
+		p.wrap("  ", "out-of-order segments decided by: "+capDecisions(d))
 	}
 	p.captureFlows(c)
 	p.captureTunnels(c)
@@ -92,7 +92,7 @@ func (p *printer) captureReorderLine(indent string, r *report.CaptureReorder) {
 		parts = append(parts, "density "+strings.Join(ds, " "))
 	}
 	parts = append(parts, fmt.Sprintf("late up to %s ms", Number(r.LateMsMax)))
-	p.printf("%sreordering: %s\n", indent, strings.Join(parts, " · "))
+	p.wrap(indent, "reordering: "+strings.Join(parts, " · "))
 }
 
 func capDecisions(d report.CaptureDecisions) string {

@@ -100,10 +100,10 @@ func (p *printer) sub(title, detail string) {
 		title = p.style().Bold(true).Render(title)
 	}
 	if detail != "" {
-		p.printf("\n%s  %s\n", title, detail)
-		return
+		title += "  " + detail
 	}
-	p.printf("\n%s\n", title)
+	p.printf("\n")
+	p.wrap("", title)
 }
 
 // more says how many rows were left out.

@@ -68,7 +68,7 @@ func (p *printer) mptcp(m *report.DiagMPTCP) {
 		p.printf("… %d more connection(s); --json lists them all\n", n)
 	}
 	if !m.Sockets.SubflowDetail {
-		p.printf("subflow details not readable (this kernel shows them only to CAP_NET_ADMIN): missing endpoints are named only when a connection has no extra subflow\n")
+		p.wrap("", "subflow details not readable (this kernel shows them only to CAP_NET_ADMIN): missing endpoints are named only when a connection has no extra subflow")
 	}
 }
 

@@ -49,14 +49,14 @@ func TestMPTCPTextPlain(t *testing.T) {
 	p.mptcp(mptcpSample(3))
 	want := `
 MPTCP  enabled · kernel path manager · limits subflows 2 add_addr_accepted 0 · 3 connection(s)
-ENDPOINT	ADDRESS	INTERFACE	FLAGS	LINK
-1	198.18.1.1	wan1	subflow	up
-2	198.18.2.1	wan2	subflow,backup	down
-3	2001:db8::1 port 8443	-	signal	-
-CONNECTION	TOKEN	SIDE	SUBFLOWS	NOTE
-198.18.1.1:40000 → 198.18.0.1:8080	6fea9d00	client	1/2	missing endpoint 2
-198.18.1.1:40001 → 198.18.0.1:8080	6fea9d01	server	2	accepted here: the peer opens its subflows
-198.18.1.1:40002 → 198.18.0.1:8080	6fea9d02	client	2/2	ok
+ENDPOINT  ADDRESS                INTERFACE  FLAGS           LINK
+1         198.18.1.1             wan1       subflow         up
+2         198.18.2.1             wan2       subflow,backup  down
+3         2001:db8::1 port 8443  -          signal          -
+CONNECTION                          TOKEN     SIDE    SUBFLOWS  NOTE
+198.18.1.1:40000 → 198.18.0.1:8080  6fea9d00  client  1/2       missing endpoint 2
+198.18.1.1:40001 → 198.18.0.1:8080  6fea9d01  server  2         accepted here: the peer opens its subflows
+198.18.1.1:40002 → 198.18.0.1:8080  6fea9d02  client  2/2       ok
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)

@@ -56,7 +56,7 @@ func (p *printer) trace(tr *report.Trace) {
 			rows = append(rows, append(row, append(rttCols(r.RTT), noteText(r))...))
 		}
 	}
-	p.table(headers, rows)
+	p.notesTable(headers, rows, 1)
 	for _, h := range tr.Hops {
 		for _, r := range h.Responders {
 			for _, stack := range r.MPLS {
@@ -64,7 +64,7 @@ func (p *printer) trace(tr *report.Trace) {
 				for _, l := range stack {
 					ls = append(ls, fmt.Sprintf("label %d tc %d s %d ttl %d", l.Label, l.TC, b2i(l.BottomOfStack), l.TTL))
 				}
-				p.printf("  hop %d %s MPLS: %s\n", h.TTL, r.IP, strings.Join(ls, " / "))
+				p.wrap("  ", fmt.Sprintf("hop %d %s MPLS: %s", h.TTL, r.IP, strings.Join(ls, " / ")))
 			}
 		}
 	}

@@ -214,7 +214,7 @@ func TestExitStatuses(t *testing.T) {
 			if code != r.status {
 				t.Errorf("exit %d, want %d\nstderr: %s", code, r.status, stderr)
 			}
-			if !strings.Contains(stdout, r.stdout) || !strings.Contains(stderr, r.stderr) {
+			if !hasAligned(stdout, r.stdout) || !strings.Contains(stderr, r.stderr) {
 				t.Errorf("stdout lacks %q or stderr lacks %q\nstdout: %.600s\nstderr: %s", r.stdout, r.stderr, stdout, stderr)
 			}
 		})

@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +150,14 @@ func copyTree(t *testing.T, src, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// hasAligned reports whether plain text holds want, whose tabs stand for
+// the two or more spaces between the columns of a table.
+func hasAligned(text, want string) bool {
+	parts := strings.Split(want, "\t")
+	for i := range parts {
+		parts[i] = regexp.QuoteMeta(parts[i])
+	}
+	return regexp.MustCompile(strings.Join(parts, " {2,}")).MatchString(text)
 }

@@ -56,7 +56,7 @@ func TestTraceReportNonTTY(t *testing.T) {
 	s := out.String()
 	for _, want := range []string{"TRACE 198.18.4.2", "icmp probes, scripted sockets, 20 round(s), destination reached at hop 4",
 		"HOP\tHOST\tLOSS%\tSNT\tRECV", "\n4\t198.18.4.2\t0.0%\t20\t20\t", "INFO path.icmp_rate_limited", "not packet loss"} {
-		if !strings.Contains(s, want) {
+		if !hasAligned(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
 	}
