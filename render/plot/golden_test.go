@@ -51,6 +51,18 @@ func goldenCases() []goldenCase {
 			Segments: []Segment{{At: math.MinInt64, Seq: math.MaxInt64, Len: math.MaxInt64}, {At: math.MaxInt64, Seq: math.MinInt64, Len: 1}},
 			Acks:     []Ack{{At: math.MaxInt64, Ack: math.MaxInt64, Window: math.MaxInt64, SACK: []Range{{math.MinInt64, math.MaxInt64}}}},
 		}},
+		{"hoprtt-lab", labTrace()},
+		{"hoprtt-30-hops", longTrace()},
+		{"hoprtt-empty", &HopRTT{Target: "nothing"}},
+		{"hoprtt-one", &HopRTT{Target: "one", Hops: []Hop{{TTL: 1, Probes: []Probe{{Fate: Answered}}}}}},
+		{"hoprtt-odd", &HopRTT{Target: strings.Repeat("<&>", 100), Hops: []Hop{
+			{TTL: 0, Note: strings.Repeat("note ", 40), Probes: []Probe{
+				{Sent: -time.Hour, RTT: -time.Second, Fate: Answered},
+				{Sent: math.MaxInt64, RTT: math.MaxInt64, Fate: Answered},
+				{Sent: time.Second, Fate: ProbeFate(77)},
+			}},
+			{TTL: 300, Responders: []Responder{{Name: "no address"}}, Probes: []Probe{{Fate: Pending}}},
+		}}},
 	}
 }
 
@@ -103,7 +115,7 @@ type parsed struct {
 }
 
 // svgElements are all the element names the package may write.
-var svgElements = map[string]bool{"svg": true, "title": true, "rect": true, "path": true, "text": true, "g": true, "defs": true, "clipPath": true, "pattern": true}
+var svgElements = map[string]bool{"svg": true, "title": true, "rect": true, "path": true, "text": true, "g": true, "defs": true, "clipPath": true, "pattern": true, "tspan": true}
 
 func parseSVG(t *testing.T, doc []byte) parsed {
 	t.Helper()
@@ -206,6 +218,26 @@ func expectedKinds(p picture) map[string]bool {
 		if len(p.NotCaptured) > 0 {
 			want["not-captured"] = true
 		}
+	case *HopRTT:
+		var rtts []float64
+		for _, h := range p.Hops {
+			for _, pr := range h.Probes {
+				if pr.Fate == Answered {
+					rtts = append(rtts, pr.RTT.Seconds())
+				}
+			}
+		}
+		top := newAxis(0, rttScale(rtts), timeUnits, 1e-3, 3, extended).hi
+		for _, h := range p.Hops {
+			for _, pr := range h.Probes {
+				switch {
+				case pr.Fate == Answered && pr.RTT.Seconds() > top:
+					want["above-scale"] = true
+				case pr.Fate < numFates:
+					want[pr.Fate.String()] = true
+				}
+			}
+		}
 	}
 	return want
 }
@@ -214,6 +246,9 @@ func expectedKinds(p picture) map[string]bool {
 func allKinds() []string {
 	var keys []string
 	for _, s := range seqStyles {
+		keys = append(keys, s.key)
+	}
+	for _, s := range rttStyles {
 		keys = append(keys, s.key)
 	}
 	return append(keys, "ack", "window", "lost", "not-captured")
@@ -278,7 +313,7 @@ func TestLargeInput(t *testing.T) {
 // TestEscaping: hostile names come out as text, not markup.
 func TestEscaping(t *testing.T) {
 	for _, c := range goldenCases() {
-		if c.name != "timeseq-huge" {
+		if c.name != "timeseq-huge" && c.name != "hoprtt-lab" {
 			continue
 		}
 		p := parseSVG(t, render(t, c.pic))

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -227,4 +228,96 @@ func bulkTransfer(n int) *TimeSequence {
 		}
 	}
 	return tr.build()
+}
+
+// pathHop describes one hop of a scripted trace.
+type pathHop struct {
+	rtt       time.Duration // typical round trip
+	jitter    time.Duration
+	answerPer int // answers one probe in this many rounds (rate limit); 0 never answers
+	names     []Responder
+	note      string
+}
+
+// scriptTrace runs rounds of probes over hops, one probe per hop per
+// round every interval: outage rounds lose every probe from outageAt on,
+// the last round is still pending from pendingFrom on, spikes adds one
+// round trip far above the rest.
+func scriptTrace(hops []pathHop, rounds int, interval time.Duration, outageAt int, outage [2]int, pendingFrom int, spike [2]int) *HopRTT {
+	r := rand.New(rand.NewPCG(3, 4))
+	h := &HopRTT{Method: "icmp"}
+	for i, ph := range hops {
+		hop := Hop{TTL: i + 1, Responders: ph.names, Note: ph.note, Dest: i == len(hops)-1}
+		h.Hops = append(h.Hops, hop)
+	}
+	for round := range rounds {
+		sent := time.Duration(round) * interval
+		for i, ph := range hops {
+			p := Probe{Sent: sent + time.Duration(i)*50*time.Microsecond}
+			switch {
+			case round == rounds-1 && pendingFrom > 0 && i+1 >= pendingFrom:
+				p.Fate = Pending
+			case outageAt > 0 && round >= outage[0] && round < outage[1] && i+1 >= outageAt:
+				p.Fate = ForwardLost
+			case ph.answerPer == 0 || round%ph.answerPer != 0:
+				p.Fate = NoReply
+			default:
+				p.Fate = Answered
+				p.RTT = ph.rtt + time.Duration(r.Int64N(int64(ph.jitter)+1))
+				if round == spike[0] && i+1 == spike[1] {
+					p.RTT = 20 * ph.rtt
+				}
+			}
+			h.Hops[i].Probes = append(h.Hops[i].Probes, p)
+		}
+	}
+	return h
+}
+
+func responder(a, name string) []Responder {
+	return []Responder{{Addr: netip.MustParseAddr(a), Name: name}}
+}
+
+// labTrace has every probe fate: a hop that rate-limits, an outage that
+// starts at hop 6, a hop that never answers, ECMP, an RTT spike, pending
+// probes, and a hostile host name.
+func labTrace() *HopRTT {
+	ms := time.Millisecond
+	hops := []pathHop{
+		{rtt: ms / 2, jitter: ms / 5, answerPer: 1, names: responder("198.18.0.1", "gw.lab")},
+		{rtt: 2 * ms, jitter: ms / 2, answerPer: 1, names: responder("198.18.1.1", "")},
+		{rtt: 5 * ms, jitter: ms, answerPer: 5, names: responder("198.18.2.1", "edge-rl.lab"), note: "rate-limited 1/s"},
+		{rtt: 8 * ms, jitter: 2 * ms, answerPer: 1, names: responder("198.18.3.1", "core1.lab")},
+		{rtt: 12 * ms, jitter: 2 * ms, answerPer: 1, names: responder("198.18.4.1", "core2.lab")},
+		{rtt: 20 * ms, jitter: 3 * ms, answerPer: 1, names: responder("198.18.5.1", "transit.lab")},
+		{rtt: 24 * ms, jitter: 3 * ms, answerPer: 1, names: responder("198.18.6.1", `<script>alert("x")</script>&evil'.lab`)},
+		{},
+		{rtt: 31 * ms, jitter: 4 * ms, answerPer: 1, names: []Responder{
+			{Addr: netip.MustParseAddr("2001:db8::9"), Name: "ecmp-a.lab"},
+			{Addr: netip.MustParseAddr("2001:db8::10"), Name: "ecmp-b.lab"}}},
+		{rtt: 32 * ms, jitter: 4 * ms, answerPer: 1, names: responder("198.18.9.9", "dest.lab")},
+	}
+	h := scriptTrace(hops, 60, 200*ms, 6, [2]int{30, 35}, 9, [2]int{12, 4})
+	h.Target = "dest.lab (198.18.9.9)"
+	h.Notes = []string{"lab path: hop 3 rate-limits ICMP to 1/s; an outage from hop 6 on in rounds 30-34"}
+	return h
+}
+
+// longTrace has 30 hops, the most a default trace shows.
+func longTrace() *HopRTT { return longTraceRounds(100) }
+
+func longTraceRounds(rounds int) *HopRTT {
+	var hops []pathHop
+	for i := range 30 {
+		base := time.Duration(1+i*i/4) * time.Millisecond
+		ph := pathHop{rtt: base, jitter: base/8 + time.Millisecond/4, answerPer: 1,
+			names: responder("198.18."+strconv.Itoa(i)+".1", "hop"+strconv.Itoa(i+1)+".far.example")}
+		if i == 17 || i == 18 {
+			ph = pathHop{}
+		}
+		hops = append(hops, ph)
+	}
+	h := scriptTrace(hops, rounds, 200*time.Millisecond, 25, [2]int{70, 72}, 0, [2]int{})
+	h.Target = "far.example (198.18.29.1)"
+	return h
 }
