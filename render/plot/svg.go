@@ -44,15 +44,6 @@ func (s *svg) text(t string) {
 	_ = xml.EscapeText(&s.b, []byte(t))
 }
 
-// attr appends ` name="value"` with value escaped.
-func (s *svg) attr(name, value string) {
-	s.b.WriteByte(' ')
-	s.b.WriteString(name)
-	s.b.WriteString(`="`)
-	s.text(value)
-	s.b.WriteByte('"')
-}
-
 // numAttr appends ` name="v"`.
 func (s *svg) numAttr(name string, v float64) {
 	s.b.WriteByte(' ')

@@ -664,16 +664,15 @@ func (l *stepLine) breakLine() {
 	l.open = false
 }
 
-// end finishes the line at x.
+// end finishes the line at x, at least a pixel after its last point so
+// that a line of one ACK still shows.
 func (l *stepLine) end(x float64) {
 	if !l.open {
 		return
 	}
 	l.flush()
-	if x > l.x {
-		l.s.raw("H")
-		l.s.num(x)
-	}
+	l.s.raw("H")
+	l.s.num(max(x, l.x+1))
 }
 
 // drawAckLines draws the cumulative ACK and the receive window's right
