@@ -55,8 +55,8 @@ func TestBrowserRender(t *testing.T) {
 			if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
 				t.Fatalf("screenshot is %dx%d, want %dx%d", b.Dx(), b.Dy(), w, h)
 			}
-			if ink := inked(img, img.Bounds()); ink < 0.01 {
-				t.Errorf("screenshot is blank: %.4f of its pixels are not white", ink)
+			if ink := inked(img, img.Bounds()); ink < 0.01 || ink > 0.9 {
+				t.Errorf("screenshot is blank: %.4f of its pixels are inked", ink)
 			}
 			if c.name == "timeseq-lab" {
 				checkKindColours(t, img, c.pic.(*TimeSequence))
@@ -100,12 +100,14 @@ func readPNG(t *testing.T, path string) image.Image {
 	return img
 }
 
-// inked is the share of pixels in r that are not white.
+// inked is the share of pixels in r that are neither white nor
+// transparent: a picture has some, and not all.
 func inked(img image.Image, r image.Rectangle) float64 {
 	n := 0
 	for y := r.Min.Y; y < r.Max.Y; y++ {
 		for x := r.Min.X; x < r.Max.X; x++ {
-			if cr, cg, cb, _ := img.At(x, y).RGBA(); cr>>8 < 245 || cg>>8 < 245 || cb>>8 < 245 {
+			cr, cg, cb, ca := img.At(x, y).RGBA()
+			if ca>>8 >= 128 && (cr>>8 < 245 || cg>>8 < 245 || cb>>8 < 245) {
 				n++
 			}
 		}
