@@ -186,7 +186,7 @@ func (h *HopRTT) WriteSVG(w io.Writer) error {
 	drawRTTLegend(&s, legend)
 	s.label(hrLabelX, geom.top-6, anchorStart, `font-size="11" fill="#666"`, "TTL  responder · loss · median RTT")
 
-	bottom := geom.top + geom.rowH*float64(len(h.Hops))
+	bottom := geom.top + geom.rowH*float64(max(len(h.Hops), 1))
 	for i, v := range geom.x.ticks {
 		x := geom.x.at(v)
 		s.line(x, geom.top, x, bottom, `stroke="#e8e8e8"`)
