@@ -32,7 +32,7 @@ const (
 )
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "capture retransmissions", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureRetrans}, Entry{
 		ID: "capture.retransmissions", Title: "TCP segments retransmitted", Source: SourceCapture, Layer: LayerCapture,
 		Severity: Warning,
 		Explanation: "Senders in this capture sent data again because they believed it lost. Each fast retransmission " +
@@ -49,9 +49,7 @@ func init() {
 			"fast_retransmissions", "spurious_retransmissions", "data_segments", "retransmitted_percent", "worst_flows"},
 		References: []string{"RFC 6298 (retransmission timer)", "RFC 5681 (fast retransmit)", "RFC 8985 (RACK-TLP)"},
 	})
-	RegisterRule(Rule{Name: "capture retransmissions", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureRetrans})
-
-	Define(Entry{
+	register(Rule{Name: "capture upstream loss", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureLoss}, Entry{
 		ID: "capture.upstream_loss", Title: "Segments lost before the capture point", Source: SourceCapture, Layer: LayerCapture,
 		Severity: Warning,
 		Explanation: "Gaps in a sender's sequence that the original segment never filled: the capture saw later data, " +
@@ -64,9 +62,7 @@ func init() {
 		Evidence:   []string{"lost_segments", "lost_bytes", "worst_flows"},
 		References: []string{"RFC 4737 section 4 (loss and reordering kept apart)"},
 	})
-	RegisterRule(Rule{Name: "capture upstream loss", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureLoss})
-
-	Define(Entry{
+	register(Rule{Name: "capture spurious retransmissions", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureSpurious}, Entry{
 		ID: "capture.spurious_retransmissions", Title: "Retransmissions the receiver did not need", Source: SourceCapture,
 		Layer: LayerCapture, Severity: Warning,
 		Explanation: "These retransmissions carried data the receiver already had, proven by an ACK or SACK that " +
@@ -82,9 +78,7 @@ func init() {
 			"spurious_by_late_original", "spurious_after_reordering", "reordered_packets", "n_reordering_max"},
 		References: []string{"RFC 2883 (D-SACK)", "RFC 8985 (RACK-TLP)", "Documentation/networking/ip-sysctl.rst: tcp_reordering, tcp_recovery"},
 	})
-	RegisterRule(Rule{Name: "capture spurious retransmissions", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureSpurious})
-
-	Define(Entry{
+	register(Rule{Name: "capture reordering", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureReorder}, Entry{
 		ID: "capture.reordering", Title: "Packets delivered out of order", Source: SourceCapture, Layer: LayerCapture,
 		Severity: Warning,
 		Explanation: "Original segments arrived after segments sent later (RFC 4737). TCP reads three duplicate ACKs " +
@@ -100,9 +94,7 @@ func init() {
 			"late_ms_max", "density_early_1", "density_late_1", "worst_flows"},
 		References: []string{"RFC 4737 (reordering metrics)", "RFC 5236 (reorder density)"},
 	})
-	RegisterRule(Rule{Name: "capture reordering", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureReorder})
-
-	Define(Entry{
+	register(Rule{Name: "capture completeness", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureMissed}, Entry{
 		ID: "capture.capture_missed_packets", Title: "The capture missed packets", Source: SourceCapture, Layer: LayerCapture,
 		Severity: Warning,
 		Explanation: "The receiver acknowledged data that never appeared in the capture, or the capture file records " +
@@ -114,9 +106,7 @@ func init() {
 			"write to a fast disk or tmpfs, and filter to the flows you need.",
 		Evidence: []string{"not_captured_segments", "not_captured_bytes", "capture_dropped_packets"},
 	})
-	RegisterRule(Rule{Name: "capture completeness", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureMissed})
-
-	Define(Entry{
+	register(Rule{Name: "capture duplicate frames", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureDuplicates}, Entry{
 		ID: "capture.duplicate_frames", Title: "Frames captured twice", Source: SourceCapture, Layer: LayerCapture,
 		Severity: Info,
 		Explanation: "The same frame appears more than once within a moment (identical IP ID, sequence, ACK, window, " +
@@ -127,9 +117,7 @@ func init() {
 		Remediation: "Capture on one interface and one direction of the mirror; `editcap -d` removes duplicates for other tools.",
 		Evidence:    []string{"capture_duplicates", "tcp_packets"},
 	})
-	RegisterRule(Rule{Name: "capture duplicate frames", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureDuplicates})
-
-	Define(Entry{
+	register(Rule{Name: "capture receive windows", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureZeroWindow}, Entry{
 		ID: "capture.zero_window", Title: "Receiver closed its window", Source: SourceCapture, Layer: LayerCapture,
 		Severity: Warning,
 		Explanation: "A receiver advertised a zero receive window: its socket buffer was full because the application " +
@@ -140,9 +128,7 @@ func init() {
 			"net.ipv4.tcp_rmem maximum only delays a slow reader.",
 		Evidence: []string{"zero_windows", "zero_window_ms", "window_probes"},
 	})
-	RegisterRule(Rule{Name: "capture receive windows", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureZeroWindow})
-
-	Define(Entry{
+	register(Rule{Name: "capture window limits", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureWindowFull}, Entry{
 		ID: "capture.receive_window_limited", Title: "Sender limited by the receive window", Source: SourceCapture,
 		Layer: LayerCapture, Severity: Info,
 		Explanation: "The sender repeatedly filled the window the receiver advertised: throughput is capped at " +
@@ -154,9 +140,7 @@ func init() {
 			"(net.ipv4.tcp_window_scaling=1).",
 		Evidence: []string{"window_full", "data_packets", "window_scale", "rtt_ms"},
 	})
-	RegisterRule(Rule{Name: "capture window limits", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureWindowFull})
-
-	Define(Entry{
+	register(Rule{Name: "capture decoding", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureUndecoded}, Entry{
 		ID: "capture.undecoded", Title: "Packets netdx could not decode", Source: SourceCapture, Layer: LayerCapture,
 		Severity: Info,
 		Explanation: "Some packets stopped decoding before their TCP or UDP header: damaged or truncated headers, " +
@@ -167,7 +151,6 @@ func init() {
 			"--wireguard-port, --esp-port. If headers were cut by the snap length, capture with -s 128 or more.",
 		Evidence: []string{"undecoded_packets", "packets", "reasons"},
 	})
-	RegisterRule(Rule{Name: "capture decoding", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureUndecoded})
 }
 
 // captureSubject names a capture, or a flow or tunnel in it.

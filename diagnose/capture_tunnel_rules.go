@@ -23,7 +23,7 @@ const (
 )
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "capture tunnel underlay order", Source: SourceCapture, Layer: LayerCapture, Check: checkUnderlayReorder}, Entry{
 		ID: "capture.reordering_in_underlay", Title: "Tunnel packets reordered after encapsulation", Source: SourceCapture,
 		Layer: LayerCapture, Severity: Warning,
 		Explanation: "The tunnel's own outer sequence (WireGuard counter, ESP or GRE sequence number, or the outer " +
@@ -39,9 +39,7 @@ func init() {
 		Evidence:   []string{"tunnel", "sequence_source", "outer_reordered_packets", "outer_packets", "inner_late_underlay", "inner_late_before_encapsulation"},
 		References: []string{"RFC 4737", "RFC 7348 section 5 (VXLAN source port entropy)"},
 	})
-	RegisterRule(Rule{Name: "capture tunnel underlay order", Source: SourceCapture, Layer: LayerCapture, Check: checkUnderlayReorder})
-
-	Define(Entry{
+	register(Rule{Name: "capture tunnel endpoint order", Source: SourceCapture, Layer: LayerCapture, Check: checkEndpointReorder}, Entry{
 		ID: "capture.reordering_at_tunnel_endpoint", Title: "Packets reordered before encapsulation", Source: SourceCapture,
 		Layer: LayerCapture, Severity: Warning,
 		Explanation: "Inner segments arrived out of order although the tunnel's outer sequence is in order: the " +
@@ -56,9 +54,7 @@ func init() {
 			"tunnel software that reorders its send or receive batches (wireguard-go, VPN clients).",
 		Evidence: []string{"tunnel", "inner_late_before_encapsulation", "inner_late_underlay", "outer_reordered_packets", "inner_reordered_packets"},
 	})
-	RegisterRule(Rule{Name: "capture tunnel endpoint order", Source: SourceCapture, Layer: LayerCapture, Check: checkEndpointReorder})
-
-	Define(Entry{
+	register(Rule{Name: "capture size-ordered batching", Source: SourceCapture, Layer: LayerCapture, Check: checkSizeOrdered}, Entry{
 		ID: "capture.size_ordered_reordering", Title: "Reordering follows packet size", Source: SourceCapture,
 		Layer: LayerCapture, Severity: Warning,
 		Explanation: "Reordered segments differ in size from the segments they were exchanged with, almost always the " +
@@ -72,9 +68,7 @@ func init() {
 			"flushes its batch by size.",
 		Evidence: []string{"late_larger_than_overtaker", "late_smaller_than_overtaker", "late_same_size", "reordered_packets"},
 	})
-	RegisterRule(Rule{Name: "capture size-ordered batching", Source: SourceCapture, Layer: LayerCapture, Check: checkSizeOrdered})
-
-	Define(Entry{
+	register(Rule{Name: "capture path MTU", Source: SourceCapture, Layer: LayerCapture, Check: checkPMTU}, Entry{
 		ID: "capture.pmtu_blackhole", Title: "Full-size segments do not get through", Source: SourceCapture,
 		Layer: LayerCapture, Severity: Warning,
 		Explanation: "Almost every retransmission of this flow is a full-size segment, and the same ranges are sent " +
@@ -91,9 +85,7 @@ func init() {
 		Evidence:   []string{"retransmitted_packets", "full_size_retransmissions", "repeated_retransmissions", "timeout_retransmissions", "mss", "tunnel_overhead_bytes"},
 		References: []string{"RFC 2923 (TCP problems with path MTU discovery)", "RFC 4821 (PLPMTUD)"},
 	})
-	RegisterRule(Rule{Name: "capture path MTU", Source: SourceCapture, Layer: LayerCapture, Check: checkPMTU})
-
-	Define(Entry{
+	register(Rule{Name: "capture tunnel loss", Source: SourceCapture, Layer: LayerCapture, Check: checkTunnelLoss}, Entry{
 		ID: "capture.tunnel_loss", Title: "Tunnel packets lost", Source: SourceCapture, Layer: LayerCapture,
 		Severity: Warning,
 		Explanation: "The tunnel's outer sequence (WireGuard counter, ESP or GRE sequence number) has gaps that were " +
@@ -104,9 +96,7 @@ func init() {
 			"run `netdx diag` on both endpoints.",
 		Evidence: []string{"tunnel", "sequence_source", "lost", "packets", "lost_percent"},
 	})
-	RegisterRule(Rule{Name: "capture tunnel loss", Source: SourceCapture, Layer: LayerCapture, Check: checkTunnelLoss})
-
-	Define(Entry{
+	register(Rule{Name: "capture tunnel replays", Source: SourceCapture, Layer: LayerCapture, Check: checkTunnelReplays}, Entry{
 		ID: "capture.tunnel_replays", Title: "Tunnel counters seen twice", Source: SourceCapture, Layer: LayerCapture,
 		Severity: Warning,
 		Explanation: "Outer sequence numbers that must be unique arrived twice, apart in time (not a capture duplicate): " +
@@ -117,7 +107,6 @@ func init() {
 			"injecting back into the network.",
 		Evidence: []string{"tunnel", "sequence_source", "replays", "packets"},
 	})
-	RegisterRule(Rule{Name: "capture tunnel replays", Source: SourceCapture, Layer: LayerCapture, Check: checkTunnelReplays})
 }
 
 func tunnelDirName(t *capture.Tunnel, i int) string {

@@ -41,21 +41,22 @@ var catalog = struct {
 	byID map[string]Entry
 }{byID: map[string]Entry{}}
 
-// Define adds an entry to the catalog. It is called from init functions;
-// an empty or duplicate ID is a programming error and panics.
-func Define(e Entry) {
-	if e.ID == "" || e.Title == "" || e.Severity == 0 || e.Source == "" || e.Layer == "" {
-		panic(fmt.Sprintf("report: incomplete catalog entry %+v", e))
+// define adds an entry to the catalog, for register. An incomplete or
+// duplicate entry is a programming error and panics.
+func define(e Entry) {
+	if e.ID == "" || e.Title == "" || e.Severity == 0 || e.Source == "" || e.Layer == "" || e.Explanation == "" ||
+		e.Thresholds == "" || e.Remediation == "" {
+		panic(fmt.Sprintf("diagnose: incomplete catalog entry %+v", e))
 	}
 	for _, a := range e.Alerts {
 		if a.Expr == "" || (a.Severity != Warning && a.Severity != Critical) {
-			panic(fmt.Sprintf("report: catalog entry %s: alert needs an expression and severity warning or critical", e.ID))
+			panic(fmt.Sprintf("diagnose: catalog entry %s: alert needs an expression and severity warning or critical", e.ID))
 		}
 	}
 	catalog.Lock()
 	defer catalog.Unlock()
 	if _, dup := catalog.byID[e.ID]; dup {
-		panic("report: duplicate catalog entry " + e.ID)
+		panic("diagnose: duplicate catalog entry " + e.ID)
 	}
 	catalog.byID[e.ID] = e
 }

@@ -53,19 +53,7 @@ func hostRates(in *Input, other Source) (s *sample, why string) {
 	return s, ""
 }
 
-// foundRefs returns the per-source findings that keep accepts, for a
-// cross-source finding's Related.
-func (in *Input) foundRefs(keep func(f *Finding) bool) []FindingRef {
-	var out []FindingRef
-	for i := range in.found {
-		if keep(&in.found[i]) {
-			out = append(out, in.found[i].Ref())
-		}
-	}
-	return out
-}
-
-// hasID is a foundRefs filter for findings with one of ids.
+// hasID is a Found.refs filter for findings with one of ids.
 func hasID(ids ...string) func(f *Finding) bool {
 	return func(f *Finding) bool { return slices.Contains(ids, f.ID) }
 }

@@ -15,7 +15,7 @@ import (
 // retransmissions the host counts or a capture shows, and name the link.
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "host retransmissions and path loss", Source: SourceCross, Layer: LayerPath, Cross: checkRetransFromPath}, Entry{
 		ID: "cross.retransmits_from_path_loss", Title: "The host's retransmissions come from loss on a traced path",
 		Source: SourceCross, Layer: LayerPath, Severity: Warning,
 		Explanation: "The host retransmits a share of its TCP segments, and a path traced at the same time loses " +
@@ -33,9 +33,7 @@ func init() {
 		Evidence: []string{"Tcp.RetransSegs", "Tcp.OutSegs", "retransmitted share", "destination.loss", "hopN.loss",
 			"local drops"},
 	})
-	RegisterRule(Rule{Name: "host retransmissions and path loss", Source: SourceCross, Layer: LayerPath, Check: checkRetransFromPath})
-
-	Define(Entry{
+	register(Rule{Name: "captured loss and path loss", Source: SourceCross, Layer: LayerPath, Cross: checkFlowLossOnPath}, Entry{
 		ID: "cross.flow_loss_on_path", Title: "A captured peer's loss is on the traced path to it",
 		Source: SourceCross, Layer: LayerPath, Severity: Warning,
 		Explanation: "Flows with one peer in a capture retransmit for loss or lose segments before the capture " +
@@ -52,7 +50,6 @@ func init() {
 		Evidence: []string{"CAPTURE: loss-driven retransmissions", "CAPTURE: lost_segments", "CAPTURE: tunnel lost",
 			"destination.loss", "hopN.loss"},
 	})
-	RegisterRule(Rule{Name: "captured loss and path loss", Source: SourceCross, Layer: LayerPath, Check: checkFlowLossOnPath})
 }
 
 // pathLoss is a trace that reached its destination and lost probes to it.
@@ -119,12 +116,12 @@ func (p pathLoss) evidence() []Evidence {
 }
 
 // forwardingRefs is the path.forwarding_loss finding of a trace.
-func (in *Input) forwardingRefs(tr *probes.Trace) []FindingRef {
+func (found Found) forwarding(tr *probes.Trace) []FindingRef {
 	subject := traceSubject(tr)
-	return in.foundRefs(func(f *Finding) bool { return f.ID == "path.forwarding_loss" && f.Subject == subject })
+	return found.refs(func(f *Finding) bool { return f.ID == "path.forwarding_loss" && f.Subject == subject })
 }
 
-func checkRetransFromPath(in *Input) Outcome {
+func checkRetransFromPath(in *Input, found Found) Outcome {
 	s, why := hostRates(in, SourcePath)
 	if s == nil {
 		return Outcome{NotChecked: why}
@@ -143,7 +140,7 @@ func checkRetransFromPath(in *Input) Outcome {
 	for _, p := range paths {
 		f := Finding{ID: "cross.retransmits_from_path_loss", Subject: traceSubject(p.tr),
 			Evidence: append([]Evidence{s.ev(re), s.ev(out), pctEvidence("retransmitted share", r)}, p.evidence()...),
-			Related:  append(in.foundRefs(hasID("tcp.retransmits")), in.forwardingRefs(p.tr)...),
+			Related:  append(found.refs(hasID("tcp.retransmits")), found.forwarding(p.tr)...),
 		}
 		f.Summary = fmt.Sprintf("This host retransmitted %s of its TCP segments (%d of %d %s)", fmtPct(r), re.Delta, out.Delta, s.window())
 		target := p.tr.Config.Target.String()
@@ -209,7 +206,7 @@ func capturePeerLoss(r *capture.Result, addr netip.Addr) peerLoss {
 	return pl
 }
 
-func checkFlowLossOnPath(in *Input) Outcome {
+func checkFlowLossOnPath(in *Input, found Found) Outcome {
 	if why, ok := needs(in, SourceCapture, SourcePath); !ok {
 		return Outcome{NotChecked: why}
 	}
@@ -247,18 +244,18 @@ func checkFlowLossOnPath(in *Input) Outcome {
 			if pl.port != 0 {
 				f.Fix = append(f.Fix, fmt.Sprintf("netdx trace --tcp --port %s -c 200 %s   # probes on the flows' own port follow their ECMP path", strconv.Itoa(int(pl.port)), target))
 			}
-			f.Related = in.forwardingRefs(p.tr)
+			f.Related = found.forwarding(p.tr)
 			// The capture's own loss findings fold in when this peer
 			// accounts for most of what they count.
 			t := &r.Totals.TCP
 			if all := lossDriven(t); all > 0 && pl.retrans*2 >= all {
-				f.Related = append(f.Related, in.foundRefs(fromCapture(r, "capture.retransmissions"))...)
+				f.Related = append(f.Related, found.refs(fromCapture(r, "capture.retransmissions"))...)
 			}
 			if t.LostSegments > 0 && pl.lost*2 >= t.LostSegments {
-				f.Related = append(f.Related, in.foundRefs(fromCapture(r, "capture.upstream_loss"))...)
+				f.Related = append(f.Related, found.refs(fromCapture(r, "capture.upstream_loss"))...)
 			}
 			for _, tn := range pl.tunnels {
-				f.Related = append(f.Related, in.foundRefs(func(g *Finding) bool {
+				f.Related = append(f.Related, found.refs(func(g *Finding) bool {
 					return g.ID == "capture.tunnel_loss" && strings.HasPrefix(g.Subject, r.Name+": ") && tunnelMatches(g.Subject, tn)
 				})...)
 			}

@@ -37,7 +37,7 @@ var batchingFeatures = []struct{ key, label string }{{"rx-gro", "GRO"}, {"rx-gro
 	{"tx-tcp-segmentation", "TSO"}, {"tx-udp-segmentation", "UDP-GSO"}}
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "tunnel batching behind reordering", Source: SourceCross, Layer: LayerDriver, Cross: checkTunnelBatching}, Entry{
 		ID: "cross.tunnel_batching_reordering", Title: "A tunnel endpoint's batching reorders the flows inside the tunnel",
 		Source: SourceCross, Layer: LayerDriver, Severity: Warning,
 		Explanation: "Three views agree: the host's TCP counts reordering (reorder events and D-SACKs, the peers' proof of " +
@@ -64,9 +64,7 @@ func init() {
 		References: []string{"Documentation/networking/segmentation-offloads.rst", "RFC 8985 (RACK-TLP)",
 			"Documentation/networking/ip-sysctl.rst: tcp_reordering, tcp_recovery"},
 	})
-	RegisterRule(Rule{Name: "tunnel batching behind reordering", Source: SourceCross, Layer: LayerDriver, Check: checkTunnelBatching})
-
-	Define(Entry{
+	register(Rule{Name: "tunnel MTU behind a black hole", Source: SourceCross, Layer: LayerNIC, Cross: checkTunnelMTU}, Entry{
 		ID: "cross.tunnel_mtu_blackhole", Title: "A tunnel's MTU leaves no room for its headers: full-size packets vanish",
 		Source: SourceCross, Layer: LayerNIC, Severity: Warning,
 		Explanation: "A capture shows a path-MTU black hole (full-size segments retransmitted again and again while " +
@@ -84,7 +82,6 @@ func init() {
 		Evidence:   []string{"TUNNEL.mtu", "TUNNEL.mtu_on_the_wire", "underlay.mtu", "flows with a black hole"},
 		References: []string{"RFC 2923 (TCP problems with path MTU discovery)", "RFC 4821 (PLPMTUD)", "RFC 7348 section 4.3 (VXLAN MTU)"},
 	})
-	RegisterRule(Rule{Name: "tunnel MTU behind a black hole", Source: SourceCross, Layer: LayerNIC, Check: checkTunnelMTU})
 }
 
 // hostTunnel is a tunnel interface of the host with the batching offloads
@@ -160,7 +157,7 @@ func underlayReorder(r *capture.Result) bool {
 	return o.Underlay >= capAttribMin && o.Underlay > o.BeforeEncap
 }
 
-func checkTunnelBatching(in *Input) Outcome {
+func checkTunnelBatching(in *Input, found Found) Outcome {
 	s, why := hostRates(in, SourceCapture)
 	if s == nil {
 		return Outcome{NotChecked: why}
@@ -243,7 +240,7 @@ func checkTunnelBatching(in *Input) Outcome {
 		if sizeOrdered {
 			f.Evidence = append(f.Evidence, Num(r.Name+": late_larger_than_overtaker", float64(t.LateLarger), "packets"))
 		}
-		f.Related = append(f.Related, in.foundRefs(fromCapture(r, "capture.reordering", "capture.size_ordered_reordering",
+		f.Related = append(f.Related, found.refs(fromCapture(r, "capture.reordering", "capture.size_ordered_reordering",
 			"capture.reordering_at_tunnel_endpoint", "capture.spurious_retransmissions"))...)
 	}
 	f.Evidence = append(f.Evidence, Text("tunnel interfaces", strings.Join(tunnelText, ", ")))
@@ -283,15 +280,15 @@ func checkTunnelBatching(in *Input) Outcome {
 	f.Notes = append(f.Notes,
 		"GRO and GSO save a lot of CPU: keep them off only where the test shows they reorder, or upgrade the kernel, driver or tunnel software that flushes its batches out of order.",
 		"The host's counters cover all of its connections and the capture the flows it saw: check the capture was taken on this host's tunnel path.")
-	f.Related = append(in.foundRefs(hasID("tcp.reordering")), f.Related...)
+	f.Related = append(found.refs(hasID("tcp.reordering")), f.Related...)
 	return Outcome{Findings: []Finding{f}}
 }
 
-func checkTunnelMTU(in *Input) Outcome {
+func checkTunnelMTU(in *Input, found Found) Outcome {
 	if why, ok := needs(in, SourceHost, SourceCapture); !ok {
 		return Outcome{NotChecked: why}
 	}
-	if len(in.foundRefs(hasID("capture.pmtu_blackhole"))) == 0 {
+	if len(found.refs(hasID("capture.pmtu_blackhole"))) == 0 {
 		return Outcome{Detail: "no capture shows a path-MTU black hole"}
 	}
 	s := newSample(in)
@@ -330,7 +327,7 @@ func checkTunnelMTU(in *Input) Outcome {
 		return Outcome{Detail: fmt.Sprintf("%s leave room for their headers within %s's MTU %d", names(known), underlay, underlayMTU)}
 	}
 	var subject, parts []string
-	f := Finding{ID: "cross.tunnel_mtu_blackhole", Related: in.foundRefs(hasID("capture.pmtu_blackhole"))}
+	f := Finding{ID: "cross.tunnel_mtu_blackhole", Related: found.refs(hasID("capture.pmtu_blackhole"))}
 	for _, b := range bad {
 		oh := b.need - b.t.mtu
 		subject = append(subject, b.t.name)

@@ -22,7 +22,7 @@ var (
 )
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "conntrack table", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackFull}, Entry{
 		ID: "conntrack.table_full", Title: "Connection tracking table near full",
 		Source: SourceHost, Layer: LayerConntrack, Severity: Warning,
 		Explanation: "The netfilter connection tracking table holds nearly nf_conntrack_max entries. When it is " +
@@ -40,7 +40,7 @@ func init() {
 			{Severity: Warning, For: forLevel, Expr: promql.Unless(fmt.Sprintf("%s >= %s and %s > 0", conntrackFill, promql.Num(conntrackWarnFill), promql.MetricConntrackMax), conntrackFull)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "conntrack drops", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackDrops}, Entry{
 		ID: "conntrack.drops", Title: "Connection tracking dropped packets",
 		Source: SourceHost, Layer: LayerConntrack, Severity: Critical,
 		Explanation: "Netfilter dropped packets because it could not track their connection: the table was full " +
@@ -54,7 +54,7 @@ func init() {
 			{Severity: Warning, For: forCounter, Expr: promql.Unless(promql.Increase(promql.Sel(promql.MetricConntrackStat, promql.Eq("stat", "early_drop")), promql.ByStat)+" > 0", conntrackDrop)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "conntrack inserts", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackInserts}, Entry{
 		ID: "conntrack.insert_failed", Title: "Connection tracking insert races",
 		Source: SourceHost, Layer: LayerConntrack, Severity: Warning,
 		Explanation: "Two packets of a new flow raced to create the same conntrack entry and one lost " +
@@ -67,9 +67,6 @@ func init() {
 		Evidence: []string{"stat/nf_conntrack insert_failed", "stat/nf_conntrack clashres"},
 		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: promql.Increase(promql.Sel(promql.MetricConntrackStat, promql.Eq("stat", "insert_failed")), promql.ByStat) + " > 0"}},
 	})
-	RegisterRule(Rule{Name: "conntrack table", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackFull})
-	RegisterRule(Rule{Name: "conntrack drops", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackDrops})
-	RegisterRule(Rule{Name: "conntrack inserts", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackInserts})
 }
 
 func checkConntrackFull(in *Input) Outcome {

@@ -21,7 +21,7 @@ var (
 )
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "IP discards", Source: SourceHost, Layer: LayerIP, Check: checkInDiscards}, Entry{
 		ID: "ip.in_discards", Title: "IP discarded received packets",
 		Source: SourceHost, Layer: LayerIP, Severity: Warning,
 		Explanation: "IP dropped packets that were valid and addressed correctly, for internal reasons such as " +
@@ -34,7 +34,7 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s / %s >= %s\nand %s > 0",
 			ipInDiscards, minEvents, ipInDiscards, ipInReceives, promql.Num(inDiscardShare), ipInReceives)}},
 	})
-	Define(Entry{
+	register(Rule{Name: "IP reassembly", Source: SourceHost, Layer: LayerIP, Check: checkReassembly}, Entry{
 		ID: "ip.reassembly_failures", Title: "IP fragments could not be reassembled",
 		Source: SourceHost, Layer: LayerIP, Severity: Warning,
 		Explanation: "Fragmented datagrams were lost because not all their fragments arrived in time, or the " +
@@ -49,7 +49,7 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d",
 			promql.NetstatIncrease("Ip.ReasmFails", "Ip6.ReasmFails"), minEvents)}},
 	})
-	Define(Entry{
+	register(Rule{Name: "reverse-path filter", Source: SourceHost, Layer: LayerIP, Check: checkRPFilter}, Entry{
 		ID: "ip.rp_filter_drops", Title: "Reverse-path filter dropped packets",
 		Source: SourceHost, Layer: LayerIP, Severity: Warning,
 		Explanation: "Strict reverse-path filtering (rp_filter=1) dropped packets that arrived on an interface " +
@@ -63,7 +63,7 @@ func init() {
 		Evidence: []string{"TcpExt.IPReversePathFilter", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.DEV.rp_filter"},
 		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: promql.NetstatIncrease("TcpExt.IPReversePathFilter") + " > 0"}},
 	})
-	Define(Entry{
+	register(Rule{Name: "IP routes", Source: SourceHost, Layer: LayerIP, Check: checkNoRoute}, Entry{
 		ID: "ip.no_route", Title: "Packets dropped for lack of a route",
 		Source: SourceHost, Layer: LayerIP, Severity: Warning,
 		Explanation: "Packets to forward or deliver had no matching route (IpExt.InNoRoutes) or outgoing " +
@@ -75,10 +75,6 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d",
 			promql.NetstatIncrease("IpExt.InNoRoutes", "Ip.OutNoRoutes"), minEvents)}},
 	})
-	RegisterRule(Rule{Name: "IP discards", Source: SourceHost, Layer: LayerIP, Check: checkInDiscards})
-	RegisterRule(Rule{Name: "IP reassembly", Source: SourceHost, Layer: LayerIP, Check: checkReassembly})
-	RegisterRule(Rule{Name: "reverse-path filter", Source: SourceHost, Layer: LayerIP, Check: checkRPFilter})
-	RegisterRule(Rule{Name: "IP routes", Source: SourceHost, Layer: LayerIP, Check: checkNoRoute})
 }
 
 func checkInDiscards(in *Input) Outcome {

@@ -32,7 +32,7 @@ var (
 )
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "listen accept queues", Source: SourceHost, Layer: LayerTCP, Check: checkListenOverflow}, Entry{
 		ID: "tcp.listen_overflow", Title: "Accept queue overflow: connections dropped at a full listen queue",
 		Source: SourceHost, Layer: LayerTCP, Severity: Warning,
 		Explanation: "A listening socket's accept queue (connections the kernel finished but the application has " +
@@ -55,7 +55,7 @@ func init() {
 			{Severity: Warning, For: forCounter, Expr: promql.Unless(promql.NetstatIncrease("TcpExt.ListenOverflows")+" > 0", listenOverflowCrit)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "SYN queue", Source: SourceHost, Layer: LayerTCP, Check: checkSynQueue}, Entry{
 		ID: "tcp.syn_queue_overflow", Title: "SYN queue overflow: handshakes answered with cookies or dropped",
 		Source: SourceHost, Layer: LayerTCP, Severity: Warning,
 		Explanation: "The queue of half-open connections (SYN received, SYN-ACK sent) was full. With " +
@@ -78,8 +78,6 @@ func init() {
 			{Severity: Warning, For: forCounter, Expr: promql.Unless(synQueueWarn, synQueueCrit)},
 		},
 	})
-	RegisterRule(Rule{Name: "listen accept queues", Source: SourceHost, Layer: LayerTCP, Check: checkListenOverflow})
-	RegisterRule(Rule{Name: "SYN queue", Source: SourceHost, Layer: LayerTCP, Check: checkSynQueue})
 }
 
 // listenerName names a listener by its address and process.

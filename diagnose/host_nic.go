@@ -70,7 +70,7 @@ func saturationExpr() string {
 }
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "interface errors", Source: SourceHost, Layer: LayerNIC, Check: checkNICErrors}, Entry{
 		ID: "nic.errors", Title: "Interface receive or transmit errors",
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "Frames arrived damaged (CRC, frame alignment, length errors) or could not be sent (carrier, " +
@@ -85,7 +85,7 @@ func init() {
 			"tx_carrier_errors", "rx_packets", "tx_packets", "duplex"},
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: nicErrorsExpr()}},
 	})
-	Define(Entry{
+	register(Rule{Name: "interface drops", Source: SourceHost, Layer: LayerNIC, Check: checkNICDrops}, Entry{
 		ID: "nic.rx_dropped", Title: "Interface dropped received packets",
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The kernel or driver dropped packets the interface received, after the NIC delivered them " +
@@ -102,8 +102,7 @@ func init() {
 			"%s >= %d\nand %s >= %d\nand %s\n  / (%s + %s) >= %s",
 			linkIncrease("rx_dropped"), minEvents, linkIncrease("rx_packets"), nicDropMinPackets,
 			linkIncrease("rx_dropped"), linkIncrease("rx_packets"), linkIncrease("rx_dropped"), promql.Num(nicDropShare))}},
-	})
-	Define(Entry{
+	}, Entry{
 		ID: "nic.tx_dropped", Title: "Interface dropped packets on transmit",
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The interface dropped packets it was asked to send. On a veth the peer namespace could not " +
@@ -119,7 +118,7 @@ func init() {
 			"%s >= %d\nand %s\n  / (%s + %s) >= %s",
 			linkIncrease("tx_dropped"), minEvents, linkIncrease("tx_dropped"), linkIncrease("tx_packets"), linkIncrease("tx_dropped"), promql.Num(nicDropShare))}},
 	})
-	Define(Entry{
+	register(Rule{Name: "link utilisation", Source: SourceHost, Layer: LayerNIC, Check: checkSaturation}, Entry{
 		ID: "nic.link_saturated", Title: "Link near line rate",
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The interface carried 90% or more of its negotiated speed in one direction over the " +
@@ -132,7 +131,7 @@ func init() {
 		Evidence: []string{"rx_bytes", "tx_bytes", "speed", "utilisation"},
 		Alerts:   []Alert{{Severity: Warning, For: forCounter, Subject: "interface", Expr: saturationExpr()}},
 	})
-	Define(Entry{
+	register(Rule{Name: "link stability", Source: SourceHost, Layer: LayerNIC, Check: checkFlapping}, Entry{
 		ID: "nic.link_flapping", Title: "Link went down and up",
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The carrier changed state during the interval: the link went down and came back. " +
@@ -145,7 +144,7 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface",
 			Expr: fmt.Sprintf("increase(%s[%s]) >= %d", promql.MetricIfaceCarrier, promql.Range, flapMinChanges)}},
 	})
-	Define(Entry{
+	register(Rule{Name: "cloud allowances", Source: SourceHost, Layer: LayerNIC, Check: checkAllowances}, Entry{
 		ID: "nic.allowance_exceeded", Title: "Cloud instance network allowance exceeded",
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The hypervisor queued or dropped packets because the instance exceeded an allowance of its " +
@@ -160,7 +159,7 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface",
 			Expr: promql.Increase(promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "allowance")), promql.ByNICStat) + " > 0"}},
 	})
-	Define(Entry{
+	register(Rule{Name: "NIC rings", Source: SourceHost, Layer: LayerDriver, Check: checkRingOverflow}, Entry{
 		ID: "driver.ring_overflow", Title: "NIC receive ring overflow: packets lost before the kernel saw them",
 		Source: SourceHost, Layer: LayerDriver, Severity: Warning,
 		Explanation: "The NIC had packets but no free receive descriptor or buffer to put them in, because the " +
@@ -178,7 +177,7 @@ func init() {
 			{Severity: Warning, For: forCounter, Subject: "interface", Expr: promql.Unless(fmt.Sprintf("%s >= %d", ringDropsExpr, minEvents), ringCrit)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "NIC port buffers", Source: SourceHost, Layer: LayerDriver, Check: checkPortDiscards}, Entry{
 		ID: "driver.port_discards", Title: "NIC port buffer overflow",
 		Source: SourceHost, Layer: LayerDriver, Severity: Warning,
 		Explanation: "The adapter's own packet buffer overflowed before packets reached the host's rings " +
@@ -192,13 +191,6 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Subject: "interface",
 			Expr: fmt.Sprintf("%s >= %d", promql.Increase(promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "port")), promql.ByNICStat), minEvents)}},
 	})
-	RegisterRule(Rule{Name: "interface errors", Source: SourceHost, Layer: LayerNIC, Check: checkNICErrors})
-	RegisterRule(Rule{Name: "interface drops", Source: SourceHost, Layer: LayerNIC, Check: checkNICDrops})
-	RegisterRule(Rule{Name: "link utilisation", Source: SourceHost, Layer: LayerNIC, Check: checkSaturation})
-	RegisterRule(Rule{Name: "link stability", Source: SourceHost, Layer: LayerNIC, Check: checkFlapping})
-	RegisterRule(Rule{Name: "cloud allowances", Source: SourceHost, Layer: LayerNIC, Check: checkAllowances})
-	RegisterRule(Rule{Name: "NIC rings", Source: SourceHost, Layer: LayerDriver, Check: checkRingOverflow})
-	RegisterRule(Rule{Name: "NIC port buffers", Source: SourceHost, Layer: LayerDriver, Check: checkPortDiscards})
 }
 
 func checkNICErrors(in *Input) Outcome {

@@ -31,7 +31,7 @@ var (
 )
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "qdisc drops", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscDrops}, Entry{
 		ID: "qdisc.drops", Title: "Egress queue (qdisc) dropped packets",
 		Source: SourceHost, Layer: LayerQdisc, Severity: Warning,
 		Explanation: "The interface's root queueing discipline dropped packets it was asked to send: a FIFO " +
@@ -51,7 +51,7 @@ func init() {
 			{Severity: Warning, For: forCounter, Subject: "interface", Expr: promql.Unless(fmt.Sprintf("%s >= %d", qdiscDrops, minEvents), qdiscCrit)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "qdisc requeues", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscRequeues}, Entry{
 		ID: "qdisc.requeues", Title: "Driver transmit ring full: qdisc requeued packets",
 		Source: SourceHost, Layer: LayerQdisc, Severity: Info,
 		Explanation: "The driver refused packets because its transmit ring was full, so the qdisc put them back " +
@@ -66,7 +66,7 @@ func init() {
 			promql.Increase(promql.Sel(promql.MetricQdiscRequeued, qdiscRoot...), promql.ByQdisc), minEvents,
 			promql.Rate(promql.Sel(promql.MetricQdiscRequeued, qdiscRoot...), promql.ByQdisc), promql.Num(requeueWarnRate))}},
 	})
-	Define(Entry{
+	register(Rule{Name: "qdisc standing queues", Source: SourceHost, Layer: LayerQdisc, Check: checkStandingQueue}, Entry{
 		ID: "qdisc.standing_queue", Title: "A standing queue adds latency on egress",
 		Source: SourceHost, Layer: LayerQdisc, Severity: Info,
 		Explanation: "The root qdisc held queued packets in both samples: a standing queue rather than a burst. " +
@@ -81,9 +81,6 @@ func init() {
 			promql.ByQdisc, promql.Sel(promql.MetricQdiscBacklog, qdiscRoot...), promql.Range, promql.MetricIfaceSpeed, promql.Seconds(standingQueueWarnDelay),
 			promql.ByQdisc, promql.Sel(promql.MetricQdiscQlen, qdiscRoot...), promql.Range)}},
 	})
-	RegisterRule(Rule{Name: "qdisc drops", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscDrops})
-	RegisterRule(Rule{Name: "qdisc requeues", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscRequeues})
-	RegisterRule(Rule{Name: "qdisc standing queues", Source: SourceHost, Layer: LayerQdisc, Check: checkStandingQueue})
 }
 
 // shaperKinds are qdiscs whose drops enforce a configured rate.

@@ -25,7 +25,7 @@ var (
 )
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "softnet backlog", Source: SourceHost, Layer: LayerSoftnet, Check: checkSoftnetDrops}, Entry{
 		ID: "softnet.backlog_drops", Title: "Per-CPU input backlog full: packets dropped before the IP stack",
 		Source: SourceHost, Layer: LayerSoftnet, Severity: Warning,
 		Explanation: "Packets handed to a CPU's input backlog (RPS steering, and the netif_rx path of veth, " +
@@ -44,7 +44,7 @@ func init() {
 				promql.Rate(promql.MetricSoftnetDropped, promql.ByCPU), promql.Num(backlogWarnRate)), softnetBacklogCrit)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "softnet budget", Source: SourceHost, Layer: LayerSoftnet, Check: checkTimeSqueeze}, Entry{
 		ID: "softnet.time_squeeze", Title: "Packet processing ran out of budget with work left",
 		Source: SourceHost, Layer: LayerSoftnet, Severity: Info,
 		Explanation: "The receive softirq stopped with packets still waiting because it used up its budget " +
@@ -58,7 +58,7 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s",
 			promql.Increase(promql.MetricSoftnetSqueeze, promql.ByCPU), minEvents, promql.Rate(promql.MetricSoftnetSqueeze, promql.ByCPU), promql.Num(squeezeWarnRate))}},
 	})
-	Define(Entry{
+	register(Rule{Name: "RPS flow limit", Source: SourceHost, Layer: LayerSoftnet, Check: checkFlowLimit}, Entry{
 		ID: "softnet.flow_limit", Title: "RPS flow limit dropped packets of a heavy flow",
 		Source: SourceHost, Layer: LayerSoftnet, Severity: Warning,
 		Explanation: "The RPS flow limit dropped packets of flows that took more than their share of a busy " +
@@ -70,9 +70,6 @@ func init() {
 		Evidence: []string{"softnet_stat flow_limit_count per CPU", "net.core.flow_limit_table_len"},
 		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d", promql.Increase(promql.MetricSoftnetFlowLim, promql.ByCPU), minEvents)}},
 	})
-	RegisterRule(Rule{Name: "softnet backlog", Source: SourceHost, Layer: LayerSoftnet, Check: checkSoftnetDrops})
-	RegisterRule(Rule{Name: "softnet budget", Source: SourceHost, Layer: LayerSoftnet, Check: checkTimeSqueeze})
-	RegisterRule(Rule{Name: "RPS flow limit", Source: SourceHost, Layer: LayerSoftnet, Check: checkFlowLimit})
 }
 
 // softnetCPU is one CPU's softnet counters over the window.

@@ -61,7 +61,7 @@ func prefixed(section string, names []string) []string {
 }
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "TCP retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkRetransmits}, Entry{
 		ID: "tcp.retransmits", Title: "High TCP retransmission rate",
 		Source: SourceHost, Layer: LayerTCP, Severity: Warning,
 		Explanation: "A share of the TCP segments this host sent were retransmissions: segments lost somewhere " +
@@ -80,7 +80,7 @@ func init() {
 			{Severity: Warning, For: forCounter, Expr: promql.Unless(retransRatio+" >= "+promql.Num(retransWarnShare)+"\nand "+retransGate, retransCrit)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "TCP handshake retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkSynRetransmits}, Entry{
 		ID: "tcp.syn_retransmits", Title: "SYNs or SYN-ACKs retransmitted",
 		Source: SourceHost, Layer: LayerTCP, Severity: Warning,
 		Explanation: "Connection handshakes had to be retried: this host's SYNs went unanswered, or its SYN-ACKs " +
@@ -96,7 +96,7 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d\nand %s > %s",
 			promql.NetstatIncrease("TcpExt.TCPSynRetrans"), synRetransMin, promql.NetstatRate("TcpExt.TCPSynRetrans"), promql.Num(synRetransMinRate))}},
 	})
-	Define(Entry{
+	register(Rule{Name: "TCP reordering", Source: SourceHost, Layer: LayerTCP, Check: checkReordering}, Entry{
 		ID: "tcp.reordering", Title: "Packets arrive out of order",
 		Source: SourceHost, Layer: LayerTCP, Severity: Info,
 		Explanation: "TCP detected reordering (SACK, timestamp or Reno heuristics). Reordering makes TCP " +
@@ -117,7 +117,7 @@ func init() {
 			promql.NetstatIncrease("TcpExt.TCPDSACKRecv"), minEvents, promql.NetstatIncrease("TcpExt.TCPDSACKRecv"), promql.NetstatIncrease("Tcp.RetransSegs"),
 			promql.Num(reorderDSACKShare), promql.NetstatIncrease("Tcp.RetransSegs"))}},
 	})
-	Define(Entry{
+	register(Rule{Name: "TCP receive buffers", Source: SourceHost, Layer: LayerTCP, Check: checkRcvBufferDrops}, Entry{
 		ID: "tcp.receive_buffer_drops", Title: "TCP dropped received data for lack of receive buffer",
 		Source: SourceHost, Layer: LayerTCP, Severity: Warning,
 		Explanation: "TCP threw away segments it had received because a socket's receive buffer or the " +
@@ -137,7 +137,7 @@ func init() {
 			{Severity: Warning, For: forCounter, Expr: promql.Unless(fmt.Sprintf("%s >= %d", rcvDrops, minEvents), rcvDropCrit)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "TCP memory", Source: SourceHost, Layer: LayerSocket, Check: checkTCPMemory}, Entry{
 		ID: "tcp.memory_pressure", Title: "TCP memory under pressure or exhausted",
 		Source: SourceHost, Layer: LayerSocket, Severity: Warning,
 		Explanation: "All TCP sockets together hold more memory than net.ipv4.tcp_mem allows without pressure. " +
@@ -154,7 +154,7 @@ func init() {
 			{Severity: Warning, For: forLevel, Expr: promql.Unless(tcpMemWarn, tcpMemCrit)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "TCP orphans", Source: SourceHost, Layer: LayerSocket, Check: checkOrphans}, Entry{
 		ID: "tcp.orphans", Title: "Many orphaned TCP sockets",
 		Source: SourceHost, Layer: LayerSocket, Severity: Warning,
 		Explanation: "Orphans are connections the application closed that the kernel still finishes (unsent " +
@@ -172,7 +172,7 @@ func init() {
 				promql.SysctlValue("net.ipv4.tcp_max_orphans", 0)), orphanCrit)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "local queueing delay", Source: SourceHost, Layer: LayerQdisc, Check: checkLocalQueueDelay}, Entry{
 		ID: "tcp.local_queue_delay", Title: "Retransmissions held back by local queues",
 		Source: SourceHost, Layer: LayerQdisc, Severity: Info,
 		Explanation: "TCP wanted to retransmit segments whose original copies were still waiting in this host's " +
@@ -188,13 +188,6 @@ func init() {
 			promql.NetstatIncrease("TcpExt.TCPSpuriousRtxHostQueues"), promql.NetstatIncrease("Tcp.RetransSegs"), promql.Num(localQueueWarnShare),
 			promql.NetstatIncrease("Tcp.RetransSegs"))}},
 	})
-	RegisterRule(Rule{Name: "TCP retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkRetransmits})
-	RegisterRule(Rule{Name: "TCP handshake retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkSynRetransmits})
-	RegisterRule(Rule{Name: "TCP reordering", Source: SourceHost, Layer: LayerTCP, Check: checkReordering})
-	RegisterRule(Rule{Name: "TCP receive buffers", Source: SourceHost, Layer: LayerTCP, Check: checkRcvBufferDrops})
-	RegisterRule(Rule{Name: "TCP memory", Source: SourceHost, Layer: LayerSocket, Check: checkTCPMemory})
-	RegisterRule(Rule{Name: "TCP orphans", Source: SourceHost, Layer: LayerSocket, Check: checkOrphans})
-	RegisterRule(Rule{Name: "local queueing delay", Source: SourceHost, Layer: LayerQdisc, Check: checkLocalQueueDelay})
 }
 
 func checkRetransmits(in *Input) Outcome {

@@ -27,7 +27,7 @@ var (
 )
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "UDP receive buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPRcvbuf}, Entry{
 		ID: "udp.receive_buffer_errors", Title: "UDP datagrams dropped: socket receive buffers full",
 		Source: SourceHost, Layer: LayerUDP, Severity: Warning,
 		Explanation: "Datagrams arrived for sockets whose receive buffer was full, because the application " +
@@ -47,7 +47,7 @@ func init() {
 			{Severity: Warning, For: forCounter, Expr: promql.Unless(fmt.Sprintf("%s >= %d", udpRcvbufErrors, minEvents), udpRcvbufCrit)},
 		},
 	})
-	Define(Entry{
+	register(Rule{Name: "UDP send buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPSndbuf}, Entry{
 		ID: "udp.send_buffer_errors", Title: "UDP sends failed: socket send buffers full",
 		Source: SourceHost, Layer: LayerUDP, Severity: Warning,
 		Explanation: "Applications tried to send UDP datagrams while their socket's send buffer was full; the " +
@@ -60,7 +60,7 @@ func init() {
 		Alerts: []Alert{{Severity: Warning, For: forCounter, Expr: fmt.Sprintf("%s >= %d",
 			promql.NetstatIncrease("Udp.SndbufErrors", "Udp6.SndbufErrors"), minEvents)}},
 	})
-	Define(Entry{
+	register(Rule{Name: "UDP memory", Source: SourceHost, Layer: LayerSocket, Check: checkUDPMemory}, Entry{
 		ID: "udp.memory_pressure", Title: "UDP memory near its limit",
 		Source: SourceHost, Layer: LayerSocket, Severity: Warning,
 		Explanation: "All UDP sockets together hold memory close to net.ipv4.udp_mem's pressure or hard limit; " +
@@ -76,9 +76,6 @@ func init() {
 				udpMemPages, udpMemHigh, promql.Num(udpMemWarnShare), udpMemHigh, promql.NetstatIncrease("Udp.MemErrors"), udpMemPages, udpMemHigh), udpMemCrit)},
 		},
 	})
-	RegisterRule(Rule{Name: "UDP receive buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPRcvbuf})
-	RegisterRule(Rule{Name: "UDP send buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPSndbuf})
-	RegisterRule(Rule{Name: "UDP memory", Source: SourceHost, Layer: LayerSocket, Check: checkUDPMemory})
 }
 
 // tcpName names a connection by its addresses and process.

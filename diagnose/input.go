@@ -12,10 +12,6 @@ type Input struct {
 	Diag     *collectors.Window
 	Traces   []*probes.Trace
 	Captures []*capture.Result
-
-	// found holds the per-source findings while the cross-source rules
-	// run (see Evaluate).
-	found []Finding
 }
 
 // Has reports whether the input holds data of source s. Cross-source rules

@@ -12,7 +12,7 @@ import (
 // The path manager's configuration: limits and the MPTCP switch.
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "MPTCP path manager settings", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPConfig}, Entry{
 		ID:       "mptcp.limit_zero",
 		Title:    "MPTCP endpoints configured but `limits subflows` is 0",
 		Source:   SourceHost,
@@ -30,8 +30,7 @@ func init() {
 			promql.Sel(promql.MetricMPTCPLimit, promql.Eq("limit", "subflows")), promql.Sel(promql.MetricMPTCPEndpoint, `flags=~"(.*,)?(signal|subflow)(,.*)?"`),
 			promql.Sel(promql.MetricMPTCPInfo, promql.Eq("path_manager", "userspace")))}},
 		References: []string{"ip-mptcp(8)", "https://www.mptcp.dev/pm.html"},
-	})
-	Define(Entry{
+	}, Entry{
 		ID:       "mptcp.disabled",
 		Title:    "MPTCP endpoints configured but MPTCP is disabled",
 		Source:   SourceHost,
@@ -44,7 +43,6 @@ func init() {
 		Evidence:    []string{"net.mptcp.enabled", "endpoints"},
 		References:  []string{"https://docs.kernel.org/networking/mptcp-sysctl.html"},
 	})
-	RegisterRule(Rule{Name: "MPTCP path manager settings", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPConfig})
 }
 
 func checkMPTCPConfig(in *Input) Outcome {

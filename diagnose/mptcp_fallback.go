@@ -37,7 +37,7 @@ const (
 )
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "MPTCP fallback to TCP", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPFallback}, Entry{
 		ID:       "mptcp.handshake_fallback",
 		Title:    "MPTCP handshakes fall back to plain TCP",
 		Source:   SourceHost,
@@ -60,8 +60,7 @@ func init() {
 			mptcpIncrease(mptcpHandshakeAttempts...), mptcpMinHandshakes, mptcpIncrease(mptcpHandshakeFallbacks...), mptcpMinFallbacks,
 			mptcpIncrease(mptcpHandshakeFallbacks...), promql.Num(mptcpFallbackShareWarn), mptcpIncrease(mptcpHandshakeAttempts...))}},
 		References: []string{"RFC 8684 section 3.7", "https://docs.kernel.org/networking/mptcp.html"},
-	})
-	Define(Entry{
+	}, Entry{
 		ID:       "mptcp.syn_blackhole",
 		Title:    "The path drops SYNs that carry MPTCP options",
 		Source:   SourceHost,
@@ -83,8 +82,7 @@ func init() {
 			mptcpIncrease("MPCapableSYNTXDrop"), mptcpMinSYNDrops, mptcpIncrease("MPCapableSYNTXDisabled"), mptcpMinSYNDrops,
 			mptcpIncrease("Blackhole"))}},
 		References: []string{"https://docs.kernel.org/networking/mptcp-sysctl.html"},
-	})
-	Define(Entry{
+	}, Entry{
 		ID:       "mptcp.data_fallback",
 		Title:    "MPTCP connections fall back or reset mid-stream",
 		Source:   SourceHost,
@@ -105,7 +103,6 @@ func init() {
 			Expr: fmt.Sprintf("%s >= %d", mptcpIncrease(mptcpDataFallbacks...), mptcpMinDataFallbacks)}},
 		References: []string{"RFC 8684 section 3.7", "https://docs.kernel.org/networking/mptcp-sysctl.html"},
 	})
-	RegisterRule(Rule{Name: "MPTCP fallback to TCP", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPFallback})
 }
 
 // mptcpCountersFor returns the MPTcpExt counters, or why there are none.

@@ -46,7 +46,7 @@ func mptcpJoinFailures() []string {
 }
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "MPTCP subflow joins", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPJoins}, Entry{
 		ID:       "mptcp.join_failures",
 		Title:    "MPTCP subflow joins fail",
 		Source:   SourceHost,
@@ -66,8 +66,7 @@ func init() {
 			mptcpIncrease(mptcpJoinFailures()...), mptcpMinJoinFailures, mptcpIncrease(mptcpJoinFailures()...),
 			promql.Num(mptcpJoinFailureShare), mptcpIncrease(mptcpJoinAttempts...))}},
 		References: []string{"RFC 8684 section 3.2", "https://www.mptcp.dev/pm.html"},
-	})
-	Define(Entry{
+	}, Entry{
 		ID:       "mptcp.subflow_stale",
 		Title:    "MPTCP subflows go stale",
 		Source:   SourceHost,
@@ -83,7 +82,7 @@ func init() {
 		Evidence:   []string{"SubflowStale", "SubflowRecover", "net.mptcp.stale_loss_cnt"},
 		References: []string{"https://docs.kernel.org/networking/mptcp-sysctl.html"},
 	})
-	Define(Entry{
+	register(Rule{Name: "MPTCP address announcements", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPAnnouncements}, Entry{
 		ID:       "mptcp.add_addr_drops",
 		Title:    "MPTCP address announcements are dropped",
 		Source:   SourceHost,
@@ -103,8 +102,6 @@ func init() {
 			Expr: fmt.Sprintf("%s >= %d", mptcpIncrease(mptcpAnnounceDrops...), mptcpMinAddAddrDrops)}},
 		References: []string{"RFC 8684 section 3.4"},
 	})
-	RegisterRule(Rule{Name: "MPTCP subflow joins", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPJoins})
-	RegisterRule(Rule{Name: "MPTCP address announcements", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPAnnouncements})
 }
 
 func checkMPTCPJoins(in *Input) Outcome {

@@ -11,7 +11,7 @@ import (
 // MPTCP connections with fewer subflows than the path manager allows.
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "MPTCP connection subflows", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPSubflows}, Entry{
 		ID:       "mptcp.subflows_missing",
 		Title:    "MPTCP connection has fewer subflows than its endpoints and limits allow",
 		Source:   SourceHost,
@@ -42,8 +42,7 @@ func init() {
 			"https://github.com/multipath-tcp/mptcpd",
 			"ip-mptcp(8)",
 		},
-	})
-	Define(Entry{
+	}, Entry{
 		ID:       "mptcp.subflow_limit",
 		Title:    "`limits subflows` keeps MPTCP connections from using all endpoints",
 		Source:   SourceHost,
@@ -59,7 +58,6 @@ func init() {
 		Evidence:   []string{"limits subflows", "unused endpoints", "connections at the cap"},
 		References: []string{"ip-mptcp(8)", "https://www.mptcp.dev/pm.html"},
 	})
-	RegisterRule(Rule{Name: "MPTCP connection subflows", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPSubflows})
 }
 
 // mptcpState returns the second snapshot's MPTCP state, or why there is

@@ -11,7 +11,7 @@ import (
 // ICMP they generate, and which hops never answer.
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "forwarding loss", Source: SourcePath, Layer: LayerPath, Check: checkForwardingLoss}, Entry{
 		ID: "path.forwarding_loss", Title: "Packet loss begins at a hop and persists to the destination",
 		Source: SourcePath, Layer: LayerPath, Severity: Critical,
 		Explanation: "Probes stop getting through from one hop onwards: that hop and every hop after it, the destination included, " +
@@ -24,7 +24,7 @@ func init() {
 		Evidence:   []string{"destination loss", "loss at the hop before the onset", "loss at the onset hop", "95% confidence interval"},
 		References: []string{"https://www.nanog.org/meetings/nanog47/presentations/Sunday/RAS_Traceroute_N47_Sun.pdf"},
 	})
-	Define(Entry{
+	register(Rule{Name: "ICMP rate limiting at hops", Source: SourcePath, Layer: LayerPath, Check: checkRateLimited}, Entry{
 		ID: "path.icmp_rate_limited", Title: "A hop rate-limits or de-prioritises ICMP: not packet loss",
 		Source: SourcePath, Layer: LayerPath, Severity: Info,
 		Explanation: "A router on the path did not answer some probes, yet deeper hops answered in those same rounds and lose less. " +
@@ -36,7 +36,7 @@ func init() {
 		Remediation: "Nothing to fix. Judge the path by the destination's loss. A slower interval (-i 1s) avoids the rate limit.",
 		Evidence:    []string{"loss at the hop", "lowest loss of any deeper hop", "lost probes with a deeper answer"},
 	})
-	Define(Entry{
+	register(Rule{Name: "silent hops", Source: SourcePath, Layer: LayerPath, Check: checkSilentHops}, Entry{
 		ID: "path.silent_hop", Title: "A hop never answers, but the path continues",
 		Source: SourcePath, Layer: LayerPath, Severity: Info,
 		Explanation: "Probes expired at this hop without any answer, while deeper hops answered. The router forwards traffic but does " +
@@ -45,9 +45,6 @@ func init() {
 		Remediation: "Nothing to fix. Another protocol (--udp, --tcp) sometimes gets an answer where ICMP does not.",
 		Evidence:    []string{"probes sent to the hop", "deepest answering hop"},
 	})
-	RegisterRule(Rule{Name: "forwarding loss", Source: SourcePath, Layer: LayerPath, Check: checkForwardingLoss})
-	RegisterRule(Rule{Name: "ICMP rate limiting at hops", Source: SourcePath, Layer: LayerPath, Check: checkRateLimited})
-	RegisterRule(Rule{Name: "silent hops", Source: SourcePath, Layer: LayerPath, Check: checkSilentHops})
 }
 
 func checkForwardingLoss(in *Input) Outcome {

@@ -11,7 +11,7 @@ import (
 // and hops that refuse to forward.
 
 func init() {
-	Define(Entry{
+	register(Rule{Name: "destination answers", Source: SourcePath, Layer: LayerPath, Check: checkDestination}, Entry{
 		ID: "path.destination_unanswered", Title: "The destination does not answer this kind of probe",
 		Source: SourcePath, Layer: LayerPath, Severity: Warning,
 		Explanation: "Probes went past the last answering hop but nothing answered from the destination up to the maximum TTL. " +
@@ -22,7 +22,7 @@ func init() {
 		Remediation: "Probe with what the destination accepts: --tcp --port 443 (or the service's port) for a server, --icmp for a host that answers ping.",
 		Evidence:    []string{"last answering hop", "probes per TTL"},
 	})
-	Define(Entry{
+	register(Rule{Name: "filtering on the path", Source: SourcePath, Layer: LayerPath, Check: checkFiltered}, Entry{
 		ID: "path.filtered", Title: "A hop refuses to forward: unreachable or administratively prohibited",
 		Source: SourcePath, Layer: LayerPath, Severity: Warning,
 		Explanation: "A router answered with ICMP destination-unreachable (network, host, or administratively prohibited) " +
@@ -32,8 +32,6 @@ func init() {
 		Remediation: "Check the ACL, firewall or route at the named hop; try the service's own protocol and port (--tcp --port N), which a filter may allow.",
 		Evidence:    []string{"ICMP type and code", "answering hop"},
 	})
-	RegisterRule(Rule{Name: "destination answers", Source: SourcePath, Layer: LayerPath, Check: checkDestination})
-	RegisterRule(Rule{Name: "filtering on the path", Source: SourcePath, Layer: LayerPath, Check: checkFiltered})
 }
 
 // otherMethods suggests probes the destination may answer.

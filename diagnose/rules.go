@@ -9,16 +9,25 @@ import (
 )
 
 // Rule judges one aspect of the input, such as the accept queues or the
-// softnet backlog, and turns what it sees into findings.
+// softnet backlog, and turns what it sees into findings. A rule is
+// declared once, with register, together with the catalog entries of the
+// findings it may produce (see docs/adding-a-finding.md).
 type Rule struct {
 	// Name is what is checked, as the health table shows it
 	// ("listen accept queues").
 	Name   string
 	Source Source
 	Layer  Layer
-	// Check inspects the input. It is called only when the input holds
-	// data of the rule's Source.
+	// Check inspects the input of a per-source rule. It is called only
+	// when the input holds data of the rule's Source.
 	Check func(in *Input) Outcome
+	// Cross inspects the input of a cross-source rule (Source cross)
+	// with the findings of the per-source rules. It is called when the
+	// input holds at least two sources.
+	Cross func(in *Input, found Found) Outcome
+
+	// ids are the findings the rule may produce.
+	ids map[string]bool
 }
 
 // Outcome is what a rule concluded.
@@ -37,33 +46,78 @@ var rules struct {
 	list []Rule
 }
 
-// RegisterRule adds a rule; it is called from init functions.
-func RegisterRule(r Rule) {
-	if r.Name == "" || r.Check == nil || r.Source == "" {
-		panic(fmt.Sprintf("report: incomplete rule %q", r.Name))
+// register declares a rule and the catalog entries of the findings it
+// may produce; it is called from init functions. A rule that is
+// incomplete, whose entries are incomplete or clash with the catalog, or
+// that checks the wrong way for its source, is a programming error and
+// panics when the program starts; a finding whose ID the rule did not
+// declare panics when it is produced, and TestRulesEmitTheirOwnIDs finds
+// it in the source before that.
+func register(r Rule, emits ...Entry) {
+	switch {
+	case r.Name == "" || r.Source == "" || r.Layer == "":
+		panic(fmt.Sprintf("diagnose: incomplete rule %q", r.Name))
+	case (r.Source == SourceCross) != (r.Cross != nil) || (r.Check == nil) == (r.Cross == nil):
+		panic(fmt.Sprintf("diagnose: rule %q: a cross-source rule sets Cross, any other Check", r.Name))
+	}
+	r.ids = map[string]bool{}
+	for _, e := range emits {
+		if e.Source != r.Source {
+			panic(fmt.Sprintf("diagnose: rule %q (source %s) declares %s of source %s", r.Name, r.Source, e.ID, e.Source))
+		}
+		define(e)
+		r.ids[e.ID] = true
 	}
 	rules.Lock()
 	defer rules.Unlock()
 	rules.list = append(rules.list, r)
 }
 
+// Rules returns every registered rule, in registration order.
+func Rules() []Rule {
+	rules.RLock()
+	defer rules.RUnlock()
+	return append([]Rule(nil), rules.list...)
+}
+
+// Emits lists the finding IDs the rule declared, sorted.
+func (r Rule) Emits() []string {
+	out := make([]string, 0, len(r.ids))
+	for id := range r.ids {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Found are the per-source findings a cross-source rule reads.
+type Found []Finding
+
+// refs returns the findings that keep accepts, for a cross-source
+// finding's Related.
+func (fs Found) refs(keep func(f *Finding) bool) []FindingRef {
+	var out []FindingRef
+	for i := range fs {
+		if keep(&fs[i]) {
+			out = append(out, fs[i].Ref())
+		}
+	}
+	return out
+}
+
 // Evaluate runs every rule whose source the input holds. Findings come back
 // complete (source, layer and default severity filled in from the catalog)
 // and sorted most severe first; checks come back in layer order.
 //
-// Cross-source rules run last and see the findings of the others: a
+// Cross-source rules run last with the findings of the others: a
 // cross-source finding lists in Related the per-source findings it
 // explains, and each of those is marked SubsumedBy it. The cross-source
 // finding is at least as severe as any finding it subsumes, so --fail-on
 // judges the report the same whether or not sources were merged.
 func Evaluate(in *Input) ([]Finding, []report.Check) {
-	rules.RLock()
-	list := append([]Rule(nil), rules.list...)
-	rules.RUnlock()
-
+	list := Rules()
 	findings, checks := []Finding{}, []report.Check{}
-	run := func(r Rule) {
-		out := r.Check(in)
+	record := func(r Rule, out Outcome) {
 		c := report.Check{Source: r.Source, Layer: r.Layer, Name: r.Name, Status: report.StatusOK, Detail: out.Detail}
 		switch {
 		case len(out.Findings) > 0:
@@ -80,17 +134,16 @@ func Evaluate(in *Input) ([]Finding, []report.Check) {
 	}
 	for _, r := range list {
 		if r.Source != SourceCross && in.Has(r.Source) {
-			run(r)
+			record(r, r.Check(in))
 		}
 	}
 	if in.Has(SourceCross) {
-		in.found = findings
+		found := Found(append([]Finding(nil), findings...))
 		for _, r := range list {
 			if r.Source == SourceCross {
-				run(r)
+				record(r, r.Cross(in, found))
 			}
 		}
-		in.found = nil
 		subsume(findings)
 	}
 	SortFindings(findings)
@@ -132,11 +185,11 @@ func subsume(fs []Finding) {
 }
 
 // complete fills a finding's blanks from its catalog entry. A finding whose
-// ID is not in the catalog is a programming error.
+// ID the rule did not declare is a programming error.
 func complete(f Finding, r Rule) Finding {
 	e, ok := Lookup(f.ID)
-	if !ok {
-		panic(fmt.Sprintf("report: rule %q produced finding %q, which is not in the catalog", r.Name, f.ID))
+	if !ok || !r.ids[f.ID] {
+		panic(fmt.Sprintf("diagnose: rule %q produced finding %q, which it does not declare", r.Name, f.ID))
 	}
 	if f.Source == "" {
 		f.Source = e.Source
