@@ -79,13 +79,10 @@ func checkConntrackFull(in *Input) Outcome {
 		return Outcome{NotChecked: "nf_conntrack_count or nf_conntrack_max not read"}
 	}
 	r := report.Ratio(*ct.Count, *ct.Max)
-	sev := Severity(0)
-	switch {
-	case r >= conntrackCritFill:
-		sev = Critical
-	case r >= conntrackWarnFill:
-		sev = Warning
-	}
+	sev := grade(
+		critical(r >= conntrackCritFill),
+		warning(r >= conntrackWarnFill),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d of %d entries (%s)", *ct.Count, *ct.Max, fmtPct(r))}
 	}
@@ -115,16 +112,11 @@ func checkConntrackDrops(in *Input) Outcome {
 	if !drop.OK && !early.OK {
 		return Outcome{NotChecked: "/proc/net/stat/nf_conntrack not read"}
 	}
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && drop.Delta+early.Delta > 0:
-		sev = Info
-	case s.SinceBoot:
-	case drop.Delta > 0:
-		sev = Critical
-	case early.Delta > 0:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && drop.Delta+early.Delta > 0),
+		critical(!s.SinceBoot && drop.Delta > 0),
+		warning(!s.SinceBoot && early.Delta > 0),
+	)
 	if sev == 0 {
 		return Outcome{Detail: "no conntrack drops " + s.window()}
 	}
@@ -149,13 +141,10 @@ func checkConntrackInserts(in *Input) Outcome {
 	if !c.OK {
 		return Outcome{NotChecked: "/proc/net/stat/nf_conntrack not read"}
 	}
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && c.Total > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && c.Delta > 0:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && c.Total > sinceBootMin),
+		warning(!s.SinceBoot && c.Delta > 0),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d insert races %s", c.Delta, s.window())}
 	}

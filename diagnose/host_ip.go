@@ -89,13 +89,10 @@ func checkInDiscards(in *Input) Outcome {
 	}
 	sum := v4.Delta + v6.Delta
 	r := report.Ratio(sum, recv.Delta+s.Netstat("Ip6", "InReceives").Delta)
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && sum > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && sum >= minEvents && r >= inDiscardShare:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && sum > sinceBootMin),
+		warning(!s.SinceBoot && sum >= minEvents && r >= inDiscardShare),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d discards %s", sum, s.window())}
 	}
@@ -117,13 +114,10 @@ func checkReassembly(in *Input) Outcome {
 		return Outcome{NotChecked: "Ip.ReasmFails absent"}
 	}
 	sum := v4.Delta + v6.Delta
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && sum > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && sum >= minEvents:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && sum > sinceBootMin),
+		warning(!s.SinceBoot && sum >= minEvents),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d reassembly failures %s", sum, s.window())}
 	}
@@ -178,13 +172,10 @@ func checkRPFilter(in *Input) Outcome {
 	if !c.OK {
 		return Outcome{NotChecked: "TcpExt.IPReversePathFilter absent"}
 	}
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && c.Total > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && c.Delta > 0:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && c.Total > sinceBootMin),
+		warning(!s.SinceBoot && c.Delta > 0),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d reverse-path drops %s", c.Delta, s.window())}
 	}

@@ -107,17 +107,12 @@ func checkListenOverflow(in *Input) Outcome {
 	}
 	sort.SliceStable(culprits, func(i, j int) bool { return culprits[i].Dropped > culprits[j].Dropped })
 
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && len(culprits) > 0 && anyAtLimit(culprits):
-		sev = Warning
-	case s.SinceBoot && ov.Total > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && ov.Delta > 0 && ov.Rate > listenOverflowCritRate:
-		sev = Critical
-	case !s.SinceBoot && ov.Delta > 0:
-		sev = Warning
-	}
+	sev := grade(
+		warning(s.SinceBoot && len(culprits) > 0 && anyAtLimit(culprits)),
+		info(s.SinceBoot && ov.Total > sinceBootMin),
+		critical(!s.SinceBoot && ov.Delta > 0 && ov.Rate > listenOverflowCritRate),
+		warning(!s.SinceBoot && ov.Delta > 0),
+	)
 	if sev == 0 {
 		return Outcome{Detail: listenDetail(ls, haveSockets)}
 	}
@@ -252,24 +247,15 @@ func checkSynQueue(in *Input) Outcome {
 	cookieRate := max(cookies.Rate, sent.Rate)
 	cookieDelta := max(cookies.Delta, sent.Delta)
 
-	sev := Severity(0)
-	if s.SinceBoot {
-		if drop.Total > sinceBootMin || cookieDelta > sinceBootMin {
-			sev = Info
-		}
-	} else {
-		switch {
-		case drop.Delta > 0 && haveCookies && syncookies == 0:
-			sev = Critical
-		case drop.Delta > 0 || cookieRate > synQueueCritRate:
-			sev = max(sev, Warning)
-			if cookieRate > synQueueCritRate || drop.Rate > synQueueCritRate {
-				sev = Critical
-			}
-		case cookieRate > synCookieWarnRate:
-			sev = Warning
-		}
-	}
+	now := !s.SinceBoot
+	overflowing := drop.Delta > 0 || cookieRate > synQueueCritRate
+	sev := grade(
+		info(s.SinceBoot && (drop.Total > sinceBootMin || cookieDelta > sinceBootMin)),
+		critical(now && drop.Delta > 0 && haveCookies && syncookies == 0),
+		critical(now && overflowing && (cookieRate > synQueueCritRate || drop.Rate > synQueueCritRate)),
+		warning(now && overflowing),
+		warning(now && cookieRate > synCookieWarnRate),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("no SYN queue overflow %s", s.window())}
 	}

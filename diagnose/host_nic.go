@@ -218,13 +218,10 @@ func checkNICErrors(in *Input) Outcome {
 			}
 			pk := s.LinkStat(l.Name, dir+"_packets")
 			r := report.Ratio(errs.Delta, pk.Delta+errs.Delta)
-			sev := Severity(0)
-			switch {
-			case s.SinceBoot && errs.Total > sinceBootMin && r >= nicErrorShare:
-				sev = Info
-			case !s.SinceBoot && errs.Delta >= minEvents && r >= nicErrorShare:
-				sev = Warning
-			}
+			sev := grade(
+				info(s.SinceBoot && errs.Total > sinceBootMin && r >= nicErrorShare),
+				warning(!s.SinceBoot && errs.Delta >= minEvents && r >= nicErrorShare),
+			)
 			if sev == 0 {
 				continue
 			}
@@ -278,16 +275,11 @@ func checkNICDrops(in *Input) Outcome {
 func (s *sample) rxDropped(l collectors.Link) (Finding, bool) {
 	d, pk := s.LinkStat(l.Name, "rx_dropped"), s.LinkStat(l.Name, "rx_packets")
 	r := report.Ratio(d.Delta, pk.Delta+d.Delta)
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && d.Total > sinceBootMin && r >= nicDropShare:
-		sev = Info
-	case s.SinceBoot:
-	case d.Delta >= minEvents && pk.Delta >= nicDropMinPackets && r >= nicDropShare:
-		sev = Warning
-	case d.Delta >= nicDropInfoMin:
-		sev = Info
-	}
+	sev := grade(
+		info(s.SinceBoot && d.Total > sinceBootMin && r >= nicDropShare),
+		warning(!s.SinceBoot && d.Delta >= minEvents && pk.Delta >= nicDropMinPackets && r >= nicDropShare),
+		info(!s.SinceBoot && d.Delta >= nicDropInfoMin),
+	)
 	if sev == 0 {
 		return Finding{}, false
 	}
@@ -312,13 +304,10 @@ func (s *sample) rxDropped(l collectors.Link) (Finding, bool) {
 func (s *sample) txDropped(l collectors.Link) (Finding, bool) {
 	d, pk := s.LinkStat(l.Name, "tx_dropped"), s.LinkStat(l.Name, "tx_packets")
 	r := report.Ratio(d.Delta, pk.Delta+d.Delta)
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && d.Total > sinceBootMin && r >= nicDropShare:
-		sev = Info
-	case !s.SinceBoot && d.Delta >= minEvents && r >= nicDropShare:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && d.Total > sinceBootMin && r >= nicDropShare),
+		warning(!s.SinceBoot && d.Delta >= minEvents && r >= nicDropShare),
+	)
 	if sev == 0 {
 		return Finding{}, false
 	}
@@ -453,10 +442,7 @@ func checkAllowances(in *Input) Outcome {
 			continue
 		}
 		sort.Slice(grew, func(i, j int) bool { return grew[i].Name < grew[j].Name })
-		sev := Warning
-		if s.SinceBoot {
-			sev = Info
-		}
+		sev := grade(info(s.SinceBoot), warning(!s.SinceBoot))
 		f := Finding{ID: "nic.allowance_exceeded", Severity: sev, Subject: name}
 		var which []string
 		for _, c := range grew {
@@ -557,16 +543,11 @@ func checkRingOverflow(in *Input) Outcome {
 		}
 		rd := s.ringDrops(l.Name)
 		r := report.Ratio(rd.sum, rd.packets.Delta+rd.sum)
-		sev := Severity(0)
-		switch {
-		case s.SinceBoot && rd.sum > sinceBootMin:
-			sev = Info
-		case s.SinceBoot:
-		case rd.sum >= minEvents && r >= ringOverflowCritShare:
-			sev = Critical
-		case rd.sum >= minEvents:
-			sev = Warning
-		}
+		sev := grade(
+			info(s.SinceBoot && rd.sum > sinceBootMin),
+			critical(!s.SinceBoot && rd.sum >= minEvents && r >= ringOverflowCritShare),
+			warning(!s.SinceBoot && rd.sum >= minEvents),
+		)
 		if sev == 0 {
 			continue
 		}
@@ -646,13 +627,10 @@ func checkPortDiscards(in *Input) Outcome {
 				total += c.Delta
 			}
 		}
-		sev := Severity(0)
-		switch {
-		case s.SinceBoot && total > sinceBootMin:
-			sev = Info
-		case !s.SinceBoot && total >= minEvents:
-			sev = Warning
-		}
+		sev := grade(
+			info(s.SinceBoot && total > sinceBootMin),
+			warning(!s.SinceBoot && total >= minEvents),
+		)
 		if sev == 0 {
 			continue
 		}

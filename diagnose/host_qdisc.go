@@ -158,18 +158,12 @@ func checkQdiscDrops(in *Input) Outcome {
 	for _, q := range qs {
 		d := q.drops
 		r := report.Ratio(d.Delta, q.packets.Delta+d.Delta)
-		sev := Severity(0)
-		switch {
-		case s.SinceBoot && d.Total > sinceBootMin:
-			sev = Info
-		case s.SinceBoot:
-		case d.Delta >= minEvents && shaperKinds[q.q.Kind]:
-			sev = Info
-		case d.Delta >= minEvents && r >= qdiscDropCritShare:
-			sev = Critical
-		case d.Delta >= minEvents:
-			sev = Warning
-		}
+		sev := grade(
+			info(s.SinceBoot && d.Total > sinceBootMin),
+			info(!s.SinceBoot && d.Delta >= minEvents && shaperKinds[q.q.Kind]),
+			critical(!s.SinceBoot && d.Delta >= minEvents && r >= qdiscDropCritShare),
+			warning(!s.SinceBoot && d.Delta >= minEvents),
+		)
 		if sev == 0 {
 			continue
 		}
@@ -227,10 +221,7 @@ func checkQdiscRequeues(in *Input) Outcome {
 		if c.Delta < minEvents || c.Rate <= requeueInfoRate {
 			continue
 		}
-		sev := Info
-		if c.Rate > requeueWarnRate {
-			sev = Warning
-		}
+		sev := grade(warning(c.Rate > requeueWarnRate), info(c.Rate > requeueInfoRate))
 		f := Finding{ID: "qdisc.requeues", Severity: sev, Subject: q.q.Iface,
 			Summary:  fmt.Sprintf("The driver of %s refused %s because its transmit ring was full.", q.q.Iface, s.amount(c, "packets")),
 			Evidence: []Evidence{s.ev(c)},
@@ -274,15 +265,11 @@ func checkStandingQueue(in *Input) Outcome {
 			delay = float64(backlog) / (float64(*l.SpeedMbps) * 1e6 / 8)
 		}
 		delayMs := delay * 1000
-		sev := Severity(0)
-		switch {
-		case delay >= standingQueueWarnDelay.Seconds():
-			sev = Warning
-		case delay >= standingQueueInfoDelay.Seconds():
-			sev = Info
-		case delay == 0 && backlog >= standingQueueMinBytes:
-			sev = Info
-		}
+		sev := grade(
+			warning(delay >= standingQueueWarnDelay.Seconds()),
+			info(delay >= standingQueueInfoDelay.Seconds()),
+			info(delay == 0 && backlog >= standingQueueMinBytes),
+		)
 		if sev == 0 {
 			continue
 		}

@@ -165,15 +165,11 @@ func checkSoftnetDrops(in *Input) Outcome {
 		return Outcome{NotChecked: "/proc/net/softnet_stat not read"}
 	}
 	r := s.Rate(t.dropped)
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && t.dropped > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && t.dropped >= minEvents && r > backlogCritRate:
-		sev = Critical
-	case !s.SinceBoot && t.dropped >= minEvents && r > backlogWarnRate:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && t.dropped > sinceBootMin),
+		critical(!s.SinceBoot && t.dropped >= minEvents && r > backlogCritRate),
+		warning(!s.SinceBoot && t.dropped >= minEvents && r > backlogWarnRate),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d backlog drops on %s %s", t.dropped, plural(len(t.cpus), "CPU"), s.window())}
 	}
@@ -207,10 +203,7 @@ func checkTimeSqueeze(in *Input) Outcome {
 	if t.squeezed < minEvents || r <= squeezeInfoRate {
 		return Outcome{Detail: fmt.Sprintf("%d budget run-outs %s", t.squeezed, s.window())}
 	}
-	sev := Info
-	if r > squeezeWarnRate {
-		sev = Warning
-	}
+	sev := grade(warning(r > squeezeWarnRate), info(r > squeezeInfoRate))
 	top, _ := topCPUs(t.cpus, func(c softnetCPU) uint64 { return c.squeezed })
 	total := softnetAfterTotal(s.After, func(c collectors.SoftnetCPU) uint64 { return c.TimeSqueeze })
 	budgetEv, budget, haveBudget := s.sysctl("net.core.netdev_budget")
@@ -238,13 +231,10 @@ func checkFlowLimit(in *Input) Outcome {
 	if len(s.After.Softnet) > 0 && s.After.Softnet[0].FlowLimitCount == nil {
 		return Outcome{NotChecked: "flow_limit_count is absent on this kernel"}
 	}
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && t.flowLimit > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && t.flowLimit >= minEvents:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && t.flowLimit > sinceBootMin),
+		warning(!s.SinceBoot && t.flowLimit >= minEvents),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d flow-limit drops %s", t.flowLimit, s.window())}
 	}

@@ -204,17 +204,12 @@ func checkRetransmits(in *Input) Outcome {
 	if s.SinceBoot {
 		minOut = retransMinSegsSinceBoot
 	}
-	sev := Severity(0)
-	if out.Delta >= minOut && r >= retransWarnShare {
-		switch {
-		case s.SinceBoot:
-			sev = Info
-		case r >= retransCritShare:
-			sev = Critical
-		default:
-			sev = Warning
-		}
-	}
+	judged := out.Delta >= minOut && r >= retransWarnShare
+	sev := grade(
+		info(judged && s.SinceBoot),
+		critical(judged && r >= retransCritShare),
+		warning(judged),
+	)
 	if sev == 0 {
 		if out.Delta < minOut {
 			return Outcome{Detail: fmt.Sprintf("%s segments sent %s, too few to judge", fmtCount(out.Delta), s.window())}
@@ -385,15 +380,11 @@ func checkRcvBufferDrops(in *Input) Outcome {
 	}
 	inSegs := s.Netstat("Tcp", "InSegs")
 	r := report.Ratio(sum.Delta, inSegs.Delta)
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && (sum.Total > sinceBootMin || (r >= rcvDropCritShare && sum.Total > 0)):
-		sev = Info
-	case !s.SinceBoot && sum.Delta >= minEvents && r >= rcvDropCritShare:
-		sev = Critical
-	case !s.SinceBoot && sum.Delta >= minEvents:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && (sum.Total > sinceBootMin || (r >= rcvDropCritShare && sum.Total > 0))),
+		critical(!s.SinceBoot && sum.Delta >= minEvents && r >= rcvDropCritShare),
+		warning(!s.SinceBoot && sum.Delta >= minEvents),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d receive-buffer drops %s", sum.Delta, s.window())}
 	}
@@ -461,25 +452,25 @@ func checkTCPMemory(in *Input) Outcome {
 		return Outcome{NotChecked: "sockstat TCP mem or net.ipv4.tcp_mem not read"}
 	}
 	pressure, high := uint64(limits[1]), uint64(limits[2])
-	sev := Severity(0)
-	var why []string
-	if mem >= pressure {
-		sev = Warning
-		why = append(why, fmt.Sprintf("TCP holds %d pages, at or above the pressure threshold %d", mem, pressure))
-	}
-	if !s.SinceBoot && press.Delta > 0 {
-		sev = max(sev, Warning)
-		why = append(why, fmt.Sprintf("entered memory pressure %d times", press.Delta))
-	}
-	if high > 0 && float64(mem) >= tcpMemCritShare*float64(high) {
-		sev = Critical
-	}
-	if !s.SinceBoot && abort.Delta > 0 {
-		sev = Critical
-		why = append(why, fmt.Sprintf("aborted %d connections for lack of memory", abort.Delta))
-	}
+	atPressure := mem >= pressure
+	entered := !s.SinceBoot && press.Delta > 0
+	aborted := !s.SinceBoot && abort.Delta > 0
+	sev := grade(
+		critical(aborted || (high > 0 && float64(mem) >= tcpMemCritShare*float64(high))),
+		warning(atPressure || entered),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("TCP holds %d pages, %s of the pressure threshold", mem, fmtPct(report.Ratio(mem, pressure)))}
+	}
+	var why []string
+	if atPressure {
+		why = append(why, fmt.Sprintf("TCP holds %d pages, at or above the pressure threshold %d", mem, pressure))
+	}
+	if entered {
+		why = append(why, fmt.Sprintf("entered memory pressure %d times", press.Delta))
+	}
+	if aborted {
+		why = append(why, fmt.Sprintf("aborted %d connections for lack of memory", abort.Delta))
 	}
 	f := Finding{ID: "tcp.memory_pressure", Severity: sev,
 		Summary:  fmt.Sprintf("TCP memory: %s (limit %d pages).", strings.Join(why, "; "), high),
@@ -499,13 +490,10 @@ func checkOrphans(in *Input) Outcome {
 		return Outcome{NotChecked: "sockstat TCP orphan or net.ipv4.tcp_max_orphans not read"}
 	}
 	r := report.Ratio(orphans, uint64(maxv[0]))
-	sev := Severity(0)
-	switch {
-	case r > orphanCritShare:
-		sev = Critical
-	case r > orphanWarnShare:
-		sev = Warning
-	}
+	sev := grade(
+		critical(r > orphanCritShare),
+		warning(r > orphanWarnShare),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%s, %s of tcp_max_orphans", plural(int(orphans), "orphan"), fmtPct(r))}
 	}
@@ -528,16 +516,12 @@ func checkLocalQueueDelay(in *Input) Outcome {
 		return Outcome{NotChecked: "TcpExt.TCPSpuriousRtxHostQueues is absent on this kernel"}
 	}
 	re := s.Netstat("Tcp", "RetransSegs")
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && c.Total > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && c.Delta >= minEvents && c.Rate > localQueueMinRate:
-		sev = Info
-		if report.Ratio(c.Delta, re.Delta) >= localQueueWarnShare {
-			sev = Warning
-		}
-	}
+	busy := !s.SinceBoot && c.Delta >= minEvents && c.Rate > localQueueMinRate
+	sev := grade(
+		info(s.SinceBoot && c.Total > sinceBootMin),
+		warning(busy && report.Ratio(c.Delta, re.Delta) >= localQueueWarnShare),
+		info(busy),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d retransmissions held by local queues %s", c.Delta, s.window())}
 	}

@@ -105,15 +105,11 @@ func checkUDPRcvbuf(in *Input) Outcome {
 		return Outcome{NotChecked: "Udp.RcvbufErrors absent"}
 	}
 	sum := collectors.Change{Name: "Udp+Udp6 RcvbufErrors", Total: v4.Total + v6.Total, Delta: v4.Delta + v6.Delta, Rate: v4.Rate + v6.Rate, OK: true}
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && sum.Total > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && sum.Delta >= minEvents && sum.Rate > udpRcvbufCritRate:
-		sev = Critical
-	case !s.SinceBoot && sum.Delta >= minEvents:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && sum.Total > sinceBootMin),
+		critical(!s.SinceBoot && sum.Delta >= minEvents && sum.Rate > udpRcvbufCritRate),
+		warning(!s.SinceBoot && sum.Delta >= minEvents),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d receive buffer errors %s", sum.Delta, s.window())}
 	}
@@ -166,13 +162,10 @@ func checkUDPSndbuf(in *Input) Outcome {
 		return Outcome{NotChecked: "Udp.SndbufErrors absent"}
 	}
 	sum := collectors.Change{Total: v4.Total + v6.Total, Delta: v4.Delta + v6.Delta, Rate: v4.Rate + v6.Rate, OK: true}
-	sev := Severity(0)
-	switch {
-	case s.SinceBoot && sum.Total > sinceBootMin:
-		sev = Info
-	case !s.SinceBoot && sum.Delta >= minEvents:
-		sev = Warning
-	}
+	sev := grade(
+		info(s.SinceBoot && sum.Total > sinceBootMin),
+		warning(!s.SinceBoot && sum.Delta >= minEvents),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d send buffer errors %s", sum.Delta, s.window())}
 	}
@@ -202,15 +195,11 @@ func checkUDPMemory(in *Input) Outcome {
 		return Outcome{NotChecked: "sockstat UDP mem or net.ipv4.udp_mem not read"}
 	}
 	r := report.Ratio(mem, uint64(lim[2]))
-	sev := Severity(0)
-	switch {
-	case r >= udpMemCritShare:
-		sev = Critical
-	case r >= udpMemWarnShare:
-		sev = Warning
-	case !s.SinceBoot && memErr.OK && memErr.Delta > 0:
-		sev = Warning
-	}
+	sev := grade(
+		critical(r >= udpMemCritShare),
+		warning(r >= udpMemWarnShare),
+		warning(!s.SinceBoot && memErr.OK && memErr.Delta > 0),
+	)
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("UDP holds %d pages, %s of udp_mem's limit", mem, fmtPct(r))}
 	}
