@@ -72,7 +72,7 @@ func init() {
 		Explanation: "The root qdisc held queued packets in both samples: a standing queue rather than a burst. " +
 			"Every packet sent waits behind it (bufferbloat).",
 		Thresholds: "Over the interval: a backlog in both samples that takes 5 ms or more to drain at the link's " +
-			"speed (or 1 MB when the speed is unknown) is information; 50 ms or more a warning.",
+			"speed (or 1 MiB when the speed is unknown) is information; 50 ms or more a warning.",
 		Remediation: "Use an AQM qdisc that keeps queues short (fq_codel, cake, fq), or shape just below the " +
 			"bottleneck's rate so the queue forms where it is managed.",
 		Evidence: []string{"root qdisc backlog bytes and qlen in both samples", "link speed"},
