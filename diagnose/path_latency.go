@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/netdx/netdx/probes"
+	"github.com/netdx/netdx/report"
 )
 
 // Path latency: a step in round-trip time at one hop, and whether it
@@ -78,11 +79,11 @@ func latencySteps(tr *probes.Trace) []Finding {
 				ID:      "path.slow_icmp_generation",
 				Subject: fmt.Sprintf("%s, %s", traceSubject(tr), hopName(cur)),
 				Summary: fmt.Sprintf("%s answers in %.1f ms (median), %.1f ms more than %s, but %s answers in %.1f ms: the router is slow to generate ICMP; traffic through it is not delayed.",
-					hopName(cur), msf(at), msf(step), hopName(prev), hopName(later), msf(later.Stats.P50)),
+					hopName(cur), report.Millis(at), report.Millis(step), hopName(prev), hopName(later), report.Millis(later.Stats.P50)),
 				Evidence: []Evidence{
-					Num(fmt.Sprintf("hop%d.rtt_p50", cur.TTL), msf(at), "ms"),
-					Num(fmt.Sprintf("hop%d.rtt_p50", prev.TTL), msf(base), "ms"),
-					Num(fmt.Sprintf("hop%d.rtt_p50", later.TTL), msf(later.Stats.P50), "ms"),
+					Num(fmt.Sprintf("hop%d.rtt_p50", cur.TTL), report.Millis(at), "ms"),
+					Num(fmt.Sprintf("hop%d.rtt_p50", prev.TTL), report.Millis(base), "ms"),
+					Num(fmt.Sprintf("hop%d.rtt_p50", later.TTL), report.Millis(later.Stats.P50), "ms"),
 				},
 			})
 			continue
@@ -91,20 +92,20 @@ func latencySteps(tr *probes.Trace) []Finding {
 			ID:      "path.latency_step",
 			Subject: fmt.Sprintf("%s, %s", traceSubject(tr), hopName(cur)),
 			Summary: fmt.Sprintf("Median RTT rises by %.1f ms, from %.1f ms at %s to %.1f ms at %s",
-				msf(step), msf(base), hopName(prev), msf(at), hopName(cur)),
+				report.Millis(step), report.Millis(base), hopName(prev), report.Millis(at), hopName(cur)),
 			Evidence: []Evidence{
-				Num(fmt.Sprintf("hop%d.rtt_p50", prev.TTL), msf(base), "ms"),
-				Num(fmt.Sprintf("hop%d.rtt_p50", cur.TTL), msf(at), "ms"),
-				Num(fmt.Sprintf("hop%d.rtt_stdev", cur.TTL), msf(cur.Stats.StDev), "ms"),
+				Num(fmt.Sprintf("hop%d.rtt_p50", prev.TTL), report.Millis(base), "ms"),
+				Num(fmt.Sprintf("hop%d.rtt_p50", cur.TTL), report.Millis(at), "ms"),
+				Num(fmt.Sprintf("hop%d.rtt_stdev", cur.TTL), report.Millis(cur.Stats.StDev), "ms"),
 			},
 		}
 		if last := tr.Hops[idx[len(idx)-1]]; last.TTL != cur.TTL {
-			f.Summary += fmt.Sprintf(", and stays up to %s (%.1f ms)", hopName(last), msf(last.Stats.P50))
-			f.Evidence = append(f.Evidence, Num(fmt.Sprintf("hop%d.rtt_p50", last.TTL), msf(last.Stats.P50), "ms"))
+			f.Summary += fmt.Sprintf(", and stays up to %s (%.1f ms)", hopName(last), report.Millis(last.Stats.P50))
+			f.Evidence = append(f.Evidence, Num(fmt.Sprintf("hop%d.rtt_p50", last.TTL), report.Millis(last.Stats.P50), "ms"))
 		}
 		f.Summary += ": a long or congested link there."
 		if cur.Stats.StDev > step/4 {
-			f.Notes = append(f.Notes, fmt.Sprintf("The standard deviation at hop %d (%.1f ms) is large next to the step: queueing (congestion) is likely, not distance alone.", cur.TTL, msf(cur.Stats.StDev)))
+			f.Notes = append(f.Notes, fmt.Sprintf("The standard deviation at hop %d (%.1f ms) is large next to the step: queueing (congestion) is likely, not distance alone.", cur.TTL, report.Millis(cur.Stats.StDev)))
 		} else {
 			f.Notes = append(f.Notes, "The step is steady (small standard deviation): distance or a fixed detour is more likely than congestion.")
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"time"
 
 	"github.com/netdx/netdx/probes"
 )
@@ -113,8 +112,6 @@ func sampleNote(n int) string {
 	}
 	return fmt.Sprintf("Only %d samples per hop: figures are rough. Run with -c 100 (or longer) to narrow the confidence interval before acting on a small difference.", n)
 }
-
-func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // sameNetwork reports whether a and b share a /24 (IPv4) or /64 (IPv6).
 func sameNetwork(a, b netip.Addr) bool {
