@@ -36,6 +36,7 @@ func healthyHost(at time.Time) *collectors.Snapshot {
 			},
 			"IpExt": {"InNoRoutes": 0},
 			"Ip":    {"InReceives": 50_000_000, "InDiscards": 0, "ReasmFails": 0, "ReasmReqds": 0, "ReasmTimeout": 0, "OutNoRoutes": 0},
+			"Icmp":  {"OutRateLimitGlobal": 0, "OutRateLimitHost": 0},
 			"Ip6":   {"InReceives": 1000, "InDiscards": 0, "ReasmFails": 0},
 			"Tcp":   {"InSegs": 40_000_000, "OutSegs": 40_000_000, "RetransSegs": 8000, "ActiveOpens": 1000, "AttemptFails": 10},
 			"Udp":   {"InDatagrams": 1_000_000, "RcvbufErrors": 0, "SndbufErrors": 0, "InErrors": 0, "MemErrors": 0},
