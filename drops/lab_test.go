@@ -72,6 +72,38 @@ func settle(t *testing.T, ns *netlab.NS) netlab.Counters {
 	return c
 }
 
+// consistent reads the namespace's counters and a snapshot taken
+// between two equal readings of them, so both count the same packets.
+func consistent(t *testing.T, ns *netlab.NS, s *Source) (netlab.Counters, Window) {
+	t.Helper()
+	for range 20 {
+		c0, err := ns.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := snapshot(t, s)
+		c1, err := ns.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !moved(c1.Sub(c0)) {
+			return c1, w
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the counters of %s never stood still", ns.Name)
+	return nil, Window{}
+}
+
+func moved(c netlab.Counters) bool {
+	for _, v := range c {
+		if v != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func snapshot(t *testing.T, s *Source) Window {
 	t.Helper()
 	w, err := s.Snapshot()
@@ -112,16 +144,17 @@ func TestLabReceiverReasons(t *testing.T) {
 	t.Cleanup(func() { sink.Close() })
 	target := nsCookie(t, p.Target)
 
-	before := settle(t, p.Target)
-	w0 := snapshot(t, s)
+	settle(t, p.Target)
+	before, w0 := consistent(t, p.Target, s)
 	for _, port := range []uint16{closedPort, nftPort, sink.Port} {
 		dst := netip.AddrPortFrom(p.TargetAddr.V4, port)
 		if n, err := p.Prober.SendUDP(netip.Addr{}, dst, sent, 64); err != nil || n < sent*9/10 {
 			t.Fatalf("sent %d of %d datagrams to %s: %v", n, sent, dst, err)
 		}
 	}
-	after := settle(t, p.Target)
-	w := snapshot(t, s).Sub(w0)
+	settle(t, p.Target)
+	after, w1 := consistent(t, p.Target, s)
+	w := w1.Sub(w0)
 	nftDrops, err := p.Target.NFTRuleCounter("ndx-drop")
 	if err != nil {
 		t.Fatal(err)
