@@ -77,8 +77,10 @@ func ReasonsFromBTF(spec *btf.Spec) (*Reasons, error) {
 	var sub *btf.Enum
 	if spec.TypeByName("skb_drop_reason_subsys", &sub) == nil {
 		for _, v := range sub.Values {
-			if v.Value != 0 && v.Value <= 0xffff {
-				r.subsys[uint16(v.Value)] = strings.TrimPrefix(v.Name, reasonPrefix+"SUBSYS_")
+			name := strings.TrimPrefix(v.Name, reasonPrefix+"SUBSYS_")
+			// SUBSYS_NUM counts the subsystems; it names none.
+			if v.Value != 0 && v.Value <= 0xffff && name != "NUM" {
+				r.subsys[uint16(v.Value)] = name
 			}
 		}
 	}
