@@ -171,3 +171,21 @@ func TestParseFormatErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseFormat: a format file parses to a reason field and at least
+// one name, or to an error; never a panic.
+func FuzzParseFormat(f *testing.F) {
+	if b, err := os.ReadFile(formatFixture); err == nil {
+		f.Add(string(b))
+	}
+	f.Add("field:int reason;\toffset:1;\tsize:4;\tsigned:0;\nprint fmt: \"\", __print_symbolic(REC->reason, { 0x2, \"X\" })")
+	f.Fuzz(func(t *testing.T, s string) {
+		fm, err := ParseFormat(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		if _, ok := fm.Fields["reason"]; !ok || fm.Reasons.Len() == 0 {
+			t.Fatalf("parsed without a reason field or names: %+v", fm)
+		}
+	})
+}
