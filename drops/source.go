@@ -293,8 +293,52 @@ func (s *Source) drop(k key, n uint64) Drop {
 	return d
 }
 
+// readBatch is the number of rows read per system call.
+const readBatch = 256
+
 // read sums the per-CPU counts of every row and of the map-full counter.
+// Rows are read in batches (BPF_MAP_LOOKUP_BATCH, Linux 5.6), one by one
+// on kernels without it.
 func (m *maps) read() (map[key]uint64, uint64, error) {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, 0, err
+	}
+	out := map[key]uint64{}
+	keys := make([][keySize]byte, readBatch)
+	vals := make([]uint64, readBatch*cpus)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.counts.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			k, kerr := decodeKey(keys[i][:])
+			if kerr != nil {
+				return nil, 0, kerr
+			}
+			out[k] = sum(vals[i*cpus : (i+1)*cpus])
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			out, err = m.readEach()
+			if err == nil {
+				break
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("read the drops map: %w", err)
+		}
+	}
+	var full []uint64
+	if err := m.full.Lookup(uint32(0), &full); err != nil {
+		return nil, 0, fmt.Errorf("read the map-full counter: %w", err)
+	}
+	return out, sum(full), nil
+}
+
+// readEach reads the rows one by one.
+func (m *maps) readEach() (map[key]uint64, error) {
 	out := map[key]uint64{}
 	var kb [keySize]byte
 	var vals []uint64
@@ -302,17 +346,11 @@ func (m *maps) read() (map[key]uint64, uint64, error) {
 	for it.Next(&kb, &vals) {
 		k, err := decodeKey(kb[:])
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		out[k] = sum(vals)
 	}
-	if err := it.Err(); err != nil {
-		return nil, 0, fmt.Errorf("read the drops map: %w", err)
-	}
-	if err := m.full.Lookup(uint32(0), &vals); err != nil {
-		return nil, 0, fmt.Errorf("read the map-full counter: %w", err)
-	}
-	return out, sum(vals), nil
+	return out, it.Err()
 }
 
 func sum(vals []uint64) uint64 {
