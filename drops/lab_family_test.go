@@ -194,3 +194,35 @@ func TestLabRPFilter(t *testing.T) {
 		t.Errorf("IP_RPFILTER %d, IPReversePathFilter %d", got, want)
 	}
 }
+
+// TestLabMapFull: with room for one row, drops that need other rows are
+// counted as MapFull, not lost: rows plus MapFull cover the closed-port
+// datagrams of two namespaces (the only row may even be another test's).
+func TestLabMapFull(t *testing.T) {
+	s := startSource(t, KindBTF, Options{MaxEntries: 1})
+	p := netlab.NewPath(t, netlab.PathSpec{})
+	settle(t, p.Target)
+	t0, w0 := consistent(t, p.Target, s)
+	p0, _ := consistent(t, p.Prober, s)
+	for _, tc := range []struct {
+		from *netlab.NS
+		to   netip.Addr
+	}{{p.Prober, p.TargetAddr.V4}, {p.Prober, p.ProberAddr.V4}} {
+		if _, err := tc.from.SendUDP(netip.Addr{}, netip.AddrPortFrom(tc.to, 9), 1000, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, p.Target)
+	p1, _ := consistent(t, p.Prober, s)
+	t1, w1 := consistent(t, p.Target, s)
+	w := w1.Sub(w0)
+	noPorts := uint64(t1.Sub(t0)["Udp.NoPorts"] + p1.Sub(p0)["Udp.NoPorts"])
+	seen := sumDrops(w, nsCookie(t, p.Target), "NO_SOCKET", udpOnly) + sumDrops(w, nsCookie(t, p.Prober), "NO_SOCKET", udpOnly)
+	t.Logf("rows %d, NO_SOCKET in rows %d, MapFull %d, NoPorts %d", len(w1.Drops), seen, w.Overflow.MapFull, noPorts)
+	if noPorts < 2000 {
+		t.Fatalf("NoPorts moved by %d for 2000 datagrams", noPorts)
+	}
+	if len(w1.Drops) > 1 || seen+w.Overflow.MapFull < noPorts || w.Overflow.MapFull < 1000 {
+		t.Errorf("%d rows, %d drops in them and %d map-full for %d datagrams to closed ports", len(w1.Drops), seen, w.Overflow.MapFull, noPorts)
+	}
+}
