@@ -18,8 +18,8 @@ import (
 
 // DefaultMaxEntries bounds the kernel's aggregation map: rows of reason ×
 // namespace × interface × protocol × socket. 16,384 rows of 32-byte keys
-// and per-CPU counts take about 1.5 MiB on a 2-CPU machine (prealloc-
-// ated); drops that would need more rows are counted as MapFull.
+// and per-CPU counts take about 2 MiB on a 2-CPU machine (preallocated);
+// drops that would need more rows are counted as MapFull.
 const DefaultMaxEntries = 16384
 
 // Options configure a Source. The zero value is right for a host.
