@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -20,13 +21,19 @@ type nsInfo struct {
 	name, process string
 	path          string // a file to setns(2) to: /run/netns/NAME, /proc/PID/ns/net
 	current       bool
+	found         time.Time // when it was looked for
 }
+
+// relookAfter is how long a namespace found nowhere waits before it is
+// looked for again (it may be named, or get a process, later).
+const relookAfter = 10 * time.Second
 
 // namer names namespaces and their interfaces. Names are looked up on a
 // namespace's first sight and kept: a namespace is identified by its
 // cookie, which is never reused, so a name once found stays right. (Its
 // inode is reused after it dies; it is only the way in when cookies
-// cannot be read.)
+// cannot be read.) A namespace found nowhere is looked for again after
+// relookAfter.
 type namer struct {
 	netnsDir, procDir string
 	self              uint64 // this process's namespace cookie
@@ -101,10 +108,12 @@ func (n *namer) lookup(cookie uint64, inode uint32) *nsInfo {
 	if (cookie != 0 && cookie == n.self) || (cookie == 0 && inode == n.selfInode) {
 		return &nsInfo{current: true}
 	}
-	if info, ok := n.byCookie[cookie]; ok && cookie != 0 {
+	info, ok := n.byCookie[cookie]
+	if ok && cookie != 0 && (info.path != "" || time.Since(info.found) < relookAfter) {
 		return info
 	}
-	info := n.find(cookie, inode)
+	info = n.find(cookie, inode)
+	info.found = time.Now()
 	if cookie != 0 {
 		n.byCookie[cookie] = info
 	}
