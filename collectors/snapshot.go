@@ -31,6 +31,10 @@ type Snapshot struct {
 	Sysctls Sysctls
 	// Sockets are listening TCP sockets and UDP sockets with drops.
 	Sockets *Sockets
+	// TCPConns are the namespace's TCP connections with their tcp_info,
+	// read with Sockets; TCPHealthOf compares two of them. nil when
+	// sock_diag could not be read.
+	TCPConns *TCPConns
 	// Sockstat is /proc/net/sockstat and sockstat6 by protocol then key
 	// ("TCP" → "inuse", "orphan", "tw", "alloc", "mem"; "UDP" → "mem").
 	// The mem values are pages and host-global; the counts are this
