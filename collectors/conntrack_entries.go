@@ -111,6 +111,9 @@ func countConntrackEntries(ctx context.Context, limit int) (map[string]uint64, u
 				}
 				done = true
 			case nfnlSubsysCTNetlink<<8 | ctMsgNew:
+				if n == uint64(limit) {
+					continue // the rest of this read; the loop ends
+				}
 				p, ok := conntrackProto(m.Data)
 				if !ok {
 					return nil, 0, fmt.Errorf("%w: conntrack entry without its protocol", errMPTCPMalformed)
