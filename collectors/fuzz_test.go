@@ -584,6 +584,16 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			writeSeed(t, "FuzzMPTCPLimits", rec+"-limits", "[]byte", raw.Limits)
 		}
 	}
+	// Connections with tcp_info (testdata/tcpconns).
+	rec, err := os.ReadFile(tcpConnsRecording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; len(rec) > 0; i++ {
+		l := int(binary.NativeEndian.Uint32(rec))
+		writeSeed(t, "FuzzInetDiagMsg", fmt.Sprintf("lab-tcp-conn-%d", i), "[]byte", rec[16:l])
+		rec = rec[(l+3)&^3:]
+	}
 }
 
 // writeSeed writes one corpus file in go's format: the header line, then

@@ -163,3 +163,35 @@ func TestReplayTCPConns(t *testing.T) {
 		t.Errorf("nothing recorded: %v, want not supported", err)
 	}
 }
+
+// TestConntrackProto finds the protocol of a ctnetlink entry, nested
+// three deep, and refuses an entry without one.
+func TestConntrackProto(t *testing.T) {
+	attr := func(typ uint16, nested bool, val []byte) []byte {
+		if nested {
+			typ |= 1 << 15
+		}
+		b := binary.NativeEndian.AppendUint16(nil, uint16(4+len(val)))
+		b = binary.NativeEndian.AppendUint16(b, typ)
+		b = append(b, val...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	ip := attr(1, true, attr(1, false, []byte{198, 18, 0, 1}))                                   // CTA_TUPLE_IP
+	proto := attr(2, true, append(attr(1, false, []byte{17}), attr(2, false, []byte{0, 53})...)) // CTA_TUPLE_PROTO: num, src port
+	entry := append([]byte{2, 0, 0, 0}, attr(1, true, append(ip, proto...))...)                  // nfgenmsg, CTA_TUPLE_ORIG
+	if p, ok := conntrackProto(entry); !ok || p != 17 || conntrackProtoName(p) != "udp" {
+		t.Errorf("protocol %d %v", p, ok)
+	}
+	if _, ok := conntrackProto(append([]byte{2, 0, 0, 0}, attr(1, true, ip)...)); ok {
+		t.Error("an entry without a protocol gave one")
+	}
+	if _, ok := conntrackProto(entry[:len(entry)-3]); ok {
+		t.Error("a cut entry gave a protocol")
+	}
+	if n := conntrackProtoName(99); n != "proto 99" {
+		t.Errorf("protocol 99 named %q", n)
+	}
+}
