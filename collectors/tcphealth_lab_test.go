@@ -2,8 +2,13 @@ package collectors
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,4 +170,115 @@ func TestTCPHealthReordering(t *testing.T) {
 		t.Errorf("reordering events %d, the socket counted %d over a longer span", *c.ReordSeen, truth1-truth0)
 	}
 	t.Logf("reordered: %d reorderings, %d retransmitted, %v D-SACKs, limits %v", *c.ReordSeen, c.RetransSegs, *c.DSACKDups, c.Limits)
+}
+
+// TestTCPConnsUnprivileged runs the dump as nobody, without capabilities,
+// in the lab's client namespace (this test binary again, through
+// setpriv): an ordinary user reads every connection with its tcp_info,
+// root's included, and cannot name root's processes, which the error says.
+func TestTCPConnsUnprivileged(t *testing.T) {
+	if os.Getenv("NETDX_TCPCONNS_CHILD") == "1" {
+		tcpConnsChild()
+		return
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("skipped: setpriv (util-linux) is not installed")
+	}
+	netlab.RequireNft(t)
+	lab := netlab.NewConnLab(t)
+	if err := lab.DropToPort(5001, 3); err != nil {
+		t.Fatal(err)
+	}
+	lossy := lab.StartFlow(t, netlab.FlowSpec{Port: 5001, Rate: 8 << 20})
+	time.Sleep(500 * time.Millisecond)
+
+	dir := t.TempDir()
+	for d := dir; strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "collectors.test")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+		bin, "-test.run=^TestTCPConnsUnprivileged$")
+	cmd.Env = []string{"NETDX_TCPCONNS_CHILD=1"}
+	cmd.Dir = dir
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := lab.Client.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	var got tcpConnsChildResult
+	line := out.String()
+	if i := strings.Index(line, "{"); i >= 0 {
+		line = line[i:strings.Index(line, "\n")]
+	}
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatalf("child said %q: %v", out.String(), err)
+	}
+	if got.UID != 65534 || got.Err != "" || got.Conns != 1 || got.Local != lossy.Local.String() || got.Retrans == 0 || got.InfoLen == 0 {
+		t.Errorf("as nobody: %+v; want the lossy connection %s with its tcp_info", got, lossy.Local)
+	}
+	if !strings.Contains(got.OwnerErr, "permission denied") || got.Process != "" {
+		t.Errorf("as nobody, root's socket named %q, error %q; want it unnamed and the error saying why", got.Process, got.OwnerErr)
+	}
+}
+
+// tcpConnsChildResult is what the unprivileged child reports.
+type tcpConnsChildResult struct {
+	UID      int
+	Err      string
+	Conns    int
+	Local    string
+	Retrans  uint64
+	InfoLen  int
+	Process  string
+	OwnerErr string
+}
+
+// tcpConnsChild dumps the namespace's connections, lists them, tries to
+// name their owners and prints what it got as one JSON line.
+func tcpConnsChild() {
+	r := tcpConnsChildResult{UID: os.Getuid()}
+	defer func() {
+		b, _ := json.Marshal(r)
+		fmt.Printf("%s\n", b)
+	}()
+	conns, err := liveNetlink{}.TCPConns()
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	h := TCPHealthOf(nil, conns, 0, TCPHealthOptions{})
+	r.Conns = h.Conns
+	if len(conns.Conns) > 0 {
+		r.InfoLen = conns.Conns[0].Info.Len
+	}
+	g := h.Group(TCPRetransmitting)
+	if g == nil {
+		return
+	}
+	c := g.Conns[0]
+	r.Local, r.Retrans = c.Local.String(), c.RetransSegs
+	src, err := NewSources("/proc", "/sys", nil)
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	if err := h.NameOwners(src); err != nil {
+		r.OwnerErr = err.Error()
+	}
+	if c.Process != nil {
+		r.Process = c.Process.String()
+	}
 }
