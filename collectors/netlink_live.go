@@ -161,8 +161,16 @@ const tcpStates = 0xfff &^ (1<<tcpListen | 1<<6 | 1<<12)
 const tcpSynRecv = 3
 
 func (liveNetlink) Listeners() ([]Listener, error) {
-	out := []Listener{}
-	err := dumpTCP(1<<tcpListen, diagExtMem, func(m inetDiagMsg) {
+	msgs, err := dumpTCP(1<<tcpListen, diagExtMem)
+	out := make([]Listener, 0, len(msgs))
+	for _, msg := range msgs {
+		if err != nil {
+			break
+		}
+		var m inetDiagMsg
+		if m, err = parseInetDiagMsg(msg); err != nil {
+			break
+		}
 		l := Listener{Local: m.local.String(), Port: int(m.local.Port()), AcceptQueue: uint64(m.rqueue), Backlog: uint64(m.wqueue),
 			UID: m.uid, Inode: m.inode}
 		if m.haveMem {
@@ -170,7 +178,7 @@ func (liveNetlink) Listeners() ([]Listener, error) {
 			l.Drops = &d
 		}
 		out = append(out, l)
-	})
+	}
 	if err != nil {
 		return nil, &SourceError{Source: "sock_diag TCP listeners", Err: err}
 	}
@@ -178,46 +186,42 @@ func (liveNetlink) Listeners() ([]Listener, error) {
 }
 
 func (liveNetlink) TCPConns() (*TCPConns, error) {
-	out := newTCPConns()
-	err := dumpTCP(tcpStates, diagExtMem|diagExtInfo, out.add)
+	msgs, err := dumpTCP(tcpStates, diagExtMem|diagExtInfo)
+	var out *TCPConns
+	if err == nil {
+		out, err = tcpConnsFrom(msgs)
+	}
 	if err != nil {
 		return nil, &SourceError{Source: "sock_diag TCP sockets", Err: err}
 	}
-	return out.done(), nil
+	return out, nil
 }
 
 var tcpStateNames = map[uint8]string{1: "established", 2: "syn-sent", 3: "syn-recv", 4: "fin-wait-1", 5: "fin-wait-2",
 	7: "close", 8: "close-wait", 9: "last-ack", 11: "closing"}
 
 // dumpTCP dumps the IPv4 and IPv6 TCP sockets in states (a bit mask of
-// TCP states) with the extensions ext and hands each to fn. Messages are
-// decoded as they arrive, so a host with many connections does not hold
-// them all; fn must not keep the message's tcp_info bytes.
-func dumpTCP(states uint32, ext uint8, fn func(inetDiagMsg)) error {
+// TCP states) with the extensions ext and returns the kernel's messages.
+// They are not copied: the netlink library reads each batch into a buffer
+// of its own, so a caller may decode them once the dump is complete and
+// size what it builds to their number.
+func dumpTCP(states uint32, ext uint8) ([][]byte, error) {
+	var msgs [][]byte
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
 		req.AddData(inetDiagReq{family: family, protocol: unix.IPPROTO_TCP, ext: ext, states: states})
-		var perr error
 		err := req.ExecuteIter(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY, func(msg []byte) bool {
-			m, err := parseInetDiagMsg(msg)
-			if err != nil {
-				perr = err
-				return false
-			}
-			fn(m)
+			msgs = append(msgs, msg)
 			return true
 		})
 		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 			if family == unix.AF_INET6 && errors.Is(err, syscall.EAFNOSUPPORT) {
 				continue // IPv6 disabled
 			}
-			return err
-		}
-		if perr != nil {
-			return perr
+			return nil, err
 		}
 	}
-	return nil
+	return msgs, nil
 }
 
 // inetDiagMsg is the part of struct inet_diag_msg and its attributes that

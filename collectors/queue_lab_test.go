@@ -177,7 +177,7 @@ func TestQueueAcceptFullBySyncookies(t *testing.T) {
 			defer more.Close()
 			time.Sleep(200 * time.Millisecond) // well before the first SYN retransmission (1 s)
 			got, _, ls := l.moved(t)
-			t.Logf("syncookies=%d, accept queue full, %d more connects: %v; accept queue %d/%d, SYN-RECV %s", tc.mode, flood, got, ls.AcceptQueue, ls.Backlog, deref(ls.SynRecv))
+			t.Logf("syncookies=%d, accept queue full, %d more connects: %v; accept queue %d/%d, SYN-RECV %s, listener drops %s", tc.mode, flood, got, ls.AcceptQueue, ls.Backlog, deref(ls.SynRecv), deref(ls.Drops))
 			expect(t, got, tc.want)
 			if ls.AcceptQueue != queueQueued || ls.Backlog != queueBacklog || ls.SynRecv == nil || *ls.SynRecv != 0 {
 				t.Errorf("listener queue %d/%d SYN-RECV %v, want %d/%d and none", ls.AcceptQueue, ls.Backlog, ls.SynRecv, queueQueued, queueBacklog)

@@ -25,18 +25,22 @@ type TCPConns struct {
 	// dropsOnly marks a recording made before netdx read tcp_info: Conns
 	// holds only the sockets with drops, without tcp_info.
 	dropsOnly bool
-	// chunks hold the connections while a dump is decoded: a TCPConn is
-	// large and a dump may have tens of thousands, so they are not
-	// appended to one growing slice (which would copy them over and over)
-	// but gathered in chunks and copied once by done.
-	chunks [][]TCPConn
 }
 
-// tcpConnChunk is how many connections a chunk holds.
-const tcpConnChunk = 512
-
-// newTCPConns starts a dump's table.
-func newTCPConns() *TCPConns { return &TCPConns{SynRecv: map[netip.AddrPort]int{}} }
+// tcpConnsFrom decodes a dump's messages. Conns is sized to them at once:
+// a TCPConn is large and a dump may have tens of thousands, which a
+// growing slice would copy over and over.
+func tcpConnsFrom(msgs [][]byte) (*TCPConns, error) {
+	t := &TCPConns{Conns: make([]TCPConn, 0, len(msgs)), SynRecv: map[netip.AddrPort]int{}}
+	for i, msg := range msgs {
+		m, err := parseInetDiagMsg(msg)
+		if err != nil {
+			return nil, fmt.Errorf("message %d of %d: %w", i+1, len(msgs), err)
+		}
+		t.add(m)
+	}
+	return t, nil
+}
 
 // TCPConn is one TCP socket from sock_diag.
 type TCPConn struct {
@@ -78,7 +82,7 @@ var tcpStateNumbers = func() map[string]uint8 {
 // decodeTCPDump decodes a recorded sock_diag dump, netlink messages back
 // to back as the kernel sent them.
 func decodeTCPDump(b []byte) (*TCPConns, error) {
-	t := newTCPConns()
+	var msgs [][]byte
 	for off := 0; len(b) > 0; {
 		if len(b) < unix.SizeofNlMsghdr {
 			return nil, fmt.Errorf("offset %d: %d bytes left, too few for a netlink header", off, len(b))
@@ -91,16 +95,12 @@ func decodeTCPDump(b []byte) (*TCPConns, error) {
 		switch typ {
 		case unix.NLMSG_DONE, unix.NLMSG_ERROR, unix.NLMSG_NOOP:
 		default:
-			m, err := parseInetDiagMsg(b[unix.SizeofNlMsghdr:l])
-			if err != nil {
-				return nil, fmt.Errorf("offset %d: %w", off, err)
-			}
-			t.add(m)
+			msgs = append(msgs, b[unix.SizeofNlMsghdr:l])
 		}
 		next := min((l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1), len(b))
 		b, off = b[next:], off+next
 	}
-	return t.done(), nil
+	return tcpConnsFrom(msgs)
 }
 
 // add records one dumped socket: a request socket is counted, anything
@@ -112,29 +112,11 @@ func (t *TCPConns) add(m inetDiagMsg) {
 		t.SynRecv[m.local]++
 		return
 	}
-	if n := len(t.chunks); n == 0 || len(t.chunks[n-1]) == tcpConnChunk {
-		t.chunks = append(t.chunks, make([]TCPConn, 0, tcpConnChunk))
-	}
-	last := &t.chunks[len(t.chunks)-1]
-	*last = append(*last, TCPConn{})
-	c := &(*last)[len(*last)-1] // filled in place, not copied
+	t.Conns = append(t.Conns, TCPConn{})
+	c := &t.Conns[len(t.Conns)-1] // filled in place, not copied
 	c.Local, c.Remote, c.State, c.Cookie, c.Inode, c.UID = m.local, m.remote, m.state, m.cookie, m.inode, m.uid
 	c.RecvQ, c.SendQ, c.HaveMem, c.Drops, c.RcvBuf, c.SndBuf = m.rqueue, m.wqueue, m.haveMem, m.drops, m.rcvbuf, m.sndbuf
 	decodeTCPInfo(&c.Info, m.info)
-}
-
-// done gathers the decoded connections into Conns.
-func (t *TCPConns) done() *TCPConns {
-	n := 0
-	for _, c := range t.chunks {
-		n += len(c)
-	}
-	t.Conns = make([]TCPConn, 0, n)
-	for _, c := range t.chunks {
-		t.Conns = append(t.Conns, c...)
-	}
-	t.chunks = nil
-	return t
 }
 
 // dropping lists the sockets whose own drop counter is not zero: the

@@ -23,22 +23,15 @@ var recordTCPConns = flag.Bool("tcpconns.record", false, "rewrite testdata/tcpco
 // one whose receiver never reads (5003, IPv6).
 const tcpConnsRecording = "testdata/tcpconns/lab.nl"
 
-// rawTCPDump dumps like dumpTCP but keeps the kernel's messages as they
-// came, each behind its netlink header.
-func rawTCPDump(states uint32, ext uint8) ([]byte, error) {
+// rawTCPDump dumps like TCPConns and keeps the kernel's messages as they
+// came, each behind a netlink header.
+func rawTCPDump() ([]byte, error) {
+	msgs, err := dumpTCP(tcpStates, diagExtMem|diagExtInfo)
 	var out []byte
-	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
-		req.AddData(inetDiagReq{family: family, protocol: unix.IPPROTO_TCP, ext: ext, states: states})
-		err := req.ExecuteIter(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY, func(msg []byte) bool {
-			out = appendNlMsg(out, msg)
-			return true
-		})
-		if err != nil {
-			return nil, err
-		}
+	for _, m := range msgs {
+		out = appendNlMsg(out, m)
 	}
-	return out, nil
+	return out, err
 }
 
 // appendNlMsg appends payload behind a netlink header, padded.
@@ -71,7 +64,7 @@ func TestTCPConnsRecord(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	var b []byte
 	err := lab.Client.Do(func() (err error) {
-		b, err = rawTCPDump(tcpStates, diagExtMem|diagExtInfo)
+		b, err = rawTCPDump()
 		return err
 	})
 	if err != nil {

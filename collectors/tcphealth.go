@@ -224,8 +224,8 @@ type TCPConnHealth struct {
 const tcpHealthStates = 1<<1 | 1<<4 | 1<<5 | 1<<8 | 1<<9 | 1<<11
 
 // tcpChange is one connection's counts over the window, computed for
-// every connection without allocating; only listed ones become a
-// TCPConnHealth.
+// every connection without allocating; only the listed ones are kept, and
+// become a TCPConnHealth.
 type tcpChange struct {
 	conn *TCPConn
 	new  bool
@@ -268,7 +268,6 @@ func TCPHealthOf(before, after *TCPConns, windowSeconds float64, o TCPHealthOpti
 			}
 		}
 	}
-	var changes []tcpChange
 	var tops [len(tcpLimitOrder)]tcpTop
 	for i := range after.Conns {
 		c := &after.Conns[i]
@@ -291,10 +290,9 @@ func TCPHealthOf(before, after *TCPConns, windowSeconds float64, o TCPHealthOpti
 		if ch.limits == 0 {
 			continue
 		}
-		changes = append(changes, ch)
 		for k := range tcpLimitOrder {
 			if ch.limits&(1<<k) != 0 {
-				tops[k].add(changes, int32(len(changes)-1), o.Top, tcpLimitOrder[k].worse)
+				tops[k].add(ch, o.Top, tcpLimitOrder[k].worse)
 			}
 		}
 	}
@@ -305,8 +303,7 @@ func TCPHealthOf(before, after *TCPConns, windowSeconds float64, o TCPHealthOpti
 			continue
 		}
 		grp := TCPLimitGroup{Limit: TCPLimits[k], Conns: make([]*TCPConnHealth, 0, len(top.best)), More: top.n - len(top.best)}
-		for _, idx := range top.best {
-			ch := changes[idx]
+		for _, ch := range top.best {
 			ch.new = ch.new || before == nil
 			ch.window = window
 			x := made[ch.conn]
@@ -358,28 +355,28 @@ func (m *tcpMatcher) find(c *TCPConn) *TCPConn {
 	return nil
 }
 
-// tcpTop keeps the worst connections of one limit, worst first, as
-// indexes into the changes, and counts them all.
+// tcpTop keeps the worst connections of one limit, worst first, and
+// counts them all.
 type tcpTop struct {
-	best []int32
+	best []tcpChange
 	n    int
 }
 
-// add offers changes[i]; worse orders two changes, the worse first.
-func (t *tcpTop) add(changes []tcpChange, i int32, top int, worse func(a, b tcpChange) int) {
+// add offers ch; worse orders two changes, the worse first.
+func (t *tcpTop) add(ch tcpChange, top int, worse func(a, b tcpChange) int) {
 	t.n++
 	at := len(t.best)
-	for at > 0 && worse(changes[i], changes[t.best[at-1]]) < 0 {
+	for at > 0 && worse(ch, t.best[at-1]) < 0 {
 		at--
 	}
 	if at >= top {
 		return
 	}
 	if len(t.best) < top {
-		t.best = append(t.best, 0)
+		t.best = append(t.best, tcpChange{})
 	}
 	copy(t.best[at+1:], t.best[at:len(t.best)-1])
-	t.best[at] = i
+	t.best[at] = ch
 }
 
 // tcpLimitOrder holds, for each of TCPLimits in order, the comparison

@@ -2,16 +2,17 @@ package collectors
 
 import "encoding/binary"
 
-// TCPInfo is struct tcp_info (include/uapi/linux/tcp.h) as sock_diag's
-// INET_DIAG_INFO attribute carries it. The kernel appends fields release
-// after release and sends its own struct's size, so Len says which fields
-// this kernel has: a field past Len is absent, left zero, and Has reports
-// false for it. Distributions backport fields, so presence is judged by
-// length, never by kernel version.
+// TCPInfo holds the fields of struct tcp_info (include/uapi/linux/tcp.h)
+// netdx reads, as sock_diag's INET_DIAG_INFO attribute carries it. The
+// kernel appends fields release after release and sends its own struct's
+// size, so Len says which fields this kernel has: a field past Len is
+// absent, left zero, and Has reports false for it. Distributions backport
+// fields, so presence is judged by length, never by kernel version.
 //
 // Counters are cumulative since the connection opened; times are in
 // microseconds unless named otherwise; the rest are values at the moment
-// of the dump.
+// of the dump. A dump holds one per connection, so the struct keeps only
+// what the per-connection view uses.
 type TCPInfo struct {
 	// Len is the number of bytes of struct tcp_info the kernel sent; 0
 	// when the socket had none.
@@ -22,41 +23,33 @@ type TCPInfo struct {
 	// Retransmits is the number of consecutive RTOs of the segment now
 	// at the head of the queue (tcpi_retransmits), Backoff the RTO's
 	// exponential backoff.
-	Retransmits, Probes, Backoff, Options uint8
+	Retransmits, Backoff uint8
 	// AppLimited says the last delivery-rate sample was taken while the
 	// application, not the network, limited the sending (4.9).
 	AppLimited bool
 
-	RTO, ATO, SndMSS, RcvMSS uint32
-	// Unacked, Sacked, Lost and Retrans are segments now: sent and not
-	// acknowledged, selectively acknowledged, presumed lost, and
-	// retransmitted and not yet acknowledged.
-	Unacked, Sacked, Lost, Retrans uint32
-	// LastDataSent, LastDataRecv and LastAckRecv are milliseconds ago.
-	LastDataSent, LastDataRecv, LastAckRecv uint32
-	PMTU, RcvSsthresh                       uint32
-	RTT, RTTVar                             uint32 // smoothed round-trip time and its variation
-	SndSsthresh, SndCwnd                    uint32 // segments
-	AdvMSS, Reordering                      uint32
-	RcvRTT, RcvSpace                        uint32
+	RTO, SndMSS uint32
+	// Lost and Retrans are segments now: presumed lost, and retransmitted
+	// and not yet acknowledged.
+	Lost, Retrans        uint32
+	RTT, RTTVar          uint32 // smoothed round-trip time and its variation
+	SndSsthresh, SndCwnd uint32 // segments
 	// TotalRetrans counts the segments retransmitted (32 bits: it wraps).
 	TotalRetrans uint32
 
-	PacingRate, MaxPacingRate uint64 // bytes per second (3.15)
 	BytesAcked, BytesReceived uint64 // 4.1
-	SegsOut, SegsIn           uint32 // 4.2; every segment, pure ACKs included
+	SegsOut                   uint32 // 4.2; every segment, pure ACKs included
 	// NotsentBytes is data written by the application and not yet sent
 	// (4.6); MinRTT the lowest RTT seen.
 	NotsentBytes, MinRTT uint32
-	// DataSegsIn and DataSegsOut count segments carrying data,
-	// retransmissions included (4.6).
-	DataSegsIn, DataSegsOut uint32
-	DeliveryRate            uint64 // bytes per second (4.9)
+	// DataSegsOut counts segments sent carrying data, retransmissions
+	// included (4.6).
+	DataSegsOut  uint32
+	DeliveryRate uint64 // bytes per second (4.9)
 	// BusyTime is the time the connection had data to send or in flight;
 	// RwndLimited and SndbufLimited the parts of it spent stalled by the
 	// peer's receive window and by this socket's send buffer (4.10).
 	BusyTime, RwndLimited, SndbufLimited uint64
-	Delivered, DeliveredCE               uint32 // 4.18
 	// BytesSent counts data bytes sent, retransmissions included;
 	// BytesRetrans the retransmitted ones (4.19).
 	BytesSent, BytesRetrans uint64
@@ -66,7 +59,6 @@ type TCPInfo struct {
 	DSACKDups, ReordSeen uint32
 	RcvOOOPack           uint32 // out-of-order segments received (5.4)
 	SndWnd               uint32 // the peer's advertised window, bytes (5.4)
-	RcvWnd, Rehash       uint32 // 6.2
 	// TotalRTO counts retransmission timeouts, TotalRTORecoveries the
 	// recoveries they started, TotalRTOTime the milliseconds spent in
 	// them (6.7; 16-bit counts wrap).
@@ -128,23 +120,19 @@ func decodeTCPInfo(i *TCPInfo, b []byte) {
 	}
 	u32 := func(off int) uint32 { return binary.NativeEndian.Uint32(b[off:]) }
 	u64 := func(off int) uint64 { return binary.NativeEndian.Uint64(b[off:]) }
-	i.State, i.CAState, i.Retransmits, i.Probes, i.Backoff, i.Options = b[0], b[1], b[2], b[3], b[4], b[5]
+	i.State, i.CAState, i.Retransmits, i.Backoff = b[0], b[1], b[2], b[4]
 	i.AppLimited = b[7]&1 != 0
-	i.RTO, i.ATO, i.SndMSS, i.RcvMSS = u32(8), u32(12), u32(16), u32(20)
-	i.Unacked, i.Sacked, i.Lost, i.Retrans = u32(24), u32(28), u32(32), u32(36)
-	i.LastDataSent, i.LastDataRecv, i.LastAckRecv = u32(44), u32(52), u32(56)
-	i.PMTU, i.RcvSsthresh, i.RTT, i.RTTVar = u32(60), u32(64), u32(68), u32(72)
-	i.SndSsthresh, i.SndCwnd, i.AdvMSS, i.Reordering = u32(76), u32(80), u32(84), u32(88)
-	i.RcvRTT, i.RcvSpace, i.TotalRetrans = u32(92), u32(96), u32(100)
-	i.PacingRate, i.MaxPacingRate = u64(104), u64(112)
+	i.RTO, i.SndMSS = u32(8), u32(16)
+	i.Lost, i.Retrans = u32(32), u32(36)
+	i.RTT, i.RTTVar, i.SndSsthresh, i.SndCwnd = u32(68), u32(72), u32(76), u32(80)
+	i.TotalRetrans = u32(100)
 	i.BytesAcked, i.BytesReceived = u64(120), u64(128)
-	i.SegsOut, i.SegsIn = u32(136), u32(140)
-	i.NotsentBytes, i.MinRTT, i.DataSegsIn, i.DataSegsOut = u32(144), u32(148), u32(152), u32(156)
+	i.SegsOut = u32(136)
+	i.NotsentBytes, i.MinRTT, i.DataSegsOut = u32(144), u32(148), u32(156)
 	i.DeliveryRate = u64(160)
 	i.BusyTime, i.RwndLimited, i.SndbufLimited = u64(168), u64(176), u64(184)
-	i.Delivered, i.DeliveredCE = u32(192), u32(196)
 	i.BytesSent, i.BytesRetrans, i.DSACKDups, i.ReordSeen = u64(200), u64(208), u32(216), u32(220)
-	i.RcvOOOPack, i.SndWnd, i.RcvWnd, i.Rehash = u32(224), u32(228), u32(232), u32(236)
+	i.RcvOOOPack, i.SndWnd = u32(224), u32(228)
 	i.TotalRTO, i.TotalRTORecoveries = binary.NativeEndian.Uint16(b[240:]), binary.NativeEndian.Uint16(b[242:])
 	i.TotalRTOTime = u32(244)
 }
