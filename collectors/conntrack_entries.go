@@ -81,7 +81,7 @@ func readConntrackDetail(ctx context.Context, src *Sources, snap *Snapshot, ct *
 // direction, stopping after limit entries (the socket is closed, so the
 // kernel stops too). It returns the counts and how many were counted.
 func countConntrackEntries(ctx context.Context, limit int) (map[string]uint64, uint64, error) {
-	s, err := mptcpNLSocket(ctx, unix.NETLINK_NETFILTER)
+	s, err := netlinkSocket(ctx, unix.NETLINK_NETFILTER)
 	if err != nil {
 		return nil, 0, err
 	}
