@@ -91,7 +91,7 @@ type TCPHealth struct {
 	// Filter is the filter applied, as given; empty for none.
 	Filter string `json:"filter,omitempty"`
 	// Limits has a group for each limit that holds at least one
-	// connection back, in TCPLimits order.
+	// connection back, in TCPLimits order; empty when none does.
 	Limits []TCPLimitGroup `json:"limits"`
 }
 
@@ -254,7 +254,7 @@ func TCPHealthOf(before, after *TCPConns, windowSeconds float64, o TCPHealthOpti
 	if o.Top <= 0 {
 		o.Top = DefaultTCPTop
 	}
-	h := &TCPHealth{Filter: o.Filter.String()}
+	h := &TCPHealth{Filter: o.Filter.String(), Limits: []TCPLimitGroup{}}
 	eligible := func(c *TCPConn) bool {
 		return tcpHealthStates&(1<<c.State) != 0 && o.Filter.Match(c.Local, c.Remote)
 	}
@@ -304,7 +304,6 @@ func TCPHealthOf(before, after *TCPConns, windowSeconds float64, o TCPHealthOpti
 		}
 		grp := TCPLimitGroup{Limit: TCPLimits[k], Conns: make([]*TCPConnHealth, 0, len(top.best)), More: top.n - len(top.best)}
 		for _, ch := range top.best {
-			ch.new = ch.new || before == nil
 			ch.window = window
 			x := made[ch.conn]
 			if x == nil {
