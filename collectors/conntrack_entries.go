@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -56,8 +55,8 @@ func readConntrackDetail(ctx context.Context, src *Sources, snap *Snapshot, ct *
 	}
 	// The file's mode is the kernel's own answer: 0644 in the initial
 	// namespace, 0444 in any other.
-	if fi, err := os.Stat(filepath.Join(src.ProcPath, "sys", "net", "netfilter", "nf_conntrack_max")); err == nil {
-		w := fi.Mode().Perm()&0o200 != 0
+	if ct.Max != nil {
+		w := sysctlWritable(filepath.Join(src.ProcPath, "sys", "net", "netfilter", "nf_conntrack_max"))
 		ct.MaxWritable = &w
 	}
 	if ct.Count == nil || *ct.Count == 0 {

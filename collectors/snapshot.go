@@ -102,6 +102,12 @@ type Sysctl struct {
 	// Scope is "netns" when the namespace has its own value, "host" when
 	// it is global to the host.
 	Scope string `json:"scope"`
+	// Writable says whether root may write the setting from the
+	// namespace read (`sysctl -w` would work there): false when the
+	// kernel shows it read-only there or only in the host's namespace, as
+	// it does in a child namespace for some host-global settings; nil
+	// when not known (a recording).
+	Writable *bool `json:"writable,omitempty"`
 }
 
 // Sysctl scopes.
