@@ -197,18 +197,16 @@ func lossDriven(d *capture.Direction) uint64 {
 }
 
 func checkCaptureRetrans(in *Input) Outcome {
-	var out Outcome
-	var details []string
-	for _, r := range in.Captures {
+	return eachCapture(in, "", func(r *capture.Result, p *perCapture) {
 		t := &r.Totals.TCP
 		n := lossDriven(t)
 		share := 0.0
 		if t.Segments > 0 {
 			share = float64(n) / float64(t.Segments)
 		}
-		details = append(details, fmt.Sprintf("%s: %d of %d segments retransmitted", r.Name, t.Retransmission.Packets, t.Segments))
+		p.saw(fmt.Sprintf("%s: %d of %d segments retransmitted", r.Name, t.Retransmission.Packets, t.Segments))
 		if n < capRetransMin || share < capRetransWarn {
-			continue
+			return
 		}
 		R := &t.Retransmission
 		f := Finding{ID: "capture.retransmissions", Subject: captureSubject(r, ""),
@@ -237,10 +235,8 @@ func checkCaptureRetrans(in *Input) Outcome {
 			f.Notes = append(f.Notes, "Most retransmissions followed a timeout, not duplicate ACKs: whole flights or their ACKs were lost, typical of policers and overflowing buffers.")
 		}
 		f.Notes = append(f.Notes, "At a sender-side capture, loss after the capture point shows only as retransmissions; lost_segments counts loss before it.")
-		out.Findings = append(out.Findings, f)
-	}
-	out.Detail = strings.Join(details, "; ")
-	return out
+		p.add(f)
+	})
 }
 
 // worstFlow is the flow with the highest count, nil when all are 0.
@@ -256,13 +252,11 @@ func worstFlow(r *capture.Result, count func(*capture.Flow) uint64) *capture.Flo
 }
 
 func checkCaptureLoss(in *Input) Outcome {
-	var out Outcome
-	var details []string
-	for _, r := range in.Captures {
+	return eachCapture(in, "", func(r *capture.Result, p *perCapture) {
 		t := &r.Totals.TCP
-		details = append(details, fmt.Sprintf("%s: %d segments lost before the capture point", r.Name, t.LostSegments))
+		p.saw(fmt.Sprintf("%s: %d segments lost before the capture point", r.Name, t.LostSegments))
 		if t.LostSegments < capLostMin {
-			continue
+			return
 		}
 		count := func(f *capture.Flow) uint64 { return f.Dir[0].LostSegments + f.Dir[1].LostSegments }
 		f := Finding{ID: "capture.upstream_loss", Subject: captureSubject(r, ""),
@@ -279,10 +273,8 @@ func checkCaptureLoss(in *Input) Outcome {
 			f.Fix = append(f.Fix, fmt.Sprintf("netdx diag   # on %s, the sender: NIC and qdisc drops", from),
 				fmt.Sprintf("netdx trace CAPTURE-HOST   # from %s: loss between the sender and the capture point", from))
 		}
-		out.Findings = append(out.Findings, f)
-	}
-	out.Detail = strings.Join(details, "; ")
-	return out
+		p.add(f)
+	})
 }
 
 // maxN is the largest n of RFC 4737 n-reordering seen.
@@ -296,14 +288,12 @@ func maxN(r *capture.Reorder) int {
 }
 
 func checkCaptureSpurious(in *Input) Outcome {
-	var out Outcome
-	var details []string
-	for _, r := range in.Captures {
+	return eachCapture(in, "", func(r *capture.Result, p *perCapture) {
 		t := &r.Totals.TCP
 		R := &t.Retransmission
-		details = append(details, fmt.Sprintf("%s: %d of %d retransmissions spurious", r.Name, R.Spurious, R.Packets))
+		p.saw(fmt.Sprintf("%s: %d of %d retransmissions spurious", r.Name, R.Spurious, R.Packets))
 		if R.Spurious < capSpuriousMin || float64(R.Spurious) < capSpuriousShare*float64(R.Packets) {
-			continue
+			return
 		}
 		reo := &r.Totals.Reorder
 		n := maxN(reo)
@@ -347,10 +337,8 @@ func checkCaptureSpurious(in *Input) Outcome {
 				"than the retransmission timeout, or from lost ACKs."
 			f.Fix = []string{"netdx trace PEER   # look for latency spikes on the path", "netdx diag   # on the receiver: drops of outgoing ACKs"}
 		}
-		out.Findings = append(out.Findings, f)
-	}
-	out.Detail = strings.Join(details, "; ")
-	return out
+		p.add(f)
+	})
 }
 
 func reorderEvidence(reo *capture.Reorder) []Evidence {
@@ -384,13 +372,11 @@ func reorderEvidence(reo *capture.Reorder) []Evidence {
 }
 
 func checkCaptureReorder(in *Input) Outcome {
-	var out Outcome
-	var details []string
-	for _, r := range in.Captures {
+	return eachCapture(in, "", func(r *capture.Result, p *perCapture) {
 		reo := &r.Totals.Reorder
-		details = append(details, fmt.Sprintf("%s: %d of %d segments reordered", r.Name, reo.Reordered, reo.Packets))
+		p.saw(fmt.Sprintf("%s: %d of %d segments reordered", r.Name, reo.Reordered, reo.Packets))
 		if reo.Reordered < capReorderMin || reo.Ratio() < capReorderWarn {
-			continue
+			return
 		}
 		mean := float64(reo.ExtentSum) / float64(reo.Reordered)
 		f := Finding{ID: "capture.reordering", Subject: captureSubject(r, ""),
@@ -416,15 +402,12 @@ func checkCaptureReorder(in *Input) Outcome {
 			f.Notes = append(f.Notes, fmt.Sprintf("Inside tunnels, %d late segments were also out of order outside (underlay) and %d were in order outside (reordered before encapsulation).",
 				t.Outer.Underlay, t.Outer.BeforeEncap))
 		}
-		out.Findings = append(out.Findings, f)
-	}
-	out.Detail = strings.Join(details, "; ")
-	return out
+		p.add(f)
+	})
 }
 
 func checkCaptureMissed(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "every acknowledged segment was captured", func(r *capture.Result, p *perCapture) {
 		t := &r.Totals.TCP
 		var dropped uint64
 		for _, i := range r.Interfaces {
@@ -433,7 +416,7 @@ func checkCaptureMissed(in *Input) Outcome {
 			}
 		}
 		if t.NotCapturedSegments == 0 && dropped == 0 {
-			continue
+			return
 		}
 		summary := fmt.Sprintf("The capture missed packets: %d segments (%d bytes) were acknowledged by the receiver but never captured.",
 			t.NotCapturedSegments, t.NotCapturedBytes)
@@ -449,32 +432,23 @@ func checkCaptureMissed(in *Input) Outcome {
 				Num("capture_dropped_packets", float64(dropped), "packets")},
 			Fix: []string{"tcpdump -i IFACE -B 65536 -s 128 -w FILE   # bigger buffer, headers only"},
 		}
-		out.Findings = append(out.Findings, f)
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "every acknowledged segment was captured"
-	}
-	return out
+		p.add(f)
+	})
 }
 
 func checkCaptureDuplicates(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "no duplicate frames worth noting", func(r *capture.Result, p *perCapture) {
 		d := r.Totals.TCP.Duplicates
 		if r.TCPPackets == 0 || float64(d) < capDuplicateShare*float64(r.TCPPackets) {
-			continue
+			return
 		}
-		out.Findings = append(out.Findings, Finding{ID: "capture.duplicate_frames", Subject: captureSubject(r, ""),
+		p.add(Finding{ID: "capture.duplicate_frames", Subject: captureSubject(r, ""),
 			Summary: fmt.Sprintf("%d TCP frames (%.1f%%) were captured twice; netdx counted each once and none as a retransmission.",
 				d, pct(d, r.TCPPackets)),
 			Evidence: []Evidence{Num("capture_duplicates", float64(d), "packets"), Num("tcp_packets", float64(r.TCPPackets), "packets")},
 			Fix:      []string{"capture on one interface (not -i any) or one side of the mirror", "editcap -d IN OUT   # deduplicate for other tools"},
 		})
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "no duplicate frames worth noting"
-	}
-	return out
+	})
 }
 
 // hostsOf names the hosts (addresses without ports) of direction i.
@@ -494,8 +468,7 @@ func sideOf(f *capture.Flow, i int) (from, to string) {
 }
 
 func checkCaptureZeroWindow(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "no receiver closed its window for long", func(r *capture.Result, p *perCapture) {
 		type hit struct {
 			f *capture.Flow
 			i int
@@ -529,18 +502,13 @@ func checkCaptureZeroWindow(in *Input) Outcome {
 			if len(hits) > capMaxFlowFindings && k == capMaxFlowFindings-1 {
 				f.Notes = append(f.Notes, fmt.Sprintf("Other flows that closed their windows: %d.", len(hits)-capMaxFlowFindings))
 			}
-			out.Findings = append(out.Findings, f)
+			p.add(f)
 		}
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "no receiver closed its window for long"
-	}
-	return out
+	})
 }
 
 func checkCaptureWindowFull(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "no sender was held back by a receive window", func(r *capture.Result, p *perCapture) {
 		n := 0
 		for _, fl := range r.Flows {
 			for i := range fl.Dir {
@@ -568,19 +536,14 @@ func checkCaptureWindowFull(in *Input) Outcome {
 				if peer.WindowScale == 0 {
 					f.Fix = append(f.Fix, "sysctl -w net.ipv4.tcp_window_scaling=1   # on "+rcvHost+": the handshake negotiated no window scaling, so the window stops at 64 KiB")
 				}
-				out.Findings = append(out.Findings, f)
+				p.add(f)
 			}
 		}
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "no sender was held back by a receive window"
-	}
-	return out
+	})
 }
 
 func checkCaptureUndecoded(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "packets decoded", func(r *capture.Result, p *perCapture) {
 		var n uint64
 		var reasons []string
 		for _, u := range r.Undecoded {
@@ -590,17 +553,13 @@ func checkCaptureUndecoded(in *Input) Outcome {
 			}
 		}
 		if r.Packets == 0 || float64(n) < capUndecodedShare*float64(r.Packets) {
-			continue
+			return
 		}
-		out.Findings = append(out.Findings, Finding{ID: "capture.undecoded", Subject: captureSubject(r, ""),
+		p.add(Finding{ID: "capture.undecoded", Subject: captureSubject(r, ""),
 			Summary: fmt.Sprintf("%d of %d packets (%.1f%%) were not decoded down to TCP or UDP and are left out of the analysis.",
 				n, r.Packets, pct(n, r.Packets)),
 			Evidence: []Evidence{Num("undecoded_packets", float64(n), "packets"), Num("packets", float64(r.Packets), "packets"),
 				Text("reasons", strings.Join(reasons, "; "))},
 		})
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "packets decoded"
-	}
-	return out
+	})
 }

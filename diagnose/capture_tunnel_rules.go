@@ -118,8 +118,7 @@ func tunnelDirName(t *capture.Tunnel, i int) string {
 }
 
 func checkUnderlayReorder(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "no tunnel's outer order was disturbed", func(r *capture.Result, p *perCapture) {
 		for _, t := range r.Tunnels {
 			o := &t.Inner.Outer
 			attributed := o.Underlay + o.BeforeEncap
@@ -152,22 +151,17 @@ func checkUnderlayReorder(in *Input) Outcome {
 				f.Summary = fmt.Sprintf("%d of %d late inner segments were late in the outer order too: reordered after encapsulation, by the underlay or the sender's transmit path.",
 					o.Underlay, attributed)
 			}
-			out.Findings = append(out.Findings, f)
+			p.add(f)
 		}
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "no tunnel's outer order was disturbed"
-	}
-	return out
+	})
 }
 
 func checkEndpointReorder(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "no tunnel endpoint reordered", func(r *capture.Result, p *perCapture) {
 		for _, t := range r.Tunnels {
 			o := &t.Inner.Outer
 			if o.BeforeEncap >= capAttribMin && o.BeforeEncap*2 > o.Underlay+o.BeforeEncap {
-				out.Findings = append(out.Findings, Finding{ID: "capture.reordering_at_tunnel_endpoint",
+				p.add(Finding{ID: "capture.reordering_at_tunnel_endpoint",
 					Subject: captureSubject(r, report.TunnelID(t)),
 					Summary: fmt.Sprintf("%d of %d late inner segments kept their place in the outer order: they were already out of order when %s encapsulated them.",
 						o.BeforeEncap, o.Underlay+o.BeforeEncap, t.A),
@@ -194,7 +188,7 @@ func checkEndpointReorder(in *Input) Outcome {
 			}
 		}
 		if plainReo < capReorderMin || float64(plainReo) < capReorderWarn*float64(plainPk) {
-			continue
+			return
 		}
 		for _, t := range r.Tunnels {
 			if t.Kind != "wireguard" && t.Kind != "esp" {
@@ -210,7 +204,7 @@ func checkEndpointReorder(in *Input) Outcome {
 			if pk < capSeqMinPackets || reo > 0 {
 				continue
 			}
-			out.Findings = append(out.Findings, Finding{ID: "capture.reordering_at_tunnel_endpoint",
+			p.add(Finding{ID: "capture.reordering_at_tunnel_endpoint",
 				Subject: captureSubject(r, report.TunnelID(t)),
 				Summary: fmt.Sprintf("The %s tunnel's counters are in order over %d packets while %d of %d segments of the unencapsulated flows in this capture arrived out of order: the tunnel endpoints reorder (before encryption or after decryption), not the underlay.",
 					t.Kind, pk, plainReo, plainPk),
@@ -221,20 +215,15 @@ func checkEndpointReorder(in *Input) Outcome {
 				Notes: []string{"netdx cannot pair encrypted outer packets with inner ones; this compares the two orders as a whole."},
 			})
 		}
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "no tunnel endpoint reordered"
-	}
-	return out
+	})
 }
 
 func checkSizeOrdered(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "reordering does not follow packet size", func(r *capture.Result, p *perCapture) {
 		reo := &r.Totals.Reorder
 		n := reo.LateSmaller + reo.LateLarger + reo.LateSameSize
 		if n < capSizeOrderMin {
-			continue
+			return
 		}
 		f := Finding{ID: "capture.size_ordered_reordering", Subject: captureSubject(r, ""),
 			Evidence: []Evidence{Num("late_larger_than_overtaker", float64(reo.LateLarger), "segments"),
@@ -251,14 +240,10 @@ func checkSizeOrdered(in *Input) Outcome {
 			f.Summary = fmt.Sprintf("In %d of %d reorderings a larger segment overtook a smaller one: full-size segments were released ahead of the small ones sent before them (a batch flushed largest first).",
 				reo.LateSmaller, n)
 		default:
-			continue
+			return
 		}
-		out.Findings = append(out.Findings, f)
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "reordering does not follow packet size"
-	}
-	return out
+		p.add(f)
+	})
 }
 
 // tunnelOverhead is the bytes a tunnel layer adds in front of the inner IP
@@ -294,8 +279,7 @@ func tunnelOverhead(es []capture.Encap) (int, string) {
 }
 
 func checkPMTU(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "no flow lost only its full-size segments", func(r *capture.Result, p *perCapture) {
 		n := 0
 		for _, fl := range r.Flows {
 			for i := range fl.Dir {
@@ -341,19 +325,14 @@ func checkPMTU(in *Input) Outcome {
 				}
 				f.Fix = append(f.Fix, "sysctl -w net.ipv4.tcp_mtu_probing=1   # on "+sndHost+": find the MTU without ICMP",
 					"allow ICMP type 3 code 4 and ICMPv6 type 2 (packet too big) through the firewalls on the path")
-				out.Findings = append(out.Findings, f)
+				p.add(f)
 			}
 		}
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "no flow lost only its full-size segments"
-	}
-	return out
+	})
 }
 
 func checkTunnelLoss(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "no tunnel sequence gaps", func(r *capture.Result, p *perCapture) {
 		for _, t := range r.Tunnels {
 			for i := range t.Dir {
 				s := t.Dir[i].Seq
@@ -364,7 +343,7 @@ func checkTunnelLoss(in *Input) Outcome {
 				if i == 1 {
 					dst = t.A
 				}
-				out.Findings = append(out.Findings, Finding{ID: "capture.tunnel_loss", Subject: captureSubject(r, tunnelDirName(t, i)),
+				p.add(Finding{ID: "capture.tunnel_loss", Subject: captureSubject(r, tunnelDirName(t, i)),
 					Summary: fmt.Sprintf("%s: %d of %d %s values never arrived (%.2f%%): encapsulated packets were lost before the capture point.",
 						tunnelDirName(t, i), s.Lost, s.Packets+s.Lost, t.Dir[i].SeqSource, pct(s.Lost, s.Packets+s.Lost)),
 					Evidence: []Evidence{Text("tunnel", report.TunnelID(t)), Text("sequence_source", t.Dir[i].SeqSource),
@@ -375,23 +354,18 @@ func checkTunnelLoss(in *Input) Outcome {
 				})
 			}
 		}
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "no tunnel sequence gaps"
-	}
-	return out
+	})
 }
 
 func checkTunnelReplays(in *Input) Outcome {
-	var out Outcome
-	for _, r := range in.Captures {
+	return eachCapture(in, "no tunnel sequence number seen twice", func(r *capture.Result, p *perCapture) {
 		for _, t := range r.Tunnels {
 			for i := range t.Dir {
 				s := t.Dir[i].Seq
 				if s == nil || s.Replays == 0 {
 					continue
 				}
-				out.Findings = append(out.Findings, Finding{ID: "capture.tunnel_replays", Subject: captureSubject(r, tunnelDirName(t, i)),
+				p.add(Finding{ID: "capture.tunnel_replays", Subject: captureSubject(r, tunnelDirName(t, i)),
 					Summary: fmt.Sprintf("%s: %d %s values arrived a second time, apart in time: the network duplicated them or they were replayed; the receiver drops them.",
 						tunnelDirName(t, i), s.Replays, t.Dir[i].SeqSource),
 					Evidence: []Evidence{Text("tunnel", report.TunnelID(t)), Text("sequence_source", t.Dir[i].SeqSource),
@@ -399,9 +373,5 @@ func checkTunnelReplays(in *Input) Outcome {
 				})
 			}
 		}
-	}
-	if len(out.Findings) == 0 {
-		out.Detail = "no tunnel sequence number seen twice"
-	}
-	return out
+	})
 }
