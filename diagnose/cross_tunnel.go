@@ -103,10 +103,7 @@ func (t hostTunnel) String() string {
 // hostTunnels lists the host's tunnel interfaces, by name.
 func hostTunnels(s *sample) []hostTunnel {
 	var out []hostTunnel
-	for _, l := range s.After.Links {
-		if !tunnelKinds[l.Kind] {
-			continue
-		}
+	for l := range s.links(isTunnel) {
 		out = append(out, hostTunnel{name: l.Name, kind: l.Kind, mtu: l.MTU, batching: batchingOn(s, l.Name)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })

@@ -199,10 +199,7 @@ func checkNICErrors(in *Input) Outcome {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
 	var out []Finding
-	for _, l := range s.After.Links {
-		if l.Name == "lo" {
-			continue
-		}
+	for l := range s.links(notLoopback) {
 		for _, dir := range []string{"rx", "tx"} {
 			var errs collectors.Change
 			var parts []string
@@ -255,10 +252,7 @@ func checkNICDrops(in *Input) Outcome {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
 	var out []Finding
-	for _, l := range s.After.Links {
-		if l.Name == "lo" {
-			continue
-		}
+	for l := range s.links(notLoopback) {
 		if f, ok := s.rxDropped(l); ok {
 			out = append(out, f)
 		}
@@ -537,10 +531,7 @@ func checkRingOverflow(in *Input) Outcome {
 		return Outcome{NotChecked: "interfaces not read"}
 	}
 	var out []Finding
-	for _, l := range s.After.Links {
-		if l.Name == "lo" {
-			continue
-		}
+	for l := range s.links(notLoopback) {
 		rd := s.ringDrops(l.Name)
 		r := report.Ratio(rd.sum, rd.packets.Delta+rd.sum)
 		sev := grade(

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 
 	"github.com/netdx/netdx/collectors"
@@ -117,3 +118,21 @@ func fmtPct(r float64) string {
 func pctEvidence(name string, r float64) Evidence {
 	return Num(name, report.Round(r*100, 3), "percent")
 }
+
+// links yields the interfaces of the last sample that keep accepts: the
+// loop every per-interface rule starts with.
+func (s *sample) links(keep func(l *collectors.Link) bool) iter.Seq[collectors.Link] {
+	return func(yield func(collectors.Link) bool) {
+		for i := range s.After.Links {
+			if keep(&s.After.Links[i]) && !yield(s.After.Links[i]) {
+				return
+			}
+		}
+	}
+}
+
+// notLoopback keeps every interface but lo.
+func notLoopback(l *collectors.Link) bool { return l.Name != "lo" }
+
+// isTunnel keeps the tunnel interfaces.
+func isTunnel(l *collectors.Link) bool { return tunnelKinds[l.Kind] }

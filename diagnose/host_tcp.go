@@ -319,10 +319,7 @@ func checkReordering(in *Input) Outcome {
 	recEv, rec, haveRec := s.sysctl("net.ipv4.tcp_recovery")
 	f.Evidence = append(f.Evidence, reorderEv, recEv)
 	var tunnels []string
-	for _, l := range s.After.Links {
-		if !tunnelKinds[l.Kind] {
-			continue
-		}
+	for l := range s.links(isTunnel) {
 		tunnels = append(tunnels, l.Name+" ("+l.Kind+")")
 	}
 	if len(tunnels) > 0 {
