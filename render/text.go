@@ -155,13 +155,24 @@ func (p *printer) below(g grid, i int, indent string) {
 // known; continuation lines line up under the text, not the label
 // ("  note: ").
 func (p *printer) wrap(indent, s string) {
+	p.wrapHang(indent, strings.Repeat(" ", lipgloss.Width(indent)), s)
+}
+
+// item writes one item of a list (evidence, a fix) after indent; its
+// continuation lines are indented two columns more, so each item reads
+// as one.
+func (p *printer) item(indent, s string) { p.wrapHang(indent, indent+"  ", s) }
+
+// wrapHang writes s wrapped to the output width, the first line after
+// indent, the others after hang.
+func (p *printer) wrapHang(indent, hang, s string) {
 	width := 0
 	if p.t.Width > 0 {
-		width = max(p.t.Width-lipgloss.Width(indent), 20)
+		width = max(p.t.Width-max(lipgloss.Width(indent), lipgloss.Width(hang)), 20)
 	}
 	for i, line := range wrapText(s, width) {
 		if i == 1 {
-			indent = strings.Repeat(" ", lipgloss.Width(indent))
+			indent = hang
 		}
 		p.printf("%s%s\n", indent, line)
 	}
@@ -259,7 +270,7 @@ func (p *printer) findings(fs []report.Finding) {
 				if g.Subject != "" {
 					title += " · " + g.Subject
 				}
-				p.wrap("    ", p.severity(g.Severity)+" "+title+": "+g.Summary)
+				p.item("    ", p.severity(g.Severity)+" "+title+": "+g.Summary)
 			}
 		}
 	}
@@ -328,13 +339,13 @@ func (p *printer) finding(f report.Finding, explain bool) {
 	if len(f.Evidence) > 0 {
 		p.printf("  evidence:\n")
 		for _, e := range f.Evidence {
-			p.wrap("    ", evidenceLine(e))
+			p.item("    ", evidenceLine(e))
 		}
 	}
 	if len(f.Fix) > 0 {
 		p.printf("  fix:\n")
 		for _, x := range f.Fix {
-			p.wrap("    ", x)
+			p.item("    ", x)
 		}
 	}
 	for _, n := range f.Notes {
