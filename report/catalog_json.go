@@ -29,6 +29,9 @@ type CatalogEntry struct {
 	Source Source `json:"source"`
 	// Layer places the finding in the stack.
 	Layer Layer `json:"layer"`
+	// Object is the kind of thing the finding's subject names; absent
+	// for findings about the host or namespace as a whole.
+	Object Object `json:"object,omitempty"`
 	// Severity is the usual severity; a finding may carry another when
 	// its evidence says so.
 	Severity Severity `json:"severity"`

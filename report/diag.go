@@ -36,6 +36,10 @@ type Diag struct {
 	Conntrack *DiagConntrack `json:"conntrack,omitempty"`
 	// MPTCP is filled by newDiagMPTCP, owned by the MPTCP work.
 	MPTCP *DiagMPTCP `json:"mptcp,omitempty"`
+	// Connections is the per-connection TCP view: what held connections
+	// back over the window, the worst of each limit; absent when the TCP
+	// sockets could not be read.
+	Connections *DiagConnections `json:"connections,omitempty"`
 	// Scopes labels each section above, and the host-wide values inside
 	// per-namespace sections, by path under diag ("softnet",
 	// "sockets.sockstat.TCP.mem"): "netns" for the namespace's own values,
@@ -230,6 +234,10 @@ type DiagSysctl struct {
 	// Scope is netns for a per-namespace setting, host for a host-global one
 	// (read from the host's namespace when a child namespace hides it).
 	Scope string `json:"scope"`
+	// Writable says whether root could change the setting from the
+	// namespace read: false for a host-global setting a child namespace
+	// shows read-only or not at all; absent when unknown (a recording).
+	Writable *bool `json:"writable,omitempty"`
 }
 
 // DiagSockets is the sockets that can overflow and the protocols' memory.
@@ -266,6 +274,10 @@ type DiagListener struct {
 	FillPct float64 `json:"fill_pct"`
 	// Drops is the socket's own drop counter (SK_MEMINFO_DROPS), when read.
 	Drops *DiagCounter `json:"drops,omitempty"`
+	// SynRecv is the half-open connections in the listener's SYN queue
+	// now (SYN-RECV), when read: a full queue holds backlog + 1; with
+	// SYN cookies always on (tcp_syncookies=2) none is kept.
+	SynRecv *uint64 `json:"syn_recv,omitempty"`
 	// Inode is the socket's inode (match with ss -e or /proc/PID/fd).
 	Inode uint64 `json:"inode"`
 	// UID is the socket owner's user id.
@@ -337,6 +349,17 @@ type DiagConntrack struct {
 	// Stats are /proc/net/stat/nf_conntrack's columns summed over CPUs
 	// (entries is the namespace's count, repeated on every row, not summed).
 	Stats map[string]DiagCounter `json:"stats,omitempty"`
+	// MaxWritable says whether nf_conntrack_max can be changed from the
+	// namespace read: false in a child namespace, where only the host can
+	// raise it; absent when unknown.
+	MaxWritable *bool `json:"max_writable,omitempty"`
+	// ByProto counts the namespace's entries by protocol (tcp, udp,
+	// icmp...), read over ctnetlink; absent when not read (it needs
+	// CAP_NET_ADMIN).
+	ByProto map[string]uint64 `json:"by_proto,omitempty"`
+	// Counted is how many entries ByProto covers: at most 8192, so on a
+	// larger table the shares, not the counts, describe it.
+	Counted uint64 `json:"counted,omitempty"`
 }
 
 // NewDiag converts the diag input into its JSON form.
@@ -356,7 +379,7 @@ func NewDiag(d *collectors.Window) *Diag {
 	if s.After.Sysctls != nil {
 		out.Sysctls = map[string]DiagSysctl{}
 		for k, v := range s.After.Sysctls {
-			out.Sysctls[k] = DiagSysctl{Value: v.Value, Scope: v.Scope}
+			out.Sysctls[k] = DiagSysctl{Value: v.Value, Scope: v.Scope, Writable: v.Writable}
 		}
 	}
 	out.Sockets = s.diagSockets()
@@ -553,7 +576,7 @@ func (s diagWindow) diagSockets() *DiagSockets {
 	out.Listeners = make([]DiagListener, 0, len(ls))
 	for _, l := range ls {
 		dl := DiagListener{Local: l.Local, Port: l.Port, AcceptQueue: l.AcceptQueue, Backlog: l.Backlog,
-			FillPct: Round(Ratio(l.AcceptQueue, l.Backlog)*100, 2), Inode: l.Inode, UID: l.UID, Process: proc(l.Process)}
+			FillPct: Round(Ratio(l.AcceptQueue, l.Backlog)*100, 2), SynRecv: l.SynRecv, Inode: l.Inode, UID: l.UID, Process: proc(l.Process)}
 		if l.Drops != nil {
 			c := DiagCounter{Total: *l.Drops}
 			if l.DroppedOK && !s.SinceBoot {
@@ -603,7 +626,8 @@ func (s diagWindow) diagConntrack() *DiagConntrack {
 	if ct == nil {
 		return nil
 	}
-	out := &DiagConntrack{Count: ct.Count, Max: ct.Max, Buckets: ct.Buckets}
+	out := &DiagConntrack{Count: ct.Count, Max: ct.Max, Buckets: ct.Buckets, MaxWritable: ct.MaxWritable,
+		ByProto: ct.ByProto, Counted: ct.Counted}
 	if ct.Count != nil && ct.Max != nil && *ct.Max > 0 {
 		p := Round(Ratio(*ct.Count, *ct.Max)*100, 2)
 		out.FillPct = &p

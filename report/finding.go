@@ -48,6 +48,28 @@ func (l Layer) Rank() int {
 	return len(Layers)
 }
 
+// Object is the kind of thing a finding is about: what its Subject
+// names.
+type Object string
+
+// Kinds of objects findings are about.
+const (
+	ObjectListener   Object = "listener"   // a listening TCP socket: address:port (process)
+	ObjectSocket     Object = "socket"     // a UDP socket: address:port (process)
+	ObjectConnection Object = "connection" // a TCP or MPTCP connection: local → peer (process)
+	ObjectInterface  Object = "interface"  // a network interface
+	ObjectQdisc      Object = "qdisc"      // the queueing discipline of an interface
+	ObjectCPU        Object = "cpu"        // a CPU's softnet backlog
+	ObjectEndpoint   Object = "endpoint"   // an MPTCP path manager endpoint
+	ObjectNamespace  Object = "namespace"  // a network namespace's own table (conntrack)
+	ObjectPath       Object = "path"       // a traced path, or a hop on it
+	ObjectCapture    Object = "capture"    // a capture file, or a flow or tunnel in it
+)
+
+// Objects lists every kind of object.
+var Objects = []Object{ObjectListener, ObjectSocket, ObjectConnection, ObjectInterface, ObjectQdisc, ObjectCPU,
+	ObjectEndpoint, ObjectNamespace, ObjectPath, ObjectCapture}
+
 // Finding is one diagnosis: what is wrong, where, the numbers that show it,
 // and what to change.
 type Finding struct {
@@ -63,8 +85,14 @@ type Finding struct {
 	// Layer places it in the stack.
 	Layer Layer `json:"layer"`
 	// Subject is what the finding is about: an interface, a queue, a
-	// socket, a CPU, a hop, a flow. Empty for host-wide findings.
+	// socket, a CPU, a hop, a flow. Empty for host-wide findings. When
+	// several objects share the cause, it names the worst and the others
+	// are in evidence.
 	Subject string `json:"subject"`
+	// Object is the kind of thing Subject names ("listener", "connection",
+	// "interface"...), from the finding's catalog entry; absent for
+	// findings about the host or namespace as a whole.
+	Object Object `json:"object,omitempty"`
 	// Summary is one sentence with the numbers that matter.
 	Summary string `json:"summary"`
 	// Explanation says what the evidence means in this context.
