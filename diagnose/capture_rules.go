@@ -34,6 +34,7 @@ const (
 func init() {
 	register(Rule{Name: "capture retransmissions", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureRetrans}, Entry{
 		ID: "capture.retransmissions", Title: "TCP segments retransmitted", Source: SourceCapture, Layer: LayerCapture,
+		Object:   report.ObjectCapture,
 		Severity: Warning,
 		Explanation: "Senders in this capture sent data again because they believed it lost. Each fast retransmission " +
 			"halves the congestion window; each timeout stalls the flow for at least the retransmission timeout " +
@@ -51,6 +52,7 @@ func init() {
 	})
 	register(Rule{Name: "capture upstream loss", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureLoss}, Entry{
 		ID: "capture.upstream_loss", Title: "Segments lost before the capture point", Source: SourceCapture, Layer: LayerCapture,
+		Object:   report.ObjectCapture,
 		Severity: Warning,
 		Explanation: "Gaps in a sender's sequence that the original segment never filled: the capture saw later data, " +
 			"then only a retransmission of the missing range, or nothing. The segments were lost between the " +
@@ -64,7 +66,8 @@ func init() {
 	})
 	register(Rule{Name: "capture spurious retransmissions", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureSpurious}, Entry{
 		ID: "capture.spurious_retransmissions", Title: "Retransmissions the receiver did not need", Source: SourceCapture,
-		Layer: LayerCapture, Severity: Warning,
+		Object: report.ObjectCapture,
+		Layer:  LayerCapture, Severity: Warning,
 		Explanation: "These retransmissions carried data the receiver already had, proven by an ACK or SACK that " +
 			"already covered it, by the receiver's D-SACK, or by the original arriving after all. Each one cost the " +
 			"sender a congestion-window cut for nothing. After reordering it means the sender's reordering window is " +
@@ -80,6 +83,7 @@ func init() {
 	})
 	register(Rule{Name: "capture reordering", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureReorder}, Entry{
 		ID: "capture.reordering", Title: "Packets delivered out of order", Source: SourceCapture, Layer: LayerCapture,
+		Object:   report.ObjectCapture,
 		Severity: Warning,
 		Explanation: "Original segments arrived after segments sent later (RFC 4737). TCP reads three duplicate ACKs " +
 			"or a RACK timer as loss, so reordering deeper than the sender's reordering window triggers spurious " +
@@ -96,6 +100,7 @@ func init() {
 	})
 	register(Rule{Name: "capture completeness", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureMissed}, Entry{
 		ID: "capture.capture_missed_packets", Title: "The capture missed packets", Source: SourceCapture, Layer: LayerCapture,
+		Object:   report.ObjectCapture,
 		Severity: Warning,
 		Explanation: "The receiver acknowledged data that never appeared in the capture, or the capture file records " +
 			"its own drops. The capture tool could not keep up (or the traffic took another path): these are not " +
@@ -108,6 +113,7 @@ func init() {
 	})
 	register(Rule{Name: "capture duplicate frames", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureDuplicates}, Entry{
 		ID: "capture.duplicate_frames", Title: "Frames captured twice", Source: SourceCapture, Layer: LayerCapture,
+		Object:   report.ObjectCapture,
 		Severity: Info,
 		Explanation: "The same frame appears more than once within a moment (identical IP ID, sequence, ACK, window, " +
 			"timestamps and SACK blocks): a SPAN port mirroring both directions, `tcpdump -i any` seeing a packet on a " +
@@ -119,6 +125,7 @@ func init() {
 	})
 	register(Rule{Name: "capture receive windows", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureZeroWindow}, Entry{
 		ID: "capture.zero_window", Title: "Receiver closed its window", Source: SourceCapture, Layer: LayerCapture,
+		Object:   report.ObjectCapture,
 		Severity: Warning,
 		Explanation: "A receiver advertised a zero receive window: its socket buffer was full because the application " +
 			"did not read fast enough. The sender can only probe until the window opens again; the network is not " +
@@ -130,7 +137,8 @@ func init() {
 	})
 	register(Rule{Name: "capture window limits", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureWindowFull}, Entry{
 		ID: "capture.receive_window_limited", Title: "Sender limited by the receive window", Source: SourceCapture,
-		Layer: LayerCapture, Severity: Info,
+		Object: report.ObjectCapture,
+		Layer:  LayerCapture, Severity: Info,
 		Explanation: "The sender repeatedly filled the window the receiver advertised: throughput is capped at " +
 			"window / round trip, whatever the path could carry.",
 		Thresholds: fmt.Sprintf("Fires when at least %.0f%% of a side's data segments filled the peer's window "+
@@ -142,6 +150,7 @@ func init() {
 	})
 	register(Rule{Name: "capture decoding", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureUndecoded}, Entry{
 		ID: "capture.undecoded", Title: "Packets netdx could not decode", Source: SourceCapture, Layer: LayerCapture,
+		Object:   report.ObjectCapture,
 		Severity: Info,
 		Explanation: "Some packets stopped decoding before their TCP or UDP header: damaged or truncated headers, " +
 			"protocols netdx does not read, or tunnels on ports netdx does not know. They are left out of the flow " +

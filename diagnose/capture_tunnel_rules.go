@@ -25,7 +25,8 @@ const (
 func init() {
 	register(Rule{Name: "capture tunnel underlay order", Source: SourceCapture, Layer: LayerCapture, Check: checkUnderlayReorder}, Entry{
 		ID: "capture.reordering_in_underlay", Title: "Tunnel packets reordered after encapsulation", Source: SourceCapture,
-		Layer: LayerCapture, Severity: Warning,
+		Object: report.ObjectCapture,
+		Layer:  LayerCapture, Severity: Warning,
 		Explanation: "The tunnel's own outer sequence (WireGuard counter, ESP or GRE sequence number, or the outer " +
 			"IPv4 ID the encapsulating host increments) is already out of order: the packets were reordered after " +
 			"they were encapsulated, in the tunnel sender's transmit path or in the underlay network between the " +
@@ -41,7 +42,8 @@ func init() {
 	})
 	register(Rule{Name: "capture tunnel endpoint order", Source: SourceCapture, Layer: LayerCapture, Check: checkEndpointReorder}, Entry{
 		ID: "capture.reordering_at_tunnel_endpoint", Title: "Packets reordered before encapsulation", Source: SourceCapture,
-		Layer: LayerCapture, Severity: Warning,
+		Object: report.ObjectCapture,
+		Layer:  LayerCapture, Severity: Warning,
 		Explanation: "Inner segments arrived out of order although the tunnel's outer sequence is in order: the " +
 			"encapsulating host received or queued them out of order and numbered them as they came. Where only the " +
 			"inner packets are visible on the decapsulating side (a WireGuard interface), the receiving endpoint may " +
@@ -56,7 +58,8 @@ func init() {
 	})
 	register(Rule{Name: "capture size-ordered batching", Source: SourceCapture, Layer: LayerCapture, Check: checkSizeOrdered}, Entry{
 		ID: "capture.size_ordered_reordering", Title: "Reordering follows packet size", Source: SourceCapture,
-		Layer: LayerCapture, Severity: Warning,
+		Object: report.ObjectCapture,
+		Layer:  LayerCapture, Severity: Warning,
 		Explanation: "Reordered segments differ in size from the segments they were exchanged with, almost always the " +
 			"same way: packets were released in size order instead of sequence order. A GSO/GRO batch flushed " +
 			"smallest first (small segments overtake full-size ones) or a super-segment sent ahead of its small tail, " +
@@ -70,7 +73,8 @@ func init() {
 	})
 	register(Rule{Name: "capture path MTU", Source: SourceCapture, Layer: LayerCapture, Check: checkPMTU}, Entry{
 		ID: "capture.pmtu_blackhole", Title: "Full-size segments do not get through", Source: SourceCapture,
-		Layer: LayerCapture, Severity: Warning,
+		Object: report.ObjectCapture,
+		Layer:  LayerCapture, Severity: Warning,
 		Explanation: "Almost every retransmission of this flow is a full-size segment, and the same ranges are sent " +
 			"again and again or after timeouts, while small segments get through: a link on the path has a smaller " +
 			"MTU and its ICMP 'fragmentation needed' / 'packet too big' never reaches the sender — a path-MTU black " +
@@ -87,6 +91,7 @@ func init() {
 	})
 	register(Rule{Name: "capture tunnel loss", Source: SourceCapture, Layer: LayerCapture, Check: checkTunnelLoss}, Entry{
 		ID: "capture.tunnel_loss", Title: "Tunnel packets lost", Source: SourceCapture, Layer: LayerCapture,
+		Object:   report.ObjectCapture,
 		Severity: Warning,
 		Explanation: "The tunnel's outer sequence (WireGuard counter, ESP or GRE sequence number) has gaps that were " +
 			"never filled: encapsulated packets were lost between the tunnel sender and the capture point. The " +
@@ -98,6 +103,7 @@ func init() {
 	})
 	register(Rule{Name: "capture tunnel replays", Source: SourceCapture, Layer: LayerCapture, Check: checkTunnelReplays}, Entry{
 		ID: "capture.tunnel_replays", Title: "Tunnel counters seen twice", Source: SourceCapture, Layer: LayerCapture,
+		Object:   report.ObjectCapture,
 		Severity: Warning,
 		Explanation: "Outer sequence numbers that must be unique arrived twice, apart in time (not a capture duplicate): " +
 			"the network duplicated packets (a bonded link in broadcast mode, a layer-2 loop, a mirror feeding back) " +

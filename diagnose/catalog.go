@@ -16,6 +16,12 @@ type Entry struct {
 	Title  string
 	Source Source
 	Layer  Layer
+	// Object is the kind of thing the finding is about. A rule fills a
+	// finding's Subject with it (the worst of several first, the others
+	// in evidence) whenever the entry declares one; when netdx cannot
+	// tell which one it is, the subject says so. Empty for findings about
+	// the host or namespace as a whole.
+	Object report.Object
 	// Severity is the usual severity; a rule may raise or lower it for one
 	// finding when the evidence says so.
 	Severity Severity
@@ -92,7 +98,7 @@ func CatalogDoc(tool report.Tool, es []Entry) report.Catalog {
 	c := report.Catalog{Schema: report.CatalogSchemaURL, SchemaVersion: report.SchemaVersion, Tool: tool, Entries: make([]report.CatalogEntry, 0, len(es))}
 	for _, e := range es {
 		c.Entries = append(c.Entries, report.CatalogEntry{ID: e.ID, Title: e.Title, Source: e.Source, Layer: e.Layer,
-			Severity: e.Severity, Explanation: e.Explanation, Thresholds: e.Thresholds, Remediation: e.Remediation,
+			Object: e.Object, Severity: e.Severity, Explanation: e.Explanation, Thresholds: e.Thresholds, Remediation: e.Remediation,
 			Evidence: nonNil(e.Evidence), References: nonNil(e.References)})
 	}
 	return c

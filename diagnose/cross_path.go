@@ -17,6 +17,7 @@ import (
 func init() {
 	register(Rule{Name: "host retransmissions and path loss", Source: SourceCross, Layer: LayerPath, Cross: checkRetransFromPath}, Entry{
 		ID: "cross.retransmits_from_path_loss", Title: "The host's retransmissions come from loss on a traced path",
+		Object: report.ObjectPath,
 		Source: SourceCross, Layer: LayerPath, Severity: Warning,
 		Explanation: "The host retransmits a share of its TCP segments, and a path traced at the same time loses " +
 			"packets from one hop to the destination. When the host itself dropped nothing over the window (qdisc, " +
@@ -35,6 +36,7 @@ func init() {
 	})
 	register(Rule{Name: "captured loss and path loss", Source: SourceCross, Layer: LayerPath, Cross: checkFlowLossOnPath}, Entry{
 		ID: "cross.flow_loss_on_path", Title: "A captured peer's loss is on the traced path to it",
+		Object: report.ObjectPath,
 		Source: SourceCross, Layer: LayerPath, Severity: Warning,
 		Explanation: "Flows with one peer in a capture retransmit for loss or lose segments before the capture " +
 			"point, and a trace to that same peer (or to the outer endpoint of the tunnel that carries them) loses " +

@@ -39,6 +39,7 @@ var batchingFeatures = []struct{ key, label string }{{"rx-gro", "GRO"}, {"rx-gro
 func init() {
 	register(Rule{Name: "tunnel batching behind reordering", Source: SourceCross, Layer: LayerDriver, Cross: checkTunnelBatching}, Entry{
 		ID: "cross.tunnel_batching_reordering", Title: "A tunnel endpoint's batching reorders the flows inside the tunnel",
+		Object: report.ObjectCapture,
 		Source: SourceCross, Layer: LayerDriver, Severity: Warning,
 		Explanation: "Three views agree: the host's TCP counts reordering (reorder events and D-SACKs, the peers' proof of " +
 			"needless retransmissions), a capture measures segments delivered out of order, and the host has tunnel " +
@@ -66,6 +67,7 @@ func init() {
 	})
 	register(Rule{Name: "tunnel MTU behind a black hole", Source: SourceCross, Layer: LayerNIC, Cross: checkTunnelMTU}, Entry{
 		ID: "cross.tunnel_mtu_blackhole", Title: "A tunnel's MTU leaves no room for its headers: full-size packets vanish",
+		Object: report.ObjectCapture,
 		Source: SourceCross, Layer: LayerNIC, Severity: Warning,
 		Explanation: "A capture shows a path-MTU black hole (full-size segments retransmitted again and again while " +
 			"small ones pass) and this host has a tunnel interface whose MTU plus the tunnel's own headers exceeds " +

@@ -80,7 +80,7 @@ func checkICMPRateLimit(in *Input) Outcome {
 	}
 	f.Summary = fmt.Sprintf("The kernel suppressed %s by its ICMP rate limits (%s).", s.amount(total, "ICMP messages"),
 		strings.Join(parts, ", "))
-	f.Fix = []string{"sysctl -w net.ipv4.icmp_msgs_per_sec=10000   # only if peers need this host's ICMP (it forwards traffic)"}
+	s.prescribe(&f, setting("net.ipv4.icmp_msgs_per_sec", "10000", "only if peers need this host's ICMP: it forwards traffic"))
 	f.Notes = []string{"A trace through or to this host shows loss at it that is not packet loss: netdx trace reports such hops as path.icmp_rate_limited."}
 	return Outcome{Findings: []Finding{f}}
 }

@@ -72,6 +72,7 @@ func saturationExpr() string {
 func init() {
 	register(Rule{Name: "interface errors", Source: SourceHost, Layer: LayerNIC, Check: checkNICErrors}, Entry{
 		ID: "nic.errors", Title: "Interface receive or transmit errors",
+		Object: report.ObjectInterface,
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "Frames arrived damaged (CRC, frame alignment, length errors) or could not be sent (carrier, " +
 			"aborted, window errors). These are physical-layer problems: cabling, optics, a bad port, or a " +
@@ -87,6 +88,7 @@ func init() {
 	})
 	register(Rule{Name: "interface drops", Source: SourceHost, Layer: LayerNIC, Check: checkNICDrops}, Entry{
 		ID: "nic.rx_dropped", Title: "Interface dropped received packets",
+		Object: report.ObjectInterface,
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The kernel or driver dropped packets the interface received, after the NIC delivered them " +
 			"(rx_dropped, not counting ring overflows, which driver.ring_overflow covers): no memory for the " +
@@ -104,6 +106,7 @@ func init() {
 			linkIncrease("rx_dropped"), linkIncrease("rx_packets"), linkIncrease("rx_dropped"), promql.Num(nicDropShare))}},
 	}, Entry{
 		ID: "nic.tx_dropped", Title: "Interface dropped packets on transmit",
+		Object: report.ObjectInterface,
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The interface dropped packets it was asked to send. On a veth the peer namespace could not " +
 			"take them (its backlog was full or it is down); on a tun/tap the program reading the device is " +
@@ -120,6 +123,7 @@ func init() {
 	})
 	register(Rule{Name: "link utilisation", Source: SourceHost, Layer: LayerNIC, Check: checkSaturation}, Entry{
 		ID: "nic.link_saturated", Title: "Link near line rate",
+		Object: report.ObjectInterface,
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The interface carried 90% or more of its negotiated speed in one direction over the " +
 			"interval. Queues build and drop at the bottleneck; latency grows before loss does.",
@@ -133,6 +137,7 @@ func init() {
 	})
 	register(Rule{Name: "link stability", Source: SourceHost, Layer: LayerNIC, Check: checkFlapping}, Entry{
 		ID: "nic.link_flapping", Title: "Link went down and up",
+		Object: report.ObjectInterface,
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The carrier changed state during the interval: the link went down and came back. " +
 			"Everything sent meanwhile was lost, and routing, bonding or MPTCP had to react.",
@@ -146,6 +151,7 @@ func init() {
 	})
 	register(Rule{Name: "cloud allowances", Source: SourceHost, Layer: LayerNIC, Check: checkAllowances}, Entry{
 		ID: "nic.allowance_exceeded", Title: "Cloud instance network allowance exceeded",
+		Object: report.ObjectInterface,
 		Source: SourceHost, Layer: LayerNIC, Severity: Warning,
 		Explanation: "The hypervisor queued or dropped packets because the instance exceeded an allowance of its " +
 			"type (AWS ENA: bandwidth in or out, packets per second, tracked connections, or link-local " +
@@ -161,6 +167,7 @@ func init() {
 	})
 	register(Rule{Name: "NIC rings", Source: SourceHost, Layer: LayerDriver, Check: checkRingOverflow}, Entry{
 		ID: "driver.ring_overflow", Title: "NIC receive ring overflow: packets lost before the kernel saw them",
+		Object: report.ObjectInterface,
 		Source: SourceHost, Layer: LayerDriver, Severity: Warning,
 		Explanation: "The NIC had packets but no free receive descriptor or buffer to put them in, because the " +
 			"ring was too small for the burst or the CPU serving the queue did not refill it in time (missed, " +
@@ -179,6 +186,7 @@ func init() {
 	})
 	register(Rule{Name: "NIC port buffers", Source: SourceHost, Layer: LayerDriver, Check: checkPortDiscards}, Entry{
 		ID: "driver.port_discards", Title: "NIC port buffer overflow",
+		Object: report.ObjectInterface,
 		Source: SourceHost, Layer: LayerDriver, Severity: Warning,
 		Explanation: "The adapter's own packet buffer overflowed before packets reached the host's rings " +
 			"(mlx5 rx_discards_phy, i40e port.rx_dropped/port.rx_discards): the adapter or its PCIe link " +

@@ -33,6 +33,7 @@ var (
 func init() {
 	register(Rule{Name: "qdisc drops", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscDrops}, Entry{
 		ID: "qdisc.drops", Title: "Egress queue (qdisc) dropped packets",
+		Object: report.ObjectQdisc,
 		Source: SourceHost, Layer: LayerQdisc, Severity: Warning,
 		Explanation: "The interface's root queueing discipline dropped packets it was asked to send: a FIFO " +
 			"(pfifo_fast, pfifo) was full (txqueuelen packets), an AQM (fq_codel, fq, cake) dropped to keep " +
@@ -53,6 +54,7 @@ func init() {
 	})
 	register(Rule{Name: "qdisc requeues", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscRequeues}, Entry{
 		ID: "qdisc.requeues", Title: "Driver transmit ring full: qdisc requeued packets",
+		Object: report.ObjectQdisc,
 		Source: SourceHost, Layer: LayerQdisc, Severity: Info,
 		Explanation: "The driver refused packets because its transmit ring was full, so the qdisc put them back " +
 			"and retried: the NIC cannot drain the ring as fast as the host fills it (link saturated, pause " +
@@ -68,6 +70,7 @@ func init() {
 	})
 	register(Rule{Name: "qdisc standing queues", Source: SourceHost, Layer: LayerQdisc, Check: checkStandingQueue}, Entry{
 		ID: "qdisc.standing_queue", Title: "A standing queue adds latency on egress",
+		Object: report.ObjectQdisc,
 		Source: SourceHost, Layer: LayerQdisc, Severity: Info,
 		Explanation: "The root qdisc held queued packets in both samples: a standing queue rather than a burst. " +
 			"Every packet sent waits behind it (bufferbloat).",

@@ -3,11 +3,13 @@ package diagnose
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/netdx/netdx/internal/promql"
 
 	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/report"
 )
 
 // Thresholds of the softnet rules (netdata's 1min_netdev_backlog_exceeded
@@ -27,6 +29,7 @@ var (
 func init() {
 	register(Rule{Name: "softnet backlog", Source: SourceHost, Layer: LayerSoftnet, Check: checkSoftnetDrops}, Entry{
 		ID: "softnet.backlog_drops", Title: "Per-CPU input backlog full: packets dropped before the IP stack",
+		Object: report.ObjectCPU,
 		Source: SourceHost, Layer: LayerSoftnet, Severity: Warning,
 		Explanation: "Packets handed to a CPU's input backlog (RPS steering, and the netif_rx path of veth, " +
 			"loopback, tun and many tunnels) were dropped because the backlog already held " +
@@ -46,6 +49,7 @@ func init() {
 	})
 	register(Rule{Name: "softnet budget", Source: SourceHost, Layer: LayerSoftnet, Check: checkTimeSqueeze}, Entry{
 		ID: "softnet.time_squeeze", Title: "Packet processing ran out of budget with work left",
+		Object: report.ObjectCPU,
 		Source: SourceHost, Layer: LayerSoftnet, Severity: Info,
 		Explanation: "The receive softirq stopped with packets still waiting because it used up its budget " +
 			"(net.core.netdev_budget packets or netdev_budget_usecs microseconds per run). The packets wait for " +
@@ -60,6 +64,7 @@ func init() {
 	})
 	register(Rule{Name: "RPS flow limit", Source: SourceHost, Layer: LayerSoftnet, Check: checkFlowLimit}, Entry{
 		ID: "softnet.flow_limit", Title: "RPS flow limit dropped packets of a heavy flow",
+		Object: report.ObjectCPU,
 		Source: SourceHost, Layer: LayerSoftnet, Severity: Warning,
 		Explanation: "The RPS flow limit dropped packets of flows that took more than their share of a busy " +
 			"CPU's backlog, protecting small flows from one heavy flow. Host-global.",
@@ -145,6 +150,21 @@ func topCPUs(cpus []softnetCPU, field func(softnetCPU) uint64) (string, uint64) 
 	return strings.Join(parts, ", "), field(cs[0])
 }
 
+// worstCPU names the CPU with the largest value of field, the subject of
+// a softnet finding.
+func worstCPU(cpus []softnetCPU, field func(softnetCPU) uint64) string {
+	if len(cpus) == 0 {
+		return notIdentified(report.ObjectCPU)
+	}
+	w := cpus[0]
+	for _, c := range cpus[1:] {
+		if field(c) > field(w) {
+			w = c
+		}
+	}
+	return fmt.Sprintf("CPU %d", w.cpu)
+}
+
 // totalEvidence is a summed change as evidence.
 func (s *sample) totalEvidence(name string, total, delta uint64) Evidence {
 	return s.ev(collectors.Change{Name: name, Total: total, Delta: delta, Rate: s.Rate(delta), OK: true})
@@ -176,16 +196,18 @@ func checkSoftnetDrops(in *Input) Outcome {
 	top, worst := topCPUs(t.cpus, func(c softnetCPU) uint64 { return c.dropped })
 	total := softnetAfterTotal(s.After, func(c collectors.SoftnetCPU) uint64 { return c.Dropped })
 	ev, backlog, haveBacklog := s.sysctl("net.core.netdev_max_backlog")
-	f := Finding{ID: "softnet.backlog_drops", Severity: sev,
+	f := Finding{ID: "softnet.backlog_drops", Severity: sev, Subject: worstCPU(t.cpus, func(c softnetCPU) uint64 { return c.dropped }),
 		Summary:  fmt.Sprintf("CPU input backlogs dropped %s (%s).", s.amount(collectors.Change{Total: total, Delta: t.dropped, Rate: r}, "packets"), top),
 		Evidence: []Evidence{s.totalEvidence("softnet dropped (all CPUs)", total, t.dropped), Text("by CPU", top), ev},
 	}
+	var rs []remedy
 	if haveBacklog && len(backlog) == 1 {
-		f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w net.core.netdev_max_backlog=%d", max(backlog[0]*4, 4096)))
+		rs = append(rs, settingInt("net.core.netdev_max_backlog", max(backlog[0]*4, 4096), ""))
 	}
 	if len(t.cpus) > 1 && t.dropped > 0 && float64(worst) >= 0.8*float64(t.dropped) {
-		f.Fix = append(f.Fix, "One CPU takes most drops: spread the receive work with RPS (echo MASK > /sys/class/net/DEV/queues/rx-N/rps_cpus), more NIC queues (ethtool -L DEV combined N), or IRQ affinity")
+		rs = append(rs, step("One CPU takes most drops: spread the receive work with RPS (echo MASK > /sys/class/net/DEV/queues/rx-N/rps_cpus), more NIC queues (ethtool -L DEV combined N), or IRQ affinity"))
 	}
+	s.prescribe(&f, rs...)
 	f.Notes = append(f.Notes, "Host-global: these counters are per CPU and the same in every network namespace. Traffic through veth, loopback and tun passes this backlog too, so container traffic can cause it.")
 	return Outcome{Findings: []Finding{f}}
 }
@@ -208,17 +230,19 @@ func checkTimeSqueeze(in *Input) Outcome {
 	total := softnetAfterTotal(s.After, func(c collectors.SoftnetCPU) uint64 { return c.TimeSqueeze })
 	budgetEv, budget, haveBudget := s.sysctl("net.core.netdev_budget")
 	usecsEv, usecs, haveUsecs := s.sysctl("net.core.netdev_budget_usecs")
-	f := Finding{ID: "softnet.time_squeeze", Severity: sev,
+	f := Finding{ID: "softnet.time_squeeze", Severity: sev, Subject: worstCPU(t.cpus, func(c softnetCPU) uint64 { return c.squeezed }),
 		Summary:  fmt.Sprintf("The receive softirq ran out of budget with packets left: %s (%s).", s.amount(collectors.Change{Total: total, Delta: t.squeezed, Rate: r}, "times"), top),
 		Evidence: []Evidence{s.totalEvidence("softnet time_squeeze (all CPUs)", total, t.squeezed), Text("by CPU", top), budgetEv, usecsEv},
 	}
+	var rs []remedy
 	if haveBudget && len(budget) == 1 {
-		f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w net.core.netdev_budget=%d", budget[0]*2))
+		rs = append(rs, settingInt("net.core.netdev_budget", budget[0]*2, ""))
 	}
 	if haveUsecs && len(usecs) == 1 {
-		f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w net.core.netdev_budget_usecs=%d", usecs[0]*2))
+		rs = append(rs, settingInt("net.core.netdev_budget_usecs", usecs[0]*2, ""))
 	}
-	f.Fix = append(f.Fix, "Spread receive processing over more CPUs (ethtool -L DEV combined N, RPS, IRQ affinity) if a few CPUs take it all")
+	rs = append(rs, step("Spread receive processing over more CPUs (ethtool -L DEV combined N, RPS, IRQ affinity) if a few CPUs take it all"))
+	s.prescribe(&f, rs...)
 	return Outcome{Findings: []Finding{f}}
 }
 
@@ -246,12 +270,13 @@ func checkFlowLimit(in *Input) Outcome {
 		return *c.FlowLimitCount
 	})
 	ev, tbl, haveTbl := s.sysctl("net.core.flow_limit_table_len")
-	f := Finding{ID: "softnet.flow_limit", Severity: sev,
+	f := Finding{ID: "softnet.flow_limit", Severity: sev, Subject: worstCPU(t.cpus, func(c softnetCPU) uint64 { return c.flowLimit }),
 		Summary:  fmt.Sprintf("The RPS flow limit dropped %s of heavy flows (%s).", s.amount(collectors.Change{Total: total, Delta: t.flowLimit, Rate: s.Rate(t.flowLimit)}, "packets"), top),
 		Evidence: []Evidence{s.totalEvidence("softnet flow_limit_count (all CPUs)", total, t.flowLimit), ev},
 	}
 	if haveTbl && len(tbl) == 1 {
-		f.Fix = append(f.Fix, fmt.Sprintf("If the heavy flow is legitimate: sysctl -w net.core.flow_limit_table_len=%d, or clear its CPU from /proc/sys/net/core/flow_limit_cpu_bitmap", tbl[0]*2))
+		s.prescribe(&f, step(fmt.Sprintf("If the heavy flow is legitimate: sysctl -w net.core.flow_limit_table_len=%d, or clear its CPU from /proc/sys/net/core/flow_limit_cpu_bitmap", tbl[0]*2)).
+			sets("net.core.flow_limit_table_len", strconv.FormatInt(tbl[0]*2, 10)))
 	}
 	return Outcome{Findings: []Finding{f}}
 }

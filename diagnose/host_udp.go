@@ -29,6 +29,7 @@ var (
 func init() {
 	register(Rule{Name: "UDP receive buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPRcvbuf}, Entry{
 		ID: "udp.receive_buffer_errors", Title: "UDP datagrams dropped: socket receive buffers full",
+		Object: report.ObjectSocket,
 		Source: SourceHost, Layer: LayerUDP, Severity: Warning,
 		Explanation: "Datagrams arrived for sockets whose receive buffer was full, because the application " +
 			"read too slowly for the rate, or its buffer is too small for the bursts. UDP has no " +
@@ -126,26 +127,25 @@ func checkUDPRcvbuf(in *Input) Outcome {
 			Num("udp socket "+d.Sock.Local+" rx_queue", float64(d.Sock.RxQueue), "bytes"))
 	}
 	f.Summary = fmt.Sprintf("UDP dropped %s because socket receive buffers were full.", s.amount(sum, "datagrams"))
-	switch len(socks) {
-	case 0:
+	if len(socks) == 0 {
+		f.Subject = notIdentified(report.ObjectSocket)
 		f.Notes = append(f.Notes, "No UDP socket in this namespace shows drops now: the sockets that dropped may have closed, or be IPv6 sockets /proc/net/udp6 did not list.")
-	case 1:
+	} else {
 		f.Subject = udpName(socks[0].Sock)
-		f.Summary += " " + named[0] + "."
-	default:
-		f.Subject = fmt.Sprintf("%d sockets", len(socks))
 		f.Summary += " " + strings.Join(named, "; ") + "."
 	}
 	defEv, def, haveDef := s.sysctl("net.core.rmem_default")
 	maxEv, mx, haveMax := s.sysctl("net.core.rmem_max")
 	f.Evidence = append(f.Evidence, defEv, maxEv)
+	var rs []remedy
 	if haveMax && len(mx) == 1 {
-		f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w net.core.rmem_max=%d, then have the application ask for it with SO_RCVBUF (the kernel caps SO_RCVBUF at rmem_max)", max(mx[0]*4, 8<<20)))
+		rs = append(rs, settingInt("net.core.rmem_max", max(mx[0]*4, 8<<20), "then have the application ask for it with SO_RCVBUF: the kernel caps SO_RCVBUF at rmem_max"))
 	}
 	if haveDef && len(def) == 1 {
-		f.Fix = append(f.Fix, fmt.Sprintf("For applications that do not set SO_RCVBUF: sysctl -w net.core.rmem_default=%d", max(def[0]*4, 1<<20)))
+		rs = append(rs, settingInt("net.core.rmem_default", max(def[0]*4, 1<<20), "for applications that do not set SO_RCVBUF"))
 	}
-	f.Fix = append(f.Fix, "If the reader is CPU-bound, more reader threads on SO_REUSEPORT sockets spread the load")
+	rs = append(rs, step("If the reader is CPU-bound, more reader threads on SO_REUSEPORT sockets spread the load"))
+	s.prescribe(&f, rs...)
 	if v, ok := s.After.Netstat.Get("Udp", "InErrors"); ok {
 		f.Notes = append(f.Notes, fmt.Sprintf("Udp.InErrors (%d) includes these drops; it is not counted again.", v))
 	}
@@ -174,12 +174,14 @@ func checkUDPSndbuf(in *Input) Outcome {
 	f := Finding{ID: "udp.send_buffer_errors", Severity: sev,
 		Summary:  fmt.Sprintf("UDP could not send %s because socket send buffers were full.", s.amount(sum, "datagrams")),
 		Evidence: []Evidence{s.ev(v4), s.ev(v6), defEv, maxEv}}
+	var rs []remedy
 	if haveMax && len(mx) == 1 {
-		f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w net.core.wmem_max=%d, and SO_SNDBUF in the application", max(mx[0]*4, 8<<20)))
+		rs = append(rs, settingInt("net.core.wmem_max", max(mx[0]*4, 8<<20), "and SO_SNDBUF in the application"))
 	}
 	if haveDef && len(def) == 1 {
-		f.Fix = append(f.Fix, fmt.Sprintf("For applications that do not set SO_SNDBUF: sysctl -w net.core.wmem_default=%d", max(def[0]*4, 1<<20)))
+		rs = append(rs, settingInt("net.core.wmem_default", max(def[0]*4, 1<<20), "for applications that do not set SO_SNDBUF"))
 	}
+	s.prescribe(&f, rs...)
 	if local := localDropSummary(s); local != "" {
 		f.Notes = append(f.Notes, "The way out is congested too: "+local+".")
 	}
@@ -203,11 +205,12 @@ func checkUDPMemory(in *Input) Outcome {
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("UDP holds %d pages, %s of udp_mem's limit", mem, fmtPct(r))}
 	}
-	return Outcome{Findings: []Finding{{ID: "udp.memory_pressure", Severity: sev,
+	f := Finding{ID: "udp.memory_pressure", Severity: sev,
 		Summary:  fmt.Sprintf("UDP sockets hold %d pages, %s of net.ipv4.udp_mem's limit (%d).", mem, fmtPct(r), lim[2]),
 		Evidence: []Evidence{Num("sockstat UDP.mem", float64(mem), "pages"), limEv, s.ev(memErr)},
-		Fix: []string{"Find the sockets with the largest receive queues: ss -uamn",
-			fmt.Sprintf("If the host has the RAM: sysctl -w net.ipv4.udp_mem=\"%d %d %d\"", lim[0]*2, lim[1]*2, lim[2]*2)},
-		Notes: []string{"udp_mem is host-global: every namespace's sockets count against it."},
-	}}}
+		Notes:    []string{"udp_mem is host-global: every namespace's sockets count against it."},
+	}
+	s.prescribe(&f, step("Find the sockets with the largest receive queues: ss -uamn"),
+		setting("net.ipv4.udp_mem", fmt.Sprintf("%d %d %d", lim[0]*2, lim[1]*2, lim[2]*2), "if the host has the RAM"))
+	return Outcome{Findings: []Finding{f}}
 }

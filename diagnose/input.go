@@ -9,7 +9,13 @@ import (
 // Input is everything the rules judge: the host's snapshots, traces of
 // network paths and analysed captures. Any part may be absent.
 type Input struct {
-	Diag     *collectors.Window
+	Diag *collectors.Window
+	// NetNS names the network namespace the host was read in (--netns);
+	// empty for netdx's own.
+	NetNS string
+	// Conns is the per-connection TCP view of the window, its owners
+	// named; nil takes the default view of Diag (TCPHealth).
+	Conns    *collectors.TCPHealth
 	Traces   []*probes.Trace
 	Captures []*capture.Result
 }
@@ -35,4 +41,23 @@ func (in *Input) Has(s Source) bool {
 		return n >= 2
 	}
 	return false
+}
+
+// TCPHealth is the per-connection TCP view the rules judge: the one the
+// runner made (bounded, filtered and with the processes named), or the
+// default view of the window; nil when the connections were not read.
+func (in *Input) TCPHealth() *collectors.TCPHealth {
+	if in.Conns == nil && in.Diag != nil {
+		in.Conns = collectors.TCPHealthBetween(in.Diag.Before, in.Diag.After, collectors.TCPHealthOptions{})
+	}
+	return in.Conns
+}
+
+// namespace names the network namespace read, as the subject of findings
+// about a namespace's own tables.
+func (in *Input) namespace() string {
+	if in.NetNS != "" {
+		return "netns " + in.NetNS
+	}
+	return "this netns"
 }

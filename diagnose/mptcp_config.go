@@ -67,14 +67,15 @@ func checkMPTCPConfig(in *Input) Outcome {
 	}
 	var out Outcome
 	if known && !on && len(eps) > 0 {
-		out.Findings = append(out.Findings, Finding{
+		f := Finding{
 			ID:      "mptcp.disabled",
 			Subject: "net.mptcp.enabled",
 			Summary: fmt.Sprintf("%d MPTCP endpoint(s) are configured but net.mptcp.enabled = 0: no application can open an MPTCP socket.", len(eps)),
 			Evidence: append([]Evidence{Num("net.mptcp.enabled", 0, "")},
 				mptcpEndpointsEvidence(eps)...),
-			Fix: []string{"sysctl -w net.mptcp.enabled=1", "echo net.mptcp.enabled=1 > /etc/sysctl.d/90-mptcp.conf"},
-		})
+		}
+		newSample(in).prescribe(&f, setting("net.mptcp.enabled", "1", ""), step("echo net.mptcp.enabled=1 > /etc/sysctl.d/90-mptcp.conf"))
+		out.Findings = append(out.Findings, f)
 	}
 	if pmName != "userspace" && used > 0 && m.PM.Limits.Subflows == 0 {
 		f := Finding{

@@ -203,11 +203,9 @@ func checkMPTCPFallback(in *Input) Outcome {
 			Subject:  "MPTCP data mappings",
 			Summary:  fmt.Sprintf("%d mid-stream MPTCP mapping failures %s (%d subflow resets): something on the path rewrites or re-segments TCP payload.", n, c.span(), resets),
 			Evidence: mptcpSysctlEvidence(in.Diag, "checksum_enabled"),
-			Fix: []string{
-				"Compare captures on both sides of each middlebox (NAT helpers, transparent proxies, WAN optimizers) and exempt MPTCP flows from payload rewriting.",
-				"sysctl -w net.mptcp.checksum_enabled=1   (on both ends: detect rewriting with DSS checksums and fall back cleanly)",
-			},
 		}
+		newSample(in).prescribe(&f, step("Compare captures on both sides of each middlebox (NAT helpers, transparent proxies, WAN optimizers) and exempt MPTCP flows from payload rewriting."),
+			setting("net.mptcp.checksum_enabled", "1", "on both ends: detect rewriting with DSS checksums and fall back cleanly"))
 		out.Findings = append(out.Findings, c.counterFinding(f, mptcpDataFallbacks...))
 	}
 

@@ -150,11 +150,9 @@ func checkMPTCPJoins(in *Input) Outcome {
 			Subject:  "MPTCP subflows",
 			Summary:  fmt.Sprintf("%d MPTCP subflows went stale %s (%d recovered): a path is losing everything sent on it.", stale, c.span(), recovered),
 			Evidence: mptcpSysctlEvidence(in.Diag, "stale_loss_cnt"),
-			Fix: []string{
-				"netdx trace PEER   (from each WAN address, to find the link that loses packets)",
-				"sysctl -w net.mptcp.stale_loss_cnt=2   (move traffic off a failing path sooner; default 4)",
-			},
 		}
+		newSample(in).prescribe(&f, step("netdx trace PEER   (from each WAN address, to find the link that loses packets)"),
+			setting("net.mptcp.stale_loss_cnt", "2", "move traffic off a failing path sooner; default 4"))
 		out.Findings = append(out.Findings, c.counterFinding(f, "SubflowStale", "SubflowRecover"))
 	}
 	if len(out.Findings) == 0 {
@@ -180,10 +178,8 @@ func checkMPTCPAnnouncements(in *Input) Outcome {
 		Subject:  "ADD_ADDR / RM_ADDR",
 		Summary:  fmt.Sprintf("%d MPTCP address announcements dropped %s (%d ADD_ADDR sent, %d received).", drops, c.span(), sent, received),
 		Evidence: mptcpSysctlEvidence(in.Diag, "add_addr_timeout"),
-		Fix: []string{
-			"sysctl -w net.mptcp.add_addr_timeout=30   (re-send unacknowledged ADD_ADDR sooner; default 120 s)",
-			"If incoming ADD_ADDR are dropped (AddAddrDrop), look for a middlebox rewriting TCP options between the peers.",
-		},
 	}
+	newSample(in).prescribe(&f, setting("net.mptcp.add_addr_timeout", "30", "re-send unacknowledged ADD_ADDR sooner; default 120 s"),
+		step("If incoming ADD_ADDR are dropped (AddAddrDrop), look for a middlebox rewriting TCP options between the peers."))
 	return Outcome{Findings: []Finding{c.counterFinding(f, append(mptcpAnnounceDrops, "AddAddrTx", "AddAddr")...)}}
 }

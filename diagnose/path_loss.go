@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/netdx/netdx/probes"
+	"github.com/netdx/netdx/report"
 )
 
 // Path loss: where loss really begins, which hops merely rate-limit the
@@ -13,6 +14,7 @@ import (
 func init() {
 	register(Rule{Name: "forwarding loss", Source: SourcePath, Layer: LayerPath, Check: checkForwardingLoss}, Entry{
 		ID: "path.forwarding_loss", Title: "Packet loss begins at a hop and persists to the destination",
+		Object: report.ObjectPath,
 		Source: SourcePath, Layer: LayerPath, Severity: Critical,
 		Explanation: "Probes stop getting through from one hop onwards: that hop and every hop after it, the destination included, " +
 			"lose a similar share of probes. Loss that persists to the end of the path is real forwarding loss; it begins on the link " +
@@ -26,6 +28,7 @@ func init() {
 	})
 	register(Rule{Name: "ICMP rate limiting at hops", Source: SourcePath, Layer: LayerPath, Check: checkRateLimited}, Entry{
 		ID: "path.icmp_rate_limited", Title: "A hop rate-limits or de-prioritises ICMP: not packet loss",
+		Object: report.ObjectPath,
 		Source: SourcePath, Layer: LayerPath, Severity: Info,
 		Explanation: "A router on the path did not answer some probes, yet deeper hops answered in those same rounds and lose less. " +
 			"The probes went through; only the router's own ICMP time-exceeded answers were missing. Routers generate ICMP in their " +
@@ -38,6 +41,7 @@ func init() {
 	})
 	register(Rule{Name: "silent hops", Source: SourcePath, Layer: LayerPath, Check: checkSilentHops}, Entry{
 		ID: "path.silent_hop", Title: "A hop never answers, but the path continues",
+		Object: report.ObjectPath,
 		Source: SourcePath, Layer: LayerPath, Severity: Info,
 		Explanation: "Probes expired at this hop without any answer, while deeper hops answered. The router forwards traffic but does " +
 			"not send ICMP time-exceeded (filtered, disabled, or an MPLS core that hides its hops). It is not loss.",

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/netdx/netdx/probes"
+	"github.com/netdx/netdx/report"
 )
 
 // Path reachability: a destination that does not answer the chosen probe,
@@ -13,6 +14,7 @@ import (
 func init() {
 	register(Rule{Name: "destination answers", Source: SourcePath, Layer: LayerPath, Check: checkDestination}, Entry{
 		ID: "path.destination_unanswered", Title: "The destination does not answer this kind of probe",
+		Object: report.ObjectPath,
 		Source: SourcePath, Layer: LayerPath, Severity: Warning,
 		Explanation: "Probes went past the last answering hop but nothing answered from the destination up to the maximum TTL. " +
 			"When the last answering hop is in the destination's own network the path works and the destination (or a firewall " +
@@ -24,6 +26,7 @@ func init() {
 	})
 	register(Rule{Name: "filtering on the path", Source: SourcePath, Layer: LayerPath, Check: checkFiltered}, Entry{
 		ID: "path.filtered", Title: "A hop refuses to forward: unreachable or administratively prohibited",
+		Object: report.ObjectPath,
 		Source: SourcePath, Layer: LayerPath, Severity: Warning,
 		Explanation: "A router answered with ICMP destination-unreachable (network, host, or administratively prohibited) " +
 			"instead of forwarding. Administratively prohibited means an ACL or firewall rule; network or host unreachable means " +

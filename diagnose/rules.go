@@ -184,6 +184,11 @@ func subsume(fs []Finding) {
 	}
 }
 
+// missingSubject, when set (by the tests), is told of every finding whose
+// catalog entry declares an object kind but which names no subject: the
+// catalog-level check that rules name what their findings are about.
+var missingSubject func(r Rule, f Finding)
+
 // complete fills a finding's blanks from its catalog entry. A finding whose
 // ID the rule did not declare is a programming error.
 func complete(f Finding, r Rule) Finding {
@@ -202,6 +207,10 @@ func complete(f Finding, r Rule) Finding {
 	}
 	if f.Explanation == "" {
 		f.Explanation = e.Explanation
+	}
+	f.Object = e.Object
+	if e.Object != "" && f.Subject == "" && missingSubject != nil {
+		missingSubject(r, f)
 	}
 	if f.Evidence == nil {
 		f.Evidence = []Evidence{}

@@ -52,6 +52,12 @@ type Sampling struct {
 	// NoSinceBoot reports the counters of a single sample without judging
 	// its since-boot totals (serve before its first window).
 	NoSinceBoot bool
+	// Conns bounds and filters the per-connection TCP view (--conn-top,
+	// --conn).
+	Conns collectors.TCPHealthOptions
+	// NameOwners, when set, names the processes holding the connections
+	// the view lists; what it could not read becomes a NOT READ line.
+	NameOwners func(*collectors.TCPHealth) error
 }
 
 // Path is one network path to trace.
@@ -195,13 +201,14 @@ func Run(ctx context.Context, p Plan) (*report.Report, Failures, error) {
 	stop()
 
 	var f Failures
-	in := &Input{}
+	in := &Input{NetNS: p.Host.NetNS}
 	merged := len(p.Paths)+len(p.Captures)+boolInt(p.Sample != nil) > 1
 	if p.Sample != nil {
 		f.HostUnread = emptySnapshot(host.After)
-		hostInput(rep, p.Sample, host, hostWarnings, ctx.Err() != nil, !f.HostUnread)
+		conns := tcpView(p.Sample, host)
+		hostInput(rep, p.Sample, host, conns, hostWarnings, ctx.Err() != nil, !f.HostUnread)
 		if !p.Sample.NoSinceBoot || !host.SinceBoot {
-			in.Diag = host
+			in.Diag, in.Conns = host, conns
 		}
 		for _, s := range rep.Skipped {
 			if s.Reason == report.ReasonError {
@@ -279,12 +286,26 @@ func takeSamples(ctx context.Context, s *Sampling) (*collectors.Window, []string
 	return collectors.NewWindow(before, after, s.Interval), warnings, nil
 }
 
+// tcpView compares the connections of the window's samples, bounded and
+// filtered as the plan says, and names the processes of those it lists
+// (a failure to read some is recorded as a skip of the last sample).
+func tcpView(s *Sampling, w *collectors.Window) *collectors.TCPHealth {
+	h := collectors.TCPHealthBetween(w.Before, w.After, s.Conns)
+	if h != nil && s.NameOwners != nil {
+		if err := s.NameOwners(h); err != nil {
+			w.After.AddSkip("TCP connection owners", err)
+		}
+	}
+	return h
+}
+
 // hostInput fills the report's host sections: what diag read, what it
 // could not, and the host's source line.
-func hostInput(rep *report.Report, s *Sampling, w *collectors.Window, warnings []string, interrupted, read bool) {
+func hostInput(rep *report.Report, s *Sampling, w *collectors.Window, conns *collectors.TCPHealth, warnings []string, interrupted, read bool) {
 	rep.Diag = report.NewDiag(w)
 	if rep.Diag != nil {
 		rep.Diag.ReadFrom = s.ReadFrom
+		rep.Diag.Connections = report.NewDiagConnections(conns)
 	}
 	rep.Skipped = report.DiagSkips(w)
 	rep.Warnings = append(rep.Warnings, warnings...)

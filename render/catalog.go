@@ -69,7 +69,11 @@ func (p *printer) entry(e report.CatalogEntry) {
 	if p.t.Styled {
 		sev = p.style().Bold(true).Foreground(severityColour[e.Severity]).Render(sev)
 	}
-	p.printf("source %s · layer %s · usual severity %s\n", e.Source, e.Layer, sev)
+	about := ""
+	if e.Object != "" {
+		about = " · subject: the " + string(e.Object)
+	}
+	p.printf("source %s · layer %s · usual severity %s%s\n", e.Source, e.Layer, sev, about)
 	p.printf("\n")
 	p.wrap("  ", e.Explanation)
 	for _, s := range []struct{ head, text string }{{"WHEN IT FIRES", e.Thresholds}, {"WHAT TO CHANGE", e.Remediation}} {

@@ -110,7 +110,11 @@ func writeFindings(w io.Writer, es []diagnose.Entry) error {
 		fmt.Fprintf(&b, "| [`%s`](#%s) | %s | %s | %s |\n", e.ID, anchor(e.ID), e.Severity, e.Layer, e.Title)
 	}
 	for _, e := range es {
-		fmt.Fprintf(&b, "\n## %s\n\n**%s** — source %s, layer %s, usual severity %s.\n\n%s\n", e.ID, e.Title, e.Source, e.Layer, e.Severity, e.Explanation)
+		about := ""
+		if e.Object != "" {
+			about = fmt.Sprintf(", subject: the %s", e.Object)
+		}
+		fmt.Fprintf(&b, "\n## %s\n\n**%s** — source %s, layer %s, usual severity %s%s.\n\n%s\n", e.ID, e.Title, e.Source, e.Layer, e.Severity, about, e.Explanation)
 		if e.Thresholds != "" {
 			fmt.Fprintf(&b, "\n**When it fires.** %s\n", e.Thresholds)
 		}
