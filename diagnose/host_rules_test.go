@@ -43,6 +43,9 @@ type ruleCase struct {
 	// want is the severity the finding must have; 0 means it must not fire.
 	want  Severity
 	check func(t *testing.T, f Finding)
+	// conns, when set, bounds and filters the per-connection view as
+	// --conn-top and --conn do.
+	conns *collectors.TCPHealthOptions
 }
 
 func contains(t *testing.T, what string, list []string, sub string) {
@@ -106,7 +109,10 @@ var ruleCases = []ruleCase{
 		},
 		check: func(t *testing.T, f Finding) {
 			contains(t, "fix", f.Fix, "sysctl -w net.ipv4.tcp_syncookies=1")
-			contains(t, "fix", f.Fix, "tcp_max_syn_backlog (1024)")
+			contains(t, "fix", f.Fix, "sysctl -w net.ipv4.tcp_max_syn_backlog=4096")
+			if f.Subject != "listener not identified" {
+				t.Errorf("subject %q: no listener holds a full SYN queue or dropped", f.Subject)
+			}
 		}},
 	{name: "SYN cookies flood", id: "tcp.syn_queue_overflow", want: Critical,
 		mutate: func(b, a *collectors.Snapshot) {
@@ -449,7 +455,7 @@ func TestHostRules(t *testing.T) {
 			if strings.Contains(tc.name, "since boot") {
 				b = nil
 			}
-			fs, _ := evaluate(b, a)
+			fs, _ := evaluateWith(b, a, tc.conns)
 			got := findingsWithID(fs, tc.id)
 			if tc.want == 0 {
 				silent[tc.id] = true

@@ -308,8 +308,16 @@ var scenarios = []scenario{
 	{name: "synq-drop-nocookies", want: []string{"tcp.syn_queue_overflow critical"},
 		mutate: then(grow("TcpExt.TCPReqQFullDrop", 5), both(func(s *collectors.Snapshot) { setSysctl(s, "net.ipv4.tcp_syncookies", "0") }))},
 	{name: "synq-cookies-warning", want: []string{"tcp.syn_queue_overflow warning"}, mutate: grow("TcpExt.SyncookiesSent", 600)},
-	{name: "synq-cookies-critical", want: []string{"tcp.syn_queue_overflow critical"}, mutate: grow("TcpExt.TCPReqQFullDoCookies", 3000)},
+	{name: "synq-cookies-critical", want: []string{"tcp.syn_queue_overflow critical"}, mutate: grow("TcpExt.TCPReqQFullDoCookies", 3000, "TcpExt.SyncookiesSent", 3000)},
 	{name: "synq-cookies-slow", mutate: grow("TcpExt.SyncookiesSent", 150)},
+	// tcp_syncookies=2 counts "do cookies" for every SYN, including those
+	// then dropped at a full accept queue: no SYN queue overflow.
+	{name: "synq-always-accept-full", want: []string{"tcp.listen_overflow critical"},
+		mutate: then(grow("TcpExt.TCPReqQFullDoCookies", 3000, "TcpExt.ListenOverflows", 3000), both(func(s *collectors.Snapshot) { setSysctl(s, "net.ipv4.tcp_syncookies", "2") }))},
+	{name: "synq-always-flood", want: []string{"tcp.syn_queue_overflow critical"},
+		mutate: then(grow("TcpExt.TCPReqQFullDoCookies", 3000, "TcpExt.SyncookiesSent", 3000), both(func(s *collectors.Snapshot) { setSysctl(s, "net.ipv4.tcp_syncookies", "2") }))},
+	{name: "synq-always-answered", mutate: then(grow("TcpExt.TCPReqQFullDoCookies", 3000, "TcpExt.SyncookiesSent", 3000, "TcpExt.SyncookiesRecv", 3000),
+		both(func(s *collectors.Snapshot) { setSysctl(s, "net.ipv4.tcp_syncookies", "2") }))},
 
 	{name: "retrans-warning", want: []string{"tcp.retransmits warning"}, mutate: grow("Tcp.RetransSegs", 2000)},
 	{name: "retrans-critical", want: []string{"tcp.retransmits critical"}, mutate: grow("Tcp.RetransSegs", 20000)},
