@@ -51,15 +51,17 @@ func init() {
 	})
 	register(Rule{Name: "reverse-path filter", Source: SourceHost, Layer: LayerIP, Check: checkRPFilter}, Entry{
 		ID: "ip.rp_filter_drops", Title: "Reverse-path filter dropped packets",
-		Source: SourceHost, Layer: LayerIP, Severity: Warning,
+		Source: SourceHost, Layer: LayerIP, Object: report.ObjectInterface, Severity: Warning,
 		Explanation: "Strict reverse-path filtering (rp_filter=1) dropped packets that arrived on an interface " +
 			"other than the one the route back to their source uses. That is correct against spoofing but " +
 			"breaks asymmetric routing: multi-homed hosts, policy routing, some tunnels and load balancers.",
 		Thresholds: "Per-namespace. Over the interval: any growth of TcpExt.IPReversePathFilter is a warning. Since " +
-			"boot: more than 500 is information (hotsos).",
-		Remediation: "If the routing is asymmetric by design, use loose mode on the receiving interfaces: " +
+			"boot: more than 500 is information (hotsos). The counter is per namespace; the interface named is " +
+			"the one in strict mode (the larger of conf.all and its own value) that received most in the window.",
+		Remediation: "If the routing is asymmetric by design, use loose mode on the interface the packets arrive on: " +
 			"sysctl -w net.ipv4.conf.DEV.rp_filter=2 (the effective value is the larger of conf.all and " +
-			"conf.DEV).",
+			"conf.DEV, so with conf.all=1 setting DEV to 0 does not help; setting conf.all to 0 or 2 is the " +
+			"alternative). The interface the route back leaves by plays no part.",
 		Evidence: []string{"TcpExt.IPReversePathFilter", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.DEV.rp_filter"},
 		Alerts:   []Alert{{Severity: Warning, For: forCounter, Expr: promql.NetstatIncrease("TcpExt.IPReversePathFilter") + " > 0"}},
 	})
@@ -131,12 +133,13 @@ func checkReassembly(in *Input) Outcome {
 		f.Evidence = append(f.Evidence, Text("MTUs", mtus))
 	}
 	f.Fix = append(f.Fix, "Stop the fragmentation at its source: clamp TCP MSS on tunnels (iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu), or lower the sender's MTU to the path's")
-	if v, ok := s.sysctlInt("net.ipv4.tcp_mtu_probing", -1); ok && v == 0 {
-		f.Fix = append(f.Fix, "sysctl -w net.ipv4.tcp_mtu_probing=1   (TCP finds the path MTU itself where ICMP is blocked)")
-	}
+	probing, haveProbing := s.sysctlInt("net.ipv4.tcp_mtu_probing", -1)
+	rs := []remedy{setting("net.ipv4.tcp_mtu_probing", "1", "TCP finds the path MTU itself where ICMP is blocked").
+		unless(!haveProbing || probing != 0, "")}
 	if haveThresh && len(thresh) == 1 {
-		f.Fix = append(f.Fix, fmt.Sprintf("If legitimate fragments are dropped for memory (many at once): sysctl -w net.ipv4.ipfrag_high_thresh=%d", thresh[0]*2))
+		rs = append(rs, settingInt("net.ipv4.ipfrag_high_thresh", thresh[0]*2, "if legitimate fragments are dropped for memory, many at once"))
 	}
+	s.prescribe(&f, rs...)
 	return Outcome{Findings: []Finding{f}}
 }
 
@@ -179,41 +182,97 @@ func checkRPFilter(in *Input) Outcome {
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%d reverse-path drops %s", c.Delta, s.window())}
 	}
-	allEv, all, _ := s.sysctl("net.ipv4.conf.all.rp_filter")
+	allEv, _, _ := s.sysctl("net.ipv4.conf.all.rp_filter")
+	all, _ := s.sysctlInt("net.ipv4.conf.all.rp_filter", 0)
 	f := Finding{ID: "ip.rp_filter_drops", Severity: sev,
-		Summary:  fmt.Sprintf("Reverse-path filtering dropped %s.", s.amount(c, "packets")),
 		Evidence: []Evidence{s.ev(c), allEv},
 	}
-	allV := int64(0)
-	if len(all) == 1 {
-		allV = all[0]
+	arrivals, strict := rpArrivals(s, all)
+	mode := "Strict reverse-path filtering"
+	if !strict {
+		mode = "Loose reverse-path filtering (no route back to the source at all)"
 	}
-	var strict []string
-	for _, l := range s.After.Links {
-		ev, v, ok := s.sysctl("net.ipv4.conf." + l.Name + ".rp_filter")
-		if !ok || l.Name == "lo" {
-			continue
+	if len(arrivals) == 0 {
+		f.Subject = notIdentified(report.ObjectInterface)
+		f.Summary = fmt.Sprintf("%s dropped %s; no interface receiving traffic is in that mode.", mode, s.amount(c, "packets"))
+		s.prescribe(&f, step("Set loose mode on the interfaces receiving asymmetric traffic: sysctl -w net.ipv4.conf.DEV.rp_filter=2 (the kernel uses the larger of conf.all and conf.DEV)"))
+		return Outcome{Findings: []Finding{f}}
+	}
+	in1 := arrivals[0]
+	f.Subject = in1.name
+	for _, a := range arrivals {
+		f.Evidence = append(f.Evidence, a.ev, s.ev(s.LinkStat(a.name, "rx_packets")))
+	}
+	f.Summary = fmt.Sprintf("%s dropped %s arriving on %s (effective rp_filter=%d: the larger of conf.all=%d and conf.%s=%d).",
+		mode, s.amount(c, "packets"), in1.name, max(all, in1.own), all, in1.name, in1.own)
+	if len(arrivals) > 1 {
+		names := make([]string, 0, len(arrivals)-1)
+		for _, a := range arrivals[1:] {
+			names = append(names, a.name)
 		}
-		eff := allV
-		if len(v) == 1 && v[0] > eff {
-			eff = v[0]
+		f.Notes = append(f.Notes, fmt.Sprintf("The counter is per namespace: netdx takes %s, the interface in that mode that received most, as the one the drops arrived on; %s received packets in that mode too.", in1.name, strings.Join(names, ", ")))
+	}
+	if !strict {
+		line := "Add the missing route back to the dropped sources (log them with sysctl -w net.ipv4.conf.all.log_martians=1)"
+		if all != 2 {
+			line += ", or turn the filter off on " + in1.name + " if the sources are legitimate and unroutable: sysctl -w net.ipv4.conf." + in1.name + ".rp_filter=0"
 		}
-		if eff == 1 {
-			strict = append(strict, l.Name)
-			f.Evidence = append(f.Evidence, ev)
-		}
+		s.prescribe(&f, step(line))
+		return Outcome{Findings: []Finding{f}}
 	}
-	for _, n := range strict {
-		f.Fix = append(f.Fix, fmt.Sprintf("sysctl -w net.ipv4.conf.%s.rp_filter=2   (loose: accept if any route leads back)", n))
+	name := func(dev string) string { return "net.ipv4.conf." + dev + ".rp_filter" }
+	s.prescribe(&f, oneOf(
+		setting(name(in1.name), "2", fmt.Sprintf("loose on %s only: the larger of conf.all=%d and 2 is 2", in1.name, all)),
+		setting(name("all"), "0", fmt.Sprintf("then each interface's own value decides: %s's is %d", in1.name, in1.own)).unless(all != 1 || in1.own == 1, ""),
+		setting(name("all"), "2", "loose on every interface").unless(all != 1, ""),
+	))
+	if all == 1 {
+		f.Notes = append(f.Notes, fmt.Sprintf("Setting conf.%s.rp_filter=0 would not help while conf.all.rp_filter=1: the kernel uses the larger of the two. The interface the route back leaves by plays no part.", in1.name))
 	}
-	if allV == 1 {
-		f.Fix = append(f.Fix, "net.ipv4.conf.all.rp_filter=1 makes every interface strict whatever its own setting: sysctl -w net.ipv4.conf.all.rp_filter=2")
-	}
-	if len(f.Fix) == 0 {
-		f.Fix = append(f.Fix, "Set loose mode on the interfaces receiving asymmetric traffic: sysctl -w net.ipv4.conf.DEV.rp_filter=2")
-	}
-	f.Notes = append(f.Notes, "Only do this if the asymmetric routing is intended; strict mode protects against spoofed sources. Logging the drops shows which source and interface: sysctl -w net.ipv4.conf.all.log_martians=1")
+	f.Notes = append(f.Notes, "Only do this if the asymmetric routing is intended; strict mode protects against spoofed sources. Logging the drops shows which source and interface: sysctl -w net.ipv4.conf.all.log_martians=1. conf.default only applies to interfaces created later.")
 	return Outcome{Findings: []Finding{f}}
+}
+
+// rpArrival is an interface packets may have been filtered on.
+type rpArrival struct {
+	name string
+	own  int64
+	ev   Evidence
+	rx   uint64
+}
+
+// rpArrivals lists the interfaces the reverse-path drops may have arrived
+// on, the likeliest first: the kernel filters by the larger of conf.all
+// and the arrival interface's own value, so those in strict mode (1)
+// that received packets in the window, most first; when none is strict,
+// strict is false and the loose ones (2) are listed. The interface a
+// route back leaves by plays no part.
+func rpArrivals(s *sample, all int64) (out []rpArrival, strict bool) {
+	for _, want := range []int64{1, 2} {
+		out = out[:0]
+		for l := range s.links(notLoopback) {
+			ev, _, ok := s.sysctl("net.ipv4.conf." + l.Name + ".rp_filter")
+			own, _ := s.sysctlInt("net.ipv4.conf."+l.Name+".rp_filter", 0)
+			if !ok || max(all, own) != want {
+				continue
+			}
+			out = append(out, rpArrival{name: l.Name, own: own, ev: ev, rx: s.LinkStat(l.Name, "rx_packets").Delta})
+		}
+		received := out[:0:0]
+		for _, a := range out {
+			if a.rx > 0 {
+				received = append(received, a)
+			}
+		}
+		if len(received) > 0 {
+			out = received
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i].rx > out[j].rx })
+		if len(out) > 0 {
+			return out, want == 1
+		}
+	}
+	return nil, true
 }
 
 func checkNoRoute(in *Input) Outcome {
