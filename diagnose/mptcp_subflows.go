@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/report"
 )
 
 // MPTCP connections with fewer subflows than the path manager allows.
@@ -13,6 +14,7 @@ import (
 func init() {
 	register(Rule{Name: "MPTCP connection subflows", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPSubflows}, Entry{
 		ID:       "mptcp.subflows_missing",
+		Object:   report.ObjectEndpoint,
 		Title:    "MPTCP connection has fewer subflows than its endpoints and limits allow",
 		Source:   SourceHost,
 		Layer:    LayerMPTCP,
@@ -42,6 +44,29 @@ func init() {
 			"https://github.com/multipath-tcp/mptcpd",
 			"ip-mptcp(8)",
 		},
+	}, Entry{
+		ID:       "mptcp.join_refused",
+		Title:    "The peer refuses this host's MPTCP subflow joins",
+		Source:   SourceHost,
+		Layer:    LayerMPTCP,
+		Object:   report.ObjectConnection,
+		Severity: Warning,
+		Explanation: "An MPTCP connection this host opened runs on fewer paths than its endpoints and limits allow " +
+			"because the peer refuses its additional subflows: the join is answered (SYN-ACK with MP_JOIN), then " +
+			"rejected at its last ACK, and this host resets the subflow with MP_RST. The usual cause is the " +
+			"peer's path manager limits (`limits subflows 0`, as an aggregation VPS is sometimes left). Re-adding " +
+			"the endpoint here only repeats the refused join.",
+		Thresholds: "A connection short of subflows (as mptcp.subflows_missing) while this host's joins were answered and " +
+			"then reset by it (MPJoinSynAckRx, with at least as many MPRstTx) and no TCP connection died of a timeout " +
+			"(TcpExt.TCPAbortOnTimeout flat, which a subflow lost with its link moves): over the interval, or, when the " +
+			"interval saw no join attempt, since boot (a refused join on a long-lived connection happened when it " +
+			"opened), labelled so.",
+		Remediation: "On the peer: `ip mptcp limits set subflows N add_addr_accepted M` with N at least the " +
+			"number of paths this host offers; the joins on existing connections then need the endpoints here " +
+			"re-added (delete and add) once the peer allows them.",
+		Evidence: []string{"connection (addresses, token, subflows)", "MPTcpExt.MPJoinSynTx", "MPTcpExt.MPJoinSynAckRx",
+			"MPTcpExt.MPRstTx", "TcpExt.TCPAbortOnTimeout", "endpoints"},
+		References: []string{"https://www.mptcp.dev/pm.html", "ip-mptcp(8)"},
 	}, Entry{
 		ID:       "mptcp.subflow_limit",
 		Title:    "`limits subflows` keeps MPTCP connections from using all endpoints",
@@ -134,8 +159,13 @@ func checkMPTCPSubflows(in *Input) Outcome {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	joins := mptcpJoinsOf(in.Diag)
 	for _, k := range keys {
-		out.Findings = append(out.Findings, mptcpMissingFinding(m, groups[k]))
+		if joins.refused() {
+			out.Findings = append(out.Findings, mptcpRefusedFinding(m, groups[k], joins))
+			continue
+		}
+		out.Findings = append(out.Findings, mptcpMissingFinding(m, groups[k], joins))
 	}
 	if len(capped) > 0 {
 		out.Findings = append(out.Findings, mptcpCappedFinding(m, capped))
@@ -187,9 +217,105 @@ func mptcpSubflowsDetail(total, judged, young int, notJudged map[string]int) str
 // mptcpMaxListed caps how many connections one finding lists.
 const mptcpMaxListed = 10
 
+// mptcpJoins is this host's join history: the counters that tell a join
+// the peer refused (answered, then reset by this host: MPJoinSynAckRx and
+// MPRstTx, no timeout) from a subflow lost with its link (its keepalive or
+// retransmission timeout, TcpExt.TCPAbortOnTimeout, then MPRstTx, and no
+// join tried when the link returns). MPTCP_INFO reads the same in both.
+type mptcpJoins struct {
+	synTx, synAckRx, rstTx, timeouts uint64
+	// sinceBoot says the counts are totals since boot: the window saw no
+	// join attempt, as on a long-lived connection whose join was refused
+	// when it opened.
+	sinceBoot bool
+	// span is what the counts cover, for sentences.
+	span string
+	read bool
+}
+
+// mptcpJoinsOf reads the join history of the window, or since boot when
+// the window saw no join.
+func mptcpJoinsOf(d *collectors.Window) mptcpJoins {
+	s := &sample{d}
+	if !s.HasNetstat() {
+		return mptcpJoins{}
+	}
+	of := func(total bool) mptcpJoins {
+		v := func(section, name string) uint64 {
+			c := s.Netstat(section, name)
+			if total {
+				return c.Total
+			}
+			return c.Delta
+		}
+		j := mptcpJoins{synTx: v("MPTcpExt", "MPJoinSynTx"), synAckRx: v("MPTcpExt", "MPJoinSynAckRx"),
+			rstTx: v("MPTcpExt", "MPRstTx"), timeouts: v("TcpExt", "TCPAbortOnTimeout"), read: true, sinceBoot: total || s.SinceBoot}
+		j.span = s.window()
+		if total {
+			j.span = "since boot"
+		}
+		return j
+	}
+	j := of(false)
+	if j.synTx == 0 && j.synAckRx == 0 && j.rstTx == 0 && !j.sinceBoot {
+		return of(true)
+	}
+	return j
+}
+
+// refused reports whether the joins were answered and reset by this host
+// with no subflow dying of a timeout.
+func (j mptcpJoins) refused() bool {
+	return j.read && j.synAckRx > 0 && j.rstTx >= j.synAckRx && j.timeouts == 0
+}
+
+func (j mptcpJoins) evidence() []Evidence {
+	label := func(name string) string {
+		if j.sinceBoot {
+			return name + " (since boot)"
+		}
+		return name + " (in the window)"
+	}
+	return []Evidence{Num(label("MPTcpExt.MPJoinSynTx"), float64(j.synTx), ""), Num(label("MPTcpExt.MPJoinSynAckRx"), float64(j.synAckRx), ""),
+		Num(label("MPTcpExt.MPRstTx"), float64(j.rstTx), ""), Num(label("TcpExt.TCPAbortOnTimeout"), float64(j.timeouts), "")}
+}
+
+// mptcpRefusedFinding reports connections whose peer refuses their joins.
+func mptcpRefusedFinding(m *collectors.MPTCP, group []mptcpShort, j mptcpJoins) Finding {
+	first := group[0]
+	f := Finding{ID: "mptcp.join_refused", Subject: mptcpConnName(first.conn)}
+	conns := "connection " + mptcpConnName(first.conn)
+	if len(group) > 1 {
+		conns = fmt.Sprintf("%d connections, e.g. %s,", len(group), mptcpConnName(first.conn))
+	}
+	f.Summary = fmt.Sprintf("The peer %s refuses this host's subflow joins: MPTCP %s has %d of %d expected subflows; %s, %d joins were answered and then reset by this host (MP_RST), and no subflow died of a timeout.",
+		first.conn.Remote.Addr(), conns, first.conn.SubflowCount(), first.exp.ExpectedExtra+1, j.span, j.synAckRx)
+	for i, s := range group {
+		if i == mptcpMaxListed {
+			f.Evidence = append(f.Evidence, Text("connections not listed", fmt.Sprint(len(group)-mptcpMaxListed)))
+			break
+		}
+		f.Evidence = append(f.Evidence, Text("connection "+s.conn.Local.String()+" → "+s.conn.Remote.String(), mptcpConnEvidence(s)))
+	}
+	f.Evidence = append(f.Evidence, j.evidence()...)
+	if m.PM != nil {
+		f.Evidence = append(f.Evidence, Num("limits subflows", float64(m.PM.Limits.Subflows), ""))
+	}
+	f.Fix = append(f.Fix,
+		fmt.Sprintf("On the peer %s: ip mptcp limits set subflows %d add_addr_accepted %d   (its path manager accepts no more subflows per connection; check with `ip mptcp limits show` there)",
+			first.conn.Remote.Addr(), max(first.exp.ExpectedExtra, 1), max(first.exp.ExpectedExtra, 1)),
+		"Once the peer allows them, re-add this host's endpoints (ip mptcp endpoint delete id N, then add) so existing connections try their joins again.")
+	f.Notes = append(f.Notes, "Re-adding the endpoint before the peer's limits change only repeats the refused join: MPJoinSynTx, MPJoinSynAckRx and MPRstTx each grow by one per connection.")
+	if j.sinceBoot {
+		f.Severity = Info
+		f.Notes = append(f.Notes, "Counted since boot: the window saw no join attempt, as on a connection whose join was refused when it opened. Other MPTCP connections since boot count here too.")
+	}
+	return f
+}
+
 // mptcpMissingFinding reports the connections that lack subflows from the
 // same endpoints.
-func mptcpMissingFinding(m *collectors.MPTCP, group []mptcpShort) Finding {
+func mptcpMissingFinding(m *collectors.MPTCP, group []mptcpShort, j mptcpJoins) Finding {
 	first := group[0]
 	missing := first.exp.Missing
 	if !first.exp.MissingKnown {
@@ -257,7 +383,25 @@ func mptcpMissingFinding(m *collectors.MPTCP, group []mptcpShort) Finding {
 	}
 	f.Notes = append(f.Notes, "The kernel still counts a dead subflow's endpoint as used (mptcp_info local_addr_used), "+
 		"which is why it never retries it; the connection carries on over its remaining subflows.")
+	switch {
+	case !j.read:
+	case j.timeouts > 0 && !j.sinceBoot:
+		f.Evidence = append(f.Evidence, j.evidence()...)
+		f.Notes = append(f.Notes, fmt.Sprintf("In the window %d TCP connections died of a timeout (TcpExt.TCPAbortOnTimeout) and this host reset %d subflows (MPRstTx): a subflow lost with its link.", j.timeouts, j.rstTx))
+	case j.synAckRx > 0 && j.rstTx >= j.synAckRx:
+		f.Evidence = append(f.Evidence, j.evidence()...)
+		f.Notes = append(f.Notes, fmt.Sprintf("%s this host's joins were answered %d times and it reset %d subflows, and %d TCP connections died of a timeout: the counters fit a subflow lost with its link, but also a peer that refuses joins. If re-adding the endpoint opens no subflow while MPJoinSynAckRx and MPRstTx each grow by one, the peer refuses them (see mptcp.join_refused).",
+			capitalize(j.span), j.synAckRx, j.rstTx, j.timeouts))
+	}
 	return f
+}
+
+// capitalize upper-cases the first letter of a sentence's first word.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // mptcpConnEvidence describes one short connection.

@@ -141,3 +141,59 @@ func TestMPTCPNotRead(t *testing.T) {
 		}
 	}
 }
+
+// TestMPTCPRefusedOrStuck: the same short connection (MPTCP_INFO reads
+// alike in both cases) is a refused join or a subflow lost with its link
+// by the counters of the lab truth: joins answered then reset by this
+// host with no timeout, or a timeout with MP_RST and no join.
+func TestMPTCPRefusedOrStuck(t *testing.T) {
+	conn := mptcpClientConn(0x6fea9d9e, 2)
+	snap := func(mptcp, tcp map[string]uint64) *collectors.Snapshot {
+		s := mptcpSnap(mptcpStateOf(mptcpBondedPM(2, 2), conn), mptcp)
+		s.Netstat["TcpExt"] = tcp
+		return s
+	}
+	base := map[string]uint64{"MPJoinSynTx": 0, "MPJoinSynAckRx": 0, "MPRstTx": 0}
+	with := func(m map[string]uint64, kv ...any) map[string]uint64 {
+		out := map[string]uint64{}
+		for k, v := range m {
+			out[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i].(string)] += uint64(kv[i+1].(int))
+		}
+		return out
+	}
+	timeouts := func(n int) map[string]uint64 { return map[string]uint64{"TCPAbortOnTimeout": uint64(n)} }
+	refusedAtOpen := with(base, "MPJoinSynTx", 1, "MPJoinSynAckRx", 1, "MPRstTx", 1)
+	for _, tc := range []struct {
+		name          string
+		before, after *collectors.Snapshot
+		id            string
+		sev           Severity
+		want          []string
+	}{
+		{"refused in the window", snap(base, timeouts(0)), snap(refusedAtOpen, timeouts(0)), "mptcp.join_refused", Warning,
+			[]string{"The peer 198.18.0.1 refuses this host's subflow joins", "in 1s, 1 joins were answered and then reset",
+				"On the peer 198.18.0.1: ip mptcp limits set subflows 1", "MPTcpExt.MPRstTx (in the window)"}},
+		{"refused when it opened, silent window", snap(refusedAtOpen, timeouts(0)), snap(refusedAtOpen, timeouts(0)), "mptcp.join_refused", Info,
+			[]string{"since boot, 1 joins were answered", "Counted since boot: the window saw no join attempt", "MPTcpExt.MPJoinSynAckRx (since boot)"}},
+		{"subflow died in the window", snap(refusedAtOpen, timeouts(0)), snap(with(refusedAtOpen, "MPRstTx", 1), timeouts(1)), "mptcp.subflows_missing", Warning,
+			[]string{"ip mptcp endpoint delete id 2", "died of a timeout (TcpExt.TCPAbortOnTimeout) and this host reset 1 subflows"}},
+		{"joined then died long ago, silent window", snap(refusedAtOpen, timeouts(1)), snap(refusedAtOpen, timeouts(1)), "mptcp.subflows_missing", Warning,
+			[]string{"ip mptcp endpoint delete id 2", "Since boot this host's joins were answered 1 times", "see mptcp.join_refused"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := checkMPTCPSubflows(mptcpInput(tc.before, tc.after))
+			mptcpWantFindings(t, o, tc.id)
+			f := o.Findings[0]
+			if f.Severity != 0 && f.Severity != tc.sev || f.Severity == 0 && tc.sev != Warning {
+				t.Errorf("severity %s, want %s", f.Severity, tc.sev)
+			}
+			mptcpMustContain(t, mptcpJoined(f), tc.want...)
+			if tc.id == "mptcp.join_refused" && strings.Contains(mptcpJoined(f), "endpoint delete id 2\n") {
+				t.Errorf("refused joins told to re-add the endpoint first:\n%s", mptcpJoined(f))
+			}
+		})
+	}
+}
