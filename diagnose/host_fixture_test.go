@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -112,6 +113,7 @@ func healthyHost(at time.Time) *collectors.Snapshot {
 			"TCP": {"inuse": 500, "orphan": 10, "tw": 300, "alloc": 520, "mem": 3000},
 			"UDP": {"inuse": 12, "mem": 40},
 		},
+		TCPConns: healthyConns(),
 		Conntrack: &collectors.Conntrack{Count: u64(20_000), Max: u64(262_144), Buckets: u64(262_144),
 			Columns: []string{"entries", "clashres", "found", "new", "invalid", "ignore", "delete", "chainlength",
 				"insert", "insert_failed", "drop", "early_drop", "icmp_error", "expect_new", "expect_create", "expect_delete", "search_restart"},
@@ -121,6 +123,35 @@ func healthyHost(at time.Time) *collectors.Snapshot {
 			}},
 	}
 	return s
+}
+
+// healthyConns are the host's TCP connections, each with its tcp_info as
+// Linux 6.7+ sends it: a busy transfer to a client with a few
+// retransmissions far below any threshold, an application-limited
+// request/response connection and an idle one.
+func healthyConns() *collectors.TCPConns {
+	conn := func(local, remote string, cookie uint64, pid int, comm string) collectors.TCPConn {
+		return collectors.TCPConn{Local: netip.MustParseAddrPort(local), Remote: netip.MustParseAddrPort(remote),
+			State: 1, Cookie: cookie, Inode: cookie + 5000, HaveMem: true, SndBuf: 87040, RcvBuf: 131072,
+			Info: collectors.TCPInfo{Len: int(collectors.TCPInfoTotalRTO), State: 1, RTO: 204000, RTT: 1200, RTTVar: 300,
+				MinRTT: 900, SndCwnd: 40, SndSsthresh: 2147483647, SndMSS: 1448, DataSegsOut: 1_000_000,
+				TotalRetrans: 200, BytesSent: 1_400_000_000, BytesAcked: 1_400_000_000, BusyTime: 60_000_000}}
+	}
+	busy := conn("198.18.0.10:443", "198.18.5.20:51000", 11, 812, "nginx")
+	chatty := conn("198.18.0.10:8080", "198.18.5.21:40000", 12, 900, "java")
+	chatty.Info.AppLimited, chatty.Info.DeliveryRate = true, 1_000_000
+	idle := conn("198.18.0.10:22", "198.18.5.22:50000", 13, 700, "sshd")
+	return &collectors.TCPConns{Conns: []collectors.TCPConn{busy, chatty, idle}, SynRecv: map[netip.AddrPort]int{}}
+}
+
+// connInfo is the tcp_info of the connection to local's port.
+func connInfo(s *collectors.Snapshot, port uint16) *collectors.TCPInfo {
+	for i := range s.TCPConns.Conns {
+		if s.TCPConns.Conns[i].Local.Port() == port {
+			return &s.TCPConns.Conns[i].Info
+		}
+	}
+	return nil
 }
 
 // healthyPair is healthyHost before and testInterval later, with ordinary
@@ -140,6 +171,16 @@ func healthyPair() (before, after *collectors.Snapshot) {
 	after.Softnet[0].Processed += 60_000
 	after.Softnet[1].Processed += 60_000
 	after.Qdiscs[0].Packets += 110_000
+	busy := connInfo(after, 443)
+	busy.DataSegsOut += 80_000
+	busy.TotalRetrans += 20 // 0.025%
+	busy.BytesSent += 80_000 * 1448
+	busy.BusyTime += 10_000_000
+	busy.RwndLimited += 20_000 // 0.2%: a blip
+	chatty := connInfo(after, 8080)
+	chatty.DataSegsOut += 500
+	chatty.BytesSent += 300_000
+	chatty.BusyTime += 1_000_000
 	return before, after
 }
 
@@ -156,11 +197,21 @@ func linkBump(s *collectors.Snapshot, iface, stat string, by uint64) {
 
 // evaluate runs every rule over a pair (before nil: since boot).
 func evaluate(before, after *collectors.Snapshot) ([]Finding, []report.Check) {
+	return evaluateWith(before, after, nil)
+}
+
+// evaluateWith runs every rule over a pair, with the per-connection view
+// bounded and filtered by conns when set.
+func evaluateWith(before, after *collectors.Snapshot, conns *collectors.TCPHealthOptions) ([]Finding, []report.Check) {
 	iv := testInterval
 	if before == nil {
 		iv = 0
 	}
-	return Evaluate(&Input{Diag: collectors.NewWindow(before, after, iv)})
+	in := &Input{Diag: collectors.NewWindow(before, after, iv)}
+	if conns != nil {
+		in.Conns = collectors.TCPHealthBetween(before, after, *conns)
+	}
+	return Evaluate(in)
 }
 
 func findingsWithID(fs []Finding, id string) []Finding {

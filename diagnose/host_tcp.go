@@ -119,6 +119,7 @@ func init() {
 	})
 	register(Rule{Name: "TCP receive buffers", Source: SourceHost, Layer: LayerTCP, Check: checkRcvBufferDrops}, Entry{
 		ID: "tcp.receive_buffer_drops", Title: "TCP dropped received data for lack of receive buffer",
+		Object: report.ObjectConnection,
 		Source: SourceHost, Layer: LayerTCP, Severity: Warning,
 		Explanation: "TCP threw away segments it had received because a socket's receive buffer or the " +
 			"protocol's memory was exhausted: TCPRcvQDrop (memory could not be charged), TCPBacklogDrop (the " +
@@ -229,7 +230,15 @@ func checkRetransmits(in *Input) Outcome {
 	if local := localDropSummary(s); local != "" {
 		f.Fix = append(f.Fix, "This host drops packets too ("+local+"): fix those findings first.")
 	}
-	f.Fix = append(f.Fix, "Trace the path to the peers with the most retransmissions (`ss -ti` shows per-connection retrans): netdx trace PEER")
+	if h := in.TCPHealth(); h != nil && h.Group(collectors.TCPRetransmitting) != nil {
+		g := h.Group(collectors.TCPRetransmitting)
+		w := g.Conns[0]
+		f.Evidence = append(f.Evidence, Text("connection resending most", fmt.Sprintf("%s: %d segments", connName(w), w.RetransSegs)))
+		f.Fix = append(f.Fix, fmt.Sprintf("The connection resending most is %s (%d segments; %d connections resent any, see tcp.conn_retransmits): netdx trace %s",
+			connName(w), w.RetransSegs, len(g.Conns)+g.More, w.Remote.Addr()))
+	} else {
+		f.Fix = append(f.Fix, "Trace the path to the peers with the most retransmissions (`ss -ti` shows per-connection retrans): netdx trace PEER")
+	}
 	return Outcome{Findings: []Finding{f}}
 }
 
@@ -331,7 +340,7 @@ func checkReordering(in *Input) Outcome {
 		f.Fix = append(f.Fix, fmt.Sprintf("This host has tunnel interfaces (%s): a tunnel endpoint that batches packets with GRO/GSO, or spreads one flow over several queues or paths, reorders its inner flows. Compare with the offloads off on the underlay device, e.g. ethtool -K DEV gro off, and check the ECMP or bond hash includes the inner ports.", strings.Join(tunnels, ", ")))
 	}
 	if haveRec && len(rec) == 1 && rec[0]&1 == 0 {
-		f.Fix = append(f.Fix, "RACK loss detection is off: sysctl -w net.ipv4.tcp_recovery=1 lets TCP tell reordering from loss by time, not by counting duplicate ACKs")
+		s.prescribe(&f, settingInt("net.ipv4.tcp_recovery", rec[0]|1, "RACK loss detection is off: it lets TCP tell reordering from loss by time, not by counting duplicate ACKs"))
 	} else {
 		f.Notes = append(f.Notes, "RACK (net.ipv4.tcp_recovery=1) is on, so TCP already tolerates reordering by time; net.ipv4.tcp_reordering only sets the initial duplicate-ACK threshold, raise it only for paths known to reorder.")
 	}
@@ -405,7 +414,7 @@ func checkRcvBufferDrops(in *Input) Outcome {
 		f.Fix = append(f.Fix, fmt.Sprintf("Most drops are %s: the application reads too slowly or holds its sockets busy; find it with `ss -tnm` (large Recv-Q) and look at its CPU.", strings.TrimPrefix(worst.Name, "TcpExt.")))
 	}
 	if haveRmem && len(rmem) == 3 {
-		f.Fix = append(f.Fix, fmt.Sprintf("Let TCP autotuning grow receive buffers further: sysctl -w net.ipv4.tcp_rmem=\"%d %d %d\"", rmem[0], rmem[1], rmem[2]*2))
+		s.prescribe(&f, setting("net.ipv4.tcp_rmem", fmt.Sprintf("%d %d %d", rmem[0], rmem[1], rmem[2]*2), "let TCP autotuning grow receive buffers further"))
 	}
 	f.Fix = append(f.Fix, "Applications that set SO_RCVBUF turn autotuning off and are capped by net.core.rmem_max: raise both, or let them stop setting it")
 	if p := s.Netstat("TcpExt", "TCPMemoryPressures"); p.Delta > 0 {
@@ -413,8 +422,10 @@ func checkRcvBufferDrops(in *Input) Outcome {
 	}
 	switch conns := s.TCPDrops(); {
 	case s.After.Sockets == nil || s.After.Sockets.TCP == nil:
+		f.Subject = notIdentified(report.ObjectConnection)
 		f.Notes = append(f.Notes, "The connections could not be read (see NOT READ): `ss -tnm` shows each one's receive queue and drops (skmem d).")
 	case len(conns) == 0:
+		f.Subject = notIdentified(report.ObjectConnection)
 		f.Notes = append(f.Notes, "No open connection shows the drops: the ones that dropped have closed.")
 	default:
 		var named []string
@@ -426,11 +437,7 @@ func checkRcvBufferDrops(in *Input) Outcome {
 			named = append(named, fmt.Sprintf("%s dropped %d (receive queue %d of %d bytes)", tcpName(c.Sock), c.Delta, c.Sock.RecvQ, c.Sock.RcvBuf))
 			f.Evidence = append(f.Evidence, Num("tcp "+c.Sock.Local+" ↔ "+c.Sock.Remote+" drops", float64(c.Delta), ""))
 		}
-		if len(conns) == 1 {
-			f.Subject = tcpName(conns[0].Sock)
-		} else {
-			f.Subject = fmt.Sprintf("%d connections", len(conns))
-		}
+		f.Subject = tcpName(conns[0].Sock)
 		f.Summary += " " + strings.Join(named, "; ") + "."
 		if full := conns[0]; full.Sock.RcvBuf > 0 && full.Sock.RecvQ*10 >= uint64(full.Sock.RcvBuf)*9 {
 			f.Notes = append(f.Notes, fmt.Sprintf("%s has its receive buffer full of unread data: its application is not reading fast enough, and more buffer only delays the drops.", tcpName(full.Sock)))
@@ -472,10 +479,10 @@ func checkTCPMemory(in *Input) Outcome {
 	f := Finding{ID: "tcp.memory_pressure", Severity: sev,
 		Summary:  fmt.Sprintf("TCP memory: %s (limit %d pages).", strings.Join(why, "; "), high),
 		Evidence: []Evidence{Num("sockstat TCP.mem", float64(mem), "pages"), tcpMemEv, s.ev(press), s.ev(abort)},
-		Fix: []string{"Find the sockets holding memory: ss -tmn (large Recv-Q: slow readers; large Send-Q: slow peers)",
-			fmt.Sprintf("If the host has the RAM: sysctl -w net.ipv4.tcp_mem=\"%d %d %d\" (pages of %d KiB)", limits[0]*2, limits[1]*2, limits[2]*2, 4)},
-		Notes: []string{"tcp_mem is host-global: every namespace's sockets count against it."},
+		Notes:    []string{"tcp_mem is host-global: every namespace's sockets count against it."},
 	}
+	s.prescribe(&f, step("Find the sockets holding memory: ss -tmn (large Recv-Q: slow readers; large Send-Q: slow peers)"),
+		setting("net.ipv4.tcp_mem", fmt.Sprintf("%d %d %d", limits[0]*2, limits[1]*2, limits[2]*2), "pages of 4 KiB; if the host has the RAM"))
 	return Outcome{Findings: []Finding{f}}
 }
 
@@ -494,13 +501,14 @@ func checkOrphans(in *Input) Outcome {
 	if sev == 0 {
 		return Outcome{Detail: fmt.Sprintf("%s, %s of tcp_max_orphans", plural(int(orphans), "orphan"), fmtPct(r))}
 	}
-	return Outcome{Findings: []Finding{{ID: "tcp.orphans", Severity: sev,
+	f := Finding{ID: "tcp.orphans", Severity: sev,
 		Summary:  fmt.Sprintf("%d orphaned TCP sockets, %s of net.ipv4.tcp_max_orphans (%d): past it the kernel resets them.", orphans, fmtPct(r), maxv[0]),
 		Evidence: []Evidence{Num("sockstat TCP.orphan", float64(orphans), ""), maxEv, pctEvidence("orphans of limit", r)},
-		Fix: []string{"See which connections linger after close: ss -tn state fin-wait-1; ss -tn state last-ack",
-			"sysctl -w net.ipv4.tcp_fin_timeout=30",
-			fmt.Sprintf("If memory allows: sysctl -w net.ipv4.tcp_max_orphans=%d", maxv[0]*2)},
-	}}}
+	}
+	s.prescribe(&f, step("See which connections linger after close: ss -tn state fin-wait-1; ss -tn state last-ack"),
+		setting("net.ipv4.tcp_fin_timeout", "30", ""),
+		settingInt("net.ipv4.tcp_max_orphans", maxv[0]*2, "if memory allows"))
+	return Outcome{Findings: []Finding{f}}
 }
 
 func checkLocalQueueDelay(in *Input) Outcome {

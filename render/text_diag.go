@@ -34,6 +34,7 @@ func (p *printer) diag(d *report.Diag) {
 	p.diagQdisc(v)
 	p.diagProtocols(v)
 	p.diagSockets(v)
+	p.diagConnections(v)
 	p.diagConntrack(v)
 	p.mptcp(d.MPTCP)
 }

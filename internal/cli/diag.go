@@ -30,6 +30,9 @@ type diagOptions struct {
 	pcaps       []string
 	trace       traceOptions
 	traceMethod string
+	// conn and connTop filter and bound the per-connection TCP view.
+	conn    string
+	connTop int
 	// Tests replace these: open returns the sources of sample 0 (before)
 	// or 1 (after), to replay recorded hosts; sleep waits the interval;
 	// host names the machine; traceNow is the embedded traces' clock.
@@ -59,12 +62,19 @@ the findings of all of them are ranked together. Where the evidence of
 several sources meets, one cross-source finding names the cause and folds
 in the per-source findings it explains.
 
+Each TCP connection's own tcp_info, read at both samples, says which
+connections retransmit, see reordering, wait on their peer's window or on
+their own send buffer; the worst are named with their process (--conn-top
+per limit). --conn narrows the view to some connections, and then also says
+when one is limited by its application rather than the network.
+
 Run it as root to read everything; without root it says what it could not
 read and why. In a container, mount the host's /proc and /sys and point
 --proc and --sys at them; see docs/diag.md.`,
 		Example: `  netdx diag
   netdx diag --interval 10s --json
   netdx diag --netns blue --iface veth0
+  netdx diag --interval 5s --conn 443,198.18.0.0/15
   netdx diag --proc /host/proc --sys /host/sys
   netdx diag --interval 5s --trace 198.51.100.7 --pcap tunnel.pcap`,
 		Args: cobra.NoArgs,
@@ -84,6 +94,8 @@ read and why. In a container, mount the host's /proc and /sys and point
 	f.StringVar(&o.sys, "sys", "/sys", "sysfs root (e.g. /host/sys in a container)")
 	f.StringVar(&o.netns, "netns", "", "diagnose this network namespace: a name under /run/netns, or a path such as /proc/PID/ns/net")
 	f.StringSliceVar(&o.ifaces, "iface", nil, "limit per-interface checks to these interfaces (repeat or comma-separate)")
+	f.StringVar(&o.conn, "conn", "", "limit the per-connection TCP view to connections with either end matching: a port, an address, a prefix or address:port (comma-separated)")
+	f.IntVar(&o.connTop, "conn-top", collectors.DefaultTCPTop, "connections the per-connection TCP view lists for each limit, worst first (the others are counted)")
 	f.StringArrayVar(&o.traces, "trace", nil, "also trace the path to HOST, during the interval, and merge it into the report (repeatable)")
 	f.StringArrayVar(&o.pcaps, "pcap", nil, "also analyse this capture (pcap or pcapng, gzip too; - for stdin) and merge it into the report (repeatable)")
 	f.IntVar(&o.trace.count, "trace-count", defaultReportCount, "rounds of each --trace")
@@ -110,6 +122,23 @@ func (o *diagOptions) traceFlags(methodGiven bool) error {
 		return &usageError{fmt.Errorf("invalid --trace-method %q: want icmp, udp or tcp", o.traceMethod)}
 	}
 	return nil
+}
+
+// connOptions turns --conn and --conn-top into the per-connection view's
+// options.
+func (o *diagOptions) connOptions() (collectors.TCPHealthOptions, error) {
+	if o.connTop < 1 {
+		return collectors.TCPHealthOptions{}, &usageError{fmt.Errorf("invalid --conn-top %d: must be 1 or more", o.connTop)}
+	}
+	opts := collectors.TCPHealthOptions{Top: o.connTop}
+	if o.conn != "" {
+		f, err := collectors.ParseConnFilter(o.conn)
+		if err != nil {
+			return opts, &usageError{fmt.Errorf("--conn: %w", err)}
+		}
+		opts.Filter = f
+	}
+	return opts, nil
 }
 
 // checkMerge checks the flags of the merged sources before anything runs.
@@ -141,9 +170,13 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 	if err := o.checkMerge(); err != nil {
 		return err
 	}
+	conns, err := o.connOptions()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
-	sampling := &diagnose.Sampling{Interval: o.interval, Sleep: o.sleep}
+	sampling := &diagnose.Sampling{Interval: o.interval, Sleep: o.sleep, Conns: conns}
 	open := o.open
 	if open == nil {
 		src, err := collectors.Open(collectors.Options{Proc: o.proc, Sys: o.sys, NetNS: o.netns, Ifaces: o.ifaces, Log: a.logger()})
@@ -156,6 +189,7 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 		defer src.Close()
 		open = func(int) (*collectors.Sources, error) { return src, nil }
 		sampling.ReadFrom = report.NewDiagReadFrom(src.Origin())
+		sampling.NameOwners = func(h *collectors.TCPHealth) error { return h.NameOwners(src) }
 	}
 	sampling.Take = func(ctx context.Context, n int) (*collectors.Snapshot, []string, error) {
 		src, err := open(n)

@@ -163,6 +163,18 @@ func collectDiag(e *emitter, d *report.Diag) {
 		collectSysctl(e, name, s.Value)
 	}
 	collectSockets(e, d.Sockets)
+	if c := d.Connections; c != nil {
+		e.emit(mTCPConns, float64(c.Conns))
+		count := map[string]int{}
+		for _, l := range c.Limits {
+			count[l.Limit] = l.Count
+		}
+		// Every limit, 0 when none: a series that comes and goes with
+		// the count would read as missing data.
+		for _, l := range collectors.TCPLimits {
+			e.emit(mTCPLimited, float64(count[string(l)]), string(l))
+		}
+	}
 	if ct := d.Conntrack; ct != nil {
 		optGauge(e, mCtEntries, ct.Count)
 		optGauge(e, mCtLimit, ct.Max)

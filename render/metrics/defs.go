@@ -98,6 +98,8 @@ var (
 	mListenQueue    = gauge("netdx_tcp_listen_queue_connections", "Connections waiting for accept() on the listening address now (summed over its sockets).", "address", "process")
 	mListenBacklog  = gauge("netdx_tcp_listen_backlog_connections", "Accept queue limit of the listening address (summed over its sockets).", "address", "process")
 	mListenDrops    = counter("netdx_tcp_listen_dropped_connections_total", "Connections the listening sockets dropped since they were created (SK_MEMINFO_DROPS).", "address", "process")
+	mTCPConns       = gauge("netdx_tcp_connections", "TCP connections carrying data (established or closing) at the second sample, those --conn matched.")
+	mTCPLimited     = gauge("netdx_tcp_connections_limited", "TCP connections a limit held back over the window, from each one's tcp_info: retransmitting, reordering, rwnd_limited, sndbuf_limited, app_limited. Counts only: connections are not labels.", "limit")
 	mSockets        = gauge(promql.MetricSockstat, "Sockets by protocol and state (/proc/net/sockstat and sockstat6: inuse, orphan, tw, alloc, used).", "protocol", "state")
 	mSockMemPages   = gauge(promql.MetricSockstatMem, "Memory the protocol's sockets hold, in pages (compare with net.ipv4.tcp_mem and udp_mem).", "protocol")
 	mSockMemBytes   = gauge("netdx_sockstat_memory_bytes", "Memory the protocol holds in bytes (FRAG reassembly).", "protocol")
