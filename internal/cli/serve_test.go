@@ -238,7 +238,7 @@ func TestServeReplacesFindings(t *testing.T) {
 	// The second window sees no change: the findings on counters go; the
 	// conntrack table stays as full as it was.
 	m = waitFor(t, addr, 10*time.Second, "second evaluation", func(m map[string]float64) bool { return m["netdx_evaluations_total"] >= 2 })
-	want := []string{`netdx_finding{id="conntrack.table_full",severity="critical",subject=""}`}
+	want := []string{`netdx_finding{id="conntrack.table_full",severity="critical",subject="this netns"}`}
 	if fs := findingSeries(m); strings.Join(fs, " ") != strings.Join(want, " ") {
 		t.Errorf("after a quiet window the findings are %v, want only %v", fs, want)
 	}
