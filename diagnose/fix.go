@@ -123,7 +123,7 @@ func (s *sample) check(r remedy) (line, note string) {
 		return "", ""
 	}
 	if writable != nil && !*writable {
-		return "On the host: " + r.text + "   (" + r.set + " is read-only in this network namespace; the host's value applies to every namespace)", ""
+		return "On the host (" + r.set + " is read-only in this network namespace; the host's value applies to every namespace): " + r.text, ""
 	}
 	return r.text, ""
 }

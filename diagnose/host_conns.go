@@ -403,16 +403,29 @@ func (v connView) appLimited() *Finding {
 	}
 	w := conns[0]
 	f := v.finding("tcp.conn_app_limited", sev, conns, more, func(c *collectors.TCPConnHealth) string {
-		s := fmt.Sprintf("%d bytes sent", u64v(c.BytesSent))
+		s := fmtBytes(u64v(c.BytesSent)) + " sent"
 		if c.DeliveryRate != nil {
 			s += fmt.Sprintf(", last delivery rate %.1f Mbit/s", float64(*c.DeliveryRate)*8/1e6)
 		}
 		return s + fmt.Sprintf(", rtt %s ms", fmtMs(c.RTTUs))
 	})
-	f.Summary = fmt.Sprintf("%s sent %d bytes %s and its application, not the network, kept it from sending more: nothing retransmitted, no window or buffer stalled it.%s",
-		connName(w), u64v(w.BytesSent), v.window(), others(conns, more, "were limited by their application"))
+	f.Summary = fmt.Sprintf("%s sent %s %s and its application, not the network, kept it from sending more: nothing retransmitted, no window or buffer stalled it.%s",
+		connName(w), fmtBytes(u64v(w.BytesSent)), v.window(), others(conns, more, "were limited by their application"))
 	v.s.prescribe(f, step("Look at "+processText(w)+": how it writes, its CPU, what it waits on"))
 	return f
+}
+
+// fmtBytes formats a byte count: 950 bytes, 12.3 KiB, 15.7 MiB.
+func fmtBytes(b uint64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", b)
 }
 
 // fmtMs formats microseconds as milliseconds.

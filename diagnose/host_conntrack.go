@@ -121,6 +121,14 @@ func conntrackShare(ct *collectors.Conntrack, proto string) (float64, bool) {
 	return report.Ratio(ct.ByProto[proto], ct.Counted), true
 }
 
+// conntrackPct is a protocol's share of the entries, "none" for none.
+func conntrackPct(r float64) string {
+	if r == 0 {
+		return "none"
+	}
+	return fmtPct(r)
+}
+
 // conntrackMix describes what fills the table, for summaries.
 func conntrackMix(ct *collectors.Conntrack) string {
 	if ct.ByProto == nil || ct.Counted == 0 {
@@ -166,7 +174,7 @@ func conntrackTimeoutFixes(ct *collectors.Conntrack) []remedy {
 	udp, _ := conntrackShare(ct, "udp")
 	return []remedy{
 		setting("net.netfilter.nf_conntrack_tcp_timeout_established", "3600", "keep fewer idle TCP entries: 5 days by default").
-			unless(counted && tcp < conntrackProtoShare, fmt.Sprintf("Shortening nf_conntrack_tcp_timeout_established would not help: TCP holds %s of the entries.", fmtPct(tcp))),
+			unless(counted && tcp < conntrackProtoShare, fmt.Sprintf("Shortening nf_conntrack_tcp_timeout_established would not help: TCP holds %s of the %d entries read.", conntrackPct(tcp), ct.Counted)),
 		step("Keep fewer UDP entries: NOTRACK rules (nft: a `notrack` statement in a raw-priority chain) for stateless UDP such as DNS to a local resolver, or a shorter net.netfilter.nf_conntrack_udp_timeout (30 s by default) and nf_conntrack_udp_timeout_stream (120 s)").
 			unless(!counted || udp < conntrackProtoShare, ""),
 		step("Stop tracking traffic that needs no state: NOTRACK rules in the raw table").unless(counted && udp >= conntrackProtoShare, ""),

@@ -91,10 +91,10 @@ func init() {
 				contains(t, "summary", []string{f.Summary}, "evicted 2003 entries in 10s")
 				contains(t, "summary", []string{f.Summary}, "100% udp")
 				contains(t, "summary", []string{f.Summary}, "no packet was dropped (drop +0)")
-				contains(t, "fix", f.Fix, "On the host: sysctl -w net.netfilter.nf_conntrack_max=524288")
+				contains(t, "fix", f.Fix, "namespace): sysctl -w net.netfilter.nf_conntrack_max=524288")
 				contains(t, "fix", f.Fix, "Keep fewer UDP entries")
 				noneAbout(t, "fix", f.Fix, "tcp_timeout")
-				contains(t, "notes", f.Notes, "Shortening nf_conntrack_tcp_timeout_established would not help: TCP holds 0.00% of the entries")
+				contains(t, "notes", f.Notes, "Shortening nf_conntrack_tcp_timeout_established would not help: TCP holds none of the 8192 entries read")
 				if f.Subject != "this netns" {
 					t.Errorf("subject %q", f.Subject)
 				}
@@ -107,7 +107,7 @@ func init() {
 						t.Errorf("fix %q: read-only here, or for TCP", l)
 					}
 				}
-				contains(t, "fix", f.Fix, "On the host: sysctl -w net.netfilter.nf_conntrack_max=524288")
+				contains(t, "fix", f.Fix, "namespace): sysctl -w net.netfilter.nf_conntrack_max=524288")
 			}},
 	)
 }

@@ -187,7 +187,7 @@ func checkRPFilter(in *Input) Outcome {
 	f := Finding{ID: "ip.rp_filter_drops", Severity: sev,
 		Evidence: []Evidence{s.ev(c), allEv},
 	}
-	arrivals, strict := rpArrivals(s, all)
+	arrivals, strict := rpArrivals(s, all, c.Delta)
 	mode := "Strict reverse-path filtering"
 	if !strict {
 		mode = "Loose reverse-path filtering (no route back to the source at all)"
@@ -244,10 +244,11 @@ type rpArrival struct {
 // rpArrivals lists the interfaces the reverse-path drops may have arrived
 // on, the likeliest first: the kernel filters by the larger of conf.all
 // and the arrival interface's own value, so those in strict mode (1)
-// that received packets in the window, most first; when none is strict,
+// that received in the window as many packets as were dropped (else
+// any), most first; when none is strict,
 // strict is false and the loose ones (2) are listed. The interface a
 // route back leaves by plays no part.
-func rpArrivals(s *sample, all int64) (out []rpArrival, strict bool) {
+func rpArrivals(s *sample, all int64, drops uint64) (out []rpArrival, strict bool) {
 	for _, want := range []int64{1, 2} {
 		out = out[:0]
 		for l := range s.links(notLoopback) {
@@ -258,14 +259,20 @@ func rpArrivals(s *sample, all int64) (out []rpArrival, strict bool) {
 			}
 			out = append(out, rpArrival{name: l.Name, own: own, ev: ev, rx: s.LinkStat(l.Name, "rx_packets").Delta})
 		}
-		received := out[:0:0]
-		for _, a := range out {
-			if a.rx > 0 {
-				received = append(received, a)
+		// Keep those that received at least as many packets as were
+		// dropped (they could have carried them all), else any that
+		// received some.
+		for _, enough := range []uint64{drops, 1} {
+			received := out[:0:0]
+			for _, a := range out {
+				if a.rx >= enough && a.rx > 0 {
+					received = append(received, a)
+				}
 			}
-		}
-		if len(received) > 0 {
-			out = received
+			if len(received) > 0 {
+				out = received
+				break
+			}
 		}
 		sort.SliceStable(out, func(i, j int) bool { return out[i].rx > out[j].rx })
 		if len(out) > 0 {

@@ -288,8 +288,12 @@ func mptcpRefusedFinding(m *collectors.MPTCP, group []mptcpShort, j mptcpJoins) 
 	if len(group) > 1 {
 		conns = fmt.Sprintf("%d connections, e.g. %s,", len(group), mptcpConnName(first.conn))
 	}
-	f.Summary = fmt.Sprintf("The peer %s refuses this host's subflow joins: MPTCP %s has %d of %d expected subflows; %s, %d joins were answered and then reset by this host (MP_RST), and no subflow died of a timeout.",
-		first.conn.Remote.Addr(), conns, first.conn.SubflowCount(), first.exp.ExpectedExtra+1, j.span, j.synAckRx)
+	answered := plural(int(j.synAckRx), "join") + " were"
+	if j.synAckRx == 1 {
+		answered = "1 join was"
+	}
+	f.Summary = fmt.Sprintf("The peer %s refuses this host's subflow joins: MPTCP %s has %d of %d expected subflows; %s, %s answered and then reset by this host (MP_RST), and no subflow died of a timeout.",
+		first.conn.Remote.Addr(), conns, first.conn.SubflowCount(), first.exp.ExpectedExtra+1, j.span, answered)
 	for i, s := range group {
 		if i == mptcpMaxListed {
 			f.Evidence = append(f.Evidence, Text("connections not listed", fmt.Sprint(len(group)-mptcpMaxListed)))
@@ -387,11 +391,12 @@ func mptcpMissingFinding(m *collectors.MPTCP, group []mptcpShort, j mptcpJoins) 
 	case !j.read:
 	case j.timeouts > 0 && !j.sinceBoot:
 		f.Evidence = append(f.Evidence, j.evidence()...)
-		f.Notes = append(f.Notes, fmt.Sprintf("In the window %d TCP connections died of a timeout (TcpExt.TCPAbortOnTimeout) and this host reset %d subflows (MPRstTx): a subflow lost with its link.", j.timeouts, j.rstTx))
+		f.Notes = append(f.Notes, fmt.Sprintf("In the window %s died of a timeout (TcpExt.TCPAbortOnTimeout) and this host reset %s (MPRstTx): a subflow lost with its link.",
+			plural(int(j.timeouts), "TCP connection"), plural(int(j.rstTx), "subflow")))
 	case j.synAckRx > 0 && j.rstTx >= j.synAckRx:
 		f.Evidence = append(f.Evidence, j.evidence()...)
-		f.Notes = append(f.Notes, fmt.Sprintf("%s this host's joins were answered %d times and it reset %d subflows, and %d TCP connections died of a timeout: the counters fit a subflow lost with its link, but also a peer that refuses joins. If re-adding the endpoint opens no subflow while MPJoinSynAckRx and MPRstTx each grow by one, the peer refuses them (see mptcp.join_refused).",
-			capitalize(j.span), j.synAckRx, j.rstTx, j.timeouts))
+		f.Notes = append(f.Notes, fmt.Sprintf("%s this host's joins were answered %s and it reset %s, and %s died of a timeout: the counters fit a subflow lost with its link, but also a peer that refuses joins. If re-adding the endpoint opens no subflow while MPJoinSynAckRx and MPRstTx each grow by one, the peer refuses them (see mptcp.join_refused).",
+			capitalize(j.span), plural(int(j.synAckRx), "time"), plural(int(j.rstTx), "subflow"), plural(int(j.timeouts), "TCP connection")))
 	}
 	return f
 }

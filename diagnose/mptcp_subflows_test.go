@@ -174,14 +174,14 @@ func TestMPTCPRefusedOrStuck(t *testing.T) {
 		want          []string
 	}{
 		{"refused in the window", snap(base, timeouts(0)), snap(refusedAtOpen, timeouts(0)), "mptcp.join_refused", Warning,
-			[]string{"The peer 198.18.0.1 refuses this host's subflow joins", "in 1s, 1 joins were answered and then reset",
+			[]string{"The peer 198.18.0.1 refuses this host's subflow joins", "in 1s, 1 join was answered and then reset",
 				"On the peer 198.18.0.1: ip mptcp limits set subflows 1", "MPTcpExt.MPRstTx (in the window)"}},
 		{"refused when it opened, silent window", snap(refusedAtOpen, timeouts(0)), snap(refusedAtOpen, timeouts(0)), "mptcp.join_refused", Info,
-			[]string{"since boot, 1 joins were answered", "Counted since boot: the window saw no join attempt", "MPTcpExt.MPJoinSynAckRx (since boot)"}},
+			[]string{"since boot, 1 join was answered", "Counted since boot: the window saw no join attempt", "MPTcpExt.MPJoinSynAckRx (since boot)"}},
 		{"subflow died in the window", snap(refusedAtOpen, timeouts(0)), snap(with(refusedAtOpen, "MPRstTx", 1), timeouts(1)), "mptcp.subflows_missing", Warning,
-			[]string{"ip mptcp endpoint delete id 2", "died of a timeout (TcpExt.TCPAbortOnTimeout) and this host reset 1 subflows"}},
+			[]string{"ip mptcp endpoint delete id 2", "died of a timeout (TcpExt.TCPAbortOnTimeout) and this host reset 1 subflow"}},
 		{"joined then died long ago, silent window", snap(refusedAtOpen, timeouts(1)), snap(refusedAtOpen, timeouts(1)), "mptcp.subflows_missing", Warning,
-			[]string{"ip mptcp endpoint delete id 2", "Since boot this host's joins were answered 1 times", "see mptcp.join_refused"}},
+			[]string{"ip mptcp endpoint delete id 2", "Since boot this host's joins were answered 1 time", "see mptcp.join_refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := checkMPTCPSubflows(mptcpInput(tc.before, tc.after))

@@ -102,4 +102,3 @@ func connRow(c report.DiagConn) []string {
 	}
 	return []string{c.Remote, procText(c.Process), strings.Join(limits, "+"), Number(c.RTTMs), dash(strings.Join(detail, "; ")), c.Local}
 }
-
