@@ -107,6 +107,7 @@ const (
 	reasonProtected   = "encrypted 802.11 frame"
 	reasonExtHeaders  = "too many IPv6 extension headers"
 	reasonUnknownNext = "unknown inner protocol"
+	reasonPPPoE       = "not a PPPoE session frame (version, type or code)"
 )
 
 // Decode decodes one frame of link type lt; wire is its original length.
@@ -277,6 +278,9 @@ func (p *Packet) ether(b []byte, avail int) (step, []byte, int) {
 		t = be16(b[2:])
 		b, avail = b[4:], avail-4
 	}
+	if t == 0x8864 {
+		return p.pppoe(b, avail)
+	}
 	if t < 0x0600 { // an 802.3 length: LLC, possibly with SNAP
 		if len(b) >= 8 && b[0] == 0xaa && b[1] == 0xaa && b[2] == 0x03 {
 			t = be16(b[6:])
@@ -286,6 +290,26 @@ func (p *Packet) ether(b []byte, avail int) (step, []byte, int) {
 	st := etherStep(t)
 	if st == stDone {
 		return p.failStep("ethernet", reasonNotIP)
+	}
+	return st, b, avail
+}
+
+// pppoe reads a PPPoE session header (RFC 2516: version and type 0x11,
+// code 0, session ID, length) and the PPP protocol after it. Discovery
+// frames (ethertype 0x8863) are not IP and never get here.
+func (p *Packet) pppoe(b []byte, avail int) (step, []byte, int) {
+	if len(b) < 6 {
+		return p.cut("pppoe", 6, avail)
+	}
+	if b[0] != 0x11 || b[1] != 0 {
+		return p.failStep("pppoe", reasonPPPoE)
+	}
+	if !p.push(Layer{Kind: PPPoE, ID: uint32(be16(b[2:])), HasID: true}) {
+		return stDone, nil, 0
+	}
+	st, b, avail := p.ppp(b[6:], avail-6)
+	if p.Fault.Layer == "ppp" {
+		p.Fault.Layer = "pppoe"
 	}
 	return st, b, avail
 }
@@ -600,7 +624,14 @@ func (p *Packet) tcp(b []byte, avail int) {
 	t.Seq, t.Ack = be32(b[4:]), be32(b[8:])
 	t.Flags = b[13]
 	t.Window = be16(b[14:])
+	t.Checksum = be16(b[16:])
 	t.HeaderLen = uint8(hl)
+	t.Head = 0
+	if len(b) > hl {
+		for _, c := range b[hl:min(len(b), hl+8)] {
+			t.Head = t.Head<<8 | uint64(c)
+		}
+	}
 	t.MSS, t.WScale, t.SACKPermitted, t.HasTS, t.NSACK = 0, -1, false, false, 0
 	t.OptionsCut, t.OptionsBad = len(b) < hl, false
 	p.Payload = avail - hl
@@ -825,7 +856,7 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		return stEther, b, avail
 	case 0x88be: // ERSPAN type II, or type I without a sequence number
 		if !hasSeq {
-			if !p.push(Layer{Kind: ERSPAN}) {
+			if !p.pushERSPAN(0, false) {
 				return stDone, nil, 0
 			}
 			return stEther, b, avail
@@ -833,7 +864,7 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		if len(b) < 8 {
 			return p.cut("erspan", 8, avail)
 		}
-		if !p.push(Layer{Kind: ERSPAN, ID: uint32(be16(b[2:]) & 0x3ff), HasID: true}) {
+		if !p.pushERSPAN(uint32(be16(b[2:])&0x3ff), true) {
 			return stDone, nil, 0
 		}
 		return stEther, b[8:], avail - 8
@@ -848,7 +879,7 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		if len(b) < n {
 			return p.cut("erspan", n, avail)
 		}
-		if !p.push(Layer{Kind: ERSPAN, ID: uint32(be16(b[2:]) & 0x3ff), HasID: true}) {
+		if !p.pushERSPAN(uint32(be16(b[2:])&0x3ff), true) {
 			return stDone, nil, 0
 		}
 		return stEther, b[n:], avail - n
@@ -860,6 +891,18 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		return p.failStep("gre", reasonUnknownNext)
 	}
 	return st, b, avail
+}
+
+// pushERSPAN adds an ERSPAN session inside the GRE layer just pushed: its
+// endpoints are the GRE packet's outer addresses. The outer IPv4 ID and
+// GRE sequence stay with the GRE layer, so they are measured once.
+func (p *Packet) pushERSPAN(session uint32, hasID bool) bool {
+	l := p.pushTunnel(ERSPAN, session, hasID)
+	if l == nil {
+		return false
+	}
+	l.IPID, l.HasIPID = 0, false
+	return true
 }
 
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }

@@ -46,6 +46,9 @@ func frames(t testing.TB) map[string]struct {
 		{"6in4", layers.LinkTypeEthernet, true, []capturetest.Spec{{Kind: "ipip", Src: a, Dst: b}}},
 		{"4in6", layers.LinkTypeRaw, false, []capturetest.Spec{{Kind: "ipip", Src: a6, Dst: b6}}},
 		{"vxlan-in-gre", layers.LinkTypeEthernet, false, []capturetest.Spec{{Kind: "gre", Src: a6, Dst: b6}, {Kind: "vxlan", ID: 3, Src: a, Dst: b}}},
+		{"pppoe", layers.LinkTypeEthernet, false, []capturetest.Spec{{Kind: "pppoe", ID: 0x1234}}},
+		{"pppoe-qinq-v6", layers.LinkTypeEthernet, true, []capturetest.Spec{{Kind: "vlan", ID: 100}, {Kind: "vlan", ID: 10}, {Kind: "pppoe", ID: 7}}},
+		{"erspan", layers.LinkTypeEthernet, false, []capturetest.Spec{{Kind: "erspan", ID: 33, Seq: 5, Src: a, Dst: b}}},
 	} {
 		g := capturetest.NewGen(t, tc.link)
 		client, server := "198.18.0.1:40000", "198.18.1.1:443"
@@ -100,6 +103,53 @@ func TestDecodeAgreesWithGopacket(t *testing.T) {
 				name, p.SrcAddr(), p.SrcPort, p.DstAddr(), p.DstPort, p.TCP.Seq, p.TCP.Ack, p.Payload, p.TCP.NSACK,
 				ipString(src), tcp.SrcPort, ipString(dst), tcp.DstPort, tcp.Seq, tcp.Ack, len(tcp.Payload))
 		}
+	}
+}
+
+// PPPoE sessions are layers of their own, keyed by session ID; ERSPAN
+// sessions carry the GRE packet's outer addresses.
+func TestDecodePPPoEAndERSPAN(t *testing.T) {
+	d := decode.New(decode.Config{})
+	fr := frames(t)
+	p := d.Decode(fr["pppoe-qinq-v6"].link, fr["pppoe-qinq-v6"].data, len(fr["pppoe-qinq-v6"].data))
+	if p.Top != decode.TopTCP || p.NLayers != 3 || p.Layers[2].Kind != decode.PPPoE || p.Layers[2].ID != 7 || p.Layers[2].Kind.IsTunnel() {
+		t.Errorf("pppoe over qinq: top %d layers %+v", p.Top, p.Layers[:p.NLayers])
+	}
+	p = d.Decode(fr["erspan"].link, fr["erspan"].data, len(fr["erspan"].data))
+	if p.Top != decode.TopTCP || p.NLayers != 2 || p.Layers[1].Kind != decode.ERSPAN || p.Layers[1].ID != 33 ||
+		p.Layers[1].SrcAddr().String() != "198.18.10.1" || p.Layers[1].DstAddr().String() != "198.18.10.2" || p.Layers[1].HasIPID {
+		t.Errorf("erspan: top %d layers %+v", p.Top, p.Layers[:p.NLayers])
+	}
+	// A discovery frame (0x8863) is not IP; a session frame with a wrong
+	// version says why it stopped.
+	disc := append([]byte(nil), fr["pppoe"].data...)
+	binary.BigEndian.PutUint16(disc[12:], 0x8863)
+	if p = d.Decode(layers.LinkTypeEthernet, disc, len(disc)); p.Top != decode.TopNone || p.Fault.String() != "ethernet: not IP" {
+		t.Errorf("pppoe discovery: top %d fault %v", p.Top, p.Fault)
+	}
+	bad := append([]byte(nil), fr["pppoe"].data...)
+	bad[14] = 0x21
+	if p = d.Decode(layers.LinkTypeEthernet, bad, len(bad)); p.Top != decode.TopNone || p.Fault.Layer != "pppoe" {
+		t.Errorf("pppoe version 2: top %d fault %v", p.Top, p.Fault)
+	}
+}
+
+// The TCP checksum and the first payload bytes are read, so equal headers
+// over different data can be told apart.
+func TestDecodeChecksumAndHead(t *testing.T) {
+	g := capturetest.NewGen(t, layers.LinkTypeEthernet)
+	c := capturetest.NewConv(g, "198.18.0.1:40000", "198.18.1.1:443")
+	f := c.Data(0, 0, 100)
+	f.Data = []byte("0123456789")
+	b := g.Build(&f, layers.LinkTypeEthernet)
+	d := decode.New(decode.Config{})
+	p := d.Decode(layers.LinkTypeEthernet, b, len(b))
+	if p.TCP.Head != binary.BigEndian.Uint64([]byte("01234567")) || p.TCP.Checksum != binary.BigEndian.Uint16(b[14+20+16:]) {
+		t.Errorf("head %x checksum %x", p.TCP.Head, p.TCP.Checksum)
+	}
+	p = d.Decode(layers.LinkTypeEthernet, b[:14+20+32+3], len(b))
+	if p.TCP.Head != uint64(0x303132) {
+		t.Errorf("snap-cut head %x, want the 3 captured bytes", p.TCP.Head)
 	}
 }
 
