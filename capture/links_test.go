@@ -1,10 +1,14 @@
 package capture
 
 import (
-	ct "github.com/netdx/netdx/capture/capturetest"
+	"bytes"
+	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
+
+	ct "github.com/netdx/netdx/capture/capturetest"
 
 	"github.com/gopacket/gopacket/layers"
 )
@@ -130,6 +134,50 @@ func TestFileFormats(t *testing.T) {
 				t.Errorf("first %v, want %v", res.First, g.Recs[0].CI.Timestamp)
 			}
 		})
+	}
+}
+
+// Classic pcap files of every 2.x format version are read: 2.1 and 2.2
+// files hold each record's original length before its captured length,
+// 2.3 files either way round, 2.4 as today. Every record here is cut to
+// 100 bytes, so only a reader that puts the lengths back in order sees
+// them all as snap-truncated (and finds the records at all). Version 1.0
+// is refused with a message that names the versions netdx reads.
+func TestPcapFormatVersions(t *testing.T) {
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	ct.RetransScenario(ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201"))
+	for i := range g.Recs {
+		r := &g.Recs[i]
+		r.Data, r.CI.CaptureLength = r.Data[:min(100, len(r.Data))], min(100, len(r.Data))
+	}
+	var cut uint64
+	for _, r := range g.Recs {
+		if r.CI.CaptureLength < r.CI.Length {
+			cut++
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		minor   uint16
+		swapped bool
+	}{
+		{"2.1 swapped", 1, true},
+		{"2.2 swapped", 2, true},
+		{"2.3 swapped", 3, true},
+		{"2.3 in order", 3, false},
+		{"2.4", 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := analyzeBytes(t, g.PcapVersion(2, tc.minor, tc.swapped), Options{})
+			checkScenario(t, res)
+			if res.SnapTruncated != cut || res.Packets != uint64(len(g.Recs)) {
+				t.Errorf("snap-truncated %d of %d packets, want %d of %d", res.SnapTruncated, res.Packets, cut, len(g.Recs))
+			}
+		})
+	}
+	_, err := Analyze(context.Background(), bytes.NewReader(g.PcapVersion(1, 0, false)), Options{Name: "old.pcap"})
+	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "pcap format version 1.0: netdx reads versions 2.x") {
+		t.Errorf("version 1.0: %v", err)
 	}
 }
 

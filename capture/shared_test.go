@@ -46,14 +46,29 @@ func analyzeFile(t *testing.T, path string) (*Result, error) {
 	return Analyze(context.Background(), f, Options{Name: filepath.Base(path)})
 }
 
+// sharedFiles lists every capture under dir, one and two folders down
+// (audit/pcap-2.1 holds the pcap 2.1 files).
+func sharedFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	for _, pattern := range []string{"*/*.pcap*", "*/*/*.pcap*"} {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no captures in %s", dir)
+	}
+	return files
+}
+
 // Every real capture is read to its end without an error (the damaged
 // ones included: their damage is inside frames), and decodes as expected.
 func TestRealCaptures(t *testing.T) {
 	dir := sharedCaptures(t)
-	files, err := filepath.Glob(filepath.Join(dir, "*", "*.pcap*"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no captures in %s: %v", dir, err)
-	}
+	files := sharedFiles(t, dir)
 	results := map[string]*Result{}
 	for _, path := range files {
 		res, err := analyzeFile(t, path)
@@ -147,6 +162,10 @@ func TestRealCaptures(t *testing.T) {
 	}
 	if res := results["esp_truncated.pcap"]; res == nil || res.Fragments != 1 {
 		t.Errorf("esp_truncated: a fragment")
+	}
+	// A pcap 2.1 file: NFS over UDP, 128 packets.
+	if res := results["suricata-nfs3-01.pcap"]; res == nil || res.Packets != 128 || res.UDPPackets != 128 {
+		t.Errorf("suricata-nfs3-01 (pcap 2.1): %+v", res)
 	}
 	if res := results["tcp_reassembly.pcap"]; res == nil || res.Overlong != 5 {
 		t.Errorf("tcp_reassembly: five frames trimmed below their IP length")

@@ -162,6 +162,36 @@ func (g *Gen) PcapBigEndian(nano bool) []byte {
 	return b.Bytes()
 }
 
+// PcapVersion writes a little-endian microsecond pcap file whose header
+// says format version major.minor; swapped puts each record's original
+// length before its captured length, as files of format 2.2 and older
+// have them.
+func (g *Gen) PcapVersion(major, minor uint16, swapped bool) []byte {
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	hdr := make([]byte, 24)
+	le.PutUint32(hdr, 0xa1b2c3d4)
+	le.PutUint16(hdr[4:], major)
+	le.PutUint16(hdr[6:], minor)
+	le.PutUint32(hdr[16:], 262144)
+	le.PutUint32(hdr[20:], uint32(g.Link))
+	b.Write(hdr)
+	for _, r := range g.Recs {
+		rh := make([]byte, 16)
+		le.PutUint32(rh, uint32(r.CI.Timestamp.Unix()))
+		le.PutUint32(rh[4:], uint32(r.CI.Timestamp.Nanosecond()/1000))
+		caplen, wire := uint32(r.CI.CaptureLength), uint32(r.CI.Length)
+		if swapped {
+			caplen, wire = wire, caplen
+		}
+		le.PutUint32(rh[8:], caplen)
+		le.PutUint32(rh[12:], wire)
+		b.Write(rh)
+		b.Write(r.Data)
+	}
+	return b.Bytes()
+}
+
 // Pcapng writes the records as Pcapng with one interface per link type
 // given; each record goes to its frame's interface.
 func (g *Gen) Pcapng(links ...layers.LinkType) []byte {
