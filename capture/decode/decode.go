@@ -457,12 +457,44 @@ func (d *Decoder) ipv4(b []byte, avail int) (step, []byte, int) {
 	p.Proto = b[9]
 	p.IPLen = total
 	p.Top = TopIP
+	b = b[ihl:min(len(b), total)]
 	if ff&0x3fff != 0 { // a fragment: MF set or a non-zero offset
 		p.Fragment = true
-		return stDone, nil, 0
+		if ff&0x1fff != 0 || !d.tunnelInside(p.Proto, b) {
+			return stDone, nil, 0
+		}
+		return d.transport(p.Proto, b, maxDatagram-ihl)
 	}
-	b = b[ihl:min(len(b), total)]
 	return d.transport(p.Proto, b, total-ihl)
+}
+
+// maxDatagram is the largest IP packet without a jumbogram, the length a
+// first fragment's inner packet can have at most.
+const maxDatagram = 65535
+
+// tunnelInside says a first fragment (offset 0, more to come) carries a
+// tunnel whose inner headers give their own lengths: GRE and IP in IP (the
+// inner IP header), VXLAN and Geneve (the UDP length, then the inner IP
+// header). The fragment holds all the headers, so the inner packet is
+// decoded although the rest of it is in other fragments; a tunnel
+// endpoint fragments when encapsulation makes a full-size packet too
+// large (ERSPAN and GRE mirror sessions do so routinely). Other fragments
+// are counted as fragments.
+func (d *Decoder) tunnelInside(proto uint8, b []byte) bool {
+	switch proto {
+	case 47, 4, 41:
+		return true
+	case 17:
+		if len(b) < 4 {
+			return false
+		}
+		k := d.udp[be16(b[2:])]
+		if k == udpPlain {
+			k = d.udp[be16(b)]
+		}
+		return k == udpVXLAN || k == udpGeneve
+	}
+	return false
 }
 
 func (d *Decoder) ipv6(b []byte, avail int) (step, []byte, int) {
@@ -520,10 +552,14 @@ func (d *Decoder) ipv6(b []byte, avail int) (step, []byte, int) {
 			if len(b) < 8 {
 				return p.failStep("ipv6", reasonTruncated)
 			}
-			if be16(b[2:])&0xfff9 != 0 { // offset or M set
+			if fo := be16(b[2:]); fo&0xfff9 != 0 { // offset or M set
 				p.Proto = b[0]
 				p.Fragment = true
-				return stDone, nil, 0
+				if fo&0xfff8 != 0 || !d.tunnelInside(b[0], b[8:]) {
+					return stDone, nil, 0
+				}
+				next, b, rest = b[0], b[8:], maxDatagram
+				continue
 			}
 			next, b, rest = b[0], b[8:], rest-8
 		case 51: // authentication header

@@ -153,6 +153,42 @@ func TestDecodeChecksumAndHead(t *testing.T) {
 	}
 }
 
+// A tunnel packet fragmented outside (its outer IPv4 header): the first
+// fragment holds every header, so the inner segment is decoded with its
+// true length from the inner IP header; the rest are fragments. A plain
+// TCP first fragment stays a fragment: its length is not known.
+func TestDecodeFirstFragmentOfTunnel(t *testing.T) {
+	g := capturetest.NewGen(t, layers.LinkTypeEthernet)
+	c := capturetest.NewConv(g, "198.18.0.1:40000", "198.18.1.1:443")
+	c.Encap = []capturetest.Spec{{Kind: "gre", ID: 5, HasKey: true, Src: netip.MustParseAddr("198.18.10.1"), Dst: netip.MustParseAddr("198.18.10.2")}}
+	f := c.Data(0, 0, 1400)
+	b := g.Build(&f, layers.LinkTypeEthernet)
+	frag := func(b []byte, offset uint16, more bool, n int) []byte {
+		x := append([]byte(nil), b[:14+n]...)
+		ff := offset / 8
+		if more {
+			ff |= 0x2000
+		}
+		binary.BigEndian.PutUint16(x[14+6:], ff)
+		binary.BigEndian.PutUint16(x[14+2:], uint16(n))
+		return x
+	}
+	d := decode.New(decode.Config{})
+	first := frag(b, 0, true, 1000)
+	p := d.Decode(layers.LinkTypeEthernet, first, len(first))
+	if p.Top != decode.TopTCP || !p.Fragment || p.Payload != 1400 || p.Overlong || p.NLayers != 1 || p.Layers[0].ID != 5 {
+		t.Errorf("first fragment: top %d fragment %v payload %d overlong %v layers %+v", p.Top, p.Fragment, p.Payload, p.Overlong, p.Layers[:p.NLayers])
+	}
+	second := frag(b, 976, false, 200)
+	if p = d.Decode(layers.LinkTypeEthernet, second, len(second)); p.Top != decode.TopIP || !p.Fragment {
+		t.Errorf("second fragment: top %d fragment %v", p.Top, p.Fragment)
+	}
+	plain := frames(t)["ethernet"].data
+	if p = d.Decode(layers.LinkTypeEthernet, frag(plain, 0, true, 60), 14+60); p.Top != decode.TopIP || !p.Fragment {
+		t.Errorf("plain TCP first fragment: top %d fragment %v", p.Top, p.Fragment)
+	}
+}
+
 func ipString(b []byte) string {
 	a, _ := netip.AddrFromSlice(b)
 	return a.Unmap().String()
