@@ -160,8 +160,19 @@ func TestRealCaptures(t *testing.T) {
 	if res := results["gre-heapoverflow-1.pcap"]; res == nil || res.TCPPackets != 0 {
 		t.Errorf("gre-heapoverflow-1: %+v", res)
 	}
-	if res := results["esp_truncated.pcap"]; res == nil || res.Fragments != 1 {
-		t.Errorf("esp_truncated: a fragment")
+	// The first fragment of a UDP datagram to the VXLAN port 8472 (from
+	// ESP's 4500): decoded as far as the snap length lets it.
+	if res := results["esp_truncated.pcap"]; res == nil || res.UDPPackets != 1 || len(res.Undecoded) != 1 ||
+		res.Undecoded[0].Reason != "vxlan: header not captured (snap length)" {
+		t.Errorf("esp_truncated: %+v", res)
+	}
+	// One SSH connection whose directions travel in Geneve VNIs 10 and 11:
+	// one flow, seen in both.
+	if res := results["geneve.pcap"]; res != nil {
+		f := onlyTCP(t, res)
+		if f.Dir[0].Packets == 0 || f.Dir[1].Packets == 0 || len(f.OtherEncaps) != 1 {
+			t.Errorf("geneve: one flow in two VNIs, got %+v", f)
+		}
 	}
 	// A pcap 2.1 file: NFS over UDP, 128 packets.
 	if res := results["suricata-nfs3-01.pcap"]; res == nil || res.Packets != 128 || res.UDPPackets != 128 {

@@ -253,9 +253,8 @@ func (c *counterTrack) add(v int64, at int64, size int) {
 	}
 	if v >= c.hi {
 		if v > c.hi {
-			if dropped, ok := c.holes.add(hole{s: c.hi, e: v, c: cr}); ok {
-				c.st.Lost += uint64(dropped.e - dropped.s)
-			}
+			c.holes.add(hole{s: c.hi, e: v, c: cr})
+			c.holes.trim(func(x hole) { c.st.Lost += uint64(x.e - x.s) })
 		}
 		c.hi = v + 1
 		c.raw = uint32(v)
