@@ -82,8 +82,9 @@ type analyzer struct {
 	rtxBudget int
 	lasts     []int64 // evict's scratch space
 	totals    Totals
-	// anomalyFlows counts the flows with sequence anomalies.
-	anomalyFlows uint64
+	// anomalyFlows and undecidedFlows count the flows with sequence
+	// anomalies and with undecided segments, for the warnings.
+	anomalyFlows, undecidedFlows uint64
 
 	ctxIndex map[ctxKey]uint32
 	ctxs     []*ctxNode // index 0 is the root: no encapsulation
@@ -650,8 +651,8 @@ const (
 )
 
 // retire finishes a flow and takes it out of the table: its counts go
-// into the totals and its tunnel. A flow that left before the end is kept
-// for the list only when it had problems.
+// into the totals and its tunnel. A flow replaced by a new connection is
+// kept for the list; one evicted only when it had problems.
 func (a *analyzer) retire(f *flow, why int) {
 	delete(a.flows, f.key)
 	for _, k := range f.pathKeys {
@@ -679,11 +680,11 @@ func (a *analyzer) retire(f *flow, why int) {
 				t.out.Inner.add(&f.tcp.d[i].st)
 			}
 		}
-		a.anomalyWarning(f)
+		a.flowWarnings(f)
 	} else {
 		a.totals.UDPFlows++
 	}
-	if why != retireEnd && f.score() > 0 {
+	if why == retireReplaced || why == retireEvicted && f.score() > 0 {
 		out := f.result()
 		out.Evicted = why == retireEvicted
 		a.kept = append(a.kept, out)
@@ -694,26 +695,29 @@ func (a *analyzer) retire(f *flow, why int) {
 	}
 }
 
-// maxAnomalyWarnings bounds the flows whose sequence anomalies get a
-// warning of their own.
-const maxAnomalyWarnings = 8
+// maxFlowWarnings bounds the flows named in warnings, per kind.
+const maxFlowWarnings = 8
 
-// anomalyWarning says which flow had sequence anomalies and where the
-// first was.
-func (a *analyzer) anomalyWarning(f *flow) {
+// flowWarnings names a flow whose counts the capture could not fully
+// support: sequence anomalies (where the first was), and hole fillers
+// nothing decided.
+func (a *analyzer) flowWarnings(f *flow) {
 	t := f.tcp
-	n := t.d[0].st.Anomalies + t.d[1].st.Anomalies
-	if n == 0 {
-		return
+	name := "tcp " + f.endpoint(f.client).String() + " > " + f.endpoint(1-f.client).String() + ": "
+	if n := t.d[0].st.Anomalies + t.d[1].st.Anomalies; n > 0 {
+		if a.anomalyFlows++; a.anomalyFlows <= maxFlowWarnings {
+			a.res.Warnings = append(a.res.Warnings, name+itoa(n)+" sequence anomalies (a sequence or acknowledgement number "+
+				"jumped beyond any window or stood alone; the first at "+t.firstAnomaly.String()+"): damaged or crafted packets, "+
+				"or a stretch the capture missed; they are left out of the counts (see sequence_anomalies)")
+		}
 	}
-	a.anomalyFlows++
-	if a.anomalyFlows > maxAnomalyWarnings {
-		return
+	if n := t.d[0].st.Decided.Undecided + t.d[1].st.Decided.Undecided; n > 0 {
+		if a.undecidedFlows++; a.undecidedFlows <= maxFlowWarnings {
+			a.res.Warnings = append(a.res.Warnings, name+"undecided: "+itoa(n)+" segments filled a gap with nothing to tell "+
+				"a late original from a retransmission (no TCP timestamps, IPv4 IDs absent, 0 or random, no round trip): "+
+				"counted neither as reordered nor as retransmitted (see hole_decisions.undecided)")
+		}
 	}
-	c, s := f.endpoint(f.client), f.endpoint(1-f.client)
-	a.res.Warnings = append(a.res.Warnings, "tcp "+c.String()+" > "+s.String()+": "+itoa(n)+
-		" sequence anomalies (a sequence or acknowledgement number jumped beyond any window; the first at "+
-		t.firstAnomaly.String()+"): damaged or crafted packets, or a stretch the capture missed; they are left out of the counts (see sequence_anomalies)")
 }
 
 func (a *analyzer) finish(stop error) *Result {
@@ -734,8 +738,11 @@ func (a *analyzer) finish(stop error) *Result {
 		live = append(live, f)
 	}
 	a.last = nil
-	if a.anomalyFlows > maxAnomalyWarnings {
-		res.Warnings = append(res.Warnings, itoa(a.anomalyFlows-maxAnomalyWarnings)+" more flows had sequence anomalies: see sequence_anomalies")
+	if a.anomalyFlows > maxFlowWarnings {
+		res.Warnings = append(res.Warnings, itoa(a.anomalyFlows-maxFlowWarnings)+" more flows had sequence anomalies: see sequence_anomalies")
+	}
+	if a.undecidedFlows > maxFlowWarnings {
+		res.Warnings = append(res.Warnings, itoa(a.undecidedFlows-maxFlowWarnings)+" more flows had undecided segments: see hole_decisions.undecided")
 	}
 	sort.SliceStable(live, func(i, j int) bool {
 		si, sj := live[i].score(), live[j].score()
