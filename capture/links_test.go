@@ -47,6 +47,11 @@ func TestLinkTypesAndTunnels(t *testing.T) {
 		{name: "802.1q", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vlan", ID: 10}}, stack: "vlan"},
 		{name: "qinq", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vlan", ID: 100}, {Kind: "vlan", ID: 10}}, stack: "vlan vlan"},
 		{name: "mpls", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "mpls", ID: 16}, {Kind: "mpls", ID: 17}}, stack: "mpls"},
+		{name: "pppoe", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "pppoe", ID: 0x2a}}, stack: "pppoe"},
+		{name: "pppoe over qinq ipv6", link: layers.LinkTypeEthernet, v6: true,
+			encap: []ct.Spec{{Kind: "vlan", ID: 100}, {Kind: "vlan", ID: 10}, {Kind: "pppoe", ID: 7}}, stack: "vlan vlan pppoe"},
+		{name: "erspan", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "erspan", ID: 33, Seq: 1, Src: outerA, Dst: outerB}},
+			stack: "gre erspan", tunnel: "erspan"},
 		{name: "vxlan", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vxlan", ID: 42, Src: outerA, Dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
 		{name: "vxlan port 8472", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vxlan", ID: 42, Port: 8472, Src: outerA, Dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
 		{name: "vxlan --vxlan-port 9999", link: layers.LinkTypeEthernet, opts: Options{VXLANPorts: []uint16{9999}},
@@ -92,6 +97,9 @@ func TestLinkTypesAndTunnels(t *testing.T) {
 				t.Fatalf("flow tunnel %d of %d, want a %s", f.Tunnel, len(res.Tunnels), tc.tunnel)
 			}
 			tun := res.Tunnels[f.Tunnel]
+			if !tun.A.IsValid() || !tun.B.IsValid() {
+				t.Errorf("tunnel endpoints %v - %v", tun.A, tun.B)
+			}
 			if tun.Flows != 1 || tun.Inner.Retransmission.Packets != scenarioWant.retrans || tun.Inner.Reorder.Reordered != scenarioWant.reordered {
 				t.Errorf("tunnel flows %d inner retrans %d reordered %d", tun.Flows, tun.Inner.Retransmission.Packets, tun.Inner.Reorder.Reordered)
 			}

@@ -216,3 +216,57 @@ func TestRealNonCapture(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// The audit captures of issue 16, each a class of real capture netdx read
+// wrong (more of each class are held back), with the figures their
+// evidence supports.
+func TestRealAuditCaptures(t *testing.T) {
+	dir := filepath.Join(sharedCaptures(t), "audit")
+	get := func(name string) *Result {
+		t.Helper()
+		res, err := analyzeFile(t, filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return res
+	}
+	// D1: ACKs captured before the GRO'd segments they cover.
+	tot := get("smb_smb3_multichannel.pcap").Totals.TCP
+	if r := tot.Retransmission; r.Packets > 2 || r.Spurious > 2 || tot.NotCapturedSegments > 2 {
+		t.Errorf("smb_smb3_multichannel: retransmitted %d spurious %d not captured %d, want at most 2 each",
+			r.Packets, r.Spurious, tot.NotCapturedSegments)
+	}
+	// D2: a GRE key per direction, the outer packets fragmented.
+	res := get("erspan.pcap")
+	if res.Totals.TCP.LostSegments > 5 || res.Totals.TCPFlows != 5 {
+		t.Errorf("erspan: lost %d in %d TCP flows, want at most 5 in 5", res.Totals.TCP.LostSegments, res.Totals.TCPFlows)
+	}
+	// D3: reordered originals whose IPv4 IDs prove the order.
+	if r := get("suricata-tls-subjectaltname.pcap").Totals.TCP.Retransmission; r.Packets > 62 {
+		t.Errorf("suricata-tls-subjectaltname: retransmitted %d, want at most 62", r.Packets)
+	}
+	// D5: SYN/ACKs with two ISNs on one 4-tuple (TFO test traffic).
+	if tot := get("suricata-tcp-fastopen-10-syn-data-ignore.pcap").Totals.TCP; tot.NotCapturedSegments >= 1000 {
+		t.Errorf("suricata-tcp-fastopen-10-syn-data-ignore: not captured %d, want fewer than 1000", tot.NotCapturedSegments)
+	}
+	// D6: a fuzzed capture.
+	if tot := get("modbus_fuzz-72.pcap").Totals.TCP; tot.LostSegments >= 1000 || tot.NotCapturedSegments >= 1000 || tot.Anomalies == 0 {
+		t.Errorf("modbus_fuzz-72: lost %d not captured %d anomalies %d, want fewer than 1000 and some anomalies",
+			tot.LostSegments, tot.NotCapturedSegments, tot.Anomalies)
+	}
+	// D4: timeout retransmissions seconds apart with a host-wide IPv4 ID
+	// counter (zeek-traces).
+	res, err := analyzeFile(t, filepath.Join(filepath.Dir(dir), "zeek-traces", "http_206_example_b.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Flows {
+		if f.Server.Port() != 80 || f.Client.Port() != 3254 {
+			continue
+		}
+		if d := &f.Dir[1]; d.Retransmission.Packets < 105 || d.LateDuplicates != 0 {
+			t.Errorf("http_206_example_b: server retransmitted %d late duplicates %d, want at least 105 and 0",
+				d.Retransmission.Packets, d.LateDuplicates)
+		}
+	}
+}
