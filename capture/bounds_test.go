@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/netdx/netdx/capture/decode"
@@ -31,15 +32,34 @@ func (s *seqSpan) add(v uint32) {
 	s.low, s.high = min(s.low, s.last), max(s.high, s.last)
 }
 
+// spanKey is one direction of a 5-tuple in one encapsulation stack (the
+// same connection on two VLANs is two flows, each with its span).
 type spanKey struct {
+	stack    string
 	ver      uint8
 	src, dst [16]byte
 	sp, dp   uint16
 }
 
+// stackOf names a packet's encapsulation: kinds, IDs and outer address
+// pairs in canonical order.
+func stackOf(p *decode.Packet) string {
+	var b strings.Builder
+	for i := range p.NLayers {
+		l := &p.Layers[i]
+		b.WriteString(l.Kind.String() + itoa(uint64(l.ID)))
+		if l.Kind.IsTunnel() {
+			x, y := canon(l.Src, l.Dst)
+			b.Write(x[:])
+			b.Write(y[:])
+		}
+	}
+	return b.String()
+}
+
 // captureSpans reads a capture on its own, without the analysis: the
-// total of every TCP direction's sequence span (by inner 5-tuple,
-// whatever the encapsulation) and the TCP packets.
+// total of every TCP direction's sequence span (by inner 5-tuple and
+// encapsulation stack) and the TCP packets.
 func captureSpans(t *testing.T, data []byte) (span, packets uint64) {
 	t.Helper()
 	src, err := openSource(bytes.NewReader(data), "spans")
@@ -76,7 +96,8 @@ func captureSpans(t *testing.T, data []byte) (span, packets uint64) {
 		}
 		packets++
 		o := &p.TCP
-		k := spanKey{p.Version, p.Src, p.Dst, p.SrcPort, p.DstPort}
+		stack := stackOf(p)
+		k := spanKey{stack, p.Version, p.Src, p.Dst, p.SrcPort, p.DstPort}
 		s := get(k)
 		s.add(o.Seq)
 		end := o.Seq + uint32(p.Payload)
@@ -85,7 +106,7 @@ func captureSpans(t *testing.T, data []byte) (span, packets uint64) {
 		}
 		s.add(end)
 		if o.Flags&decode.ACK != 0 {
-			get(spanKey{p.Version, p.Dst, p.Src, p.DstPort, p.SrcPort}).add(o.Ack)
+			get(spanKey{stack, p.Version, p.Dst, p.Src, p.DstPort, p.SrcPort}).add(o.Ack)
 		}
 	}
 	for _, s := range spans {
