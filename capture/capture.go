@@ -414,7 +414,10 @@ type SeqStats struct {
 	// Replays counts numbers seen again later (not capture duplicates);
 	// Duplicates the capture duplicates.
 	Replays, Duplicates uint64
-	Reorder             Reorder
+	// Anomalies counts numbers that jumped ahead by more than a million
+	// (maxCounterJump): left out, not counted as lost.
+	Anomalies uint64
+	Reorder   Reorder
 }
 
 // itoa formats without fmt, so error paths in hot loops do not allocate

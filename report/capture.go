@@ -555,6 +555,9 @@ type CaptureSequence struct {
 	// CaptureDuplicates counts sequence numbers seen again within 1 ms (capture
 	// duplicates).
 	CaptureDuplicates uint64 `json:"capture_duplicates"`
+	// Anomalies counts sequence numbers that jumped ahead by more than a
+	// million (damaged or crafted packets): left out, not counted as lost.
+	Anomalies uint64 `json:"anomalies"`
 	// ReorderedPackets counts RFC 4737 reordered packets.
 	ReorderedPackets uint64 `json:"reordered_packets"`
 	// Reordering holds the outer sequence's reordering metrics.
@@ -800,7 +803,8 @@ func newCaptureTunnel(i int, t *capture.Tunnel) CaptureTunnel {
 		}
 		if s := d.Seq; s != nil {
 			y.Sequence = &CaptureSequence{Packets: s.Packets, Lost: s.Lost, Replays: s.Replays,
-				CaptureDuplicates: s.Duplicates, ReorderedPackets: s.Reorder.Reordered, Reordering: newCaptureReorder(&s.Reorder)}
+				CaptureDuplicates: s.Duplicates, Anomalies: s.Anomalies, ReorderedPackets: s.Reorder.Reordered,
+				Reordering: newCaptureReorder(&s.Reorder)}
 		}
 		x.Directions = append(x.Directions, y)
 	}
