@@ -703,17 +703,19 @@ const maxFlowWarnings = 8
 // nothing decided.
 func (a *analyzer) flowWarnings(f *flow) {
 	t := f.tcp
-	name := "tcp " + f.endpoint(f.client).String() + " > " + f.endpoint(1-f.client).String() + ": "
+	name := func() string {
+		return "tcp " + f.endpoint(f.client).String() + " > " + f.endpoint(1-f.client).String() + ": "
+	}
 	if n := t.d[0].st.Anomalies + t.d[1].st.Anomalies; n > 0 {
 		if a.anomalyFlows++; a.anomalyFlows <= maxFlowWarnings {
-			a.res.Warnings = append(a.res.Warnings, name+itoa(n)+" sequence anomalies (a sequence or acknowledgement number "+
+			a.res.Warnings = append(a.res.Warnings, name()+itoa(n)+" sequence anomalies (a sequence or acknowledgement number "+
 				"jumped beyond any window or stood alone; the first at "+t.firstAnomaly.String()+"): damaged or crafted packets, "+
 				"or a stretch the capture missed; they are left out of the counts (see sequence_anomalies)")
 		}
 	}
 	if n := t.d[0].st.Decided.Undecided + t.d[1].st.Decided.Undecided; n > 0 {
 		if a.undecidedFlows++; a.undecidedFlows <= maxFlowWarnings {
-			a.res.Warnings = append(a.res.Warnings, name+"undecided: "+itoa(n)+" segments filled a gap with nothing to tell "+
+			a.res.Warnings = append(a.res.Warnings, name()+"undecided: "+itoa(n)+" segments filled a gap with nothing to tell "+
 				"a late original from a retransmission (no TCP timestamps, IPv4 IDs absent, 0 or random, no round trip): "+
 				"counted neither as reordered nor as retransmitted (see hole_decisions.undecided)")
 		}

@@ -70,19 +70,23 @@ func stampOf(p *decode.Packet) stamp {
 	return stamp{ts: p.TCP.TSval, id: p.IPID, hasTS: p.TCP.HasTS, v4: p.Version == 4, payload: p.Payload}
 }
 
-// pending is a jump held until the sender's next segment (or
-// acknowledgement) confirms or refutes it.
-type pending struct {
-	set bool
-	v   int64  // the relative position jumped to
-	raw uint32 // as a raw number
+// held is a jump held until the sender's next segment (or
+// acknowledgement) confirms or refutes it. Allocated when a jump is held
+// (rarely), it keeps the per-flow state small.
+type held struct {
+	v   int64 // the relative position jumped to
 	at  int64
 	pos position
-	// Data only: the segment's length in sequence space, the creator of
-	// the hole it opens, its stamp.
-	n  int64
-	c  creator
-	st stamp
+}
+
+// heldData is a held segment: its raw sequence number, its length in
+// sequence space, the creator of the hole it opens, its stamp.
+type heldData struct {
+	held
+	raw uint32
+	n   int64
+	c   creator
+	st  stamp
 }
 
 // holdJump is how far endpoint ep's data or its peer's acknowledgement of
@@ -127,7 +131,7 @@ func abs64(x int64) int64 { return max(x, -x) }
 func (f *flow) dataPlausible(a *analyzer, ep uint8, p *decode.Packet, seq uint32, n int64, at int64) bool {
 	t := f.tcp
 	d, r := &t.d[ep], &t.d[1-ep]
-	if d.pend.set {
+	if d.pend != nil {
 		s := d.rel(seq)
 		f.decideData(ep, abs64(s-(d.pend.v+d.pend.n)) < abs64(s-d.hi))
 	}
@@ -137,7 +141,7 @@ func (f *flow) dataPlausible(a *analyzer, ep uint8, p *decode.Packet, seq uint32
 		if j > 0 {
 			c = f.creatorOf(d, p, at, j)
 		}
-		d.pend = pending{set: true, v: d.hi + j, raw: seq, at: at, pos: a.here(), n: n, c: c, st: stampOf(p)}
+		d.pend = &heldData{held: held{v: d.hi + j, at: at, pos: a.here()}, raw: seq, n: n, c: c, st: stampOf(p)}
 		return false
 	}
 	return true
@@ -150,7 +154,7 @@ func (f *flow) decideData(ep uint8, confirmed bool) {
 	t := f.tcp
 	d := &t.d[ep]
 	pd := d.pend
-	d.pend.set = false
+	d.pend = nil
 	switch {
 	case !confirmed: // the stream went on from the old place
 		d.anomaly(t, pd.pos)
@@ -169,16 +173,16 @@ func (f *flow) decideData(ep uint8, confirmed bool) {
 // confirmed jump beyond any window becomes the reference, and the peer's
 // data it skipped is not judged. It returns false when this
 // acknowledgement is held.
-func (f *flow) ackPlausible(a *analyzer, ep uint8, ack int64, raw uint32, at int64) bool {
+func (f *flow) ackPlausible(a *analyzer, ep uint8, ack int64, at int64) bool {
 	t := f.tcp
 	d, r := &t.d[ep], &t.d[1-ep]
 	ref := r.hi
 	if d.ackSeen {
 		ref = max(ref, d.ack)
 	}
-	if d.ackPend.set {
+	if d.ackPend != nil {
 		pd := d.ackPend
-		d.ackPend.set = false
+		d.ackPend = nil
 		if abs64(ack-pd.v) >= abs64(ack-ref) {
 			d.anomaly(t, pd.pos)
 		} else {
@@ -191,7 +195,7 @@ func (f *flow) ackPlausible(a *analyzer, ep uint8, ack int64, raw uint32, at int
 		}
 	}
 	if ack-ref > t.holdJump(1-ep) {
-		d.ackPend = pending{set: true, v: ack, raw: raw, at: at, pos: a.here()}
+		d.ackPend = &held{v: ack, at: at, pos: a.here()}
 		return false
 	}
 	return true
@@ -200,27 +204,27 @@ func (f *flow) ackPlausible(a *analyzer, ep uint8, ack int64, raw uint32, at int
 // unconfirmed counts the jumps still held when the flow ends: nothing
 // came after them to confirm them.
 func (d *tcpDir) unconfirmed(t *tcpFlow) {
-	if d.pend.set {
+	if d.pend != nil {
 		d.anomaly(t, d.pend.pos)
-		d.pend.set = false
+		d.pend = nil
 	}
-	if d.ackPend.set {
+	if d.ackPend != nil {
 		d.anomaly(t, d.ackPend.pos)
-		d.ackPend.set = false
+		d.ackPend = nil
 	}
 }
 
 // resync starts endpoint ep's sequence space again at a held segment the
 // next one confirmed beyond any window: what was open in the old space is
 // settled, and the peer's acknowledgements of it no longer apply.
-func (f *flow) resync(ep uint8, pd pending) {
+func (f *flow) resync(ep uint8, pd *heldData) {
 	t := f.tcp
 	d, r := &t.d[ep], &t.d[1-ep]
 	f.settle(ep)
 	d.flushReorder()
 	d.rtx = nil
 	d.rttOn = false
-	r.ackSeen, r.ackPend.set, r.nsack = false, false, 0
+	r.ackSeen, r.ackPend, r.nsack = false, nil, 0
 	d.ncFrom = 0
 	d.start(pd.raw)
 	d.holes = append(d.holes[:0], hole{s: -preSpan, e: 0, c: creator{at: pd.at, idx: d.w.n}, pre: true})

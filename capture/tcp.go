@@ -103,12 +103,12 @@ type tcpDir struct {
 	isn   uint32
 	// isns are the ISNs of the SYN/ACKs this endpoint sent before any
 	// data (a responder that restarted its half of the handshake).
-	isns  [4]uint32
+	isns  [2]uint32
 	nisn  uint8
 	holes holes
-	// pend is a jump beyond any window, held until the next segment says
-	// whether the stream moved there (confirmed) or not (an anomaly).
-	pend pending
+	// pend is a long jump held until the next segment says whether the
+	// stream went on from there (sanity.go); nil when none.
+	pend *heldData
 	// ncFrom: acknowledged data below it is not judged (an implausible
 	// jump of the peer's ACK moved its reference there).
 	ncFrom int64
@@ -134,7 +134,7 @@ type tcpDir struct {
 	ackAt    int64  // when ack last moved
 	ackRaw   uint32 // the last acknowledgement number sent, raw
 	ackRawOK bool
-	ackPend  pending
+	ackPend  *held // a long jump of these acknowledgements, held (sanity.go)
 	win      int64 // scaled window in bytes; -1 when the scale is unknown
 	maxWin   int64 // largest window advertised, in bytes (see sanity.go)
 	lossAt   int64 // last duplicate ACK or SACK
@@ -545,10 +545,10 @@ func (f *flow) ack(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 		t.clientRTTOK = d.st.Retransmission.SYN == 0
 		t.serverRTTOK = r.st.Retransmission.SYN == 0
 	}
-	if r.pend.set && ack >= r.pend.v && ack-r.pend.v <= t.holdJump(1-ep) {
+	if r.pend != nil && ack >= r.pend.v && ack-r.pend.v <= t.holdJump(1-ep) {
 		f.decideData(1-ep, true) // the receiver acknowledged the peer's held segment
 	}
-	if !f.ackPlausible(a, ep, ack, o.Ack, at) {
+	if !f.ackPlausible(a, ep, ack, at) {
 		d.winRaw, d.win = o.Window, win
 		return
 	}
