@@ -662,10 +662,13 @@ func (p *Packet) tcp(b []byte, avail int) {
 	t.Window = be16(b[14:])
 	t.Checksum = be16(b[16:])
 	t.HeaderLen = uint8(hl)
-	t.Head = 0
-	if len(b) > hl {
-		for _, c := range b[hl:min(len(b), hl+8)] {
-			t.Head = t.Head<<8 | uint64(c)
+	switch n := len(b) - hl; {
+	case n >= 8:
+		t.Head = binary.BigEndian.Uint64(b[hl:])
+	default:
+		t.Head = 0
+		for i := hl; i < len(b); i++ {
+			t.Head = t.Head<<8 | uint64(b[i])
 		}
 	}
 	t.MSS, t.WScale, t.SACKPermitted, t.HasTS, t.NSACK = 0, -1, false, false, 0
