@@ -70,7 +70,8 @@ type analyzer struct {
 
 	flows map[flowKey]*flow
 	// inner indexes the newest flow of each inner 5-tuple (flowKey with
-	// ctx 0), for pair.
+	// ctx 0), for pair; nil until the capture shows a tunnel (before, no
+	// two contexts can differ in their tunnels).
 	inner    map[flowKey]*flow
 	maxFlows int
 	last     *flow // the previous packet's flow: consecutive packets often share one
@@ -106,7 +107,6 @@ func newAnalyzer(o Options, src *source) *analyzer {
 		dec: decode.New(decode.Config{VXLANPorts: o.VXLANPorts, GenevePorts: o.GenevePorts,
 			WireGuardPorts: o.WireGuardPorts, ESPPorts: o.ESPPorts}),
 		flows:      map[flowKey]*flow{},
-		inner:      map[flowKey]*flow{},
 		maxFlows:   o.MaxFlows,
 		rtxBudget:  maxRtxExtra,
 		ctxIndex:   map[ctxKey]uint32{},
@@ -493,6 +493,17 @@ const pairIdle = int64(time.Minute)
 // flow's; a UDP packet when the flow has seen only the other direction,
 // recently.
 func (a *analyzer) pair(k flowKey, node *ctxNode, p *decode.Packet, ep uint8, at int64) *flow {
+	if a.inner == nil {
+		if node.route == 0 {
+			return nil
+		}
+		a.inner = make(map[flowKey]*flow, len(a.flows))
+		for fk, x := range a.flows {
+			if fk == x.key {
+				a.index(x)
+			}
+		}
+	}
 	ik := k
 	ik.ctx = 0
 	f := a.inner[ik]
@@ -506,6 +517,13 @@ func (a *analyzer) pair(k flowKey, node *ctxNode, p *decode.Packet, ep uint8, at
 		t.out.Flows++
 	}
 	return f
+}
+
+// index makes f the flow pair finds for its inner 5-tuple.
+func (a *analyzer) index(f *flow) {
+	ik := f.key
+	ik.ctx = 0
+	a.inner[ik] = f
 }
 
 // sameConnection says packet p from endpoint ep, seen in another
@@ -581,9 +599,9 @@ func (a *analyzer) newFlow(k flowKey, node *ctxNode, ep uint8, at int64) *flow {
 		f.tcp.rtxBudget = &a.rtxBudget
 	}
 	a.flows[k] = f
-	ik := k
-	ik.ctx = 0
-	a.inner[ik] = f
+	if a.inner != nil {
+		a.index(f)
+	}
 	a.res.FlowsSeen++
 	if t := node.innerTunnel(); t != nil {
 		t.out.Flows++
@@ -660,7 +678,7 @@ func (a *analyzer) retire(f *flow, why int) {
 	}
 	ik := f.key
 	ik.ctx = 0
-	if a.inner[ik] == f {
+	if a.inner != nil && a.inner[ik] == f {
 		delete(a.inner, ik)
 	}
 	if a.last == f {
