@@ -46,8 +46,9 @@ func (d *tcpDir) tsID(p stamp, at int64, fresh bool) {
 			}
 		}
 		if dt := at - d.idAnchorAt; dt >= idRateMin {
-			if dt <= idRateMax {
-				d.idRate = max(d.idRate, uint64(id-d.idAnchor)*uint64(time.Second)/uint64(dt))
+			if rate := uint64(id-d.idAnchor) * uint64(time.Second) / uint64(dt); dt <= idRateMax && rate > d.idRate {
+				d.idRate = rate
+				d.idHorizon = int64(idMargin * uint64(time.Second) / rate)
 			}
 			d.idAnchor, d.idAnchorAt = id, at
 		}
@@ -67,7 +68,7 @@ func (d *tcpDir) idComparable(dt int64) bool {
 	if d.idRate == 0 {
 		return dt <= idHorizonUnknown
 	}
-	return uint64(dt) <= idMargin*uint64(time.Second)/d.idRate
+	return dt <= d.idHorizon
 }
 
 // idReliable says this endpoint's IPv4 IDs go up by one per packet often

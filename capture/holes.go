@@ -150,6 +150,9 @@ func (h *holes) add(x hole) { *h = append(*h, x) }
 // trim gives up the lowest real holes while there are more than maxHoles
 // and returns them, for the caller to count.
 func (h *holes) trim(fn func(hole)) {
+	if len(*h) <= maxHoles {
+		return
+	}
 	hs := *h
 	for len(hs) > maxHoles {
 		i := 0

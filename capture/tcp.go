@@ -125,6 +125,7 @@ type tcpDir struct {
 	idAnchor       uint16
 	idAnchorAt     int64
 	idRate         uint64 // highest IPv4 ID rate seen, IDs per second
+	idHorizon      int64  // how far apart two IDs compare, ns (idComparable)
 	lastSegs       int64
 	maxSeg         int
 	// Acknowledgements this endpoint sent about the peer's data.
@@ -685,7 +686,11 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 		st.WindowProbes++
 	}
 	if s >= d.hi {
-		f.advance(ep, f.creatorOf(d, p, at, s-d.hi), at, s, e)
+		var c creator
+		if s > d.hi {
+			c = f.creatorOf(d, p, at, s-d.hi)
+		}
+		f.advance(ep, c, at, s, e)
 		d.tsID(stampOf(p), at, true)
 		return
 	}
@@ -699,7 +704,7 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 
 // advance takes new data [s, e) at or above the highest sequence seen,
 // opening a hole when it jumps over data not yet seen; c describes the
-// segment as the hole's creator. Whatever of the hole the receiver
+// segment as the hole's creator (unused without a hole). Whatever of the hole the receiver
 // already acknowledged (an ACK captured before the data) is marked so:
 // unless it shows up late, the capture missed it.
 func (f *flow) advance(ep uint8, c creator, at int64, s, e int64) {
