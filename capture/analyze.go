@@ -70,8 +70,8 @@ type analyzer struct {
 
 	flows map[flowKey]*flow
 	// inner indexes the newest flow of each inner 5-tuple (flowKey with
-	// ctx 0), for pair; nil until the capture shows a tunnel (before, no
-	// two contexts can differ in their tunnels).
+	// ctx 0), for pair; nil until a packet of a new flow comes in a second
+	// encapsulation context (until then there is nothing to pair).
 	inner    map[flowKey]*flow
 	maxFlows int
 	last     *flow // the previous packet's flow: consecutive packets often share one
@@ -487,15 +487,16 @@ const pairIdle = int64(time.Minute)
 // pair finds the live flow a packet in a new encapsulation belongs to:
 // the same inner 5-tuple seen in a context whose tunnels differ (another
 // GRE key or ERSPAN session, a tunnel instead of the direct path, another
-// VNI) — not one that differs only in VLAN tags, MPLS labels or PPPoE
-// sessions, where the same connection seen twice stays two flows. A TCP
-// packet pairs when its sequence and acknowledgement numbers lie near the
-// flow's; a UDP packet when the flow has seen only the other direction,
-// recently.
+// VNI), or in a context that differs only in VLAN tags, MPLS labels or
+// PPPoE sessions when the flow has not seen this direction yet (each
+// direction mirrored on its own VLAN). Copies of one direction on two
+// VLANs stay two flows. A TCP packet pairs when its sequence and
+// acknowledgement numbers lie near the flow's; a UDP packet when the flow
+// has seen only the other direction, recently.
 func (a *analyzer) pair(k flowKey, node *ctxNode, p *decode.Packet, ep uint8, at int64) *flow {
 	if a.inner == nil {
-		if node.route == 0 {
-			return nil
+		if len(a.ctxs) == 1 {
+			return nil // one context: nothing to pair with
 		}
 		a.inner = make(map[flowKey]*flow, len(a.flows))
 		for fk, x := range a.flows {
@@ -507,7 +508,7 @@ func (a *analyzer) pair(k flowKey, node *ctxNode, p *decode.Packet, ep uint8, at
 	ik := k
 	ik.ctx = 0
 	f := a.inner[ik]
-	if f == nil || f.closed || f.node.route == node.route || !f.sameConnection(ep, p, at) {
+	if f == nil || f.closed || f.node.route == node.route && f.sent(ep) || !f.sameConnection(ep, p, at) {
 		return nil
 	}
 	a.flows[k] = f
@@ -524,6 +525,14 @@ func (a *analyzer) index(f *flow) {
 	ik := f.key
 	ik.ctx = 0
 	a.inner[ik] = f
+}
+
+// sent says endpoint ep sent packets in this flow.
+func (f *flow) sent(ep uint8) bool {
+	if f.tcp == nil {
+		return f.udp[ep].packets > 0
+	}
+	return f.tcp.d[ep].st.Packets+f.tcp.d[ep].st.Duplicates > 0
 }
 
 // sameConnection says packet p from endpoint ep, seen in another

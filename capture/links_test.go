@@ -147,7 +147,8 @@ func TestFileFormats(t *testing.T) {
 
 // Classic pcap files of every 2.x format version are read: 2.1 and 2.2
 // files hold each record's original length before its captured length,
-// 2.3 files either way round, 2.4 as today. Every record here is cut to
+// 2.3 files either way round, 2.4 as today; so is Kuznetzov's modified
+// format (longer record headers). Every record here is cut to
 // 100 bytes, so only a reader that puts the lengths back in order sees
 // them all as snap-truncated (and finds the records at all). Version 1.0
 // is refused with a message that names the versions netdx reads.
@@ -183,6 +184,13 @@ func TestPcapFormatVersions(t *testing.T) {
 			}
 		})
 	}
+	t.Run("kuznetzov", func(t *testing.T) {
+		res := analyzeBytes(t, g.PcapKuznetzov(), Options{})
+		checkScenario(t, res)
+		if res.SnapTruncated != cut || res.Packets != uint64(len(g.Recs)) {
+			t.Errorf("snap-truncated %d of %d packets, want %d of %d", res.SnapTruncated, res.Packets, cut, len(g.Recs))
+		}
+	})
 	_, err := Analyze(context.Background(), bytes.NewReader(g.PcapVersion(1, 0, false)), Options{Name: "old.pcap"})
 	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "pcap format version 1.0: netdx reads versions 2.x") {
 		t.Errorf("version 1.0: %v", err)

@@ -71,6 +71,8 @@ var (
 		{0xa1, 0xb2, 0xc3, 0xd4}, // microseconds, big-endian
 		{0x4d, 0x3c, 0xb2, 0xa1}, // nanoseconds, little-endian
 		{0xa1, 0xb2, 0x3c, 0x4d}, // nanoseconds, big-endian
+		{0x34, 0xcd, 0xb2, 0xa1}, // Kuznetzov's modified pcap (ss990915), little-endian
+		{0xa1, 0xb2, 0xcd, 0x34}, // the same, big-endian
 	}
 	pcapngMagic = [4]byte{0x0a, 0x0d, 0x0d, 0x0a}
 )
@@ -145,6 +147,10 @@ type pcapHeader struct {
 	// the captured length: files of format 2.2 and older (and DG/UX's
 	// 543.0) were written so; in 2.3 files either order occurs.
 	swapped, maybeSwapped bool
+	// hdr is the record header's length: 16, or 24 in Kuznetzov's
+	// modified format (interface index, protocol and packet type after
+	// the lengths).
+	hdr int
 }
 
 // readPcapHeader reads a classic pcap file header (24 bytes: magic,
@@ -158,7 +164,10 @@ func (s *source) readPcapHeader(h []byte) (*pcapHeader, error) {
 	if s.bigPcap {
 		u16 = binary.BigEndian.Uint16
 	}
-	x := &pcapHeader{major: u16(h[4:]), minor: u16(h[6:]), snaplen: s.u32(h[16:]), link: layers.LinkType(s.u32(h[20:]) & 0xffff)}
+	x := &pcapHeader{major: u16(h[4:]), minor: u16(h[6:]), snaplen: s.u32(h[16:]), link: layers.LinkType(s.u32(h[20:]) & 0xffff), hdr: 16}
+	if h[0] == 0x34 || h[3] == 0x34 {
+		x.hdr = 24
+	}
 	switch {
 	case x.major == 543: // DG/UX tcpdump
 		x.swapped = true
@@ -224,14 +233,15 @@ func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 const maxRecord = 262144
 
 // readRecord reads the next pcap record straight out of the read-ahead
-// buffer: a record is a 16-byte header and the frame, so the frame is
-// handed out without a copy. The buffer moves on at the next call. A
+// buffer: a record is a 16-byte header (24 in Kuznetzov's format) and the
+// frame, so the frame is handed out without a copy. The buffer moves on at the next call. A
 // record longer than the buffer (a file whose snap length is larger than
 // 1 MiB) is copied into a buffer of its own as it is read.
 func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
 	var ci gopacket.CaptureInfo
-	h, err := s.br.Peek(16)
-	if len(h) < 16 {
+	hdr := s.pcap.hdr
+	h, err := s.br.Peek(hdr)
+	if len(h) < hdr {
 		return nil, ci, cutShort(err, len(h))
 	}
 	caplen, wire := s.u32(h[8:]), s.u32(h[12:])
@@ -252,16 +262,16 @@ func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
 	}
 	ci.Timestamp = time.Unix(int64(s.u32(h)), frac).UTC()
 	ci.CaptureLength, ci.Length = int(caplen), int(wire)
-	n := 16 + int(caplen)
+	n := hdr + int(caplen)
 	if n <= s.br.Size() {
 		rec, err := s.br.Peek(n)
 		if len(rec) < n {
 			return nil, ci, cutShort(err, 1)
 		}
 		s.pending = n
-		return rec[16:], ci, nil
+		return rec[hdr:], ci, nil
 	}
-	s.br.Discard(16) // peeked: cannot fail
+	s.br.Discard(hdr) // peeked: cannot fail
 	// Grown as the bytes arrive, not to the length the header claims: a
 	// damaged header on a short file must not allocate gigabytes.
 	s.long = s.long[:0]

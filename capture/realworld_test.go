@@ -78,8 +78,10 @@ func TestACKCapturedBeforeItsData(t *testing.T) {
 
 // D2: the two directions of one connection under different GRE keys (an
 // ERSPAN or GRE mirror session per direction) are one flow with its exact
-// truth, seen in both encapsulations; so is a connection whose packets
-// alternate between the direct path and a GRE tunnel. Two connections of
+// truth, seen in both encapsulations; so are directions mirrored on two
+// VLANs, and a connection whose packets alternate between the direct path
+// and a GRE tunnel (copies of one direction on two VLANs stay apart:
+// TestVLANsSeparateFlows). Two connections of
 // the same 5-tuple in two VXLAN VNIs (two tenants, their own ISNs) stay
 // two flows.
 func TestTunnelKeysPerDirection(t *testing.T) {
@@ -96,6 +98,17 @@ func TestTunnelKeysPerDirection(t *testing.T) {
 		}
 		if len(res.Tunnels) != 2 || res.Tunnels[0].Flows != 1 || res.Tunnels[1].Flows != 1 {
 			t.Errorf("tunnels %d", len(res.Tunnels))
+		}
+	})
+	t.Run("a vlan per direction", func(t *testing.T) {
+		g := ct.NewGen(t, layers.LinkTypeEthernet)
+		c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:80")
+		c.Encap = []ct.Spec{{Kind: "vlan", ID: 10}}
+		c.EncapBack = []ct.Spec{{Kind: "vlan", ID: 20}}
+		ct.RetransScenario(c)
+		f := checkScenario(t, analyzeChecked(t, g.Pcap(), Options{}))
+		if len(f.OtherEncaps) != 1 || f.OtherEncaps[0][0].ID != 20 {
+			t.Errorf("other encapsulations %+v", f.OtherEncaps)
 		}
 	})
 	t.Run("direct and gre alternating", func(t *testing.T) {

@@ -167,10 +167,19 @@ func (g *Gen) PcapBigEndian(nano bool) []byte {
 // length before its captured length, as files of format 2.2 and older
 // have them.
 func (g *Gen) PcapVersion(major, minor uint16, swapped bool) []byte {
+	return g.pcapClassic(0xa1b2c3d4, major, minor, swapped, 0)
+}
+
+// PcapKuznetzov writes Kuznetzov's modified pcap format (magic
+// 0xa1b2cd34, version 2.4): each record header carries 8 more bytes
+// (interface index, protocol, packet type).
+func (g *Gen) PcapKuznetzov() []byte { return g.pcapClassic(0xa1b2cd34, 2, 4, false, 8) }
+
+func (g *Gen) pcapClassic(magic uint32, major, minor uint16, swapped bool, extra int) []byte {
 	var b bytes.Buffer
 	le := binary.LittleEndian
 	hdr := make([]byte, 24)
-	le.PutUint32(hdr, 0xa1b2c3d4)
+	le.PutUint32(hdr, magic)
 	le.PutUint16(hdr[4:], major)
 	le.PutUint16(hdr[6:], minor)
 	le.PutUint32(hdr[16:], 262144)
@@ -187,6 +196,7 @@ func (g *Gen) PcapVersion(major, minor uint16, swapped bool) []byte {
 		le.PutUint32(rh[8:], caplen)
 		le.PutUint32(rh[12:], wire)
 		b.Write(rh)
+		b.Write(make([]byte, extra))
 		b.Write(r.Data)
 	}
 	return b.Bytes()
