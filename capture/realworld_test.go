@@ -202,6 +202,26 @@ func TestIPIDEvidenceFromTheFirstSegments(t *testing.T) {
 	}
 }
 
+// A segment that overtakes 100 originals (paths of different delays) is
+// held as a long jump; the receiver's SACK of it confirms it, and the 100
+// late originals are reordering, not loss or anomalies.
+func TestDeepReorderingConfirmedBySACK(t *testing.T) {
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	c.Handshake(0, time.Millisecond)
+	segs := c.SendData(0, 5*time.Millisecond, 10*time.Microsecond, 300, 1448)
+	order := append([]ct.Frame{}, segs[:10]...)
+	order = append(order, segs[110])
+	order = append(order, segs[10:110]...)
+	order = append(order, segs[111:]...)
+	c.Deliver(c.Receiver(1), 6*time.Millisecond, 20*time.Microsecond, order)
+	d := &onlyTCP(t, analyzeChecked(t, g.Pcap(), Options{})).Dir[0]
+	checkDir(t, "client data", d, want{reordered: 100})
+	if d.Anomalies != 0 || d.Reorder.ExtentMax != 100 {
+		t.Errorf("anomalies %d extent %d, want 0 and 100", d.Anomalies, d.Reorder.ExtentMax)
+	}
+}
+
 // D4: a sender's IPv4 IDs come from a host-wide counter moving 30,000 a
 // second; its retransmissions after timeouts seconds apart are not old
 // copies because 16-bit IDs wrapped in between. A copy the network

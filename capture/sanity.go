@@ -123,20 +123,32 @@ func (d *tcpDir) anomaly(t *tcpFlow, pos position) {
 
 func abs64(x int64) int64 { return max(x, -x) }
 
-// dataPlausible decides a held jump of endpoint ep's data when its next
-// segment, at raw sequence seq, arrives, and holds this segment when it
-// jumps itself: forward by more than holdJump (unless the receiver already
-// acknowledged data up to it), back by more than a window. It returns
-// false when the segment is held.
+// dataPlausible checks a segment of endpoint ep at raw sequence seq
+// against a held jump and holds the segment when it jumps itself: forward
+// by more than holdJump (unless the receiver already acknowledged data up
+// to it), back by more than a window. A segment at or beyond the held one
+// (within holdJump of its end, for a jump back) confirms it: the stream
+// goes on from there. Segments from the old place leave it held — they
+// are late originals a deep reordering left behind, or the stream going
+// on without a packet that stood alone; a later jump replaces it (the
+// held one stood alone). It returns false when the segment is held.
 func (f *flow) dataPlausible(a *analyzer, ep uint8, p *decode.Packet, seq uint32, n int64, at int64) bool {
 	t := f.tcp
 	d, r := &t.d[ep], &t.d[1-ep]
-	if d.pend != nil {
-		s := d.rel(seq)
-		f.decideData(ep, abs64(s-(d.pend.v+d.pend.n)) < abs64(s-d.hi))
-	}
 	j := d.rel(seq) - d.hi
-	if j > t.holdJump(ep) && !(r.ackSeen && r.ack >= d.hi+j) || -j > t.plausible(ep) {
+	jumps := j > t.holdJump(ep) && !(r.ackSeen && r.ack >= d.hi+j) || -j > t.plausible(ep)
+	if pd := d.pend; pd != nil {
+		s := d.hi + j
+		switch {
+		case s >= pd.v && (pd.v > d.hi || s <= pd.v+pd.n+t.holdJump(ep)):
+			f.decideData(ep, true)
+			j = d.rel(seq) - d.hi
+			jumps = j > t.holdJump(ep) && !(r.ackSeen && r.ack >= d.hi+j) || -j > t.plausible(ep)
+		case jumps:
+			f.decideData(ep, false)
+		}
+	}
+	if jumps {
 		var c creator
 		if j > 0 {
 			c = f.creatorOf(d, p, at, j)
@@ -147,20 +159,23 @@ func (f *flow) dataPlausible(a *analyzer, ep uint8, p *decode.Packet, seq uint32
 	return true
 }
 
-// decideData ends endpoint ep's held jump: confirmed by the sender's next
-// segment lying nearer it than the old place, or by the receiver
-// acknowledging up to it; refuted otherwise.
+// decideData ends endpoint ep's held jump: confirmed by a segment at or
+// beyond it or by the receiver acknowledging it, refuted by another jump
+// or the end of the flow (then, or when the stream has passed its place
+// meanwhile, it stood alone).
 func (f *flow) decideData(ep uint8, confirmed bool) {
 	t := f.tcp
 	d := &t.d[ep]
 	pd := d.pend
 	d.pend = nil
 	switch {
-	case !confirmed: // the stream went on from the old place
+	case !confirmed:
 		d.anomaly(t, pd.pos)
-	case abs64(pd.v-d.hi) > t.plausible(ep): // from the new place, beyond any window
+	case abs64(pd.v-d.hi) > t.plausible(ep): // the stream went on beyond any window: a new start
 		d.anomaly(t, pd.pos)
 		f.resync(ep, pd)
+	case pd.v < d.hi: // the stream passed its place meanwhile
+		d.anomaly(t, pd.pos)
 	default: // a long gap within a window: new data after a hole
 		f.advance(ep, pd.c, pd.at, pd.v, pd.v+pd.n)
 		d.tsID(pd.st, pd.at, true)

@@ -614,6 +614,10 @@ func (f *flow) sack(ep uint8, p *decode.Packet, ack, at int64) {
 			}
 		}
 		d.lossAt = at
+		if r.pend != nil && left <= r.pend.v && r.pend.v < right {
+			f.decideData(1-ep, true) // the receiver holds the peer's held segment
+			left, right = r.rel(b.Left), r.rel(b.Right)
+		}
 		if d.nsack < len(d.sacks) {
 			d.sacks[d.nsack] = [2]int64{left, right}
 			d.nsack++
