@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -158,7 +159,7 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 	}
 	a.lastNS = max(a.lastNS, at)
 	if wire < caplen {
-		a.warn("wire<cap", "record "+itoa(a.src.record)+" (byte offset "+itoa(uint64(a.src.start))+
+		a.warn("wire<cap", "record "+strconv.FormatUint(a.src.record, 10)+" (byte offset "+strconv.FormatUint(uint64(a.src.start), 10)+
 			") has a captured length above its original length; the captured length is used")
 		wire = caplen
 	}
@@ -222,7 +223,7 @@ type position struct {
 func (a *analyzer) here() position { return position{a.src.record, a.src.start} }
 
 func (p position) String() string {
-	return "record " + itoa(p.record) + " (byte offset " + itoa(uint64(p.offset)) + ")"
+	return "record " + strconv.FormatUint(p.record, 10) + " (byte offset " + strconv.FormatUint(uint64(p.offset), 10) + ")"
 }
 
 // tally counts packets of one kind and remembers where the first was.
@@ -261,14 +262,14 @@ const maxFaultWarnings = 8
 func (a *analyzer) faultWarnings(faults []faultTally) {
 	for i, x := range faults {
 		if i == maxFaultWarnings {
-			a.res.Warnings = append(a.res.Warnings, itoa(uint64(len(faults)-i))+" more reasons for undecoded packets: see undecoded")
+			a.res.Warnings = append(a.res.Warnings, strconv.FormatUint(uint64(len(faults)-i), 10)+" more reasons for undecoded packets: see undecoded")
 			break
 		}
-		a.res.Warnings = append(a.res.Warnings, itoa(x.n)+" packet(s) not decoded ("+x.reason+"), the first at "+
+		a.res.Warnings = append(a.res.Warnings, strconv.FormatUint(x.n, 10)+" packet(s) not decoded ("+x.reason+"), the first at "+
 			x.first.String()+"; they are left out of the analysis")
 	}
 	if a.badOptions.n > 0 {
-		a.res.Warnings = append(a.res.Warnings, itoa(a.badOptions.n)+" TCP segment(s) had malformed options (length 0 or 1, or running past the header), the first at "+
+		a.res.Warnings = append(a.res.Warnings, strconv.FormatUint(a.badOptions.n, 10)+" TCP segment(s) had malformed options (length 0 or 1, or running past the header), the first at "+
 			a.badOptions.first.String()+"; their options were ignored and the segments analysed")
 	}
 }
@@ -404,7 +405,7 @@ func (a *analyzer) intern(k ctxKey, l *decode.Layer, parent *ctxNode) *ctxNode {
 		n.tunnel = newTunnel(n, len(a.tunnels))
 		a.tunnels = append(a.tunnels, n.tunnel)
 	} else if k.kind >= kindWireGuard || decode.Kind(k.kind).IsTunnel() {
-		a.warn("tunnels", "more than "+itoa(maxTunnels)+" tunnels: further tunnels are not measured per tunnel")
+		a.warn("tunnels", "more than "+strconv.FormatUint(maxTunnels, 10)+" tunnels: further tunnels are not measured per tunnel")
 	}
 	a.ctxIndex[k] = n.index
 	a.ctxs = append(a.ctxs, n)
@@ -735,14 +736,14 @@ func (a *analyzer) flowWarnings(f *flow) {
 	}
 	if n := t.d[0].st.Anomalies + t.d[1].st.Anomalies; n > 0 {
 		if a.anomalyFlows++; a.anomalyFlows <= maxFlowWarnings {
-			a.res.Warnings = append(a.res.Warnings, name()+itoa(n)+" sequence anomalies (a sequence or acknowledgement number "+
+			a.res.Warnings = append(a.res.Warnings, name()+strconv.FormatUint(n, 10)+" sequence anomalies (a sequence or acknowledgement number "+
 				"jumped beyond any window or stood alone; the first at "+t.firstAnomaly.String()+"): damaged or crafted packets, "+
 				"or a stretch the capture missed; they are left out of the counts (see sequence_anomalies)")
 		}
 	}
 	if n := t.d[0].st.Decided.Undecided + t.d[1].st.Decided.Undecided; n > 0 {
 		if a.undecidedFlows++; a.undecidedFlows <= maxFlowWarnings {
-			a.res.Warnings = append(a.res.Warnings, name()+"undecided: "+itoa(n)+" segments filled a gap with nothing to tell "+
+			a.res.Warnings = append(a.res.Warnings, name()+"undecided: "+strconv.FormatUint(n, 10)+" segments filled a gap with nothing to tell "+
 				"a late original from a retransmission (no TCP timestamps, IPv4 IDs absent, 0 or random, no round trip): "+
 				"counted neither as reordered nor as retransmitted (see hole_decisions.undecided)")
 		}
@@ -768,10 +769,10 @@ func (a *analyzer) finish(stop error) *Result {
 	}
 	a.last = nil
 	if a.anomalyFlows > maxFlowWarnings {
-		res.Warnings = append(res.Warnings, itoa(a.anomalyFlows-maxFlowWarnings)+" more flows had sequence anomalies: see sequence_anomalies")
+		res.Warnings = append(res.Warnings, strconv.FormatUint(a.anomalyFlows-maxFlowWarnings, 10)+" more flows had sequence anomalies: see sequence_anomalies")
 	}
 	if a.undecidedFlows > maxFlowWarnings {
-		res.Warnings = append(res.Warnings, itoa(a.undecidedFlows-maxFlowWarnings)+" more flows had undecided segments: see hole_decisions.undecided")
+		res.Warnings = append(res.Warnings, strconv.FormatUint(a.undecidedFlows-maxFlowWarnings, 10)+" more flows had undecided segments: see hole_decisions.undecided")
 	}
 	sort.SliceStable(live, func(i, j int) bool {
 		si, sj := live[i].score(), live[j].score()
@@ -815,15 +816,15 @@ func (a *analyzer) finish(stop error) *Result {
 		res.Undecoded = append(res.Undecoded, Count{Reason: x.reason, Packets: x.n})
 	}
 	if res.FlowsEvicted > 0 {
-		res.Warnings = append(res.Warnings, itoa(res.FlowsEvicted)+" of "+itoa(res.FlowsSeen)+
-			" flows were evicted: the flow table reached its limit of "+itoa(uint64(a.maxFlows))+
+		res.Warnings = append(res.Warnings, strconv.FormatUint(res.FlowsEvicted, 10)+" of "+strconv.FormatUint(res.FlowsSeen, 10)+
+			" flows were evicted: the flow table reached its limit of "+strconv.FormatUint(uint64(a.maxFlows), 10)+
 			" flows, so the idlest were pushed out; their counts are in the totals and the worst of them in the flow list (raise --max-flows to keep them all)")
 	}
 	a.faultWarnings(faults)
 	res.Interfaces = a.src.interfaces(a.ifPackets)
 	for _, intf := range res.Interfaces {
 		if !intf.Supported {
-			a.warn("link"+intf.LinkType, "interface "+itoa(uint64(intf.Index))+" ("+intf.Name+") has link type "+
+			a.warn("link"+intf.LinkType, "interface "+strconv.FormatUint(uint64(intf.Index), 10)+" ("+intf.Name+") has link type "+
 				intf.LinkType+", which netdx does not decode; its packets are counted as undecoded")
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -47,7 +48,7 @@ func stackOf(p *decode.Packet) string {
 	var b strings.Builder
 	for i := range p.NLayers {
 		l := &p.Layers[i]
-		b.WriteString(l.Kind.String() + itoa(uint64(l.ID)))
+		b.WriteString(l.Kind.String() + strconv.FormatUint(uint64(l.ID), 10))
 		if l.Kind.IsTunnel() {
 			x, y := canon(l.Src, l.Dst)
 			b.Write(x[:])
@@ -140,7 +141,7 @@ func checkSupported(t *testing.T, name string, data []byte, res *Result) {
 	checkDirSupported(t, name+" totals", tot)
 	for _, f := range res.Flows {
 		for i := range f.Dir {
-			checkDirSupported(t, name+" "+f.Client.String()+" dir "+itoa(uint64(i)), &f.Dir[i])
+			checkDirSupported(t, name+" "+f.Client.String()+" dir "+strconv.FormatUint(uint64(i), 10), &f.Dir[i])
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -234,7 +235,7 @@ func TestVLANsSeparateFlows(t *testing.T) {
 		t.Fatalf("%d flows, want 2", len(res.Flows))
 	}
 	for _, f := range res.Flows {
-		checkDir(t, "vlan "+itoa(uint64(f.Encap[0].ID)), &f.Dir[0], scenarioWant)
+		checkDir(t, "vlan "+strconv.FormatUint(uint64(f.Encap[0].ID), 10), &f.Dir[0], scenarioWant)
 	}
 	if res.Totals.TCP.Retransmission.Packets != 2*scenarioWant.retrans || res.Totals.TCP.Reorder.Reordered != 2*scenarioWant.reordered {
 		t.Errorf("totals %+v", res.Totals.TCP.Retransmission)

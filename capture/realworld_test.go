@@ -2,6 +2,7 @@ package capture
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,7 +160,7 @@ func TestTunnelKeysPerDirection(t *testing.T) {
 			t.Fatalf("%d flows, want 2", len(res.Flows))
 		}
 		for _, f := range res.Flows {
-			checkDir(t, "vni "+itoa(uint64(f.Encap[0].ID)), &f.Dir[0], scenarioWant)
+			checkDir(t, "vni "+strconv.FormatUint(uint64(f.Encap[0].ID), 10), &f.Dir[0], scenarioWant)
 		}
 	})
 }
@@ -361,7 +362,7 @@ func TestImplausibleJumps(t *testing.T) {
 			t.Errorf("anomalies %d and %d, want 2 and 1; unique bytes %d", f.Dir[0].Anomalies, f.Dir[1].Anomalies, f.Dir[0].UniqueBytes)
 		}
 		if !slices.ContainsFunc(res.Warnings, func(w string) bool {
-			return strings.Contains(w, "3 sequence anomalies") && strings.Contains(w, "the first at record "+itoa(uint64(first))+" ")
+			return strings.Contains(w, "3 sequence anomalies") && strings.Contains(w, "the first at record "+strconv.FormatUint(uint64(first), 10)+" ")
 		}) {
 			t.Errorf("no warning naming the flow and record %d: %q", first, res.Warnings)
 		}

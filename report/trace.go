@@ -186,7 +186,7 @@ func NewTrace(tr *probes.Trace) Trace {
 	out := Trace{
 		Target: TraceTarget{Name: c.TargetName, IP: c.Target.String(), Family: "ipv4"},
 		Probe: TraceProbe{Method: string(c.Method), Paris: c.Paris, Sockets: tr.Network, Count: c.Count,
-			IntervalMs: ms(c.Interval), TimeoutMs: ms(c.Timeout), FirstTTL: c.FirstTTL, MaxTTL: c.MaxTTL,
+			IntervalMs: Millis(c.Interval), TimeoutMs: Millis(c.Timeout), FirstTTL: c.FirstTTL, MaxTTL: c.MaxTTL,
 			SizeBytes: c.Size, TOS: c.TOS, Interface: c.Interface},
 		StartedAt:    tr.Started,
 		EndedAt:      tr.Ended,
@@ -213,7 +213,7 @@ func NewTrace(tr *probes.Trace) Trace {
 		out.DestinationTTL = &d
 	}
 	for _, h := range tr.Hops {
-		th := TraceHop{TTL: h.TTL, Sent: h.Sent, Received: h.Recv, LossPct: round3(h.LossPct()),
+		th := TraceHop{TTL: h.TTL, Sent: h.Sent, Received: h.Recv, LossPct: Round(h.LossPct(), 3),
 			ForwardLost: h.ForwardLost, Destination: h.Dest, RTT: rttStats(h.Stats), Responders: []TraceResponder{}}
 		for _, r := range h.Responders {
 			tr := TraceResponder{IP: r.Addr.String(), Name: r.Name, Received: r.Recv, RTT: rttStats(r.Stats),
@@ -244,15 +244,6 @@ func rttStats(s probes.RTTStats) *RTTStats {
 	if s.N == 0 {
 		return nil
 	}
-	return &RTTStats{Samples: s.N, LastMs: ms(s.Last), AvgMs: ms(s.Avg), BestMs: ms(s.Best), WorstMs: ms(s.Worst),
-		StDevMs: ms(s.StDev), P50Ms: ms(s.P50), P95Ms: ms(s.P95), JitterMs: ms(s.JitterMean), JitterMaxMs: ms(s.JitterMax)}
-}
-
-// ms converts to milliseconds with microsecond precision.
-func ms(d time.Duration) float64 {
-	return float64(d.Microseconds()) / 1000
-}
-
-func round3(v float64) float64 {
-	return float64(int64(v*1000+0.5)) / 1000
+	return &RTTStats{Samples: s.N, LastMs: Millis(s.Last), AvgMs: Millis(s.Avg), BestMs: Millis(s.Best), WorstMs: Millis(s.Worst),
+		StDevMs: Millis(s.StDev), P50Ms: Millis(s.P50), P95Ms: Millis(s.P95), JitterMs: Millis(s.JitterMean), JitterMaxMs: Millis(s.JitterMax)}
 }
