@@ -21,6 +21,9 @@ type seqSpan struct {
 	lastRaw   uint32
 	last      int64
 	low, high int64
+	// isn is the last SYN's sequence number, syn whether one was seen.
+	isn uint32
+	syn bool
 }
 
 func (s *seqSpan) add(v uint32) {
@@ -42,25 +45,32 @@ type spanKey struct {
 	sp, dp   uint16
 }
 
-// stackOf names a packet's encapsulation: kinds, IDs and outer address
-// pairs in canonical order.
+// stackOf names a packet's encapsulation as a flow is keyed on it: kinds,
+// IDs (none for MPLS, whose labels change hop by hop), and for tunnels
+// the IP version and outer address pair in canonical order.
 func stackOf(p *decode.Packet) string {
 	var b strings.Builder
 	for i := range p.NLayers {
 		l := &p.Layers[i]
-		b.WriteString(l.Kind.String() + strconv.FormatUint(uint64(l.ID), 10))
+		b.WriteString(l.Kind.String())
+		if l.HasID && l.Kind != decode.MPLS {
+			b.WriteString(strconv.FormatUint(uint64(l.ID), 10))
+		}
 		if l.Kind.IsTunnel() {
 			x, y := canon(l.Src, l.Dst)
+			b.WriteByte(l.Version)
 			b.Write(x[:])
 			b.Write(y[:])
 		}
+		b.WriteByte('/')
 	}
 	return b.String()
 }
 
 // captureSpans reads a capture on its own, without the analysis: the
 // total of every TCP direction's sequence span (by inner 5-tuple and
-// encapsulation stack) and the TCP packets.
+// encapsulation stack, a SYN with a new ISN starting a new connection's)
+// and the TCP packets.
 func captureSpans(t *testing.T, data []byte) (span, packets uint64) {
 	t.Helper()
 	src, err := openSource(bytes.NewReader(data), "spans")
@@ -99,6 +109,18 @@ func captureSpans(t *testing.T, data []byte) (span, packets uint64) {
 		o := &p.TCP
 		stack := stackOf(p)
 		k := spanKey{stack, p.Version, p.Src, p.Dst, p.SrcPort, p.DstPort}
+		back := spanKey{stack, p.Version, p.Dst, p.Src, p.DstPort, p.SrcPort}
+		if o := &p.TCP; o.Flags&(decode.SYN|decode.ACK) == decode.SYN {
+			if x := spans[k]; x != nil && x.syn && x.isn != o.Seq { // a new connection: close the old one's spans
+				for _, old := range []spanKey{k, back} {
+					if y := spans[old]; y != nil {
+						span += uint64(y.high - y.low)
+						delete(spans, old)
+					}
+				}
+			}
+			get(k).syn, get(k).isn = true, o.Seq
+		}
 		s := get(k)
 		s.add(o.Seq)
 		end := o.Seq + uint32(p.Payload)
@@ -107,7 +129,7 @@ func captureSpans(t *testing.T, data []byte) (span, packets uint64) {
 		}
 		s.add(end)
 		if o.Flags&decode.ACK != 0 {
-			get(spanKey{stack, p.Version, p.Dst, p.Src, p.DstPort, p.SrcPort}).add(o.Ack)
+			get(back).add(o.Ack)
 		}
 	}
 	for _, s := range spans {
