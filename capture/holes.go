@@ -144,6 +144,25 @@ func (h *holes) ack(s, e, at int64) {
 	*h = hs
 }
 
+// dropPre removes the pre-capture region below x: the receiver
+// acknowledged it, so data there comes again only as a retransmission or
+// an old copy.
+func (h *holes) dropPre(x int64) {
+	hs := *h
+	for i := 0; i < len(hs) && hs[i].s < x; i++ {
+		if !hs[i].pre {
+			continue
+		}
+		if hs[i].e > x {
+			hs[i].s = x
+			break
+		}
+		hs = append(hs[:i], hs[i+1:]...)
+		i--
+	}
+	*h = hs
+}
+
 // add appends a hole above every existing one.
 func (h *holes) add(x hole) { *h = append(*h, x) }
 

@@ -575,6 +575,7 @@ func (f *flow) acked(ep uint8, ack, at int64) {
 	d, r := &t.d[ep], &t.d[1-ep]
 	d.ackSeen, d.ack, d.ackAt = true, ack, at
 	if len(r.holes) > 0 {
+		r.holes.dropPre(ack)
 		r.holes.ack(-preSpan, ack, at)
 		r.holes.trim(func(x hole) { r.giveUp(x, t.mss(1-ep)) })
 	}
