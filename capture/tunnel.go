@@ -226,10 +226,9 @@ type counterTrack struct {
 	finished  bool
 	// pend holds a counter that jumped ahead by more than maxCounterJump
 	// until the next packet says whether the counter went on from there.
-	pend    bool
-	pendV   int64
-	pendAt  int64
-	pendLen int
+	pend   bool
+	pendV  int64
+	pendAt int64
 }
 
 // maxCounterJump is the longest forward jump of a tunnel counter counted
@@ -277,7 +276,7 @@ func (c *counterTrack) add(v int64, at int64, size int) {
 		}
 	}
 	if v-c.hi > maxCounterJump {
-		c.pend, c.pendV, c.pendAt, c.pendLen = true, v, at, size
+		c.pend, c.pendV, c.pendAt = true, v, at
 		return
 	}
 	if v >= c.hi {
