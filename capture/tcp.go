@@ -189,6 +189,11 @@ type rtxRec struct {
 // many flows in long recoveries at once stays bounded.
 const minRtxRecs, maxRtxRecs, maxRtxExtra = 16, 1024, 1 << 20
 
+// dsackWait is the least time a retransmission is kept for its D-SACK:
+// Linux's minimum RTO, the scale of the stalls that make a receiver
+// answer late and a sender retransmit a whole flight spuriously.
+const dsackWait = int64(200 * time.Millisecond)
+
 func (l *rtxLog) add(r rtxRec, keepAfter int64, budget *int) *rtxRec {
 	size := uint64(len(l.recs))
 	if size == 0 || l.n >= size && size < maxRtxRecs && *budget >= int(size) && l.recs[l.n%size].at >= keepAfter {
@@ -913,9 +918,10 @@ func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, ms
 		d.notCaptured(acked, mss)
 	}
 	// A D-SACK comes back one round trip after the retransmission passed
-	// the capture point: the loss window's 1.5 round trips, or twice the
-	// longest data round trip seen (queues grow in a recovery).
-	x := l.add(rec, at-max(t.lossWindow(), 2*int64(d.st.RTT.Max)), t.rtxBudget)
+	// the capture point: the loss window's 1.5 round trips, twice the
+	// longest data round trip seen (queues grow in a recovery), and at
+	// least dsackWait (a stalled receiver answers late).
+	x := l.add(rec, at-max(t.lossWindow(), 2*int64(d.st.RTT.Max), dsackWait), t.rtxBudget)
 	if r.ackSeen && r.ack >= top || r.sacked(s, top) {
 		d.spurious(x, &R.ByACK)
 	}
