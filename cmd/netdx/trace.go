@@ -78,7 +78,7 @@ CAP_NET_RAW; without it netdx uses the unprivileged sockets the kernel allows.`,
 	}
 	f := cmd.Flags()
 	f.IntVarP(&o.count, "count", "c", defaultReportCount, "rounds to send (live view: until q unless given)")
-	f.DurationVarP(&o.interval, "interval", "i", probes.DefaultInterval, "time between rounds")
+	f.DurationVarP(&o.interval, "interval", "i", 0, "send a round every interval, whatever the hops' ICMP rate limits (default: pace each hop within its limit)")
 	f.DurationVar(&o.probeTimeout, "probe-timeout", probes.DefaultTimeout, "how long a probe waits for its answer before it counts as lost (the global --timeout caps the whole run)")
 	f.IntVarP(&o.firstTTL, "first-ttl", "f", 1, "first TTL to probe")
 	f.IntVarP(&o.maxTTL, "max-ttl", "m", probes.DefaultMaxTTL, "largest TTL to probe")
@@ -127,8 +127,8 @@ func (o *traceOptions) config() (probes.Config, error) {
 	switch {
 	case o.ipv4 && o.ipv6:
 		return probes.Config{}, errors.New("choose -4 or -6, not both")
-	case o.interval <= 0:
-		return probes.Config{}, fmt.Errorf("invalid --interval %s: must be positive", o.interval)
+	case o.interval < 0:
+		return probes.Config{}, fmt.Errorf("invalid --interval %s: must not be negative", o.interval)
 	case o.probeTimeout <= 0:
 		return probes.Config{}, fmt.Errorf("invalid --probe-timeout %s: must be positive", o.probeTimeout)
 	case o.count < 0:
@@ -225,8 +225,13 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 	}
 	defer nw.Close()
 	live := a.OutTTY && !o.report && a.output == "text"
-	if live && !countGiven {
+	switch {
+	case live && !countGiven:
 		cfg.Count = 0
+	case !countGiven:
+		// Without -c a report goes on until it can place loss to the
+		// destination, or says what would.
+		cfg.Localise = probes.DefaultLocalise
 	}
 	tracer, named := o.tracer(nw, a.Now, a.logger())
 	var tr *probes.Trace

@@ -40,11 +40,11 @@ func (p *printer) trace(tr *report.Trace) {
 	var rows [][]string
 	for _, h := range tr.Hops {
 		if len(h.Responders) == 0 {
-			rows = append(rows, []string{strconv.Itoa(h.TTL), "???", lossPct(h.LossPct), strconv.Itoa(h.Sent), "0",
+			rows = append(rows, []string{strconv.Itoa(h.TTL), "???", lossPct(h.ForwardingLossPct), strconv.Itoa(h.Sent), "0",
 				"", "", "", "", "", "", "", ""})
 			continue
 		}
-		ttl, loss, sent := strconv.Itoa(h.TTL), lossPct(h.LossPct), strconv.Itoa(h.Sent)
+		ttl, loss, sent := strconv.Itoa(h.TTL), lossPct(h.ForwardingLossPct), strconv.Itoa(h.Sent)
 		if len(h.Responders) > 1 {
 			// An ECMP hop: its totals, then each address's own.
 			rows = append(rows, append([]string{ttl, fmt.Sprintf("(%d addresses)", len(h.Responders)), loss, sent,
@@ -53,7 +53,7 @@ func (p *printer) trace(tr *report.Trace) {
 		}
 		for _, r := range h.Responders {
 			row := []string{ttl, hostText(r), loss, sent, strconv.Itoa(r.Received)}
-			rows = append(rows, append(row, append(rttCols(r.RTT), noteText(r))...))
+			rows = append(rows, append(row, append(rttCols(r.RTT), noteText(h, r))...))
 		}
 	}
 	p.table(headers, rows)
@@ -96,10 +96,14 @@ func hostText(r report.TraceResponder) string {
 	return r.IP
 }
 
-// noteText flags what mtr users look for beside the numbers: answers other
-// than time-exceeded, and return paths of another length.
-func noteText(r report.TraceResponder) string {
+// noteText flags what mtr users look for beside the numbers: ICMP rate
+// limiting (probes left out of LOSS%), answers other than time-exceeded,
+// and return paths of another length.
+func noteText(h report.TraceHop, r report.TraceResponder) string {
 	var notes []string
+	if b := r.ICMPBudget; b != nil && h.RateLimited > 0 {
+		notes = append(notes, fmt.Sprintf("rate-limited %s/s (%d unanswered)", strconv.FormatFloat(b.AnswersPerS, 'g', 2, 64), h.RateLimited))
+	}
 	switch r.Reply.Kind {
 	case "time_exceeded", "echo_reply", "port_unreachable", "tcp_syn_ack", "tcp_reset", "":
 	default:

@@ -33,12 +33,13 @@ func sampleTrace() report.Trace {
 		EndedAt:   time.Date(2026, 1, 2, 3, 4, 7, 0, time.UTC),
 		Rounds:    10, EndReason: "reached", DestinationTTL: ptr(4),
 		Hops: []report.TraceHop{
-			{TTL: 1, Sent: 10, Received: 10, RTT: rtt(1), Responders: []report.TraceResponder{{IP: "198.18.1.2", Name: "gw.example.test", Received: 10, RTT: rtt(1), Reply: te}}},
+			{TTL: 1, Sent: 10, Received: 8, LossPct: 20, RateLimited: 2, RTT: rtt(1), Responders: []report.TraceResponder{{IP: "198.18.1.2", Name: "gw.example.test", Received: 8, RTT: rtt(1), Reply: te,
+				ICMPBudget: &report.ICMPBudget{Burst: 6, IntervalMs: 1000, AnswersPerS: 1}}}},
 			{TTL: 2, Sent: 10, Received: 10, RTT: rtt(2), Responders: []report.TraceResponder{
 				{IP: "198.18.2.2", Received: 6, RTT: rtt(2), Reply: te},
 				{IP: "198.18.3.2", Received: 4, RTT: rtt(2.2), Reply: te}}},
-			{TTL: 3, Sent: 10, Received: 0, LossPct: 100, ForwardLost: 0, Responders: []report.TraceResponder{}},
-			{TTL: 4, Sent: 10, Received: 9, LossPct: 10, ForwardLost: 1, Destination: true, RTT: rtt(9), Responders: []report.TraceResponder{
+			{TTL: 3, Sent: 10, Received: 0, LossPct: 100, ForwardingLossPct: 100, ForwardLost: 0, Responders: []report.TraceResponder{}},
+			{TTL: 4, Sent: 10, Received: 9, LossPct: 10, ForwardingLossPct: 10, ForwardLost: 1, Destination: true, RTT: rtt(9), Responders: []report.TraceResponder{
 				{IP: "198.18.9.2", Received: 9, RTT: rtt(9), Reply: report.ReplyInfo{Kind: "port_unreachable", ICMPType: ptr(3), ICMPCode: ptr(3)},
 					ReplyTTL: ptr(58), ReturnHops: ptr(7), Asymmetric: true,
 					MPLS: [][]report.MPLSLabel{{{Label: 16005, TC: 0, BottomOfStack: true, TTL: 1}}}}}},
