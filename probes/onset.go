@@ -10,7 +10,9 @@ type Onset struct {
 	// TTL is the first hop from which a significant loss persists to the
 	// destination; 0 when the probes cannot place it.
 	TTL int
-	// CleanTTL is the nearest earlier hop that loses significantly less;
+	// CleanTTL is the nearest earlier hop that loses less, at 99.5%
+	// one-sided (the trace looks again and again while it localises, so
+	// one look must not decide on 95%);
 	// 0 when the loss begins at the first hop probed (between the prober
 	// and it), or when TTL is 0.
 	CleanTTL int
@@ -38,7 +40,7 @@ const (
 // answering hop after it (loss can only grow along the path; a hop that
 // loses more than what persists answers less, it does not forward less).
 // The onset is the first hop from which a significant loss persists; the
-// clean side is the nearest earlier hop losing significantly less.
+// clean side is the nearest earlier hop losing less at 99.5%.
 func LocateOnset(tr *Trace) Onset {
 	var idx []int
 	for i, h := range tr.Hops {
@@ -80,7 +82,7 @@ func LocateOnset(tr *Trace) Onset {
 	o := Onset{TTL: hops[idx[end]].TTL}
 	clean := -1
 	for j := first - 1; j >= 0; j-- {
-		if z := lossZ(persist[first], hops[idx[j]]); z >= zSignificant {
+		if z := lossZ(persist[first], hops[idx[j]]); z >= zStrong {
 			clean = idx[j]
 			o.Confidence = normalCDF(z)
 			break

@@ -227,7 +227,7 @@ type Hop struct {
 	// Limited counts unanswered probes the responder's ICMP budget
 	// explains (ProbeRecord.Limited).
 	Limited int
-	Stats       RTTStats
+	Stats   RTTStats
 	// Responders are the addresses that answered, most replies first.
 	Responders []Responder
 	// Dest is set on the hop at which the destination answered.

@@ -67,10 +67,9 @@ func checkForwardingLoss(in *Input) Outcome {
 			continue
 		}
 		dest := tr.Hops[len(tr.Hops)-1]
-		lost := dest.Sent - dest.Recv
-		if lost == 0 {
-			_, hi := wilson(0, dest.Sent)
-			details = append(details, fmt.Sprintf("destination answered %d of %d (loss below %.0f%% at 95%% confidence)", dest.Recv, dest.Sent, hi))
+		if dest.Lost() == 0 {
+			_, hi := wilson(0, dest.Measured())
+			details = append(details, fmt.Sprintf("destination answered %d of %d probes within its ICMP budget (loss below %.0f%% at 95%% confidence)", dest.Recv, dest.Measured(), hi))
 			continue
 		}
 		if f, ok := forwardingLoss(tr); ok {

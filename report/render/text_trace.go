@@ -38,9 +38,18 @@ func (p *printer) trace(tr *report.Trace) {
 	p.heading("TRACE "+target, fmt.Sprintf("%s probes, %s sockets, %d round(s), %s", probe, tr.Probe.Sockets, tr.Rounds, endText(tr)))
 	headers := []string{"HOP", "HOST", "LOSS%", "SNT", "RECV", "LAST", "AVG", "BEST", "WRST", "STDEV", "P95", "JTTR", "NOTE"}
 	var rows [][]string
-	for _, h := range tr.Hops {
+	for i, h := range tr.Hops {
 		if len(h.Responders) == 0 {
-			rows = append(rows, []string{strconv.Itoa(h.TTL), "???", lossPct(h.ForwardingLossPct), strconv.Itoa(h.Sent), "0",
+			// A hop that never answered while a deeper one did says
+			// nothing about loss: it forwards but stays silent (or has
+			// not answered yet, its ICMP budget spent by another trace).
+			loss := lossPct(h.ForwardingLossPct)
+			for _, d := range tr.Hops[i+1:] {
+				if d.Received > 0 {
+					loss = "--"
+				}
+			}
+			rows = append(rows, []string{strconv.Itoa(h.TTL), "???", loss, strconv.Itoa(h.Sent), "0",
 				"", "", "", "", "", "", "", ""})
 			continue
 		}
