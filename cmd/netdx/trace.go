@@ -60,9 +60,18 @@ statistics, per answering address. Then it says in words where loss or
 latency really begins, which hops merely rate-limit their ICMP answers (not
 packet loss) and which never answer.
 
+Routers limit the ICMP they send (Linux: six answers, then one a second, per
+prober address), so a probe they leave unanswered is often no loss at all.
+trace paces each hop's probes within its router's rate limit, learns that
+limit from the answers, and never counts a rate-limited probe as loss: LOSS%
+is the share of the other probes that got no answer, and NOTE marks the
+hops that rate-limit. -i forces a fixed interval instead.
+
 On a terminal it shows a live table redrawn every round; press q to stop and
 print the report (Ctrl-C stops too, as an interruption). --report, or output
-that is not a terminal, runs --count rounds and prints the report.
+that is not a terminal, runs --count rounds and prints the report; without
+-c, when the destination loses probes it goes on (up to 20 s) until it can
+place where the loss begins, and says how sure it is.
 
 Probes are ICMP echo by default, or UDP (--udp; --paris keeps one flow so
 load balancers keep one path) or TCP SYN (--tcp, --port). Raw sockets need
@@ -240,10 +249,17 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 		tr, interrupted, err = runLive(ctx, a, tracer, cfg)
 	} else {
 		var rounds atomic.Int64
+		var placing atomic.Bool
 		stop := a.startProgress(a.ErrTTY, func(time.Duration) string {
+			if placing.Load() {
+				return fmt.Sprintf("tracing %s: %d rounds, placing where the loss begins (up to %s)", host, rounds.Load(), cfg.Localise)
+			}
 			return fmt.Sprintf("tracing %s: %d of %d rounds", host, rounds.Load(), cfg.Count)
 		})
-		tr, err = tracer.Run(ctx, cfg, func(t *probes.Trace) { rounds.Store(int64(t.Rounds)) })
+		tr, err = tracer.Run(ctx, cfg, func(t *probes.Trace) {
+			rounds.Store(int64(t.Rounds))
+			placing.Store(t.Localised.Extended)
+		})
 		stop()
 	}
 	if err != nil {

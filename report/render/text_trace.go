@@ -35,7 +35,11 @@ func (p *printer) trace(tr *report.Trace) {
 	if tr.Probe.Paris {
 		probe += " paris"
 	}
-	p.heading("TRACE "+target, fmt.Sprintf("%s probes, %s sockets, %d round(s), %s", probe, tr.Probe.Sockets, tr.Rounds, endText(tr)))
+	pacing := ""
+	if tr.Probe.Pacing == "icmp_budget" {
+		pacing = " paced within ICMP rate limits"
+	}
+	p.heading("TRACE "+target, fmt.Sprintf("%s probes, %s sockets, %d round(s)%s, %s", probe, tr.Probe.Sockets, tr.Rounds, pacing, endText(tr)))
 	headers := []string{"HOP", "HOST", "LOSS%", "SNT", "RECV", "LAST", "AVG", "BEST", "WRST", "STDEV", "P95", "JTTR", "NOTE"}
 	var rows [][]string
 	for i, h := range tr.Hops {

@@ -28,7 +28,7 @@ func sampleTrace() report.Trace {
 	te := report.ReplyInfo{Kind: "time_exceeded", ICMPType: ptr(11), ICMPCode: ptr(0)}
 	return report.Trace{
 		Target:    report.TraceTarget{Name: "example.test", IP: "198.18.9.2", Family: "ipv4"},
-		Probe:     report.TraceProbe{Method: "udp", Paris: true, Port: ptr(33434), Sockets: "raw", Count: 10, IntervalMs: 200, TimeoutMs: 1000, FirstTTL: 1, MaxTTL: 30},
+		Probe:     report.TraceProbe{Method: "udp", Paris: true, Port: ptr(33434), Sockets: "raw", Count: 10, Pacing: "icmp_budget", TimeoutMs: 1000, FirstTTL: 1, MaxTTL: 30},
 		StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		EndedAt:   time.Date(2026, 1, 2, 3, 4, 7, 0, time.UTC),
 		Rounds:    10, EndReason: "reached", DestinationTTL: ptr(4),
