@@ -48,7 +48,8 @@ type Config struct {
 	// Localise, when set, lets a paced trace whose destination lost
 	// probes go on after Count rounds until the onset of the loss is
 	// placed on one link (LocateOnset) or Localise has passed since the
-	// start.
+	// start; when the context has a deadline, until just before it
+	// instead.
 	Localise time.Duration
 	// Timeout is how long a probe may wait for its reply before it counts
 	// as lost.

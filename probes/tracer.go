@@ -80,6 +80,10 @@ const MinGrace = 100 * time.Millisecond
 // settle between complete rounds (rate-limited TTLs make rounds slow).
 const viewEvery = 500 * time.Millisecond
 
+// localiseMargin is how long before the caller's deadline a trace that
+// localises loss stops sending: the last probes' timeout.
+const localiseMargin = DefaultTimeout
+
 // pollEvery is how often a paced trace looks for TTLs due a probe.
 const pollEvery = 20 * time.Millisecond
 
@@ -495,9 +499,12 @@ func (r *run) progress(ctx context.Context, now time.Time, onRound func(*Trace))
 	if !r.tr.Paced || r.cfg.Localise <= 0 || r.cfg.Count == 0 || r.stopped {
 		return
 	}
+	// The time allowed: Localise from the start or, when the caller set
+	// a deadline (--timeout), up to a moment before it, so the report
+	// still prints.
 	limit := r.tr.Started.Add(r.cfg.Localise)
-	if d, ok := ctx.Deadline(); ok && d.Before(limit) {
-		limit = d
+	if d, ok := ctx.Deadline(); ok {
+		limit = d.Add(-localiseMargin)
 	}
 	if !r.localising {
 		if rounds < r.cfg.Count || len(r.inflight) > 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netdx/netdx/internal/netlab"
+	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/report"
 )
 
@@ -38,22 +39,36 @@ func BenchmarkTraceReport10Rounds(b *testing.B) {
 
 // BenchmarkTraceCleanDefault runs the default report over three routers
 // at kernel-default ICMP settings and a clean path, and counts the runs
-// that show no loss at any hop and no warning (clean_runs_pct).
+// that show no loss at any hop and no warning (clean_runs_pct); then a
+// live trace from the same address (the budgets start spent) and counts
+// the runs whose every live snapshot shows 0% at every hop that answered
+// (clean_live_pct).
 func BenchmarkTraceCleanDefault(b *testing.B) {
 	p := netlab.NewPath(b, netlab.PathSpec{Routers: make([]netlab.RouterSpec, 3)})
-	runs, clean, i := 0, 0, 0
+	runs, clean, cleanLive, i := 0, 0, 0, 0
 	var secs []float64
 	for b.Loop() {
 		i++
+		src := p.ProberAlias(b, i)
 		start := time.Now()
-		_, rep, _ := labTrace(b, p.Prober, "--report", "-a", p.ProberAlias(b, i).String(), p.TargetAddr.V4.String())
+		_, rep, _ := labTrace(b, p.Prober, "--report", "-a", src.String(), p.TargetAddr.V4.String())
 		secs = append(secs, time.Since(start).Seconds())
 		runs++
 		if showsNoLoss(rep) {
 			clean++
 		}
+		live := true
+		for _, j := range liveSnapshots(b, p.Prober, probes.Config{Target: p.TargetAddr.V4, Source: src, Count: defaultReportCount}) {
+			for _, h := range j.Hops {
+				live = live && (h.Received == 0 || h.ForwardingLossPct == 0)
+			}
+		}
+		if live {
+			cleanLive++
+		}
 	}
 	b.ReportMetric(100*float64(clean)/float64(runs), "clean_runs_pct")
+	b.ReportMetric(100*float64(cleanLive)/float64(runs), "clean_live_pct")
 	b.ReportMetric(median(secs), "median_s")
 }
 
