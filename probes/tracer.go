@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sort"
 	"time"
 )
 
@@ -39,6 +40,8 @@ type run struct {
 	byTTL    map[int][]*probeState
 	inflight map[uint16]*probeState
 	seq      uint16
+	// settledPrefix counts, per TTL, the leading probes already settled.
+	settledPrefix map[int]int
 	// sentRounds counts the rounds sent in fixed-interval mode.
 	sentRounds int
 	destTTL    int
@@ -108,7 +111,7 @@ func (t *Tracer) Run(ctx context.Context, cfg Config, onRound func(*Trace)) (*Tr
 		t.Log = slog.New(slog.DiscardHandler)
 	}
 	r := &run{t: t, cfg: cfg, inflight: map[uint16]*probeState{}, byTTL: map[int][]*probeState{},
-		owner: map[int]netip.Addr{}, fits: map[netip.Addr]*fitCache{}}
+		owner: map[int]netip.Addr{}, fits: map[netip.Addr]*fitCache{}, settledPrefix: map[int]int{}}
 	r.tr = &Trace{Config: cfg, Network: t.Net.Kind(), Started: t.Now(), End: EndNoRounds, Paced: cfg.Interval == 0}
 
 	rctx, stopRecv := context.WithCancel(ctx)
@@ -338,7 +341,7 @@ func (r *run) sendDue(ctx context.Context, now time.Time) error {
 func (r *run) outcomes(addr netip.Addr) ([]outcome, []*probeState) {
 	var outs []outcome
 	var states []*probeState
-	for _, ps := range r.all {
+	for _, ps := range r.all[r.windowStart():] {
 		rep := ps.rec.Reply
 		if rep != nil && rep.From != addr {
 			continue
@@ -350,6 +353,22 @@ func (r *run) outcomes(addr netip.Addr) ([]outcome, []*probeState) {
 		states = append(states, ps)
 	}
 	return outs, states
+}
+
+// fitWindow is how far back a responder's probes are replayed to fit its
+// budget: a rate limit is a property of now, and a trace that runs for
+// hours must not replay all of them after every answer. Probes older than
+// that keep the classification they last had.
+const fitWindow = time.Minute
+
+// windowStart is the index in r.all of the first probe sent within
+// fitWindow of the last one.
+func (r *run) windowStart() int {
+	if len(r.all) == 0 {
+		return 0
+	}
+	from := r.all[len(r.all)-1].rec.Sent.Add(-fitWindow)
+	return sort.Search(len(r.all), func(i int) bool { return !r.all[i].rec.Sent.Before(from) })
 }
 
 // ownerOf is the responder a probe to ttl reaches: the destination from
@@ -470,13 +489,11 @@ func (r *run) expire(now time.Time) {
 func (r *run) completeRounds() int {
 	n := -1
 	for ttl := r.cfg.FirstTTL; ttl <= r.limit(); ttl++ {
-		k := 0
-		for _, ps := range r.byTTL[ttl] {
-			if !ps.settled {
-				break
-			}
+		ps, k := r.byTTL[ttl], r.settledPrefix[ttl]
+		for k < len(ps) && ps[k].settled {
 			k++
 		}
+		r.settledPrefix[ttl] = k
 		if n < 0 || k < n {
 			n = k
 		}
@@ -562,7 +579,7 @@ func (r *run) snapshot() {
 	}
 	limit := r.limit()
 	budgets := map[netip.Addr]Budget{}
-	for _, ps := range r.all {
+	for _, ps := range r.all[r.windowStart():] {
 		ps.rec.Limited = false
 	}
 	for addr := range r.fits {
