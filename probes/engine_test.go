@@ -198,3 +198,33 @@ func TestEnginePacedDefaultRouters(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineLocalises: 25% of what hop 2 forwards is lost, every router
+// limits its answers like Linux. After its ten rounds the trace goes on,
+// with echo witnesses to the hops' addresses, until the onset is one link.
+func TestEngineLocalises(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: paces in real time (several seconds)")
+	}
+	s := scenario(t, "default_routers_loss")
+	cfg := probes.Config{Target: s.Target, Count: 10, Timeout: 200 * time.Millisecond, MaxTTL: 8, Localise: 20 * time.Second}
+	tr, err := (&probes.Tracer{Net: probestest.New(s)}).Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := tr.Onset
+	if !o.Placed || o.TTL != 3 || o.CleanTTL != 2 || o.Confidence < 0.95 {
+		t.Errorf("onset %+v, want placed between hop 2 and hop 3\n%s", o, hopList(tr))
+	}
+	if !tr.Localised.Extended || tr.Localised.Took == 0 {
+		t.Errorf("localisation %+v, want extended and placed", tr.Localised)
+	}
+	for _, h := range tr.Hops[:3] {
+		if h.Echo.Sent == 0 {
+			t.Errorf("hop %d: no echo witness", h.TTL)
+		}
+	}
+	if e := tr.Hops[1].Echo; e.Recv != e.Sent {
+		t.Errorf("hop 2, before the lossy link: echo %d of %d answered", e.Recv, e.Sent)
+	}
+}

@@ -51,7 +51,10 @@ func LocateOnset(tr *Trace) Onset {
 	if tr.End != EndReached || len(idx) == 0 || tr.Hops[len(tr.Hops)-1].Lost() == 0 {
 		return Onset{}
 	}
-	hops := tr.Hops
+	hops := make([]Hop, len(tr.Hops))
+	for i, h := range tr.Hops {
+		hops[i] = h.withEcho()
+	}
 	// persist[k] is the hop holding the least loss from idx[k] on.
 	persist := make([]Hop, len(idx))
 	for k := len(idx) - 1; k >= 0; k-- {
@@ -135,3 +138,46 @@ func lossZ(a, b Hop) float64 {
 }
 
 func normalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
+
+// withEcho is the hop with its echo witnesses counted among its probes,
+// when they are usable: some were answered, and they do not lose more than
+// the hop's time-exceeded probes at 99.5% (a router that answers echo last
+// or limits it is no witness).
+func (h Hop) withEcho() Hop {
+	e := h.Echo
+	if e.Recv == 0 {
+		return h
+	}
+	eh := Hop{Sent: e.Sent, Recv: e.Recv, Limited: e.Limited}
+	if h.Measured() > 0 && lossZ(eh, h) >= zStrong {
+		return h
+	}
+	h.Sent += e.Sent
+	h.Recv += e.Recv
+	h.Limited += e.Limited
+	return h
+}
+
+// needsPlacing reports whether a trace that reached its destination has
+// loss it cannot yet account for: the destination lost probes and the
+// onset is not one link; or a hop loses significantly more than nothing
+// and not yet significantly more than the destination, so it may be
+// forwarding loss the destination's probes have not shown yet, or a
+// router answering last.
+func needsPlacing(tr *Trace) bool {
+	if tr.End != EndReached || len(tr.Hops) == 0 {
+		return false
+	}
+	dest := tr.Hops[len(tr.Hops)-1].withEcho()
+	if dest.Lost() > 0 {
+		return !tr.Onset.Placed
+	}
+	for _, h := range tr.Hops[:len(tr.Hops)-1] {
+		h = h.withEcho()
+		zero := Hop{Sent: h.Measured(), Recv: h.Measured()}
+		if h.Recv > 0 && lossZ(h, zero) >= zSignificant && lossZ(h, dest) < zStrong {
+			return true
+		}
+	}
+	return false
+}

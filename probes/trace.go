@@ -176,8 +176,10 @@ type Trace struct {
 // Localisation records a paced trace going on past its rounds to place
 // where the destination's loss begins.
 type Localisation struct {
-	// Extended is set when the destination had lost probes after Count
-	// rounds and the trace went on probing.
+	// Extended is set when, after Count rounds, the trace had loss it
+	// could not account for (the destination lost probes and the onset
+	// was not one link, or a hop lost probes the destination did not) and
+	// went on probing.
 	Extended bool
 	// Took is how long after the start the onset was placed; 0 when it
 	// was not.
@@ -228,11 +230,25 @@ type Hop struct {
 	// Limited counts unanswered probes the responder's ICMP budget
 	// explains (ProbeRecord.Limited).
 	Limited int
+	// Echo counts the echo witnesses sent to the hop's own address while
+	// the trace placed loss (ICMP traces).
+	Echo EchoWitness
 	Stats   RTTStats
 	// Responders are the addresses that answered, most replies first.
 	Responders []Responder
 	// Dest is set on the hop at which the destination answered.
 	Dest bool
+}
+
+// EchoWitness counts echo requests sent to a hop's own address, a second witness
+// of the loss between the prober and that hop: the request and its reply
+// cross the same links as the hop's time-exceeded probes, and routers
+// answer echo from their data plane, without the time-exceeded budget.
+type EchoWitness struct {
+	Sent, Recv int
+	// Limited counts the unanswered ones a budget fitted to the echo
+	// replies explains (a router that limits them).
+	Limited int
 }
 
 // Measured counts the probes that are evidence of loss: all but those the

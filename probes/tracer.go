@@ -27,6 +27,8 @@ type probeState struct {
 	rec      ProbeRecord
 	settled  bool
 	deadline time.Time
+	// echo is set on an echo witness: a request to this hop's address.
+	echo bool
 }
 
 // run is the state of one trace.
@@ -42,6 +44,9 @@ type run struct {
 	seq      uint16
 	// settledPrefix counts, per TTL, the leading probes already settled.
 	settledPrefix map[int]int
+	// echoes holds, per TTL, the echo witnesses sent to its responder's
+	// own address while the trace places loss.
+	echoes map[int][]*probeState
 	// sentRounds counts the rounds sent in fixed-interval mode.
 	sentRounds int
 	destTTL    int
@@ -111,7 +116,8 @@ func (t *Tracer) Run(ctx context.Context, cfg Config, onRound func(*Trace)) (*Tr
 		t.Log = slog.New(slog.DiscardHandler)
 	}
 	r := &run{t: t, cfg: cfg, inflight: map[uint16]*probeState{}, byTTL: map[int][]*probeState{},
-		owner: map[int]netip.Addr{}, fits: map[netip.Addr]*fitCache{}, settledPrefix: map[int]int{}}
+		owner: map[int]netip.Addr{}, fits: map[netip.Addr]*fitCache{}, settledPrefix: map[int]int{},
+		echoes: map[int][]*probeState{}}
 	r.tr = &Trace{Config: cfg, Network: t.Net.Kind(), Started: t.Now(), End: EndNoRounds, Paced: cfg.Interval == 0}
 
 	rctx, stopRecv := context.WithCancel(ctx)
@@ -332,7 +338,44 @@ func (r *run) sendDue(ctx context.Context, now time.Time) error {
 	if tried > 0 && sent == 0 && len(r.inflight) == 0 && firstErr != nil {
 		return fmt.Errorf("send probes: %w", firstErr)
 	}
+	r.sendEchoes(ctx, now)
 	return nil
+}
+
+// echoTTL is the TTL of echo witnesses: enough for any hop of the trace.
+const echoTTL = 64
+
+// sendEchoes sends, while an ICMP trace places loss, an echo request to
+// the address of every hop before the destination, one per PaceInterval
+// each: a second witness of loss up to that hop, which routers answer
+// from their data plane without spending their time-exceeded budget.
+func (r *run) sendEchoes(ctx context.Context, now time.Time) {
+	if !r.localising || r.cfg.Method != ICMP {
+		return
+	}
+	for ttl := r.cfg.FirstTTL; ttl < r.limit(); ttl++ {
+		addr, ok := r.owner[ttl]
+		if !ok || addr == r.cfg.Target {
+			continue
+		}
+		es := r.echoes[ttl]
+		if len(es) > 0 && now.Sub(es[len(es)-1].rec.Sent) < PaceInterval {
+			continue
+		}
+		p := Probe{Seq: r.seq, TTL: echoTTL, To: addr}
+		if _, busy := r.inflight[p.Seq]; busy {
+			return
+		}
+		r.seq++
+		sent := r.t.Now()
+		if err := r.t.Net.Send(ctx, p); err != nil {
+			r.t.Log.Debug("send echo witness", "to", addr, "err", err)
+			continue
+		}
+		ps := &probeState{rec: ProbeRecord{Seq: p.Seq, Round: len(es), TTL: ttl, Sent: sent}, deadline: sent.Add(r.cfg.Timeout), echo: true}
+		r.echoes[ttl] = append(es, ps)
+		r.inflight[p.Seq] = ps
+	}
 }
 
 // outcomes lists the probes that spent (or would have spent) addr's
@@ -432,6 +475,10 @@ func (r *run) handle(rep Reply) {
 	delete(r.inflight, rep.Seq)
 	rec := &ps.rec
 	rec.Reply = &rep
+	if ps.echo {
+		r.settle(ps)
+		return
+	}
 	r.owner[rec.TTL] = rep.From
 	c := r.fits[rep.From]
 	if c == nil {
@@ -466,6 +513,9 @@ func (r *run) handle(rep Reply) {
 func (r *run) settle(ps *probeState) {
 	ps.settled = true
 	r.changed = true
+	if ps.echo {
+		return
+	}
 	for _, a := range []netip.Addr{r.ownerOf(ps.rec.TTL), r.owner[ps.rec.TTL]} {
 		if c := r.fits[a]; c != nil {
 			c.dirty = true
@@ -528,7 +578,7 @@ func (r *run) progress(ctx context.Context, now time.Time, onRound func(*Trace))
 			return
 		}
 		r.snapshot()
-		if dest := r.tr.Hops; r.tr.End != EndReached || len(dest) == 0 || dest[len(dest)-1].Lost() == 0 || r.tr.Onset.Placed || !now.Before(limit) {
+		if !needsPlacing(r.tr) || !now.Before(limit) {
 			return
 		}
 		r.localising = true
@@ -541,11 +591,10 @@ func (r *run) progress(ctx context.Context, now time.Time, onRound func(*Trace))
 	}
 	r.lastCheck = now
 	r.snapshot()
-	switch {
-	case r.tr.Onset.Placed:
+	if r.tr.Onset.Placed {
 		r.tr.Localised.Took = now.Sub(r.tr.Started)
-		r.stopped = true
-	case !now.Before(limit):
+	}
+	if !needsPlacing(r.tr) || !now.Before(limit) {
 		r.stopped = true
 	}
 }
@@ -599,6 +648,9 @@ func (r *run) snapshot() {
 	}
 	classifyForwardLoss(tr.Probes)
 	tr.Hops = buildHops(tr, limit, r.t.Names, budgets)
+	for i := range tr.Hops {
+		tr.Hops[i].Echo = echoWitness(r.echoes[tr.Hops[i].TTL])
+	}
 	tr.Onset = LocateOnset(tr)
 }
 
@@ -616,4 +668,28 @@ func classifyForwardLoss(ps []ProbeRecord) {
 		p := &ps[i]
 		p.ForwardLoss = p.Reply == nil && !p.Limited && deepestAnswer[p.Round] < p.TTL
 	}
+}
+
+// echoWitness counts a hop's settled echo witnesses; a budget fitted to
+// them (echo replies start free) explains the ones a router that limits
+// its echo replies left unanswered.
+func echoWitness(es []*probeState) EchoWitness {
+	var e EchoWitness
+	var outs []outcome
+	for _, ps := range es {
+		if !ps.settled {
+			continue
+		}
+		e.Sent++
+		if ps.rec.Reply != nil {
+			e.Recv++
+		}
+		outs = append(outs, outcome{at: ps.rec.Sent, settled: true, answer: ps.rec.Reply != nil})
+	}
+	for _, lim := range fitBudget(outs, Budget{}).limitedMisses(outs) {
+		if lim {
+			e.Limited++
+		}
+	}
+	return e
 }

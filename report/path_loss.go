@@ -126,8 +126,10 @@ func forwardingLoss(tr *probes.Trace) (Finding, bool) {
 			Fix:      []string{placeFix(tr)},
 			Severity: Warning,
 		}
-		if n := localiseNote(tr); n != "" {
-			f.Notes = append(f.Notes, n)
+		for _, n := range []string{localiseNote(tr), echoNote(tr)} {
+			if n != "" {
+				f.Notes = append(f.Notes, n)
+			}
 		}
 		return f, true
 	}
@@ -179,7 +181,24 @@ func forwardingLoss(tr *probes.Trace) (Finding, bool) {
 	if n := localiseNote(tr); n != "" {
 		f.Notes = append(f.Notes, n)
 	}
+	if n := echoNote(tr); n != "" {
+		f.Notes = append(f.Notes, n)
+	}
 	return f, true
+}
+
+// echoNote says what the echo witnesses to the hops' own addresses saw.
+func echoNote(tr *probes.Trace) string {
+	var parts []string
+	for _, h := range tr.Hops {
+		if e := h.Echo; e.Sent > 0 {
+			parts = append(parts, fmt.Sprintf("hop %d %d of %d", h.TTL, e.Recv, e.Sent-e.Limited))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Second witness: echo requests to the hops' own addresses, which cross the same links, were answered " + strings.Join(parts, ", ") + "."
 }
 
 // localiseNote says how long placing the loss took and how sure it is,

@@ -134,6 +134,10 @@ type TraceHop struct {
 	// rate_limited) left unanswered, in percent (0-100): the loss the path
 	// shows at this hop. The live table's LOSS%.
 	ForwardingLossPct float64 `json:"forwarding_loss_pct"`
+	// EchoWitness counts the echo requests sent to the hop's own address
+	// while the trace placed loss (ICMP traces): a second witness of the loss
+	// up to the hop. Absent when none were sent.
+	EchoWitness *EchoWitness `json:"echo_witness,omitempty"`
 	// ForwardLost counts lost probes after which every deeper probe of
 	// the same round was lost too; the other lost probes had a deeper
 	// probe answer, so the packet went on and only the answer was missing.
@@ -200,6 +204,17 @@ type TraceResponder struct {
 	// ICMPBudget is the ICMP rate limit fitted to its answers; absent when it
 	// answered freely.
 	ICMPBudget *ICMPBudget `json:"icmp_budget,omitempty"`
+}
+
+// EchoWitness counts echo requests to a hop's own address.
+type EchoWitness struct {
+	// Sent counts the echo requests sent to the hop's address.
+	Sent int `json:"sent"`
+	// Received counts the echo replies.
+	Received int `json:"received"`
+	// RateLimited counts the unanswered ones a rate limit fitted to the
+	// replies explains.
+	RateLimited int `json:"rate_limited"`
 }
 
 // ICMPBudget is a responder's ICMP rate limit as a token bucket.
@@ -278,6 +293,9 @@ func NewTrace(tr *probes.Trace) Trace {
 		th := TraceHop{TTL: h.TTL, Sent: h.Sent, Received: h.Recv, LossPct: round3(h.UnansweredPct()),
 			RateLimited: h.Limited, ForwardingLossPct: round3(h.LossPct()),
 			ForwardLost: h.ForwardLost, Destination: h.Dest, RTT: rttStats(h.Stats), Responders: []TraceResponder{}}
+		if e := h.Echo; e.Sent > 0 {
+			th.EchoWitness = &EchoWitness{Sent: e.Sent, Received: e.Recv, RateLimited: e.Limited}
+		}
 		for _, r := range h.Responders {
 			tr := TraceResponder{IP: r.Addr.String(), Name: r.Name, Received: r.Recv, RTT: rttStats(r.Stats),
 				Reply: ReplyInfo{Kind: string(r.Kind)}, Asymmetric: r.Asymmetric(h.TTL)}

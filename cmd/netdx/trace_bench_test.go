@@ -110,9 +110,16 @@ func BenchmarkTraceLocaliseDefault(b *testing.B) {
 		_, rep, _ := labTrace(b, p.Prober, "--report", "-a", p.ProberAlias(b, i).String(), target)
 		netdxSecs = append(netdxSecs, time.Since(start).Seconds())
 		runs++
+		named := false
 		for _, f := range rep.Findings {
-			if f.ID == "path.forwarding_loss" && strings.Contains(f.Summary, want) {
-				right++
+			named = named || (f.ID == "path.forwarding_loss" && strings.Contains(f.Summary, want))
+		}
+		if named {
+			right++
+		} else {
+			b.Logf("run %d (%.1f s) did not name the link: %s\n%s", runs, netdxSecs[len(netdxSecs)-1], findingIDs(rep), hopTable(rep))
+			for _, f := range rep.Findings {
+				b.Logf("  %s: %s %q", f.ID, f.Summary, f.Notes)
 			}
 		}
 		if mtrErr == nil {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -139,6 +140,15 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 	rng := rand.New(rand.NewPCG(n.s.Seed, uint64(p.TTL)<<32|uint64(n.Sent[p.TTL])))
 	last := len(n.s.Hops) - 1
 	at := min(p.TTL-1, last)
+	echo := p.To.IsValid()
+	if echo {
+		// An echo request to a hop's own address: it crosses the
+		// hops before that one, and the hop answers it freely.
+		at = slices.IndexFunc(n.s.Hops, func(h Hop) bool { return slices.Contains(h.Addrs, p.To) })
+		if at < 0 {
+			return nil
+		}
+	}
 	// Forward: every hop before the one where the probe ends may drop it.
 	for i := 0; i < at; i++ {
 		if rng.Float64() < n.s.Hops[i].ForwardLoss {
@@ -150,7 +160,7 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 	if rate == 0 {
 		rate = 1
 	}
-	if h.Silent || rng.Float64() >= rate || !n.allow(at, time.Now()) {
+	if !echo && (h.Silent || rng.Float64() >= rate || !n.allow(at, time.Now())) {
 		return nil
 	}
 	// Return: the answer passes the same hops back.
@@ -161,6 +171,9 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 	}
 	kind := h.Kind
 	typ := h.Type
+	if echo {
+		kind, typ = probes.KindEchoReply, 0
+	}
 	if kind == "" {
 		kind, typ = probes.KindTimeExceeded, 11
 		if at == last {
@@ -168,7 +181,11 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 		}
 	}
 	rtt := h.RTTMs + h.ICMPDelayMs + rng.Float64()*h.JitterMs
-	rep := probes.Reply{Seq: p.Seq, From: h.Addrs[int(p.Seq)%len(h.Addrs)], Kind: kind, Type: typ, Code: h.Code,
+	from := h.Addrs[int(p.Seq)%len(h.Addrs)]
+	if echo {
+		from = p.To
+	}
+	rep := probes.Reply{Seq: p.Seq, From: from, Kind: kind, Type: typ, Code: h.Code,
 		TTL: h.ReplyTTL, MPLS: h.MPLS}
 	time.AfterFunc(time.Duration(rtt*float64(time.Millisecond)), func() {
 		rep.Received = time.Now()
