@@ -232,8 +232,8 @@ type Hop struct {
 	Limited int
 	// Echo counts the echo witnesses sent to the hop's own address while
 	// the trace placed loss (ICMP traces).
-	Echo EchoWitness
-	Stats   RTTStats
+	Echo  EchoWitness
+	Stats RTTStats
 	// Responders are the addresses that answered, most replies first.
 	Responders []Responder
 	// Dest is set on the hop at which the destination answered.
