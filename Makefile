@@ -1,17 +1,47 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test vet fmt-check docs
+.PHONY: all build release image test vet fmt-check docs
 
 all: build
 
 # VERSION and COMMIT end up in `netdx --version` and in every report's
-# "tool" section: go build -ldflags "-X main.version=... -X main.commit=...".
+# "tool" section, through the linker flags below.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+STAMP = -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/netdx ./cmd/netdx
+	$(GO) build -ldflags "$(STAMP)" -o bin/netdx ./cmd/netdx
+
+# Release binaries: static (no cgo, so no libc to match on the target),
+# without local paths or symbol tables, one per architecture, with their
+# SHA-256 sums. The same names are what the Dockerfile copies.
+DIST ?= dist
+RELEASE_ARCHS ?= amd64 arm64
+
+release:
+	@mkdir -p $(DIST)
+	@set -e; for arch in $(RELEASE_ARCHS); do \
+		echo "build $(DIST)/netdx-linux-$$arch"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath \
+			-ldflags "-s -w $(STAMP)" -o $(DIST)/netdx-linux-$$arch ./cmd/netdx; \
+	done
+	cd $(DIST) && sha256sum netdx-linux-* > SHA256SUMS
+
+# The container image: FROM scratch with the static binary (Dockerfile),
+# built with buildah (Debian's buildah and runc; no Docker engine needed) or
+# `docker build` elsewhere. IMAGE is the name docs/deploy/kubernetes.yaml
+# runs. The build context is the directory holding dist/ (the repository,
+# unless DIST is elsewhere).
+IMAGE ?= ghcr.io/netdx/netdx
+IMAGE_ARCH ?= amd64
+BUILDAH ?= buildah
+
+image:
+	$(MAKE) release RELEASE_ARCHS=$(IMAGE_ARCH)
+	$(BUILDAH) bud -f $(CURDIR)/Dockerfile --arch $(IMAGE_ARCH) --build-arg TARGETARCH=$(IMAGE_ARCH) \
+		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest $(abspath $(DIST)/..)
 
 # The whole suite. Lab tests build network namespaces and need root; run as
 # a normal user they skip and say why.
