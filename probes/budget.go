@@ -163,23 +163,30 @@ type fit struct {
 func fitBudget(outs []outcome, prior Budget) fit {
 	best, bestOver, found := fit{}, -1, false
 	consider := func(b Budget) {
-		for start := 0; start <= b.Burst; start++ {
-			res := b.replay(float64(start), outs)
-			if !res.consistent {
-				continue
-			}
-			if b != prior {
-				rate := (float64(res.withinMiss) + 1) / (float64(res.within) + 2)
-				if res.nOverMiss < 3 || math.Pow(rate, float64(res.nOverMiss)) > budgetChance {
-					return
-				}
-			}
-			// Ties go to the budget considered first: the prior, then
-			// the more generous.
-			if res.nOverMiss > bestOver {
-				best, bestOver, found = fit{b, float64(start)}, res.nOverMiss, true
-			}
+		// The lowest starting level that allows every answer, to a
+		// twentieth of a token: a higher level allows more.
+		lo, hi := 0.0, float64(b.Burst)
+		if !b.replay(hi, outs).consistent {
 			return
+		}
+		for hi-lo > 0.05 {
+			if mid := (lo + hi) / 2; b.replay(mid, outs).consistent {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		res := b.replay(hi, outs)
+		if b != prior {
+			rate := (float64(res.withinMiss) + 1) / (float64(res.within) + 2)
+			if res.nOverMiss < 3 || math.Pow(rate, float64(res.nOverMiss)) > budgetChance {
+				return
+			}
+		}
+		// Ties go to the budget considered first: the prior, then the
+		// more generous.
+		if res.nOverMiss > bestOver {
+			best, bestOver, found = fit{b, hi}, res.nOverMiss, true
 		}
 	}
 	if !prior.Free() {

@@ -109,3 +109,24 @@ func TestFitBudgetKeepsLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestFitBudgetSpentBucket: another trace left the router's bucket
+// partly spent. The probes it refused at the start are explained, at any
+// fraction of a token.
+func TestFitBudgetSpentBucket(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, left := range []time.Duration{0, 300 * time.Millisecond, 500 * time.Millisecond, 900 * time.Millisecond} {
+		k := &kernelBucket{b: LinuxBudget, tokens: left, last: t0, used: true}
+		var outs []outcome
+		for i := range 15 {
+			at := t0.Add(time.Duration(i) * 200 * time.Millisecond)
+			outs = append(outs, outcome{at: at, settled: true, answer: k.allow(at)})
+		}
+		f := fitBudget(outs, LinuxBudget)
+		for i, lim := range f.limitedMisses(outs) {
+			if !outs[i].answer && !lim {
+				t.Errorf("%s left: probe %d unanswered and not explained by %+v from %.2f tokens", left, i, f.budget, f.start)
+			}
+		}
+	}
+}
