@@ -169,6 +169,15 @@ func TestTraceLabForwardingLossDefault(t *testing.T) {
 					t.Errorf("hop %d before the lossy link shows %.1f%% loss\n%s", h.TTL, h.ForwardingLossPct, hopTable(rep))
 				}
 			}
+			// Ground truth: the router's nftables rule dropped at least
+			// as many packets as the probes lost beyond it.
+			lost := 0
+			for _, h := range rep.Traces[0].Hops[2:] {
+				lost += h.Sent - h.Received - h.RateLimited
+			}
+			if n, err := p.Hops[1][0].DroppedForward(); err != nil || n < uint64(lost) || lost == 0 {
+				t.Errorf("the drop rule counted %d (%v); the probes beyond it lost %d", n, err, lost)
+			}
 		})
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +104,11 @@ type linkEnd struct {
 func NewPath(t testing.TB, spec PathSpec) *Path {
 	t.Helper()
 	RequireRoot(t)
+	for _, rs := range spec.Routers {
+		if rs.DropForward > 0 {
+			RequireNFT(t)
+		}
+	}
 	p := &Path{}
 	var positions [][]*node
 	prober := &node{ns: NewNS(t, "p"), pos: 0}
@@ -425,25 +428,19 @@ func impairKnobs(t testing.TB, n *node, r *Router, target *linkEnd) error {
 	return nil
 }
 
+// dropComment names the nftables rule of DropForward.
+const dropComment = "netlab forward drop"
+
 // dropForward installs an nftables table in ns that drops share p of the
 // forwarded packets at random (numgen random), in both directions.
 func dropForward(ns *NS, p float64) error {
-	if _, err := exec.LookPath("nft"); err != nil {
-		return fmt.Errorf("DropForward needs nft (apt-get install nftables): %w", err)
-	}
-	rules := fmt.Sprintf("table inet netlab_drop {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n  numgen random mod 10000 < %d counter drop\n }\n}\n",
-		int(p*10000+0.5))
-	cmd := exec.Command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := ns.Start(cmd); err != nil {
-		return fmt.Errorf("nft: %w", err)
-	}
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("nft -f: %v: %s", err, out.String())
-	}
-	return nil
+	return ns.NFT(fmt.Sprintf("table inet netlab_drop {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n"+
+		"  numgen random mod 10000 < %d counter drop comment %q\n }\n}\n", int(p*10000+0.5), dropComment))
+}
+
+// DroppedForward counts the packets the router's DropForward rule dropped.
+func (r *Router) DroppedForward() (uint64, error) {
+	return r.NS.NFTRuleCounter(dropComment)
 }
 
 // ProberAlias adds the i-th extra IPv4 address (i from 1) to the
