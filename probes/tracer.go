@@ -63,9 +63,10 @@ type run struct {
 	changed  bool
 	lastView time.Time
 	// localising is set while a paced trace goes on to place loss;
-	// stopped once it may send no more.
-	localising, stopped bool
-	lastCheck           time.Time
+	// stopped once it may send no more; recheck until the probes in
+	// flight when it stopped have settled.
+	localising, stopped, recheck bool
+	lastCheck                    time.Time
 }
 
 // fitCache is a responder's fitted budget, refitted when one of its
@@ -563,7 +564,7 @@ func (r *run) progress(ctx context.Context, now time.Time, onRound func(*Trace))
 		onRound(r.tr)
 	}
 	r.rounds = max(r.rounds, rounds)
-	if !r.tr.Paced || r.cfg.Localise <= 0 || r.cfg.Count == 0 || r.stopped {
+	if !r.tr.Paced || r.cfg.Localise <= 0 || r.cfg.Count == 0 {
 		return
 	}
 	// The time allowed: Localise from the start or, when the caller set
@@ -586,6 +587,21 @@ func (r *run) progress(ctx context.Context, now time.Time, onRound func(*Trace))
 		r.lastCheck = now
 		return
 	}
+	if r.stopped {
+		// The probes still in flight when it stopped may unsettle
+		// what they settled: look again once they have, and go on if
+		// time is left.
+		if len(r.inflight) > 0 || !r.recheck || !now.Before(limit) {
+			return
+		}
+		r.recheck = false
+		r.snapshot()
+		if needsPlacing(r.tr) {
+			r.stopped = false
+			r.tr.Localised.Took = 0
+		}
+		return
+	}
 	if now.Sub(r.lastCheck) < viewEvery {
 		return
 	}
@@ -595,7 +611,7 @@ func (r *run) progress(ctx context.Context, now time.Time, onRound func(*Trace))
 		r.tr.Localised.Took = now.Sub(r.tr.Started)
 	}
 	if !needsPlacing(r.tr) || !now.Before(limit) {
-		r.stopped = true
+		r.stopped, r.recheck = true, true
 	}
 }
 

@@ -212,7 +212,8 @@ func localiseNote(tr *probes.Trace) string {
 	case o.Placed:
 		return fmt.Sprintf("Placed on one link by the planned rounds, at %.1f%% confidence.", 100*o.Confidence)
 	case l.Extended:
-		return fmt.Sprintf("The trace went on probing for %.0f s (its limit) and could not place the loss on one link.", l.Limit.Seconds())
+		return fmt.Sprintf("The trace went on probing to place the loss (%.0f s in all, %.0f s allowed) and could not place it on one link.",
+			tr.Ended.Sub(tr.Started).Seconds(), l.Limit.Seconds())
 	}
 	return ""
 }
