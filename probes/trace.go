@@ -260,7 +260,12 @@ func (h Hop) Lost() int { return h.Sent - h.Recv - h.Limited }
 
 // LossPct is the share of measured probes at this TTL that got no reply,
 // 0-100: the loss, with rate-limited answers left out.
-func (h Hop) LossPct() float64 { return 100 * h.lossFrac() }
+func (h Hop) LossPct() float64 {
+	if h.Measured() <= 0 {
+		return 0
+	}
+	return 100 * float64(h.Lost()) / float64(h.Measured())
+}
 
 func (h Hop) lossFrac() float64 {
 	if h.Measured() <= 0 {

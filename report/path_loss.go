@@ -289,17 +289,24 @@ func checkRateLimited(in *Input) Outcome {
 			Subject:  traceSubject(tr),
 			Evidence: ev,
 		}
-		verb := "rate-limit or de-prioritise the ICMP they send"
-		if len(names) == 1 {
-			verb = "rate-limits or de-prioritises the ICMP it sends"
+		switch {
+		case excess == 0:
+			verb := "rate-limit the ICMP they send"
+			if len(names) == 1 {
+				verb = "rate-limits the ICMP it sends"
+			}
+			f.Summary = fmt.Sprintf("%s %s: %d unanswered probe(s) are explained by the limit and not counted as loss.", joinAnd(names), verb, explained)
+		case explained == 0:
+			verb := "answer fewer probes than the hops after them: they rate-limit or de-prioritise the ICMP they send"
+			if len(names) == 1 {
+				verb = "answers fewer probes than the hops after it: it rate-limits or de-prioritises the ICMP it sends"
+			}
+			f.Summary = fmt.Sprintf("%s %s (%d probe(s) unanswered that went through).", joinAnd(names), verb, excessLost)
+		default:
+			f.Summary = fmt.Sprintf("%s rate-limit or de-prioritise the ICMP they send: %d unanswered probe(s) are explained by a fitted rate limit and %d by answering less than the hops after.",
+				joinAnd(names), explained, excessLost)
 		}
-		f.Summary = fmt.Sprintf("%s %s: %d unanswered probe(s) are explained by a fitted rate limit and %d more by answering less than the hops after, and none is counted as loss. This is not packet loss; do not file a ticket against it.",
-			joinAnd(names), verb, explained, excessLost)
-		if excess == 0 {
-			f.Summary = fmt.Sprintf("%s %s: %d unanswered probe(s) are explained by the limit and not counted as loss. This is not packet loss; do not file a ticket against it.",
-				joinAnd(names), strings.Replace(verb, " or de-prioritise", "", 1), explained)
-			f.Summary = strings.Replace(f.Summary, "rate-limits or de-prioritises", "rate-limits", 1)
-		}
+		f.Summary += " This is not packet loss; do not file a ticket against it."
 		if len(words) > 0 {
 			f.Notes = append(f.Notes, "Fitted limits: "+strings.Join(words, "; ")+".")
 		}
