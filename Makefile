@@ -9,7 +9,8 @@ all: build
 # "tool" section, through the linker flags below.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
-STAMP = -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+CLI := github.com/netdx/netdx/internal/cli
+STAMP = -X $(CLI).version=$(VERSION) -X $(CLI).commit=$(COMMIT)
 
 build:
 	$(GO) build -ldflags "$(STAMP)" -o bin/netdx ./cmd/netdx
@@ -55,15 +56,15 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Documents generated from code: the finding catalog (docs/findings.md),
-# the shipped alerts and metric tables (docs/prometheus*), the JSON Schemas
-# (docs/schema), man pages (docs/man) and shell completions
-# (docs/completion); the alerts' promtool unit tests from the scenarios they
-# are checked against. Tests fail when any of them is stale.
+# Documents generated from code, by one generator (internal/gendocs): the
+# finding catalog (docs/findings.md), the shipped alerts and metric tables
+# (docs/prometheus*), the JSON Schemas (docs/schema), man pages (docs/man)
+# and shell completions (docs/completion). Then the alerts' promtool unit
+# tests (docs/prometheus/alerts_test.yml), written by the test that plays
+# the rules' scenarios to promtool. Tests fail when any of them is stale.
 docs:
 	$(GO) run ./internal/gendocs
-	$(GO) test ./cmd/netdx -run '^TestGeneratedDocs$$' -count=1 -update
-	$(GO) test ./report/metrics -run TestAlertsAgreeWithRules -count=1 -update
+	$(GO) test ./render/metrics -run TestAlertsAgreeWithRules -count=1 -update
 
 # Fuzzing: every Fuzz target of every package, one after another (go runs
 # one -fuzz target per invocation), FUZZTIME each. Corpora live in each

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -150,7 +151,7 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 	}
 	a.lastNS = max(a.lastNS, at)
 	if wire < caplen {
-		a.warn("wire<cap", "record "+itoa(a.src.record)+" (byte offset "+itoa(uint64(a.src.start))+
+		a.warn("wire<cap", "record "+strconv.FormatUint(a.src.record, 10)+" (byte offset "+strconv.FormatUint(uint64(a.src.start), 10)+
 			") has a captured length above its original length; the captured length is used")
 		wire = caplen
 	}
@@ -214,7 +215,7 @@ type position struct {
 func (a *analyzer) here() position { return position{a.src.record, a.src.start} }
 
 func (p position) String() string {
-	return "record " + itoa(p.record) + " (byte offset " + itoa(uint64(p.offset)) + ")"
+	return "record " + strconv.FormatUint(p.record, 10) + " (byte offset " + strconv.FormatUint(uint64(p.offset), 10) + ")"
 }
 
 // tally counts packets of one kind and remembers where the first was.
@@ -253,14 +254,14 @@ const maxFaultWarnings = 8
 func (a *analyzer) faultWarnings(faults []faultTally) {
 	for i, x := range faults {
 		if i == maxFaultWarnings {
-			a.res.Warnings = append(a.res.Warnings, itoa(uint64(len(faults)-i))+" more reasons for undecoded packets: see undecoded")
+			a.res.Warnings = append(a.res.Warnings, strconv.FormatUint(uint64(len(faults)-i), 10)+" more reasons for undecoded packets: see undecoded")
 			break
 		}
-		a.res.Warnings = append(a.res.Warnings, itoa(x.n)+" packet(s) not decoded ("+x.reason+"), the first at "+
+		a.res.Warnings = append(a.res.Warnings, strconv.FormatUint(x.n, 10)+" packet(s) not decoded ("+x.reason+"), the first at "+
 			x.first.String()+"; they are left out of the analysis")
 	}
 	if a.badOptions.n > 0 {
-		a.res.Warnings = append(a.res.Warnings, itoa(a.badOptions.n)+" TCP segment(s) had malformed options (length 0 or 1, or running past the header), the first at "+
+		a.res.Warnings = append(a.res.Warnings, strconv.FormatUint(a.badOptions.n, 10)+" TCP segment(s) had malformed options (length 0 or 1, or running past the header), the first at "+
 			a.badOptions.first.String()+"; their options were ignored and the segments analysed")
 	}
 }
@@ -385,7 +386,7 @@ func (a *analyzer) intern(k ctxKey, l *decode.Layer, parent *ctxNode) *ctxNode {
 		n.tunnel = newTunnel(n, len(a.tunnels))
 		a.tunnels = append(a.tunnels, n.tunnel)
 	} else if k.kind >= kindWireGuard || decode.Kind(k.kind).IsTunnel() {
-		a.warn("tunnels", "more than "+itoa(maxTunnels)+" tunnels: further tunnels are not measured per tunnel")
+		a.warn("tunnels", "more than "+strconv.FormatUint(maxTunnels, 10)+" tunnels: further tunnels are not measured per tunnel")
 	}
 	a.ctxIndex[k] = n.index
 	a.ctxs = append(a.ctxs, n)
@@ -624,15 +625,15 @@ func (a *analyzer) finish(stop error) *Result {
 		res.Undecoded = append(res.Undecoded, Count{Reason: x.reason, Packets: x.n})
 	}
 	if res.FlowsEvicted > 0 {
-		res.Warnings = append(res.Warnings, itoa(res.FlowsEvicted)+" of "+itoa(res.FlowsSeen)+
-			" flows were evicted: the flow table reached its limit of "+itoa(uint64(a.maxFlows))+
+		res.Warnings = append(res.Warnings, strconv.FormatUint(res.FlowsEvicted, 10)+" of "+strconv.FormatUint(res.FlowsSeen, 10)+
+			" flows were evicted: the flow table reached its limit of "+strconv.FormatUint(uint64(a.maxFlows), 10)+
 			" flows, so the idlest were pushed out; their counts are in the totals and the worst of them in the flow list (raise --max-flows to keep them all)")
 	}
 	a.faultWarnings(faults)
 	res.Interfaces = a.src.interfaces(a.ifPackets)
 	for _, intf := range res.Interfaces {
 		if !intf.Supported {
-			a.warn("link"+intf.LinkType, "interface "+itoa(uint64(intf.Index))+" ("+intf.Name+") has link type "+
+			a.warn("link"+intf.LinkType, "interface "+strconv.FormatUint(uint64(intf.Index), 10)+" ("+intf.Name+") has link type "+
 				intf.LinkType+", which netdx does not decode; its packets are counted as undecoded")
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	ct "github.com/netdx/netdx/capture/capturetest"
 	"io"
 	"net/netip"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	ct "github.com/netdx/netdx/capture/capturetest"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"

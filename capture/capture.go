@@ -15,6 +15,7 @@ package capture
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -90,9 +91,9 @@ func (e *InputError) Error() string { return e.Name + ": " + e.Position() }
 func (e *InputError) Position() string {
 	where := "file header"
 	if e.Record > 0 {
-		where = "record " + itoa(e.Record)
+		where = "record " + strconv.FormatUint(e.Record, 10)
 	}
-	msg := where + " at byte offset " + itoa(uint64(e.Offset)) + ": " + e.Kind.Error()
+	msg := where + " at byte offset " + strconv.FormatUint(uint64(e.Offset), 10) + ": " + e.Kind.Error()
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}
@@ -394,20 +395,4 @@ type SeqStats struct {
 	// Duplicates the capture duplicates.
 	Replays, Duplicates uint64
 	Reorder             Reorder
-}
-
-// itoa formats without fmt, so error paths in hot loops do not allocate
-// before they are needed.
-func itoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	return string(b[i:])
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	ct "github.com/netdx/netdx/capture/capturetest"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	ct "github.com/netdx/netdx/capture/capturetest"
 
 	"github.com/gopacket/gopacket/layers"
 )
@@ -46,8 +48,8 @@ func TestBadInput(t *testing.T) {
 		{"text file", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ErrFormat, false, "unknown magic number 47455420"},
 		{"header cut short", good[:10], ErrFormat, false, "file header"},
 		{"unsupported link type", linkUser, ErrFormat, false, "link type 147"},
-		{"last record cut short", good[:len(good)-5], ErrCutShort, true, "record " + itoa(uint64(last)) + " at byte offset " + itoa(uint64(lastOffset))},
-		{"record header cut short", good[:lastOffset+7], ErrCutShort, true, "record " + itoa(uint64(last))},
+		{"last record cut short", good[:len(good)-5], ErrCutShort, true, "record " + strconv.FormatUint(uint64(last), 10) + " at byte offset " + strconv.FormatUint(uint64(lastOffset), 10)},
+		{"record header cut short", good[:lastOffset+7], ErrCutShort, true, "record " + strconv.FormatUint(uint64(last), 10)},
 		{"capture length beyond any snap length", huge, ErrDamaged, true, "record 1 at byte offset 24"},
 		{"gzip cut short", gzCut, ErrCutShort, true, "record"},
 	} {
@@ -132,7 +134,7 @@ func TestHostileFrames(t *testing.T) {
 func TestFlowTableEviction(t *testing.T) {
 	g := ct.NewGen(t, layers.LinkTypeEthernet)
 	for i := range 40 {
-		c := ct.NewConv(g, "198.18.0.1:"+itoa(uint64(30000+i)), "198.18.1.1:5201")
+		c := ct.NewConv(g, "198.18.0.1:"+strconv.FormatUint(uint64(30000+i), 10), "198.18.1.1:5201")
 		base := time.Duration(i) * time.Second
 		c.Handshake(base, time.Millisecond)
 		segs := c.SendData(0, base+5*time.Millisecond, 100*time.Microsecond, 10, 1000)

@@ -1,10 +1,12 @@
 package capture
 
 import (
-	ct "github.com/netdx/netdx/capture/capturetest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
+
+	ct "github.com/netdx/netdx/capture/capturetest"
 
 	"github.com/gopacket/gopacket/layers"
 )
@@ -170,7 +172,7 @@ func TestVLANsSeparateFlows(t *testing.T) {
 		t.Fatalf("%d flows, want 2", len(res.Flows))
 	}
 	for _, f := range res.Flows {
-		checkDir(t, "vlan "+itoa(uint64(f.Encap[0].ID)), &f.Dir[0], scenarioWant)
+		checkDir(t, "vlan "+strconv.FormatUint(uint64(f.Encap[0].ID), 10), &f.Dir[0], scenarioWant)
 	}
 	if res.Totals.TCP.Retransmission.Packets != 2*scenarioWant.retrans || res.Totals.TCP.Reorder.Reordered != 2*scenarioWant.reordered {
 		t.Errorf("totals %+v", res.Totals.TCP.Retransmission)

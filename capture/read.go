@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -375,7 +376,7 @@ func (s *source) interfaces(counts []uint64) []Interface {
 // resolution names a pcapng timestamp resolution.
 func resolution(r pcapgo.NgResolution) string {
 	if r.Binary() {
-		return "2^-" + itoa(uint64(r.Exponent()))
+		return "2^-" + strconv.FormatUint(uint64(r.Exponent()), 10)
 	}
 	switch r.Exponent() {
 	case 0:
@@ -387,7 +388,7 @@ func resolution(r pcapgo.NgResolution) string {
 	case 9:
 		return "ns"
 	}
-	return "10^-" + itoa(uint64(r.Exponent()))
+	return "10^-" + strconv.FormatUint(uint64(r.Exponent()), 10)
 }
 
 func at(c []uint64, i int) uint64 {
@@ -406,7 +407,7 @@ func linkName(lt layers.LinkType) string {
 	if name := lt.String(); name != "UnknownLinkType" {
 		return name
 	}
-	return "linktype " + itoa(uint64(lt))
+	return "linktype " + strconv.FormatUint(uint64(lt), 10)
 }
 
 // ctxReader lets ctx interrupt a read that blocks: a stalled pipe, a FIFO

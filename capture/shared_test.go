@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -80,7 +81,7 @@ func TestRealCaptures(t *testing.T) {
 		}
 		var got []string
 		for _, tn := range res.Tunnels {
-			got = append(got, tn.Kind+" "+itoa(uint64(tn.ID))+" flows "+itoa(tn.Flows))
+			got = append(got, tn.Kind+" "+strconv.FormatUint(uint64(tn.ID), 10)+" flows "+strconv.FormatUint(tn.Flows, 10))
 		}
 		t.Errorf("%s: no %s tunnel %d with %d flows; have %v", file, kind, id, flows, got)
 	}
@@ -109,7 +110,7 @@ func TestRealCaptures(t *testing.T) {
 	if res := results["q-in-q.pcap"]; res != nil {
 		var kinds []string
 		for _, e := range res.Flows[0].Encap {
-			kinds = append(kinds, e.Kind+" "+itoa(uint64(e.ID)))
+			kinds = append(kinds, e.Kind+" "+strconv.FormatUint(uint64(e.ID), 10))
 		}
 		if strings.Join(kinds, ",") != "vlan 13,vlan 10" {
 			t.Errorf("q-in-q: encapsulation %v", kinds)

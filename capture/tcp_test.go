@@ -1,12 +1,13 @@
 package capture
 
 import (
-	ct "github.com/netdx/netdx/capture/capturetest"
-	"github.com/netdx/netdx/capture/decode"
 	"net/netip"
 	"sort"
 	"testing"
 	"time"
+
+	ct "github.com/netdx/netdx/capture/capturetest"
+	"github.com/netdx/netdx/capture/decode"
 
 	"github.com/gopacket/gopacket/layers"
 )

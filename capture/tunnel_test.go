@@ -2,10 +2,11 @@ package capture
 
 import (
 	"encoding/binary"
-	ct "github.com/netdx/netdx/capture/capturetest"
 	"net/netip"
 	"testing"
 	"time"
+
+	ct "github.com/netdx/netdx/capture/capturetest"
 
 	"github.com/gopacket/gopacket/layers"
 )

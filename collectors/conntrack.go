@@ -26,6 +26,17 @@ type Conntrack struct {
 	// PerCPU holds one row of Columns per CPU: 32-bit counters, except
 	// "entries", which repeats the global count on every row.
 	PerCPU [][]uint64 `json:"per_cpu,omitempty"`
+	// MaxWritable says whether nf_conntrack_max can be written from this
+	// namespace (by root): false in a child namespace, where the kernel
+	// makes it read-only and only the host can raise it; nil when unknown.
+	MaxWritable *bool `json:"max_writable,omitempty"`
+	// ByProto counts the namespace's entries by protocol ("tcp", "udp",
+	// "icmp", ...), read over ctnetlink (CAP_NET_ADMIN); nil when not
+	// read. Counted says how many entries were read: at most
+	// ConntrackCountLimit, so on a larger table ByProto is a sample whose
+	// shares, not counts, describe the table.
+	ByProto map[string]uint64 `json:"by_proto,omitempty"`
+	Counted uint64            `json:"counted,omitempty"`
 }
 
 // Stat returns a statistic summed over CPUs and whether this kernel has it.
@@ -78,7 +89,7 @@ func init() { Register(conntrack{}) }
 
 func (conntrack) Name() string { return "conntrack" }
 
-func (conntrack) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
+func (conntrack) Collect(ctx context.Context, src *Sources, snap *Snapshot) error {
 	ct := &Conntrack{}
 	sys := filepath.Join(src.ProcPath, "sys", "net", "netfilter")
 	read := func(name string) *uint64 {
@@ -111,6 +122,7 @@ func (conntrack) Collect(_ context.Context, src *Sources, snap *Snapshot) error 
 	if ct.Max == nil && ct.Columns == nil {
 		return &SourceError{Source: "nf_conntrack", Err: notOffered("connection tracking is not loaded")}
 	}
+	readConntrackDetail(ctx, src, snap, ct)
 	snap.Conntrack = ct
 	return nil
 }

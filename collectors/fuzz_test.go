@@ -360,18 +360,18 @@ func FuzzInetDiagMsg(f *testing.F) {
 		if err != nil {
 			return
 		}
-		local, err := netip.ParseAddrPort(m.local)
-		if err != nil {
-			t.Fatalf("local %q: %v", m.local, err)
+		if !m.local.IsValid() || !m.remote.IsValid() {
+			t.Fatalf("local %v remote %v", m.local, m.remote)
 		}
-		if _, err := netip.ParseAddrPort(m.remote); err != nil {
-			t.Fatalf("remote %q: %v", m.remote, err)
+		if m.local.Port() != binary.BigEndian.Uint16(msg[4:]) {
+			t.Fatalf("local port %d, message says %d", m.local.Port(), binary.BigEndian.Uint16(msg[4:]))
 		}
-		if int(local.Port()) != m.localPort || m.localPort != int(binary.BigEndian.Uint16(msg[4:])) {
-			t.Fatalf("local port %d, address %s", m.localPort, m.local)
-		}
-		if !m.haveDrops && m.drops != 0 {
+		if !m.haveMem && m.drops != 0 {
 			t.Fatalf("drops %d without the meminfo attribute", m.drops)
+		}
+		info := tcpInfoOf(m.info)
+		if (info.Len == 0) != (len(m.info) < int(TCPInfoTotalRetrans)) || (info.Len != 0 && info.Len != len(m.info)) {
+			t.Fatalf("tcp_info of %d bytes decoded with Len %d", len(m.info), info.Len)
 		}
 	})
 }
@@ -583,6 +583,16 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		if raw.PMRead {
 			writeSeed(t, "FuzzMPTCPLimits", rec+"-limits", "[]byte", raw.Limits)
 		}
+	}
+	// Connections with tcp_info (testdata/tcpconns).
+	rec, err := os.ReadFile(tcpConnsRecording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; len(rec) > 0; i++ {
+		l := int(binary.NativeEndian.Uint32(rec))
+		writeSeed(t, "FuzzInetDiagMsg", fmt.Sprintf("lab-tcp-conn-%d", i), "[]byte", rec[16:l])
+		rec = rec[(l+3)&^3:]
 	}
 }
 

@@ -107,20 +107,8 @@ type mptcpAttr struct {
 // that does not fit is an error.
 func mptcpParseAttrs(b []byte) ([]mptcpAttr, error) {
 	var out []mptcpAttr
-	for len(b) >= 4 {
-		l := int(binary.NativeEndian.Uint16(b))
-		t := binary.NativeEndian.Uint16(b[2:]) & 0x3fff
-		if l < 4 || l > len(b) {
-			return out, fmt.Errorf("%w: attribute %d claims %d bytes, %d left", errMPTCPMalformed, t, l, len(b))
-		}
-		out = append(out, mptcpAttr{typ: t, val: b[4:l]})
-		next := (l + 3) &^ 3
-		if next > len(b) {
-			next = len(b)
-		}
-		b = b[next:]
-	}
-	return out, nil
+	err := walkAttrs(b, func(t uint16, v []byte) { out = append(out, mptcpAttr{typ: t, val: v}) })
+	return out, err
 }
 
 func mptcpU8(a mptcpAttr) (uint8, bool) {

@@ -325,7 +325,7 @@ func TestMPTCPPortFilterKernel(t *testing.T) {
 
 	count := func(filter []byte) (on8080, on9090 int) {
 		err := w.Client.Do(func() error {
-			s, err := mptcpNLSocket(ctx, unix.NETLINK_SOCK_DIAG)
+			s, err := netlinkSocket(ctx, unix.NETLINK_SOCK_DIAG)
 			if err != nil {
 				return err
 			}

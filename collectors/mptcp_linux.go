@@ -21,9 +21,9 @@ import (
 	"github.com/netdx/netdx/internal/caps"
 )
 
-// mptcpTimeout caps each netlink exchange of the MPTCP collector when the
-// caller's context has no earlier deadline.
-const mptcpTimeout = 5 * time.Second
+// netlinkTimeout caps each netlink exchange of the MPTCP collector and the
+// conntrack entry count when the caller's context has no earlier deadline.
+const netlinkTimeout = 5 * time.Second
 
 func init() { Register(mptcpCollector{}) }
 
@@ -135,14 +135,14 @@ func mptcpReadSysctls(dir string) (map[string]string, error) {
 	return out, nil
 }
 
-// mptcpNLSocket opens a netlink socket of proto on the calling thread with
+// netlinkSocket opens a netlink socket of proto on the calling thread with
 // timeouts from ctx.
-func mptcpNLSocket(ctx context.Context, proto int) (*nl.NetlinkSocket, error) {
+func netlinkSocket(ctx context.Context, proto int) (*nl.NetlinkSocket, error) {
 	s, err := nl.Subscribe(proto)
 	if err != nil {
 		return nil, err
 	}
-	d := mptcpTimeout
+	d := netlinkTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		d = max(time.Until(dl), time.Millisecond)
 	}
@@ -168,7 +168,7 @@ func mptcpExchange(s *nl.NetlinkSocket, proto int, req *nl.NetlinkRequest, resTy
 
 // readMPTCPPM reads the path manager's limits and endpoints.
 func readMPTCPPM(ctx context.Context, raw *mptcpRaw) error {
-	s, err := mptcpNLSocket(ctx, unix.NETLINK_GENERIC)
+	s, err := netlinkSocket(ctx, unix.NETLINK_GENERIC)
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func mptcpDiagRequest(family uint8, proto uint32, states uint32, filter []byte) 
 // MPTCP listeners (another table walk) are read only when the subflows
 // cannot tell which side opened a connection.
 func readMPTCPSockets(ctx context.Context, raw *mptcpRaw) error {
-	s, err := mptcpNLSocket(ctx, unix.NETLINK_SOCK_DIAG)
+	s, err := netlinkSocket(ctx, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return err
 	}

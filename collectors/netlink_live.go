@@ -22,9 +22,10 @@ type Netlink interface {
 	Qdiscs() ([]Qdisc, error)
 	// Listeners returns the listening TCP sockets (IPv4 and IPv6).
 	Listeners() ([]Listener, error)
-	// TCPDrops returns the other TCP sockets whose drop counter is not
-	// zero: the connections that lost received data.
-	TCPDrops() ([]TCPSocket, error)
+	// TCPConns returns the other TCP sockets (IPv4 and IPv6) with their
+	// tcp_info and socket memory, and the half-open connections counted
+	// by the address they were sent to.
+	TCPConns() (*TCPConns, error)
 }
 
 type liveNetlink struct{}
@@ -115,11 +116,19 @@ func tcHandle(h uint32) string {
 }
 
 // inetDiagReq is struct inet_diag_req_v2 for a dump of one family and
-// protocol, filtered by state, asking for the socket memory extension.
+// protocol, filtered by state, asking for the extensions in ext (a bit
+// mask of 1<<(INET_DIAG_x-1)).
 type inetDiagReq struct {
-	family, protocol uint8
-	states           uint32
+	family, protocol, ext uint8
+	states                uint32
 }
+
+// Extensions asked of sock_diag: the socket memory (for the drop counter
+// and buffer sizes), and struct tcp_info.
+const (
+	diagExtMem  = 1 << (netlink.INET_DIAG_SKMEMINFO - 1)
+	diagExtInfo = 1 << (netlink.INET_DIAG_INFO - 1)
+)
 
 const sizeofInetDiagReq = 56
 
@@ -128,7 +137,7 @@ func (r inetDiagReq) Len() int { return sizeofInetDiagReq }
 func (r inetDiagReq) Serialize() []byte {
 	b := make([]byte, sizeofInetDiagReq)
 	b[0], b[1] = r.family, r.protocol
-	b[2] = 1 << (netlink.INET_DIAG_SKMEMINFO - 1)
+	b[2] = r.ext
 	binary.NativeEndian.PutUint32(b[4:], r.states)
 	// The socket id (ports, addresses, interface, cookie) stays zero: a dump.
 	binary.NativeEndian.PutUint64(b[48:], ^uint64(0)) // INET_DIAG_NOCOOKIE
@@ -142,36 +151,46 @@ const (
 	tcpListen         = 10
 )
 
-// tcpStates are the TCP states other than LISTEN (1<<10) and the
-// time-wait and new-syn-recv minisockets, which have no drop counter.
+// tcpStates are the TCP states other than LISTEN (1<<10) and TIME-WAIT
+// (1<<6), which have no drop counter. SYN-RECV (1<<3) also brings the
+// request sockets of half-open connections (TCP_NEW_SYN_RECV, which the
+// kernel reports as SYN-RECV without attributes).
 const tcpStates = 0xfff &^ (1<<tcpListen | 1<<6 | 1<<12)
 
+// tcpSynRecv is the SYN-RECV state.
+const tcpSynRecv = 3
+
 func (liveNetlink) Listeners() ([]Listener, error) {
-	out := []Listener{}
-	err := dumpTCP(1<<tcpListen, func(m inetDiagMsg) {
-		l := Listener{Local: m.local, Port: m.localPort, AcceptQueue: uint64(m.rqueue), Backlog: uint64(m.wqueue),
+	msgs, err := dumpTCP(1<<tcpListen, diagExtMem)
+	out := make([]Listener, 0, len(msgs))
+	for _, msg := range msgs {
+		if err != nil {
+			break
+		}
+		var m inetDiagMsg
+		if m, err = parseInetDiagMsg(msg); err != nil {
+			break
+		}
+		l := Listener{Local: m.local.String(), Port: int(m.local.Port()), AcceptQueue: uint64(m.rqueue), Backlog: uint64(m.wqueue),
 			UID: m.uid, Inode: m.inode}
-		if m.haveDrops {
+		if m.haveMem {
 			d := m.drops
 			l.Drops = &d
 		}
 		out = append(out, l)
-	})
+	}
 	if err != nil {
 		return nil, &SourceError{Source: "sock_diag TCP listeners", Err: err}
 	}
 	return out, nil
 }
 
-func (liveNetlink) TCPDrops() ([]TCPSocket, error) {
-	out := []TCPSocket{}
-	err := dumpTCP(tcpStates, func(m inetDiagMsg) {
-		if m.drops == 0 {
-			return
-		}
-		out = append(out, TCPSocket{Local: m.local, Remote: m.remote, State: tcpStateNames[m.state],
-			RecvQ: uint64(m.rqueue), Drops: m.drops, RcvBuf: m.rcvbuf, UID: m.uid, Inode: m.inode})
-	})
+func (liveNetlink) TCPConns() (*TCPConns, error) {
+	msgs, err := dumpTCP(tcpStates, diagExtMem|diagExtInfo)
+	var out *TCPConns
+	if err == nil {
+		out, err = tcpConnsFrom(msgs)
+	}
 	if err != nil {
 		return nil, &SourceError{Source: "sock_diag TCP sockets", Err: err}
 	}
@@ -182,52 +201,54 @@ var tcpStateNames = map[uint8]string{1: "established", 2: "syn-sent", 3: "syn-re
 	7: "close", 8: "close-wait", 9: "last-ack", 11: "closing"}
 
 // dumpTCP dumps the IPv4 and IPv6 TCP sockets in states (a bit mask of
-// TCP states) and hands each to fn. Messages are decoded as they arrive,
-// so a host with many connections does not hold them all.
-func dumpTCP(states uint32, fn func(inetDiagMsg)) error {
+// TCP states) with the extensions ext and returns the kernel's messages.
+// They are not copied: the netlink library reads each batch into a buffer
+// of its own, so a caller may decode them once the dump is complete and
+// size what it builds to their number.
+func dumpTCP(states uint32, ext uint8) ([][]byte, error) {
+	var msgs [][]byte
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
-		req.AddData(inetDiagReq{family: family, protocol: unix.IPPROTO_TCP, states: states})
-		var perr error
+		req.AddData(inetDiagReq{family: family, protocol: unix.IPPROTO_TCP, ext: ext, states: states})
 		err := req.ExecuteIter(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY, func(msg []byte) bool {
-			m, err := parseInetDiagMsg(msg)
-			if err != nil {
-				perr = err
-				return false
-			}
-			fn(m)
+			msgs = append(msgs, msg)
 			return true
 		})
 		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 			if family == unix.AF_INET6 && errors.Is(err, syscall.EAFNOSUPPORT) {
 				continue // IPv6 disabled
 			}
-			return err
-		}
-		if perr != nil {
-			return perr
+			return nil, err
 		}
 	}
-	return nil
+	return msgs, nil
 }
 
-// inetDiagMsg is the part of struct inet_diag_msg and its socket memory
-// attribute that netdx uses.
+// inetDiagMsg is the part of struct inet_diag_msg and its attributes that
+// netdx uses.
 type inetDiagMsg struct {
 	state               uint8
-	local, remote       string
-	localPort           int
+	local, remote       netip.AddrPort
+	cookie              uint64
 	rqueue, wqueue, uid uint32
 	inode               uint64
-	drops               uint64
-	haveDrops           bool
-	rcvbuf              uint32
+	// From INET_DIAG_SKMEMINFO, when haveMem.
+	drops          uint64
+	haveMem        bool
+	rcvbuf, sndbuf uint32
+	// info is the INET_DIAG_INFO attribute (struct tcp_info), nil when
+	// absent; it points into the message.
+	info []byte
 }
 
-// skMeminfoRcvbuf is SK_MEMINFO_RCVBUF's index.
-const skMeminfoRcvbuf = 1
+// SK_MEMINFO_* indexes in the socket memory attribute.
+const (
+	skMeminfoRcvbuf = 1
+	skMeminfoSndbuf = 3
+)
 
-// parseInetDiagMsg decodes one inet_diag_msg and its attributes.
+// parseInetDiagMsg decodes one inet_diag_msg and its attributes without
+// allocating: a dump of ten thousand connections is decoded as it arrives.
 func parseInetDiagMsg(msg []byte) (inetDiagMsg, error) {
 	if len(msg) < sizeofInetDiagMsg {
 		return inetDiagMsg{}, fmt.Errorf("inet_diag_msg of %d bytes, want %d", len(msg), sizeofInetDiagMsg)
@@ -241,26 +262,49 @@ func parseInetDiagMsg(msg []byte) (inetDiagMsg, error) {
 		src, dst = netip.AddrFrom4([4]byte(msg[8:12])), netip.AddrFrom4([4]byte(msg[24:28]))
 	}
 	m := inetDiagMsg{
-		state:     msg[1],
-		local:     netip.AddrPortFrom(src, sport).String(),
-		remote:    netip.AddrPortFrom(dst, dport).String(),
-		localPort: int(sport),
-		rqueue:    binary.NativeEndian.Uint32(msg[56:60]),
-		wqueue:    binary.NativeEndian.Uint32(msg[60:64]),
-		uid:       binary.NativeEndian.Uint32(msg[64:68]),
-		inode:     uint64(binary.NativeEndian.Uint32(msg[68:72])),
+		state:  msg[1],
+		local:  netip.AddrPortFrom(src, sport),
+		remote: netip.AddrPortFrom(dst, dport),
+		cookie: binary.NativeEndian.Uint64(msg[44:52]),
+		rqueue: binary.NativeEndian.Uint32(msg[56:60]),
+		wqueue: binary.NativeEndian.Uint32(msg[60:64]),
+		uid:    binary.NativeEndian.Uint32(msg[64:68]),
+		inode:  uint64(binary.NativeEndian.Uint32(msg[68:72])),
 	}
 	// nl.ParseRouteAttr panics on an attribute whose padding runs past
-	// the message; mptcpParseAttrs never reads past it.
-	attrs, err := mptcpParseAttrs(msg[sizeofInetDiagMsg:])
+	// the message; walkAttrs never reads past it.
+	err := walkAttrs(msg[sizeofInetDiagMsg:], func(typ uint16, val []byte) {
+		switch {
+		case typ == netlink.INET_DIAG_SKMEMINFO && len(val) >= 4*(skMeminfoDrops+1):
+			m.drops, m.haveMem = uint64(binary.NativeEndian.Uint32(val[4*skMeminfoDrops:])), true
+			m.rcvbuf = binary.NativeEndian.Uint32(val[4*skMeminfoRcvbuf:])
+			m.sndbuf = binary.NativeEndian.Uint32(val[4*skMeminfoSndbuf:])
+		case typ == netlink.INET_DIAG_INFO:
+			m.info = val
+		}
+	})
 	if err != nil {
 		return inetDiagMsg{}, err
 	}
-	for _, a := range attrs {
-		if a.typ == netlink.INET_DIAG_SKMEMINFO && len(a.val) >= 4*(skMeminfoDrops+1) {
-			m.drops, m.haveDrops = uint64(binary.NativeEndian.Uint32(a.val[4*skMeminfoDrops:])), true
-			m.rcvbuf = binary.NativeEndian.Uint32(a.val[4*skMeminfoRcvbuf:])
-		}
-	}
 	return m, nil
+}
+
+// walkAttrs hands each netlink attribute of b to fn, its type with the
+// nested and byte-order flags masked off. It never reads past b: a length
+// that does not fit is an error (errMPTCPMalformed).
+func walkAttrs(b []byte, fn func(typ uint16, val []byte)) error {
+	for len(b) >= 4 {
+		l := int(binary.NativeEndian.Uint16(b))
+		t := binary.NativeEndian.Uint16(b[2:]) & 0x3fff
+		if l < 4 || l > len(b) {
+			return fmt.Errorf("%w: attribute %d claims %d bytes, %d left", errMPTCPMalformed, t, l, len(b))
+		}
+		fn(t, b[4:l])
+		next := (l + 3) &^ 3
+		if next > len(b) {
+			next = len(b)
+		}
+		b = b[next:]
+	}
+	return nil
 }

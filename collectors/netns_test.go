@@ -80,6 +80,15 @@ func TestTakeInNetNS(t *testing.T) {
 	if v, ok := s.Sysctls["net.core.netdev_max_backlog"]; !ok || v.Scope != ScopeHost {
 		t.Errorf("netdev_max_backlog = %+v, %v: the host's value should be read outside the namespace", v, ok)
 	}
+	// What `sysctl -w` could change from inside: the namespace's own
+	// settings, not a host-global one it does not show or shows
+	// read-only.
+	for name, want := range map[string]bool{"net.core.somaxconn": true, "net.ipv4.tcp_syncookies": true,
+		"net.ipv4.conf.all.rp_filter": true, "net.core.netdev_max_backlog": false, "net.core.rmem_max": false} {
+		if w := s.Sysctls[name].Writable; w == nil || *w != want {
+			t.Errorf("%s writable %v, want %v", name, w, want)
+		}
+	}
 	if s.Netstat == nil || s.Softnet == nil || s.Sockstat == nil {
 		t.Fatal("per-namespace files not read")
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,8 +16,10 @@ import (
 
 // Replay reads a recorded host instead of the live one: root/proc and
 // root/sys are procfs and sysfs trees, root/netlink holds what netlink
-// returned (links.json, qdiscs.json, listeners.json, tcp_drops.json, as
-// the Link, Qdisc, Listener and TCPSocket types marshal), and
+// returned (links.json, qdiscs.json, listeners.json, as the Link, Qdisc
+// and Listener types marshal; tcp_conns.nl, the sock_diag dump of TCP
+// sockets as the kernel sent it, or in older recordings tcp_drops.json,
+// the TCPSocket list), and
 // root/ethtool/IFACE holds the text `ethtool -i`, `-S`, `-g`, `-l`, `-k`
 // and plain `ethtool IFACE` printed (driver, statistics, ring, channels,
 // features, settings). A missing recording stands for a source the host
@@ -63,9 +66,40 @@ func (r replayNetlink) Qdiscs() ([]Qdisc, error) {
 	return out, r.load("qdiscs.json", "netlink qdiscs", &out)
 }
 
-func (r replayNetlink) TCPDrops() ([]TCPSocket, error) {
-	out := []TCPSocket{}
-	return out, r.load("tcp_drops.json", "sock_diag TCP sockets", &out)
+// TCPConns replays tcp_conns.nl, the kernel's own sock_diag answer, when
+// recorded; otherwise tcp_drops.json, the sockets with drops as the
+// TCPSocket type marshals, from recordings made before netdx read
+// tcp_info.
+func (r replayNetlink) TCPConns() (*TCPConns, error) {
+	const source = "sock_diag TCP sockets"
+	path := filepath.Join(r.dir, "tcp_conns.nl")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		out, err := decodeTCPDump(b)
+		if err != nil {
+			return nil, &ParseError{Path: path, Msg: err.Error()}
+		}
+		return out, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, &SourceError{Source: source, Err: err}
+	}
+	var drops []TCPSocket
+	if err := r.load("tcp_drops.json", source, &drops); err != nil {
+		return nil, err
+	}
+	out := &TCPConns{dropsOnly: true}
+	for _, d := range drops {
+		local, err1 := netip.ParseAddrPort(d.Local)
+		remote, err2 := netip.ParseAddrPort(d.Remote)
+		state, ok := tcpStateNumbers[d.State]
+		if err := errors.Join(err1, err2); err != nil || !ok {
+			return nil, &ParseError{Path: filepath.Join(r.dir, "tcp_drops.json"), Msg: fmt.Sprintf("socket %s → %s in state %q: %v", d.Local, d.Remote, d.State, err)}
+		}
+		out.Conns = append(out.Conns, TCPConn{Local: local, Remote: remote, State: state, Inode: d.Inode, UID: d.UID,
+			RecvQ: uint32(d.RecvQ), HaveMem: true, Drops: d.Drops, RcvBuf: d.RcvBuf})
+	}
+	return out, nil
 }
 
 func (r replayNetlink) Listeners() ([]Listener, error) {

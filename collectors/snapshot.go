@@ -31,6 +31,10 @@ type Snapshot struct {
 	Sysctls Sysctls
 	// Sockets are listening TCP sockets and UDP sockets with drops.
 	Sockets *Sockets
+	// TCPConns are the namespace's TCP connections with their tcp_info,
+	// read with Sockets; TCPHealthOf compares two of them. nil when
+	// sock_diag could not be read.
+	TCPConns *TCPConns
 	// Sockstat is /proc/net/sockstat and sockstat6 by protocol then key
 	// ("TCP" → "inuse", "orphan", "tw", "alloc", "mem"; "UDP" → "mem").
 	// The mem values are pages and host-global; the counts are this
@@ -98,6 +102,12 @@ type Sysctl struct {
 	// Scope is "netns" when the namespace has its own value, "host" when
 	// it is global to the host.
 	Scope string `json:"scope"`
+	// Writable says whether root may write the setting from the
+	// namespace read (`sysctl -w` would work there): false when the
+	// kernel shows it read-only there or only in the host's namespace, as
+	// it does in a child namespace for some host-global settings; nil
+	// when not known (a recording).
+	Writable *bool `json:"writable,omitempty"`
 }
 
 // Sysctl scopes.

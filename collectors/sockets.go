@@ -65,7 +65,13 @@ type Listener struct {
 	// Drops counts the connections this socket dropped since it was
 	// created (SK_MEMINFO_DROPS: accept queue overflows and SYN drops);
 	// nil on kernels that do not report it.
-	Drops   *uint64  `json:"drops,omitempty"`
+	Drops *uint64 `json:"drops,omitempty"`
+	// SynRecv is the number of half-open connections in the listener's
+	// SYN queue now (request sockets in SYN-RECV for its address and
+	// port; listeners sharing both through SO_REUSEPORT each show the
+	// group's); nil when not read. With SYN cookies in use the kernel
+	// keeps none: the queue stays empty under a flood.
+	SynRecv *uint64  `json:"syn_recv,omitempty"`
 	Inode   uint64   `json:"inode"`
 	UID     uint32   `json:"uid"`
 	Process *Process `json:"process,omitempty"`
@@ -108,10 +114,14 @@ func (sockets) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 		snap.AddSkip("sockets", err)
 	} else {
 		s.Listeners = ls
-		if tcp, err := src.Netlink.TCPDrops(); err != nil {
+		if conns, err := src.Netlink.TCPConns(); err != nil {
 			snap.AddSkip("sockets", err)
 		} else {
-			s.TCP = tcp
+			s.TCP = conns.dropping()
+			conns.countSynRecv(s.Listeners)
+			if !conns.dropsOnly {
+				snap.TCPConns = conns
+			}
 		}
 	}
 	for _, name := range []string{"udp", "udp6"} {
@@ -219,10 +229,8 @@ func parseHexAddr(s string) (string, error) {
 	return netip.AddrPortFrom(ip.Unmap(), uint16(port)).String(), nil
 }
 
-// resolveOwners names the processes that hold the listed sockets by
-// scanning /proc/*/fd for "socket:[inode]". It stops as soon as every
-// socket is named. Processes whose descriptors cannot be read (another
-// user's, without root) leave their sockets unnamed, and say so.
+// resolveOwners names the processes that hold the listed sockets. A
+// process whose descriptors could not be read is recorded as a skip.
 func resolveOwners(src *Sources, snap *Snapshot, s *Sockets) {
 	want := map[uint64]**Process{}
 	for i := range s.Listeners {
@@ -234,13 +242,24 @@ func resolveOwners(src *Sources, snap *Snapshot, s *Sockets) {
 	for i := range s.TCP {
 		want[s.TCP[i].Inode] = &s.TCP[i].Process
 	}
+	if err := nameOwners(src, want); err != nil {
+		snap.AddSkip("socket owners", err)
+	}
+}
+
+// nameOwners sets *want[inode] to the process holding each socket inode
+// by scanning /proc/*/fd for "socket:[inode]". It stops as soon as every
+// socket is named. Processes whose descriptors cannot be read (another
+// user's, without root) leave their sockets unnamed, and the error says
+// so. Inode 0 (a socket no process holds) is never looked for.
+func nameOwners(src *Sources, want map[uint64]**Process) error {
+	delete(want, 0)
 	if len(want) == 0 {
-		return
+		return nil
 	}
 	procs, err := src.Proc.AllProcs()
 	if err != nil {
-		snap.AddSkip("socket owners", &SourceError{Source: src.ProcPath, Err: unwrapPathError(err)})
-		return
+		return &SourceError{Source: src.ProcPath, Err: unwrapPathError(err)}
 	}
 	denied := 0
 	left := len(want)
@@ -272,19 +291,20 @@ func resolveOwners(src *Sources, snap *Snapshot, s *Sockets) {
 			left--
 		}
 		if left == 0 {
-			return
+			return nil
 		}
 	}
 	if denied > 0 {
-		snap.AddSkip("socket owners", &SourceError{
+		return &SourceError{
 			Source: "/proc/*/fd",
 			Err:    fmt.Errorf("%d processes' descriptors were not readable, so %d sockets have no owner named: %w", denied, left, fs.ErrPermission),
 			Fix:    "grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (or run as root) to name every socket's process",
 			// Listing another user's /proc/PID/fd needs the first, reading
 			// its links the kernel's ptrace read check, so the second.
 			Capability: caps.DacReadSearch.String() + "," + caps.SysPtrace.String(),
-		})
+		}
 	}
+	return nil
 }
 
 // socketInode parses a descriptor target "socket:[12345]".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -71,9 +72,11 @@ func (sysctls) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 	}
 	out := Sysctls{}
 	var missing []string
+	_, live := src.Netlink.(liveNetlink)
 	for _, p := range paths {
 		name := sysctlName(p)
 		v, err := readSysctl(src.ProcPath, p)
+		here := err == nil
 		if err != nil && hostSysctls[name] && errors.Is(err, fs.ErrNotExist) {
 			// Not shown in a child namespace: read the host's.
 			src.outside(func() { v, err = readSysctl(src.ProcPath, p) })
@@ -84,7 +87,15 @@ func (sysctls) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 			if hostSysctls[name] {
 				scope = ScopeHost
 			}
-			out[name] = Sysctl{Value: v, Scope: scope}
+			s := Sysctl{Value: v, Scope: scope}
+			if live {
+				// The file's mode is the kernel's answer: a child namespace
+				// shows some host-global settings read-only, others not at
+				// all. A recording's modes say nothing.
+				w := here && sysctlWritable(filepath.Join(src.ProcPath, "sys", p))
+				s.Writable = &w
+			}
+			out[name] = s
 		case errors.Is(err, fs.ErrNotExist):
 			missing = append(missing, name)
 		default:
@@ -114,4 +125,11 @@ func readSysctl(proc, path string) (string, error) {
 	}
 	v := strings.Join(strings.Fields(string(b)), " ")
 	return v, checkSysctl(full, path, string(b), v)
+}
+
+// sysctlWritable reports whether the kernel lets root write the setting at
+// path (its owner write bit), from the namespace of the calling thread.
+func sysctlWritable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().Perm()&0o200 != 0
 }

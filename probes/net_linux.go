@@ -583,18 +583,9 @@ func (n *linuxNet) handleRawICMP(b, oob []byte, from unix.Sockaddr, errq bool, a
 		return
 	}
 	src, _ := fromSockaddr(from)
-	ttl := 0
-	if !n.v6 {
-		if len(b) < 20 {
-			return
-		}
-		ihl := int(b[0]&0x0f) * 4
-		if len(b) < ihl {
-			return
-		}
-		ttl, b = int(b[8]), b[ihl:]
-	} else {
-		ttl = hopLimit(oob)
+	b, ttl, ok := n.rawPayload(b, oob)
+	if !ok {
+		return
 	}
 	msg, err := ParseMessage(n.v6, b)
 	if err != nil {
@@ -605,24 +596,33 @@ func (n *linuxNet) handleRawICMP(b, oob []byte, from unix.Sockaddr, errq bool, a
 	}
 }
 
+// rawPayload strips the IPv4 header a raw socket delivers with each
+// packet and returns the payload with the TTL it arrived with; on IPv6 the
+// kernel strips the header itself and the hop limit comes as ancillary
+// data. ok is false for a packet shorter than its header.
+func (n *linuxNet) rawPayload(b, oob []byte) (payload []byte, ttl int, ok bool) {
+	if n.v6 {
+		return b, hopLimit(oob), true
+	}
+	if len(b) < 20 {
+		return nil, 0, false
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if len(b) < ihl {
+		return nil, 0, false
+	}
+	return b[ihl:], int(b[8]), true
+}
+
 // handleRawTCP reads one TCP segment from the raw TCP socket.
 func (n *linuxNet) handleRawTCP(b, oob []byte, from unix.Sockaddr, errq bool, at time.Time) {
 	if errq {
 		return
 	}
 	src, _ := fromSockaddr(from)
-	ttl := 0
-	if !n.v6 {
-		if len(b) < 20 {
-			return
-		}
-		ihl := int(b[0]&0x0f) * 4
-		if len(b) < ihl {
-			return
-		}
-		ttl, b = int(b[8]), b[ihl:]
-	} else {
-		ttl = hopLimit(oob)
+	b, ttl, ok := n.rawPayload(b, oob)
+	if !ok {
+		return
 	}
 	if rep, ok := n.m.matchTCP(b, src, ttl, at); ok {
 		n.deliver(rep)

@@ -1,8 +1,8 @@
 package report
 
 import (
-	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -580,8 +580,8 @@ func NewCapture(r *capture.Result, maxFlows int) Capture {
 		LostSegments:            t.LostSegments,
 		TimeoutRetransmissions:  t.Retransmission.Timeout,
 		FastRetransmissions:     t.Retransmission.Fast,
-		RetransmittedRatio:      capRatio(t.Retransmission.Packets, t.Segments),
-		ReorderedRatio:          capRound(r.Totals.Reorder.Ratio(), 6),
+		RetransmittedRatio:      shareOf(t.Retransmission.Packets, t.Segments),
+		ReorderedRatio:          Round(r.Totals.Reorder.Ratio(), 6),
 		NotCapturedSegments:     t.NotCapturedSegments,
 		CaptureDuplicates:       t.Duplicates,
 		TCPFlows:                r.Totals.TCPFlows,
@@ -610,7 +610,7 @@ func FlowID(f *capture.Flow) string {
 	for _, e := range f.Encap {
 		b.WriteString(e.Kind)
 		if e.HasID {
-			b.WriteString(" " + capItoa(uint64(e.ID)))
+			b.WriteString(" " + strconv.FormatUint(uint64(e.ID), 10))
 		}
 		b.WriteString(" ")
 	}
@@ -622,7 +622,7 @@ func FlowID(f *capture.Flow) string {
 func TunnelID(t *capture.Tunnel) string {
 	s := t.Kind
 	if t.HasID {
-		s += " " + capItoa(uint64(t.ID))
+		s += " " + strconv.FormatUint(uint64(t.ID), 10)
 	}
 	return s + " " + t.A.String() + " - " + t.B.String()
 }
@@ -632,7 +632,7 @@ func newCaptureFlow(f *capture.Flow) CaptureFlow {
 		ID: FlowID(f), Protocol: f.Proto, Client: f.Client.String(), Server: f.Server.String(),
 		Encapsulation: newEncap(f.Encap), FirstPacketAt: f.First, LastPacketAt: f.Last,
 		DurationS: capSeconds(f.Last.Sub(f.First)), Handshake: f.Handshake, Midstream: f.Midstream,
-		Evicted: f.Evicted, ProblemShare: capRound(f.Score(), 6),
+		Evicted: f.Evicted, ProblemShare: Round(f.Score(), 6),
 	}
 	if f.Tunnel >= 0 {
 		i := f.Tunnel
@@ -684,14 +684,14 @@ func newCaptureDirection(d *capture.Direction, from, to string) CaptureDirection
 			DupThresh: CaptureDecision{d.Decided.ReorderedByDupThresh, d.Decided.RetransmittedByDupThresh},
 		},
 		DupACKs: d.DupACKs, SACKPackets: d.SACKPackets, DSACKs: d.DSACKs, ZeroWindows: d.ZeroWindows,
-		ZeroWindowMs: capMs(d.ZeroWindowTime), WindowFull: d.WindowFull, KeepAlives: d.KeepAlives, WindowProbes: d.WindowProbes,
+		ZeroWindowMs: Millis(d.ZeroWindowTime), WindowFull: d.WindowFull, KeepAlives: d.KeepAlives, WindowProbes: d.WindowProbes,
 	}
 	if d.WindowScale >= 0 {
 		ws := d.WindowScale
 		x.WindowScale = &ws
 	}
 	if span := d.LastData.Sub(d.FirstData); span > 0 {
-		x.GoodputBps = capRound(float64(d.UniqueBytes)*8/span.Seconds(), 0)
+		x.GoodputBps = Round(float64(d.UniqueBytes)*8/span.Seconds(), 0)
 	}
 	if d.Reorder != nil {
 		x.ReorderedPackets = d.Reorder.Reordered
@@ -701,22 +701,22 @@ func newCaptureDirection(d *capture.Direction, from, to string) CaptureDirection
 		x.OuterOrder = &CaptureOuter{Underlay: o.Underlay, BeforeEncapsulation: o.BeforeEncap, Unknown: o.Unknown}
 	}
 	if d.RTT.Samples > 0 {
-		x.RTT = &CaptureRTT{Samples: d.RTT.Samples, MinMs: capMs(d.RTT.Min), MeanMs: capMs(d.RTT.Mean), MaxMs: capMs(d.RTT.Max)}
+		x.RTT = &CaptureRTT{Samples: d.RTT.Samples, MinMs: Millis(d.RTT.Min), MeanMs: Millis(d.RTT.Mean), MaxMs: Millis(d.RTT.Max)}
 	}
 	return x
 }
 
 func newCaptureReorder(r *capture.Reorder) *CaptureReorder {
 	x := &CaptureReorder{
-		Packets: r.Packets, ReorderedPackets: r.Reordered, Ratio: capRound(r.Ratio(), 6), ExtentMax: r.ExtentMax,
+		Packets: r.Packets, ReorderedPackets: r.Reordered, Ratio: Round(r.Ratio(), 6), ExtentMax: r.ExtentMax,
 		ExtentHistogram: []CaptureBucket{}, NReordering: []CaptureNCount{}, Density: []CaptureDensity{},
 		DensityThreshold: capture.DensityThreshold, DensityBeyondThreshold: r.DensityBeyond,
-		LateMsMax: capMs(r.LateTimeMax), LateTimeHistogram: []CaptureTimeBucket{},
+		LateMsMax: Millis(r.LateTimeMax), LateTimeHistogram: []CaptureTimeBucket{},
 		LateSmaller: r.LateSmaller, LateLarger: r.LateLarger, LateSameSize: r.LateSameSize,
 	}
 	if r.Reordered > 0 {
-		x.ExtentMean = capRound(float64(r.ExtentSum)/float64(r.Reordered), 3)
-		x.LateMsMean = capMs(r.LateTimeSum / time.Duration(r.Reordered))
+		x.ExtentMean = Round(float64(r.ExtentSum)/float64(r.Reordered), 3)
+		x.LateMsMean = Millis(r.LateTimeSum / time.Duration(r.Reordered))
 	}
 	from := uint64(1)
 	for i, n := range r.ExtentHist {
@@ -740,14 +740,14 @@ func newCaptureReorder(r *capture.Reorder) *CaptureReorder {
 	for i, n := range r.Density {
 		if n > 0 {
 			x.Density = append(x.Density, CaptureDensity{Displacement: i - capture.DensityThreshold, Packets: n,
-				Fraction: capRound(float64(n)/float64(judged), 6)})
+				Fraction: Round(float64(n)/float64(judged), 6)})
 		}
 	}
 	fromMs := 0.0
 	for i, n := range r.LateTimeHist {
 		b := CaptureTimeBucket{FromMs: fromMs, Packets: n}
 		if i < len(capture.LateTimeBuckets) {
-			to := capMs(capture.LateTimeBuckets[i])
+			to := Millis(capture.LateTimeBuckets[i])
 			b.ToMs = &to
 			fromMs = to
 		}
@@ -786,37 +786,12 @@ func newCaptureTunnel(i int, t *capture.Tunnel) CaptureTunnel {
 	return x
 }
 
-func capSeconds(d time.Duration) float64 { return capRound(d.Seconds(), 6) }
-
-func capMs(d time.Duration) float64 { return capRound(float64(d)/float64(time.Millisecond), 3) }
+func capSeconds(d time.Duration) float64 { return Round(d.Seconds(), 6) }
 
 func capMsPtr(d time.Duration) *float64 {
-	v := capMs(d)
+	v := Millis(d)
 	return &v
 }
 
-func capRatio(n, of uint64) float64 {
-	if of == 0 {
-		return 0
-	}
-	return capRound(float64(n)/float64(of), 6)
-}
-
-func capRound(v float64, digits int) float64 {
-	p := math.Pow(10, float64(digits))
-	return math.Round(v*p) / p
-}
-
-func capItoa(v uint64) string {
-	if v == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return string(b[i:])
-}
+// shareOf is n/of as a share to six places, 0 when of is 0.
+func shareOf(n, of uint64) float64 { return Round(Ratio(n, of), 6) }

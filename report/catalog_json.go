@@ -45,21 +45,3 @@ type CatalogEntry struct {
 	// References are URLs, RFCs or kernel documentation paths.
 	References []string `json:"references"`
 }
-
-// NewCatalog is the JSON form of es.
-func NewCatalog(tool Tool, es []Entry) Catalog {
-	c := Catalog{Schema: CatalogSchemaURL, SchemaVersion: SchemaVersion, Tool: tool, Entries: make([]CatalogEntry, 0, len(es))}
-	for _, e := range es {
-		c.Entries = append(c.Entries, CatalogEntry{ID: e.ID, Title: e.Title, Source: e.Source, Layer: e.Layer,
-			Severity: e.Severity, Explanation: e.Explanation, Thresholds: e.Thresholds, Remediation: e.Remediation,
-			Evidence: nonNil(e.Evidence), References: nonNil(e.References)})
-	}
-	return c
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}

@@ -340,23 +340,22 @@ type DiagConntrack struct {
 }
 
 // NewDiag converts the diag input into its JSON form.
-func NewDiag(d *DiagInput) *Diag {
-	in := &Input{Diag: d}
-	s := newSample(in)
-	if s == nil {
+func NewDiag(d *collectors.Window) *Diag {
+	if d == nil || d.After == nil {
 		return nil
 	}
-	out := &Diag{SinceBoot: s.sinceBoot, UptimeSeconds: round(s.after.Uptime.Seconds(), 3)}
-	if !s.sinceBoot {
-		out.IntervalSeconds = round(s.secs, 3)
+	s := diagWindow{d}
+	out := &Diag{SinceBoot: s.SinceBoot, UptimeSeconds: Round(s.After.Uptime.Seconds(), 3)}
+	if !s.SinceBoot {
+		out.IntervalSeconds = Round(s.Secs, 3)
 	}
 	out.Netstat = s.diagNetstat()
 	out.Softnet = s.diagSoftnet()
 	out.Interfaces = s.diagInterfaces()
 	out.Qdiscs = s.diagQdiscs()
-	if s.after.Sysctls != nil {
+	if s.After.Sysctls != nil {
 		out.Sysctls = map[string]DiagSysctl{}
-		for k, v := range s.after.Sysctls {
+		for k, v := range s.After.Sysctls {
 			out.Sysctls[k] = DiagSysctl{Value: v.Value, Scope: v.Scope}
 		}
 	}
@@ -367,11 +366,14 @@ func NewDiag(d *DiagInput) *Diag {
 	return out
 }
 
+// diagWindow converts what was read over the window into its JSON form.
+type diagWindow struct{ *collectors.Window }
+
 // counter converts a change into its JSON form.
-func (s *sample) counter(c change) DiagCounter {
-	out := DiagCounter{Total: c.total, Reset: c.reset}
-	if !s.sinceBoot {
-		d, r := c.delta, round(c.rate, 3)
+func (s diagWindow) counter(c collectors.Change) DiagCounter {
+	out := DiagCounter{Total: c.Total, Reset: c.Reset}
+	if !s.SinceBoot {
+		d, r := c.Delta, Round(c.Rate, 3)
 		out.Delta, out.RatePerSec = &d, &r
 	}
 	return out
@@ -386,39 +388,39 @@ var netstatGauges = map[string]bool{"Tcp.CurrEstab": true, "Tcp.RtoAlgorithm": t
 // rather than a counter.
 func NetstatGauge(section, name string) bool { return netstatGauges[section+"."+name] }
 
-func (s *sample) diagNetstat() map[string]map[string]DiagCounter {
-	if s.after.Netstat == nil || (s.before != nil && s.before.Netstat == nil) {
+func (s diagWindow) diagNetstat() map[string]map[string]DiagCounter {
+	if s.After.Netstat == nil || (s.Before != nil && s.Before.Netstat == nil) {
 		return nil
 	}
 	out := map[string]map[string]DiagCounter{}
-	for section, names := range s.after.Netstat {
+	for section, names := range s.After.Netstat {
 		m := make(map[string]DiagCounter, len(names))
 		for name, v := range names {
 			if netstatGauges[section+"."+name] {
 				m[name] = DiagCounter{Total: v}
 				continue
 			}
-			m[name] = s.counter(s.netstat(section, name))
+			m[name] = s.counter(s.Netstat(section, name))
 		}
 		out[section] = m
 	}
 	return out
 }
 
-func (s *sample) diagSoftnet() []DiagSoftnetCPU {
-	if s.after.Softnet == nil || (s.before != nil && s.before.Softnet == nil) {
+func (s diagWindow) diagSoftnet() []DiagSoftnetCPU {
+	if s.After.Softnet == nil || (s.Before != nil && s.Before.Softnet == nil) {
 		return nil
 	}
 	before := map[int]collectors.SoftnetCPU{}
-	if s.before != nil {
-		for _, c := range s.before.Softnet {
+	if s.Before != nil {
+		for _, c := range s.Before.Softnet {
 			before[c.CPU] = c
 		}
 	}
-	out := make([]DiagSoftnetCPU, 0, len(s.after.Softnet))
-	for _, a := range s.after.Softnet {
+	out := make([]DiagSoftnetCPU, 0, len(s.After.Softnet))
+	for _, a := range s.After.Softnet {
 		b, hb := before[a.CPU]
-		c32 := func(bv, av uint64) DiagCounter { return s.counter(s.mk("", bv, av, hb, true, false)) }
+		c32 := func(bv, av uint64) DiagCounter { return s.counter(s.Change("", bv, av, hb, true, false)) }
 		opt := func(bp, ap *uint64) *DiagCounter {
 			if ap == nil {
 				return nil
@@ -427,7 +429,7 @@ func (s *sample) diagSoftnet() []DiagSoftnetCPU {
 			if bp != nil {
 				bv = *bp
 			}
-			c := s.counter(s.mk("", bv, *ap, hb && bp != nil, true, false))
+			c := s.counter(s.Change("", bv, *ap, hb && bp != nil, true, false))
 			return &c
 		}
 		out = append(out, DiagSoftnetCPU{CPU: a.CPU, CPUFromRow: a.CPUFromRow,
@@ -438,33 +440,33 @@ func (s *sample) diagSoftnet() []DiagSoftnetCPU {
 	return out
 }
 
-func (s *sample) diagInterfaces() []DiagInterface {
-	if s.after.Links == nil {
+func (s diagWindow) diagInterfaces() []DiagInterface {
+	if s.After.Links == nil {
 		return nil
 	}
-	out := make([]DiagInterface, 0, len(s.after.Links))
-	for _, l := range s.after.Links {
+	out := make([]DiagInterface, 0, len(s.After.Links))
+	for _, l := range s.After.Links {
 		d := DiagInterface{Name: l.Name, Kind: l.Kind, OperState: l.OperState, MTU: l.MTU, TxQueueLen: l.TxQueueLen,
 			Master: l.Master, NumTxQueues: l.NumTxQueues, NumRxQueues: l.NumRxQueues, SpeedMbps: l.SpeedMbps,
 			Duplex: l.Duplex, StatsSource: l.StatsSource}
-		if b, _ := s.link(l.Name); l.CarrierChanges != nil {
+		if b, _ := s.Link(l.Name); l.CarrierChanges != nil {
 			var bv uint64
 			hb := b != nil && b.CarrierChanges != nil
 			if hb {
 				bv = *b.CarrierChanges
 			}
-			c := s.counter(s.mk("", bv, *l.CarrierChanges, hb, true, true))
+			c := s.counter(s.Change("", bv, *l.CarrierChanges, hb, true, true))
 			d.CarrierChanges = &c
 		}
 		if len(l.Stats) > 0 {
 			d.Stats = make(map[string]DiagCounter, len(l.Stats))
 			for name := range l.Stats {
-				d.Stats[name] = s.counter(s.linkStat(l.Name, name))
+				d.Stats[name] = s.counter(s.LinkStat(l.Name, name))
 			}
 		}
 		for _, dir := range []string{"rx", "tx"} {
-			if u, ok := s.linkUtilisation(l.Name, dir+"_bytes"); ok {
-				p := round(u*100, 2)
+			if u, ok := s.Utilisation(l.Name, dir+"_bytes"); ok {
+				p := Round(u*100, 2)
 				if dir == "rx" {
 					d.RxUtilisationPct = &p
 				} else {
@@ -472,7 +474,7 @@ func (s *sample) diagInterfaces() []DiagInterface {
 				}
 			}
 		}
-		if n := s.after.NICs[l.Name]; n != nil {
+		if n := s.After.NICs[l.Name]; n != nil {
 			s.diagNIC(&d, n)
 		}
 		out = append(out, d)
@@ -480,7 +482,7 @@ func (s *sample) diagInterfaces() []DiagInterface {
 	return out
 }
 
-func (s *sample) diagNIC(d *DiagInterface, n *collectors.NIC) {
+func (s diagWindow) diagNIC(d *DiagInterface, n *collectors.NIC) {
 	if n.Driver != nil {
 		d.Driver = &DiagDriver{Driver: n.Driver.Driver, Version: n.Driver.Version, Firmware: n.Driver.Firmware, BusInfo: n.Driver.BusInfo}
 	}
@@ -504,25 +506,25 @@ func (s *sample) diagNIC(d *DiagInterface, n *collectors.NIC) {
 		if d.EthtoolStats == nil {
 			d.EthtoolStats = map[string]DiagCounter{}
 		}
-		d.EthtoolStats[name] = s.counter(s.ethtoolStat(d.Name, name))
+		d.EthtoolStats[name] = s.counter(s.EthtoolStat(d.Name, name))
 	}
 	sort.Strings(d.EthtoolDropStats)
 }
 
-func (s *sample) diagQdiscs() []DiagQdisc {
-	if s.after.Qdiscs == nil || (s.before != nil && s.before.Qdiscs == nil) {
+func (s diagWindow) diagQdiscs() []DiagQdisc {
+	if s.After.Qdiscs == nil || (s.Before != nil && s.Before.Qdiscs == nil) {
 		return nil
 	}
 	before := map[string]collectors.Qdisc{}
-	if s.before != nil {
-		for _, q := range s.before.Qdiscs {
+	if s.Before != nil {
+		for _, q := range s.Before.Qdiscs {
 			before[q.Iface+" "+q.Handle+" "+q.Parent+" "+q.Kind] = q
 		}
 	}
-	out := make([]DiagQdisc, 0, len(s.after.Qdiscs))
-	for _, q := range s.after.Qdiscs {
+	out := make([]DiagQdisc, 0, len(s.After.Qdiscs))
+	for _, q := range s.After.Qdiscs {
 		b, hb := before[q.Iface+" "+q.Handle+" "+q.Parent+" "+q.Kind]
-		c := func(bv, av uint64, wide bool) DiagCounter { return s.counter(s.mk("", bv, av, hb, true, wide)) }
+		c := func(bv, av uint64, wide bool) DiagCounter { return s.counter(s.Change("", bv, av, hb, true, wide)) }
 		out = append(out, DiagQdisc{Iface: q.Iface, Kind: q.Kind, Handle: q.Handle, Parent: q.Parent, Root: q.Root,
 			Bytes: c(b.Bytes, q.Bytes, true), Packets: c(b.Packets, q.Packets, false), Drops: c(b.Drops, q.Drops, false),
 			Overlimits: c(b.Overlimits, q.Overlimits, false), Requeues: c(b.Requeues, q.Requeues, false),
@@ -531,12 +533,12 @@ func (s *sample) diagQdiscs() []DiagQdisc {
 	return out
 }
 
-func (s *sample) diagSockets() *DiagSockets {
-	sk := s.after.Sockets
-	if sk == nil && s.after.Sockstat == nil {
+func (s diagWindow) diagSockets() *DiagSockets {
+	sk := s.After.Sockets
+	if sk == nil && s.After.Sockstat == nil {
 		return nil
 	}
-	out := &DiagSockets{Sockstat: s.after.Sockstat}
+	out := &DiagSockets{Sockstat: s.After.Sockstat}
 	if sk == nil {
 		return out
 	}
@@ -547,15 +549,15 @@ func (s *sample) diagSockets() *DiagSockets {
 		}
 		return &DiagProcess{PID: p.PID, Comm: p.Comm}
 	}
-	ls, _ := s.listeners()
+	ls, _ := s.Listeners()
 	out.Listeners = make([]DiagListener, 0, len(ls))
 	for _, l := range ls {
-		dl := DiagListener{Local: l.l.Local, Port: l.l.Port, AcceptQueue: l.l.AcceptQueue, Backlog: l.l.Backlog,
-			FillPct: round(ratio(l.l.AcceptQueue, l.l.Backlog)*100, 2), Inode: l.l.Inode, UID: l.l.UID, Process: proc(l.l.Process)}
-		if l.l.Drops != nil {
-			c := DiagCounter{Total: *l.l.Drops}
-			if l.dropsOK && !s.sinceBoot {
-				d, r := l.drops, round(s.rate(l.drops), 3)
+		dl := DiagListener{Local: l.Local, Port: l.Port, AcceptQueue: l.AcceptQueue, Backlog: l.Backlog,
+			FillPct: Round(Ratio(l.AcceptQueue, l.Backlog)*100, 2), Inode: l.Inode, UID: l.UID, Process: proc(l.Process)}
+		if l.Drops != nil {
+			c := DiagCounter{Total: *l.Drops}
+			if l.DroppedOK && !s.SinceBoot {
+				d, r := l.Dropped, Round(s.Rate(l.Dropped), 3)
 				c.Delta, c.RatePerSec = &d, &r
 			}
 			dl.Drops = &c
@@ -563,8 +565,8 @@ func (s *sample) diagSockets() *DiagSockets {
 		out.Listeners = append(out.Listeners, dl)
 	}
 	tcpDrops := map[uint64]uint64{}
-	for _, d := range s.tcpDrops() {
-		tcpDrops[d.sock.Inode] = d.delta
+	for _, d := range s.TCPDrops() {
+		tcpDrops[d.Sock.Inode] = d.Delta
 	}
 	if sk.TCP != nil {
 		out.TCP = make([]DiagTCPSocket, 0, len(sk.TCP))
@@ -574,8 +576,8 @@ func (s *sample) diagSockets() *DiagSockets {
 			RcvBufBytes: c.RcvBuf, Drops: s.socketDrops(c.Drops, tcpDrops[c.Inode]), Inode: c.Inode, UID: c.UID, Process: proc(c.Process)})
 	}
 	drops := map[uint64]uint64{}
-	for _, d := range s.udpDrops() {
-		drops[d.sock.Inode] = d.delta
+	for _, d := range s.UDPDrops() {
+		drops[d.Sock.Inode] = d.Delta
 	}
 	out.UDP = make([]DiagUDPSocket, 0, len(sk.UDP))
 	for _, u := range sk.UDP {
@@ -587,38 +589,38 @@ func (s *sample) diagSockets() *DiagSockets {
 
 // socketDrops is a socket's drop counter: total, and over an interval the
 // change the window saw.
-func (s *sample) socketDrops(total, delta uint64) DiagCounter {
+func (s diagWindow) socketDrops(total, delta uint64) DiagCounter {
 	c := DiagCounter{Total: total}
-	if !s.sinceBoot {
-		r := round(s.rate(delta), 3)
+	if !s.SinceBoot {
+		r := Round(s.Rate(delta), 3)
 		c.Delta, c.RatePerSec = &delta, &r
 	}
 	return c
 }
 
-func (s *sample) diagConntrack() *DiagConntrack {
-	ct := s.after.Conntrack
+func (s diagWindow) diagConntrack() *DiagConntrack {
+	ct := s.After.Conntrack
 	if ct == nil {
 		return nil
 	}
 	out := &DiagConntrack{Count: ct.Count, Max: ct.Max, Buckets: ct.Buckets}
 	if ct.Count != nil && ct.Max != nil && *ct.Max > 0 {
-		p := round(ratio(*ct.Count, *ct.Max)*100, 2)
+		p := Round(Ratio(*ct.Count, *ct.Max)*100, 2)
 		out.FillPct = &p
 	}
 	if len(ct.Columns) > 0 {
 		out.Stats = map[string]DiagCounter{}
 		for _, name := range ct.Columns {
-			c := s.conntrackChange(name)
+			c := s.Conntrack(name)
 			if name == "entries" {
 				// The namespace's entry count, repeated per CPU: a level.
-				out.Stats[name] = DiagCounter{Total: c.total}
+				out.Stats[name] = DiagCounter{Total: c.Total}
 				continue
 			}
-			if c.ok || s.sinceBoot {
+			if c.OK || s.SinceBoot {
 				out.Stats[name] = s.counter(c)
 			} else {
-				out.Stats[name] = DiagCounter{Total: c.total}
+				out.Stats[name] = DiagCounter{Total: c.Total}
 			}
 		}
 	}
@@ -626,7 +628,7 @@ func (s *sample) diagConntrack() *DiagConntrack {
 }
 
 // DiagSkips lists what the diag snapshots could not read, each once.
-func DiagSkips(d *DiagInput) []Skip {
+func DiagSkips(d *collectors.Window) []Skip {
 	out := []Skip{}
 	seen := map[Skip]bool{}
 	for _, snap := range []*collectors.Snapshot{d.Before, d.After} {

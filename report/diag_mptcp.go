@@ -155,7 +155,7 @@ type DiagMPTCPSubflow struct {
 }
 
 // newDiagMPTCP converts the MPTCP part of the diag input; nil when absent.
-func newDiagMPTCP(in *DiagInput) *DiagMPTCP {
+func newDiagMPTCP(in *collectors.Window) *DiagMPTCP {
 	if in == nil || in.After == nil || in.After.MPTCP == nil {
 		return nil
 	}
@@ -192,7 +192,7 @@ func newDiagMPTCP(in *DiagInput) *DiagMPTCP {
 func newDiagMPTCPConn(m *collectors.MPTCP, c *collectors.MPTCPConn) DiagMPTCPConnection {
 	in := c.Info
 	dc := DiagMPTCPConnection{
-		Local: c.Local.String(), Remote: c.Remote.String(), Token: mptcpToken(in.Token),
+		Local: c.Local.String(), Remote: c.Remote.String(), Token: collectors.MPTCPToken(in.Token),
 		Side: string(c.Side), Fallback: c.Fallback(), UID: c.UID, Inode: c.Inode,
 		Subflows:     c.SubflowCount(),
 		SubflowLimit: in.SubflowsMax, AddAddrSignal: in.AddAddrSignal,
@@ -202,7 +202,7 @@ func newDiagMPTCPConn(m *collectors.MPTCP, c *collectors.MPTCPConn) DiagMPTCPCon
 		BytesRetransmitted: in.BytesRetrans, BytesAcked: in.BytesAcked,
 		LastDataSentMs: in.LastDataSentMs, LastDataReceivedMs: in.LastDataRecvMs, LastAckReceivedMs: in.LastAckMs,
 	}
-	e := expectMPTCP(m, c)
+	e := collectors.ExpectMPTCP(m, c)
 	if e.Judged {
 		want := e.ExpectedExtra + 1
 		dc.ExpectedSubflows = &want

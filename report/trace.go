@@ -259,7 +259,7 @@ func NewTrace(tr *probes.Trace) Trace {
 	out := Trace{
 		Target: TraceTarget{Name: c.TargetName, IP: c.Target.String(), Family: "ipv4"},
 		Probe: TraceProbe{Method: string(c.Method), Paris: c.Paris, Sockets: tr.Network, Count: c.Count,
-			IntervalMs: ms(c.Interval), Pacing: "fixed", TimeoutMs: ms(c.Timeout), FirstTTL: c.FirstTTL, MaxTTL: c.MaxTTL,
+			IntervalMs: Millis(c.Interval), Pacing: "fixed", TimeoutMs: Millis(c.Timeout), FirstTTL: c.FirstTTL, MaxTTL: c.MaxTTL,
 			SizeBytes: c.Size, TOS: c.TOS, Interface: c.Interface},
 		StartedAt:    tr.Started,
 		EndedAt:      tr.Ended,
@@ -290,8 +290,8 @@ func NewTrace(tr *probes.Trace) Trace {
 		out.DestinationTTL = &d
 	}
 	for _, h := range tr.Hops {
-		th := TraceHop{TTL: h.TTL, Sent: h.Sent, Received: h.Recv, LossPct: round3(h.UnansweredPct()),
-			RateLimited: h.Limited, ForwardingLossPct: round3(h.LossPct()),
+		th := TraceHop{TTL: h.TTL, Sent: h.Sent, Received: h.Recv, LossPct: Round(h.UnansweredPct(), 3),
+			RateLimited: h.Limited, ForwardingLossPct: Round(h.LossPct(), 3),
 			ForwardLost: h.ForwardLost, Destination: h.Dest, RTT: rttStats(h.Stats), Responders: []TraceResponder{}}
 		if e := h.Echo; e.Sent > 0 {
 			th.EchoWitness = &EchoWitness{Sent: e.Sent, Received: e.Recv, RateLimited: e.Limited}
@@ -308,7 +308,7 @@ func NewTrace(tr *probes.Trace) Trace {
 				tr.ReplyTTL, tr.ReturnHops = &v, &rh
 			}
 			if b := r.Budget; !b.Free() {
-				tr.ICMPBudget = &ICMPBudget{Burst: b.Burst, IntervalMs: ms(b.Interval), AnswersPerS: round3(b.PerSecond())}
+				tr.ICMPBudget = &ICMPBudget{Burst: b.Burst, IntervalMs: Millis(b.Interval), AnswersPerS: Round(b.PerSecond(), 3)}
 			}
 			for _, stack := range r.MPLS {
 				var s []MPLSLabel
@@ -331,7 +331,7 @@ func traceOnset(tr *probes.Trace) *TraceOnset {
 	if len(tr.Hops) == 0 || tr.End != probes.EndReached || tr.Hops[len(tr.Hops)-1].Lost() == 0 {
 		return nil
 	}
-	out := &TraceOnset{Placed: o.Placed, ConfidencePct: round3(100 * o.Confidence), MoreProbes: o.MoreProbes, Extended: l.Extended}
+	out := &TraceOnset{Placed: o.Placed, ConfidencePct: Round(100*o.Confidence, 3), MoreProbes: o.MoreProbes, Extended: l.Extended}
 	if o.TTL > 0 {
 		v := o.TTL
 		out.TTL = &v
@@ -341,11 +341,11 @@ func traceOnset(tr *probes.Trace) *TraceOnset {
 		out.CleanTTL = &v
 	}
 	if l.Took > 0 {
-		v := ms(l.Took)
+		v := Millis(l.Took)
 		out.TookMs = &v
 	}
 	if l.Extended {
-		v := ms(l.Limit)
+		v := Millis(l.Limit)
 		out.LimitMs = &v
 	}
 	return out
@@ -355,15 +355,6 @@ func rttStats(s probes.RTTStats) *RTTStats {
 	if s.N == 0 {
 		return nil
 	}
-	return &RTTStats{Samples: s.N, LastMs: ms(s.Last), AvgMs: ms(s.Avg), BestMs: ms(s.Best), WorstMs: ms(s.Worst),
-		StDevMs: ms(s.StDev), P50Ms: ms(s.P50), P95Ms: ms(s.P95), JitterMs: ms(s.JitterMean), JitterMaxMs: ms(s.JitterMax)}
-}
-
-// ms converts to milliseconds with microsecond precision.
-func ms(d time.Duration) float64 {
-	return float64(d.Microseconds()) / 1000
-}
-
-func round3(v float64) float64 {
-	return float64(int64(v*1000+0.5)) / 1000
+	return &RTTStats{Samples: s.N, LastMs: Millis(s.Last), AvgMs: Millis(s.Avg), BestMs: Millis(s.Best), WorstMs: Millis(s.Worst),
+		StDevMs: Millis(s.StDev), P50Ms: Millis(s.P50), P95Ms: Millis(s.P95), JitterMs: Millis(s.JitterMean), JitterMaxMs: Millis(s.JitterMax)}
 }

@@ -2,8 +2,10 @@
 // or adds latency, and says what to change.
 package main
 
-import "os"
+import (
+	"os"
 
-func main() {
-	os.Exit(run(newApp()))
-}
+	"github.com/netdx/netdx/internal/cli"
+)
+
+func main() { os.Exit(cli.Main()) }

@@ -9,13 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netdx/netdx/report"
+	"github.com/netdx/netdx/diagnose"
 )
 
 // writeAlerts renders the alerting rules as a Prometheus rule file: one
 // group for the rules written in PromQL, one for the rules on
 // netdx_finding.
-func writeAlerts(w io.Writer, rules []report.AlertRule) error {
+func writeAlerts(w io.Writer, rules []diagnose.AlertRule) error {
 	var b strings.Builder
 	b.WriteString("# Prometheus alerting rules for netdx, generated from its rule catalog by `make docs`;\n")
 	b.WriteString("# do not edit by hand. Each netdx-host rule fires when the netdx rule of the same finding ID\n")
@@ -24,10 +24,10 @@ func writeAlerts(w io.Writer, rules []report.AlertRule) error {
 	b.WriteString("groups:\n")
 	for _, g := range []struct {
 		name  string
-		match func(report.AlertRule) bool
+		match func(diagnose.AlertRule) bool
 	}{
-		{"netdx-host", func(r report.AlertRule) bool { return r.ID != "" }},
-		{"netdx-findings", func(r report.AlertRule) bool { return r.ID == "" }},
+		{"netdx-host", func(r diagnose.AlertRule) bool { return r.ID != "" }},
+		{"netdx-findings", func(r diagnose.AlertRule) bool { return r.ID == "" }},
 	} {
 		fmt.Fprintf(&b, "  - name: %s\n    rules:\n", g.name)
 		for _, r := range rules {

@@ -1,10 +1,12 @@
-// Command gendocs writes the documents generated from netdx's code:
+// Command gendocs writes every document generated from netdx's code:
 // docs/findings.md from the finding catalog, docs/prometheus/alerts.yml
 // and the metric and alert tables of docs/prometheus.md from the catalog
-// and the metric definitions, and the JSON Schemas of the report and the
-// catalog under docs/schema from the report package's types. Run it with
-// `make docs` from the module root; tests fail when a
-// committed file is stale.
+// and the metric definitions, the JSON Schemas of the report and the
+// catalog under docs/schema from the report package's types, and the man
+// pages (docs/man) and shell completions (docs/completion) from the
+// command tree. Run it with `make docs` from the module root; its test
+// fails when a committed file is stale, and a man page or completion that
+// no longer exists is removed.
 package main
 
 import (
@@ -16,6 +18,8 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/netdx/netdx/diagnose"
+
 	"github.com/netdx/netdx/report"
 )
 
@@ -26,8 +30,8 @@ var outputs = []struct {
 	path  string
 	write func(root string, w io.Writer) error
 }{
-	{"docs/findings.md", func(_ string, w io.Writer) error { return writeFindings(w, report.Entries()) }},
-	{"docs/prometheus/alerts.yml", func(_ string, w io.Writer) error { return writeAlerts(w, report.AlertRules()) }},
+	{"docs/findings.md", func(_ string, w io.Writer) error { return writeFindings(w, diagnose.Entries()) }},
+	{"docs/prometheus/alerts.yml", func(_ string, w io.Writer) error { return writeAlerts(w, diagnose.AlertRules()) }},
 	{"docs/prometheus.md", func(root string, w io.Writer) error {
 		return fillPrometheusDoc(w, filepath.Join(root, "docs/prometheus.md"))
 	}},
@@ -35,6 +39,9 @@ var outputs = []struct {
 
 func main() {
 	docs, err := generate(".")
+	if err == nil {
+		err = removeStale(docs)
+	}
 	if err == nil {
 		for path, b := range docs {
 			if err = os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -62,6 +69,13 @@ func generate(root string) (map[string][]byte, error) {
 		}
 		out[filepath.Join(root, o.path)] = b.Bytes()
 	}
+	pages, err := cliDocs()
+	if err != nil {
+		return nil, err
+	}
+	for p, b := range pages {
+		out[filepath.Join(root, "docs", p)] = b
+	}
 	docs, err := readDocs(filepath.Join(root, "report"))
 	if err != nil {
 		return nil, err
@@ -87,7 +101,7 @@ func generate(root string) (map[string][]byte, error) {
 }
 
 // writeFindings renders the catalog as Markdown, one section per finding.
-func writeFindings(w io.Writer, es []report.Entry) error {
+func writeFindings(w io.Writer, es []diagnose.Entry) error {
 	var b strings.Builder
 	b.WriteString("# Findings\n\n")
 	b.WriteString("Generated from the rule catalog by `make docs`; do not edit by hand. `netdx explain ID` prints one entry.\n\n")
@@ -112,7 +126,7 @@ func writeFindings(w io.Writer, es []report.Entry) error {
 				sevs = append(sevs, a.Severity.String())
 			}
 			fmt.Fprintf(&b, "\n**Prometheus alert.** `%s` (%s) in [prometheus/alerts.yml](prometheus/alerts.yml).\n",
-				report.AlertName(e.ID), strings.Join(sevs, ", "))
+				diagnose.AlertName(e.ID), strings.Join(sevs, ", "))
 		}
 		for _, r := range e.References {
 			fmt.Fprintf(&b, "\n- %s", r)
@@ -128,4 +142,24 @@ func writeFindings(w io.Writer, es []report.Entry) error {
 // anchor is the GitHub heading anchor for a finding ID.
 func anchor(id string) string {
 	return strings.ReplaceAll(strings.ToLower(id), ".", "")
+}
+
+// removeStale deletes the man pages and completions the command tree no
+// longer makes.
+func removeStale(docs map[string][]byte) error {
+	for _, dir := range []string{"docs/man", "docs/completion"} {
+		files, err := os.ReadDir(dir)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		for _, f := range files {
+			p := filepath.Join(dir, f.Name())
+			if _, ok := docs[p]; !ok {
+				if err := os.Remove(p); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -380,3 +380,10 @@ func (w *TwoWAN) PlainConns(t testing.TB, port uint16, n int) {
 		t.Fatalf("mptcplab: plain connections: %v", err)
 	}
 }
+
+// RefuseJoins sets the server's limits to no additional subflow, as a
+// VPS aggregating for multi-WAN clients (OpenMPTCProuter) is sometimes
+// left: the client's joins are answered, then rejected at their last ACK.
+func (w *TwoWAN) RefuseJoins() error {
+	return SetLimits(w.Server, 0, 0)
+}

@@ -13,7 +13,7 @@ import (
 func RequireNFT(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("skipped: nft (package nftables) is not installed")
+		t.Skip("skipped: the nft command is not installed (apt-get install nftables); the test drops packets with nftables")
 	}
 }
 

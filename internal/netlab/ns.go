@@ -22,8 +22,12 @@ import (
 // capabilities the lab needs: CAP_SYS_ADMIN to create and enter network
 // namespaces, CAP_NET_ADMIN to build their links and routes. The kernel
 // still has the last word: a test fails if it refuses what these allow.
+// Under -short (the fast loop) every lab test skips.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped in -short: lab tests build network namespaces; `make test` runs them")
+	}
 	set, err := caps.Effective()
 	if err != nil {
 		t.Skipf("skipped: cannot read this process's capabilities: %v", err)

@@ -1,0 +1,352 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netdx/netdx/capture"
+	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/probes"
+	"github.com/netdx/netdx/report"
+)
+
+// Plan is what one report examines: the host over a window, paths to
+// trace, captures to analyse; any of them may be absent. Every command
+// (diag, trace, pcap analyze, serve, and diag's merged report) builds a
+// Plan and hands it to Run; the plan says how to read each source, Run
+// decides how they run together and what the report says about them.
+type Plan struct {
+	// Command is the report's command ("diag", "trace", "pcap analyze",
+	// "serve").
+	Command string
+	Tool    report.Tool
+	Host    report.Host
+	Started time.Time
+
+	Sample   *Sampling
+	Paths    []Path
+	Captures []Capture
+
+	// Watch, when set, is called once the sources are being read with
+	// their live state, and returns what stops watching: a progress line.
+	Watch func(*Progress) (stop func())
+}
+
+// Sampling reads the host: two samples Interval apart, or one (Interval
+// 0) whose since-boot totals are judged.
+type Sampling struct {
+	Interval time.Duration
+	// Take reads sample n (0 the first of two, 1 the last) with the
+	// warnings of its sources.
+	Take func(ctx context.Context, n int) (*collectors.Snapshot, []string, error)
+	// Sleep waits d or until ctx is done.
+	Sleep func(ctx context.Context, d time.Duration)
+	// ReadFrom says which roots and namespace were read.
+	ReadFrom *report.DiagReadFrom
+	// NoSinceBoot reports the counters of a single sample without judging
+	// its since-boot totals (serve before its first window).
+	NoSinceBoot bool
+}
+
+// Path is one network path to trace.
+type Path struct {
+	// Target is the host as the user gave it.
+	Target string
+	// Rounds is how many rounds the trace plans, for progress.
+	Rounds int
+	// Trace traces the path, telling rounds how many rounds are done.
+	Trace func(ctx context.Context, rounds func(int)) PathResult
+}
+
+// PathResult is what tracing a path gave.
+type PathResult struct {
+	Trace    *probes.Trace
+	Warnings []string
+	// Skips are what the trace could not use or do (raw sockets refused,
+	// or why it could not run at all).
+	Skips []report.Skip
+	// Interrupted says the trace was stopped by the user before its end.
+	Interrupted bool
+	Err         error
+}
+
+// Capture is one capture file to analyse.
+type Capture struct {
+	// Name is how the report names it ("stdin" for standard input).
+	Name string
+	// Open opens it, with its size (-1 when unknown) and what closes it.
+	Open    func() (r io.Reader, size int64, done func(), err error)
+	Options capture.Options
+	// List is how many flows the report lists, worst first (0: all).
+	List int
+}
+
+// Progress is the live state of a run, for a progress line.
+type Progress struct {
+	// Sampled is set once the host's samples are taken.
+	Sampled  atomic.Bool
+	Interval time.Duration
+	Paths    []*PathProgress
+	Captures []*CaptureProgress
+}
+
+// PathProgress is one trace's rounds so far.
+type PathProgress struct {
+	Target string
+	Rounds int
+	Done   atomic.Int64
+}
+
+// CaptureProgress is one capture's bytes read so far.
+type CaptureProgress struct {
+	Name  string
+	State atomic.Int32 // CaptureWaiting, CaptureReading or CaptureDone
+	Size  atomic.Int64 // -1 when unknown
+	Read  atomic.Int64
+}
+
+// Capture states.
+const (
+	CaptureWaiting = iota
+	CaptureReading
+	CaptureDone
+)
+
+// Failures are what went wrong with a run's input; the caller turns them
+// into the exit status.
+type Failures struct {
+	// Inputs are the paths that could not be traced and the captures not
+	// read to their end (a capture cut short is only a warning).
+	Inputs []error
+	// HostUnread says the host was to be sampled and nothing at all could
+	// be read; HostErrors counts its sources that failed with an error.
+	HostUnread bool
+	HostErrors int
+	// Produced says some source gave a result.
+	Produced bool
+}
+
+// Run reads every source of the plan — the traces each in its own
+// goroutine (they wait on the network), the captures one after the
+// other in another (they need the CPU), the host meanwhile — judges what
+// they gave and returns the report. The error is for a plan that could
+// produce no report (the host's sources could not be opened).
+func Run(ctx context.Context, p Plan) (*report.Report, Failures, error) {
+	rep := report.New(p.Command, p.Tool, p.Host, p.Started)
+	prog := &Progress{}
+	if p.Sample != nil {
+		prog.Interval = p.Sample.Interval
+	}
+	jobsCtx, cancelJobs := context.WithCancel(ctx)
+	defer cancelJobs()
+	var wg sync.WaitGroup
+	paths := make([]PathResult, len(p.Paths))
+	for i, path := range p.Paths {
+		pp := &PathProgress{Target: path.Target, Rounds: path.Rounds}
+		prog.Paths = append(prog.Paths, pp)
+		wg.Go(func() { paths[i] = path.Trace(jobsCtx, func(n int) { pp.Done.Store(int64(n)) }) })
+	}
+	type captured struct {
+		res *capture.Result
+		err error
+	}
+	captures := make([]captured, len(p.Captures))
+	for _, c := range p.Captures {
+		cp := &CaptureProgress{Name: c.Name}
+		cp.Size.Store(-1)
+		prog.Captures = append(prog.Captures, cp)
+	}
+	if len(p.Captures) > 0 {
+		wg.Go(func() {
+			for i, c := range p.Captures {
+				if err := jobsCtx.Err(); err != nil {
+					captures[i].err = err
+					continue
+				}
+				captures[i].res, captures[i].err = analyze(jobsCtx, c, prog.Captures[i])
+			}
+		})
+	}
+	stop := func() {}
+	if p.Watch != nil {
+		stop = p.Watch(prog)
+	}
+	defer stop()
+
+	var host *collectors.Window
+	var hostWarnings []string
+	if p.Sample != nil {
+		var err error
+		host, hostWarnings, err = takeSamples(ctx, p.Sample)
+		if err != nil {
+			cancelJobs()
+			wg.Wait()
+			return nil, Failures{}, err
+		}
+	}
+	prog.Sampled.Store(true)
+	wg.Wait()
+	stop()
+
+	var f Failures
+	in := &Input{}
+	merged := len(p.Paths)+len(p.Captures)+boolInt(p.Sample != nil) > 1
+	if p.Sample != nil {
+		f.HostUnread = emptySnapshot(host.After)
+		hostInput(rep, p.Sample, host, hostWarnings, ctx.Err() != nil, !f.HostUnread)
+		if !p.Sample.NoSinceBoot || !host.SinceBoot {
+			in.Diag = host
+		}
+		for _, s := range rep.Skipped {
+			if s.Reason == report.ReasonError {
+				f.HostErrors++
+			}
+		}
+	}
+	for i, path := range p.Paths {
+		r := paths[i]
+		st := TraceStatus(path.Target, r.Trace, r.Err)
+		if r.Interrupted && st.Status == report.StatusOK {
+			st.Status = report.StatusPartial
+		}
+		rep.Sources = append(rep.Sources, st)
+		prefix := ""
+		if merged {
+			prefix = "trace " + path.Target + ": "
+		}
+		for _, w := range r.Warnings {
+			rep.Warnings = append(rep.Warnings, prefix+w)
+		}
+		for _, sk := range r.Skips {
+			if merged && r.Trace != nil {
+				sk.Source = prefix + sk.Source
+			}
+			rep.Skipped = append(rep.Skipped, sk)
+		}
+		if r.Trace != nil {
+			in.Traces = append(in.Traces, r.Trace)
+			rep.Traces = append(rep.Traces, report.NewTrace(r.Trace))
+		}
+		if r.Err != nil && !stopped(r.Err) {
+			f.Inputs = append(f.Inputs, fmt.Errorf("trace %s: %w", path.Target, r.Err))
+		}
+	}
+	for i, c := range p.Captures {
+		r := captures[i]
+		rep.Sources = append(rep.Sources, CaptureStatus(c.Name, r.res, r.err))
+		if r.res != nil {
+			in.Captures = append(in.Captures, r.res)
+			rep.Captures = append(rep.Captures, report.NewCapture(r.res, c.List))
+			for _, w := range r.res.Warnings {
+				rep.Warnings = append(rep.Warnings, r.res.Name+": "+w)
+			}
+		}
+		if r.err == nil || errors.Is(r.err, capture.ErrCutShort) || stopped(r.err) {
+			continue
+		}
+		f.Inputs = append(f.Inputs, r.err)
+		if r.res == nil {
+			rep.Skipped = append(rep.Skipped, captureSkip(c.Name, r.err))
+		}
+	}
+	f.Produced = (p.Sample != nil && !f.HostUnread) || len(in.Traces)+len(in.Captures) > 0
+	rep.Findings, rep.Checks = Evaluate(in)
+	return rep, f, nil
+}
+
+// takeSamples takes the host's samples: the first, the interval, the last. The
+// last is read even when ctx was cancelled during the interval: it takes
+// milliseconds, and rates over the shorter window still hold.
+func takeSamples(ctx context.Context, s *Sampling) (*collectors.Window, []string, error) {
+	var before *collectors.Snapshot
+	if s.Interval > 0 {
+		var err error
+		if before, _, err = s.Take(ctx, 0); err != nil {
+			return nil, nil, err
+		}
+		s.Sleep(ctx, s.Interval)
+	}
+	after, warnings, err := s.Take(context.WithoutCancel(ctx), 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return collectors.NewWindow(before, after, s.Interval), warnings, nil
+}
+
+// hostInput fills the report's host sections: what diag read, what it
+// could not, and the host's source line.
+func hostInput(rep *report.Report, s *Sampling, w *collectors.Window, warnings []string, interrupted, read bool) {
+	rep.Diag = report.NewDiag(w)
+	if rep.Diag != nil {
+		rep.Diag.ReadFrom = s.ReadFrom
+	}
+	rep.Skipped = report.DiagSkips(w)
+	rep.Warnings = append(rep.Warnings, warnings...)
+	if w.SinceBoot && !s.NoSinceBoot {
+		rep.Warnings = append(rep.Warnings, "--interval 0: judged totals since boot, which may count events long past; run with an interval to see what is happening now.")
+	}
+	rep.Sources = append(rep.Sources, HostStatus(rep.Host, w, rep.Skipped, read, interrupted))
+}
+
+// analyze opens and analyses one capture, counting the bytes read.
+func analyze(ctx context.Context, c Capture, p *CaptureProgress) (*capture.Result, error) {
+	defer p.State.Store(CaptureDone)
+	r, size, done, err := c.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	p.Size.Store(size)
+	p.State.Store(CaptureReading)
+	opts := c.Options
+	opts.Name = c.Name
+	return capture.Analyze(ctx, &countingReader{r: r, n: &p.Read}, opts)
+}
+
+// countingReader counts the bytes read so a progress line can show them;
+// the engine knows nothing about it.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// captureSkip is the NOT READ line of a capture that could not be read.
+func captureSkip(name string, err error) report.Skip {
+	sk := report.Skip{Source: name, Reason: report.ReasonError, Message: err.Error(),
+		Fix: "give a pcap or pcapng file (optionally gzip-compressed)"}
+	if errors.Is(err, fs.ErrPermission) {
+		sk.Reason = report.ReasonPermission
+	}
+	return sk
+}
+
+// stopped reports whether err only says the run was interrupted or timed
+// out, which the report says by itself.
+func stopped(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// emptySnapshot reports whether a snapshot holds no data at all.
+func emptySnapshot(s *collectors.Snapshot) bool {
+	return s.Netstat == nil && s.Softnet == nil && s.Links == nil && s.Qdiscs == nil && s.Sysctls == nil &&
+		s.Sockets == nil && s.Sockstat == nil && s.Conntrack == nil && s.NICs == nil && s.MPTCP == nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
