@@ -13,8 +13,8 @@ import (
 
 	"github.com/netdx/netdx/internal/netlab"
 	"github.com/netdx/netdx/probes"
-	"github.com/netdx/netdx/report"
 	"github.com/netdx/netdx/render"
+	"github.com/netdx/netdx/report"
 )
 
 // labTrace runs `netdx ARGS` inside ns with the real probe network and
