@@ -16,7 +16,7 @@ import (
 // The trace measurements of docs/trace.md. Run as root, one iteration per
 // run asked for:
 //
-//	go test ./cmd/netdx -run '^$' -bench 'BenchmarkTrace' -benchtime 20x
+//	go test ./internal/cli -run '^$' -bench 'BenchmarkTrace' -benchtime 20x
 //
 // Each iteration traces from a prober address of its own, as a user
 // running netdx once would: routers keep one ICMP budget per address.
