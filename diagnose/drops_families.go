@@ -601,3 +601,24 @@ func when(cond bool, s string) string {
 	}
 	return ""
 }
+
+// DropFamilyOf is the key of the family of a reason ("socket_buffer"),
+// "" for NOT_SPECIFIED.
+func DropFamilyOf(reason string) string {
+	if f := familyFor(reason); f != nil {
+		return f.key
+	}
+	return ""
+}
+
+// DropFamilyKeys lists the families' keys.
+func DropFamilyKeys() []string {
+	var out []string
+	for _, f := range dropFamilies {
+		out = append(out, f.key)
+	}
+	return append(out, otherDrops.key)
+}
+
+// IsDropFamily reports whether key is a family's key.
+func IsDropFamily(key string) bool { return slices.Contains(DropFamilyKeys(), key) }

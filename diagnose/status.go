@@ -148,8 +148,16 @@ func noReasons(w drops.Window) error {
 	if len(needs) > 0 {
 		msg += "; any of these would enable one: " + strings.Join(needs, "; ")
 	}
-	if perm {
-		return fmt.Errorf("%s: %w", msg, fs.ErrPermission)
-	}
-	return errors.New(msg)
+	return &noReasonsError{msg: msg, permission: perm}
 }
+
+// noReasonsError is errors.Is fs.ErrPermission when a source was refused
+// for lack of privilege.
+type noReasonsError struct {
+	msg        string
+	permission bool
+}
+
+func (e *noReasonsError) Error() string { return e.msg }
+
+func (e *noReasonsError) Is(target error) bool { return e.permission && target == fs.ErrPermission }
