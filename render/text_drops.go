@@ -119,7 +119,7 @@ func (p *printer) drops(d *report.Drops) {
 					sock = s.Local + " " + sock
 				}
 				if s.Process != nil {
-					sock += " " + s.Process.String()
+					sock += fmt.Sprintf(" %s[%d]", s.Process.Comm, s.Process.PID)
 				}
 			}
 			rows = append(rows, []string{e.Reason, dash(e.Netns.Name), dash(e.Interface), dash(e.Protocol),

@@ -94,7 +94,7 @@ type DropSocket struct {
 	// Local is the socket's local address and port, when found.
 	Local string `json:"local,omitempty"`
 	// Process holds the socket, when netdx could read it.
-	Process *owners.Process `json:"process,omitempty"`
+	Process *DiagProcess `json:"process,omitempty"`
 }
 
 // DropFailure is why a source better than the one used could not run.
@@ -211,7 +211,10 @@ func NewDrops(w drops.Window) *Drops {
 			e.RatePerSec = Round(float64(x.Count)/secs, 3)
 		}
 		if x.Socket != nil {
-			e.Socket = &DropSocket{Inode: x.Socket.Inode, Local: x.Socket.Local, Process: x.Socket.Process}
+			e.Socket = &DropSocket{Inode: x.Socket.Inode, Local: x.Socket.Local}
+			if p := x.Socket.Process; p != nil {
+				e.Socket.Process = &DiagProcess{PID: p.PID, Comm: p.Comm}
+			}
 		}
 		d.Entries = append(d.Entries, e)
 		d.Total += x.Count

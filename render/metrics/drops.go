@@ -7,6 +7,7 @@ import (
 
 	"github.com/netdx/netdx/drops"
 	"github.com/netdx/netdx/internal/promql"
+	"github.com/netdx/netdx/report"
 )
 
 // MaxDropSeries bounds netdx_drops_total: at most this many
@@ -22,7 +23,7 @@ const MaxDropSeries = 500
 const otherPlace = "_other"
 
 var (
-	mDrops         = serveOnly(counter(promql.MetricDrops, "Packets the kernel dropped since netdx started counting, by reason (enum skb_drop_reason), network namespace (its /run/netns name, host, self, comm[pid] or netns:[inode]) and device; at most 500 series, the rest summed per reason under netns and device \"_other\" (docs/drops.md).", "reason", "netns", "device"))
+	mDrops         = counter(promql.MetricDrops, "Packets the kernel dropped, by reason (enum skb_drop_reason), network namespace (its /run/netns name, host, self, comm[pid] or netns:[inode]) and device: since serve started counting, or over diag's window; at most 500 series, the rest summed per reason under netns and device \"_other\" (docs/drops.md).", "reason", "netns", "device")
 	mDropsUnplaced = serveOnly(counter("netdx_drops_unplaced_total", "Drops counted without a place: the kernel's drop map was full (kind map_full) or the perf ring lost samples (kind lost).", "kind"))
 	mDropsSource   = serveOnly(gauge("netdx_drops_source_info", "Always 1; the source of the drop reasons: bpf-tp_btf, bpf-tracepoint, perf, or none (no reasons: netdx_source_skipped says why).", "source"))
 )
@@ -33,23 +34,19 @@ type dropSeries struct {
 	count                 uint64
 }
 
-// dropSeriesOf sums the rows of a cumulative window into series, bounded
-// by max.
-func dropSeriesOf(w *drops.Window, max int) []dropSeries {
+// dropSeriesOf sums rows into series, bounded by max: the largest are
+// kept, the others summed per reason under otherPlace.
+func dropSeriesOf(rows []dropSeries, max int) []dropSeries {
 	at := map[[3]string]int{}
 	var out []dropSeries
-	for _, d := range w.Drops {
-		device := d.Interface
-		if device == "" && d.Ifindex != 0 {
-			device = "ifindex " + strconv.Itoa(d.Ifindex)
-		}
-		k := [3]string{d.Reason, d.Netns.String(), device}
+	for _, r := range rows {
+		k := [3]string{r.reason, r.netns, r.device}
 		if i, ok := at[k]; ok {
-			out[i].count += d.Count
+			out[i].count += r.count
 			continue
 		}
 		at[k] = len(out)
-		out = append(out, dropSeries{reason: k[0], netns: k[1], device: k[2], count: d.Count})
+		out = append(out, r)
 	}
 	if len(out) <= max {
 		return out
@@ -68,18 +65,47 @@ func dropSeriesOf(w *drops.Window, max int) []dropSeries {
 	return kept
 }
 
-// emitDrops exports a cumulative window of drop reasons.
+// emitDrops exports serve's cumulative window of drop reasons; the
+// report's own drops are then not exported again.
 func emitDrops(em *emitter, w *drops.Window) {
 	if w == nil {
 		return
 	}
+	em.dropsDone = true
 	em.emit(mDropsSource, 1, string(w.Kind))
 	if w.Kind == drops.KindNone {
 		return
 	}
-	for _, s := range dropSeriesOf(w, MaxDropSeries) {
+	rows := make([]dropSeries, 0, len(w.Drops))
+	for _, d := range w.Drops {
+		device := d.Interface
+		if device == "" && d.Ifindex != 0 {
+			device = "ifindex " + strconv.Itoa(d.Ifindex)
+		}
+		rows = append(rows, dropSeries{reason: d.Reason, netns: d.Netns.String(), device: device, count: d.Count})
+	}
+	for _, s := range dropSeriesOf(rows, MaxDropSeries) {
 		em.emit(mDrops, float64(s.count), s.reason, s.netns, s.device)
 	}
 	em.emit(mDropsUnplaced, float64(w.Overflow.MapFull), "map_full")
 	em.emit(mDropsUnplaced, float64(w.Overflow.Lost), "lost")
+}
+
+// reportDrops exports the drops of a report (diag -o prometheus): its
+// window's counts.
+func reportDrops(em *emitter, d *report.Drops) {
+	if d == nil || em.dropsDone {
+		return
+	}
+	rows := make([]dropSeries, 0, len(d.Entries))
+	for _, e := range d.Entries {
+		device := e.Interface
+		if device == "" && e.Ifindex != 0 {
+			device = "ifindex " + strconv.Itoa(e.Ifindex)
+		}
+		rows = append(rows, dropSeries{reason: e.Reason, netns: e.Netns.Name, device: device, count: e.Count})
+	}
+	for _, s := range dropSeriesOf(rows, MaxDropSeries) {
+		em.emit(mDrops, float64(s.count), s.reason, s.netns, s.device)
+	}
 }

@@ -134,8 +134,8 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	em := newEmitter(ch)
-	collectReport(em, e.rep)
 	emitDrops(em, e.drops)
+	collectReport(em, e.rep)
 	names := make([]string, 0, len(e.collectors))
 	for n := range e.collectors {
 		names = append(names, n)
