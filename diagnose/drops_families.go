@@ -372,7 +372,7 @@ type object struct {
 func (g *dropGroup) objects() []object {
 	counts := map[string]uint64{}
 	for _, r := range g.rules {
-		if r.Counted && r.Packets > 0 {
+		if g.fam.key == "netfilter" && r.Counted && r.Packets > 0 {
 			counts["rule "+r.String()] += r.Packets
 		}
 	}
@@ -483,7 +483,7 @@ func groupDrops(w *drops.Window, f *dropFamily) []*dropGroup {
 	}
 	for _, g := range out {
 		for _, r := range w.Rules {
-			if r.Netns.Cookie == g.netns.Cookie {
+			if f.key == "netfilter" && r.Netns.Cookie == g.netns.Cookie {
 				g.rules = append(g.rules, r)
 			}
 		}
