@@ -85,7 +85,7 @@ var dropFamilies = []dropFamily{
 				out = append(out, "The reader of "+what+" falls behind: give it more threads or CPU, or a larger SO_RCVBUF; "+
 					g.cmd("ss -uampn")+" shows its buffer (rb) and queue")
 			}
-			return append(out, "Raise the ceiling the application may ask for: "+g.cmd("sysctl -w net.core.rmem_max=16777216"))
+			return append(out, "Raise the ceiling the application may ask for (host-global, from the host): sysctl -w net.core.rmem_max=16777216")
 		}},
 	{key: "listen_queue", name: "listen queues", title: "Connections dropped at a full accept queue",
 		layer: LayerTCP, severity: Warning, hurts: true, reasons: []string{"TCP_LISTEN_OVERFLOW"},

@@ -255,7 +255,7 @@ func init() {
 func checkReconcile(in *Input, _ Found) Outcome {
 	rows := Reconcile(in)
 	if rows == nil {
-		return Outcome{NotChecked: "needs two host samples in the same run (diag with --interval above 0)"}
+		return Outcome{NotChecked: "needs the host's counters over the same window (netdx diag, --interval above 0)"}
 	}
 	s := newSample(in)
 	var out Outcome

@@ -37,6 +37,8 @@ type dropsOptions struct {
 	// live says the run shows the live view; set from the flags and the
 	// terminal.
 	live bool
+	// host names the machine; tests replace it.
+	host func(netns string) report.Host
 }
 
 func newDropsCmd(a *app) *cobra.Command { return dropsCommand(a, nil) }
@@ -106,7 +108,11 @@ func runDrops(ctx context.Context, a *app, o *dropsOptions) error {
 		return err
 	}
 	defer src.Close()
-	plan := diagnose.Plan{Command: "drops", Tool: a.tool(), Host: hostInfo(""), Started: started,
+	host := o.host
+	if host == nil {
+		host = hostInfo
+	}
+	plan := diagnose.Plan{Command: "drops", Tool: a.tool(), Host: host(""), Started: started,
 		Reasons: &diagnose.Reasons{Interval: o.duration, Sleep: wait, Required: true, Filter: o.filter.report()}}
 	if !o.filter.empty() {
 		plan.Reasons.Keep = o.filter.keep
