@@ -161,7 +161,7 @@ func Reconcile(in *Input) []report.DropReconciliation {
 		}
 		row := report.DropReconciliation{Family: p.family, Reasons: p.reasons, ReasonDrops: r, Counters: p.counters}
 		if row.Reasons == nil {
-			row.Reasons = seen
+			row.Reasons = append([]string{}, seen...)
 		}
 		if ok {
 			row.CounterDrops = &c
