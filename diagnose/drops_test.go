@@ -49,7 +49,7 @@ func TestReconcileExplained(t *testing.T) {
 		atSocket(row("SOCKET_RCVBUFF", selfNS, 17, 498), sink),
 		row("NO_SOCKET", selfNS, 17, 300),
 		row("IP_RPFILTER", selfNS, 17, 40),
-		row("NOT_SPECIFIED", selfNS, 0, 1000), // background: counted, never judged
+		row("NOT_SPECIFIED", selfNS, 0, 1000),   // background: counted, never judged
 		row("SOCKET_RCVBUFF", blueNS, 17, 9000), // another namespace: not reconciled here
 	)
 	fs, rows := reconcile(t, before, after, w)

@@ -128,9 +128,9 @@ func TestDropsFilters(t *testing.T) {
 		want []string // reason@netns of the entries kept
 	}{
 		{[]string{"--netns", "blue"}, []string{"NO_SOCKET@blue", "SOCKET_RCVBUFF@blue"}},
-		{[]string{"--netns", "11"}, []string{"NETFILTER_DROP@red"}},               // by cookie
-		{[]string{"--netns", "4026531840"}, []string{"NOT_SPECIFIED@host"}},       // by inode
-		{[]string{"--reason", "socket_buffer"}, []string{"SOCKET_RCVBUFF@blue"}},  // by family
+		{[]string{"--netns", "11"}, []string{"NETFILTER_DROP@red"}},              // by cookie
+		{[]string{"--netns", "4026531840"}, []string{"NOT_SPECIFIED@host"}},      // by inode
+		{[]string{"--reason", "socket_buffer"}, []string{"SOCKET_RCVBUFF@blue"}}, // by family
 		{[]string{"--reason", "no_socket", "--reason", "netfilter_drop"}, []string{"NO_SOCKET@blue", "NETFILTER_DROP@red"}},
 		{[]string{"--iface", "veth3"}, []string{"NETFILTER_DROP@red"}},
 		{[]string{"--netns", "blue", "--iface", "veth3"}, nil},
