@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
@@ -68,7 +69,11 @@ type analyzer struct {
 	dec *decode.Decoder
 	res Result
 
-	flows    map[flowKey]*flow
+	flows map[flowKey]*flow
+	// inner indexes the newest flow of each inner 5-tuple (flowKey with
+	// ctx 0), for pair; nil until a packet of a new flow comes in a second
+	// encapsulation context (until then there is nothing to pair).
+	inner    map[flowKey]*flow
 	maxFlows int
 	last     *flow // the previous packet's flow: consecutive packets often share one
 	lastKey  flowKey
@@ -79,6 +84,9 @@ type analyzer struct {
 	rtxBudget int
 	lasts     []int64 // evict's scratch space
 	totals    Totals
+	// anomalyFlows and undecidedFlows count the flows with sequence
+	// anomalies and with undecided segments, for the warnings.
+	anomalyFlows, undecidedFlows uint64
 
 	ctxIndex map[ctxKey]uint32
 	ctxs     []*ctxNode // index 0 is the root: no encapsulation
@@ -334,6 +342,10 @@ type ctxNode struct {
 	layer  decode.Layer // as first seen
 	kind   uint8
 	tunnel *tunnelState
+	// route fingerprints the tunnels of the stack (kind, ID, outer
+	// addresses), leaving out VLAN, MPLS and PPPoE layers: two contexts
+	// with the same route differ only in those.
+	route uint64
 }
 
 // context interns the packet's encapsulation stack and returns its node.
@@ -381,7 +393,14 @@ func (a *analyzer) intern(k ctxKey, l *decode.Layer, parent *ctxNode) *ctxNode {
 	if i, ok := a.ctxIndex[k]; ok {
 		return a.ctxs[i]
 	}
-	n := &ctxNode{parent: parent, index: uint32(len(a.ctxs)), layer: *l, kind: k.kind}
+	n := &ctxNode{parent: parent, index: uint32(len(a.ctxs)), layer: *l, kind: k.kind, route: parent.route}
+	if k.kind >= kindWireGuard || decode.Kind(k.kind).IsTunnel() {
+		h := (n.route ^ uint64(k.kind)<<40 ^ uint64(k.id)) * 0x9e3779b97f4a7c15
+		for i := 0; i < 16; i += 8 {
+			h = (h ^ binary.LittleEndian.Uint64(k.a[i:]) ^ binary.LittleEndian.Uint64(k.b[i:])<<1) * 0xc2b2ae3d27d4eb4f
+		}
+		n.route = h | 1
+	}
 	if (k.kind >= kindWireGuard || decode.Kind(k.kind).IsTunnel()) && len(a.tunnels) < maxTunnels {
 		n.tunnel = newTunnel(n, len(a.tunnels))
 		a.tunnels = append(a.tunnels, n.tunnel)
@@ -406,6 +425,12 @@ type flowKey struct {
 type flow struct {
 	key  flowKey
 	node *ctxNode
+	// paths are the other encapsulations the flow was seen in (the two
+	// directions of an ERSPAN session under different GRE keys, a
+	// connection moving between a direct path and a tunnel), with their
+	// keys in the flow table.
+	paths    []*ctxNode
+	pathKeys []flowKey
 	// client is the key endpoint (0 or 1) that opened the flow or, without
 	// a handshake, sent first.
 	client    uint8
@@ -430,17 +455,113 @@ func (a *analyzer) flowPacket(node *ctxNode, p *decode.Packet, at int64, wire in
 	if f == nil || a.lastKey != k {
 		f = a.flows[k]
 		if f == nil {
+			f = a.pair(k, node, p, ep, at)
+		}
+		if f == nil {
 			f = a.newFlow(k, node, ep, at)
 		}
 		a.last, a.lastKey = f, k
 	}
-	f.last = max(f.last, at)
 	if p.Top == decode.TopUDP {
+		f.last = max(f.last, at)
 		f.udp[ep].packets++
 		f.udp[ep].bytes += uint64(wire)
 		return
 	}
+	if p.TCP.Flags&decode.SYN != 0 && f.tcp.newConnection(ep, p) {
+		f = a.replace(f, k, node, ep, at)
+	}
+	f.last = max(f.last, at)
 	f.tcpPacket(a, ep, p, at, wire)
+}
+
+// pairWindow is how near the sequence and acknowledgement numbers of a
+// packet in another encapsulation must be to a flow's for the packet to
+// belong to it: 16 MiB either way, so two connections of one 5-tuple in
+// two tenants' tunnels (random ISNs) almost never pair.
+const pairWindow = 1 << 24
+
+// pairIdle is how recent a UDP flow must be for the other direction, in
+// another encapsulation, to pair with it.
+const pairIdle = int64(time.Minute)
+
+// pair finds the live flow a packet in a new encapsulation belongs to:
+// the same inner 5-tuple seen in a context whose tunnels differ (another
+// GRE key or ERSPAN session, a tunnel instead of the direct path, another
+// VNI), or in a context that differs only in VLAN tags, MPLS labels or
+// PPPoE sessions when the flow has not seen this direction yet (each
+// direction mirrored on its own VLAN). Copies of one direction on two
+// VLANs stay two flows. A TCP packet pairs when its sequence and
+// acknowledgement numbers lie near the flow's; a UDP packet when the flow
+// has seen only the other direction, recently.
+func (a *analyzer) pair(k flowKey, node *ctxNode, p *decode.Packet, ep uint8, at int64) *flow {
+	if a.inner == nil {
+		if len(a.ctxs) == 1 {
+			return nil // one context: nothing to pair with
+		}
+		a.inner = make(map[flowKey]*flow, len(a.flows))
+		for fk, x := range a.flows {
+			if fk == x.key {
+				a.index(x)
+			}
+		}
+	}
+	ik := k
+	ik.ctx = 0
+	f := a.inner[ik]
+	if f == nil || f.closed || f.node.route == node.route && f.sent(ep) || !f.sameConnection(ep, p, at) {
+		return nil
+	}
+	a.flows[k] = f
+	f.paths = append(f.paths, node)
+	f.pathKeys = append(f.pathKeys, k)
+	if t := node.innerTunnel(); t != nil && t != f.node.innerTunnel() {
+		t.out.Flows++
+	}
+	return f
+}
+
+// index makes f the flow pair finds for its inner 5-tuple.
+func (a *analyzer) index(f *flow) {
+	ik := f.key
+	ik.ctx = 0
+	a.inner[ik] = f
+}
+
+// sent says endpoint ep sent packets in this flow.
+func (f *flow) sent(ep uint8) bool {
+	if f.tcp == nil {
+		return f.udp[ep].packets > 0
+	}
+	return f.tcp.d[ep].st.Packets+f.tcp.d[ep].st.Duplicates > 0
+}
+
+// sameConnection says packet p from endpoint ep, seen in another
+// encapsulation, belongs to this flow (see pair).
+func (f *flow) sameConnection(ep uint8, p *decode.Packet, at int64) bool {
+	if f.tcp == nil {
+		return p.Top == decode.TopUDP && f.udp[ep].packets == 0 && at-f.last <= pairIdle
+	}
+	if p.Top != decode.TopTCP {
+		return false
+	}
+	t := f.tcp
+	d, r := &t.d[ep], &t.d[1-ep]
+	near := func(x, y uint32) bool { v := int32(x - y); return v > -pairWindow && v < pairWindow }
+	checks := 0
+	if d.init {
+		if !near(p.TCP.Seq, d.hiRaw) {
+			return false
+		}
+		checks++
+	}
+	if p.TCP.Flags&decode.ACK != 0 && r.init {
+		if !near(p.TCP.Ack, r.hiRaw) {
+			return false
+		}
+		checks++
+	}
+	return checks > 0
 }
 
 func compareEndpoint(a *[16]byte, ap uint16, b *[16]byte, bp uint16) int {
@@ -488,6 +609,9 @@ func (a *analyzer) newFlow(k flowKey, node *ctxNode, ep uint8, at int64) *flow {
 		f.tcp.rtxBudget = &a.rtxBudget
 	}
 	a.flows[k] = f
+	if a.inner != nil {
+		a.index(f)
+	}
 	a.res.FlowsSeen++
 	if t := node.innerTunnel(); t != nil {
 		t.out.Flows++
@@ -510,8 +634,8 @@ func (n *ctxNode) innerTunnel() *tunnelState {
 // the flow list.
 func (a *analyzer) evict() {
 	lasts := a.lasts[:0]
-	for _, f := range a.flows {
-		if !f.closed {
+	for k, f := range a.flows {
+		if !f.closed && k == f.key {
 			lasts = append(lasts, f.last)
 		}
 	}
@@ -523,9 +647,11 @@ func (a *analyzer) evict() {
 	}
 	var n uint64
 	for k, f := range a.flows {
+		if k != f.key { // another path of a flow: goes with it
+			continue
+		}
 		if f.closed || f.last <= cut {
-			a.retire(f, true)
-			delete(a.flows, k)
+			a.retire(f, retireEvicted)
 			n++
 			if f.tcp != nil && len(a.free) < a.maxFlows/4 {
 				a.free = append(a.free, f)
@@ -536,9 +662,38 @@ func (a *analyzer) evict() {
 	a.res.FlowsEvicted += n
 }
 
-// retire finishes a flow: its counts go into the totals and its tunnel.
-// An evicted flow is kept for the list only when it had problems.
-func (a *analyzer) retire(f *flow, evicted bool) {
+// replace ends flow f because a packet starts a new connection on its
+// 4-tuple, and returns the new flow in its place.
+func (a *analyzer) replace(f *flow, k flowKey, node *ctxNode, ep uint8, at int64) *flow {
+	a.retire(f, retireReplaced)
+	nf := a.newFlow(k, node, ep, at)
+	a.last, a.lastKey = nf, k
+	return nf
+}
+
+// Why a flow leaves the table.
+const (
+	retireEnd      = iota // the end of the capture
+	retireEvicted         // pushed out of a full table
+	retireReplaced        // a new connection on its 4-tuple
+)
+
+// retire finishes a flow and takes it out of the table: its counts go
+// into the totals and its tunnel. A flow replaced by a new connection is
+// kept for the list; one evicted only when it had problems.
+func (a *analyzer) retire(f *flow, why int) {
+	delete(a.flows, f.key)
+	for _, k := range f.pathKeys {
+		delete(a.flows, k)
+	}
+	ik := f.key
+	ik.ctx = 0
+	if a.inner != nil && a.inner[ik] == f {
+		delete(a.inner, ik)
+	}
+	if a.last == f {
+		a.last = nil
+	}
 	f.finalize()
 	if f.tcp != nil {
 		a.totals.TCPFlows++
@@ -553,16 +708,44 @@ func (a *analyzer) retire(f *flow, evicted bool) {
 				t.out.Inner.add(&f.tcp.d[i].st)
 			}
 		}
+		a.flowWarnings(f)
 	} else {
 		a.totals.UDPFlows++
 	}
-	if evicted && f.score() > 0 {
+	if why == retireReplaced || why == retireEvicted && f.score() > 0 {
 		out := f.result()
-		out.Evicted = true
+		out.Evicted = why == retireEvicted
 		a.kept = append(a.kept, out)
 		if len(a.kept) > 2*maxKeptEvicted {
 			sortFlows(a.kept)
 			a.kept = a.kept[:maxKeptEvicted]
+		}
+	}
+}
+
+// maxFlowWarnings bounds the flows named in warnings, per kind.
+const maxFlowWarnings = 8
+
+// flowWarnings names a flow whose counts the capture could not fully
+// support: sequence anomalies (where the first was), and hole fillers
+// nothing decided.
+func (a *analyzer) flowWarnings(f *flow) {
+	t := f.tcp
+	name := func() string {
+		return "tcp " + f.endpoint(f.client).String() + " > " + f.endpoint(1-f.client).String() + ": "
+	}
+	if n := t.d[0].st.Anomalies + t.d[1].st.Anomalies; n > 0 {
+		if a.anomalyFlows++; a.anomalyFlows <= maxFlowWarnings {
+			a.res.Warnings = append(a.res.Warnings, name()+strconv.FormatUint(n, 10)+" sequence anomalies (a sequence or acknowledgement number "+
+				"jumped beyond any window or stood alone; the first at "+t.firstAnomaly.String()+"): damaged or crafted packets, "+
+				"or a stretch the capture missed; they are left out of the counts (see sequence_anomalies)")
+		}
+	}
+	if n := t.d[0].st.Decided.Undecided + t.d[1].st.Decided.Undecided; n > 0 {
+		if a.undecidedFlows++; a.undecidedFlows <= maxFlowWarnings {
+			a.res.Warnings = append(a.res.Warnings, name()+"undecided: "+strconv.FormatUint(n, 10)+" segments filled a gap with nothing to tell "+
+				"a late original from a retransmission (no TCP timestamps, IPv4 IDs absent, 0 or random, no round trip): "+
+				"counted neither as reordered nor as retransmitted (see hole_decisions.undecided)")
 		}
 	}
 }
@@ -578,11 +761,19 @@ func (a *analyzer) finish(stop error) *Result {
 	// must not be copied whole.
 	live := make([]*flow, 0, len(a.flows))
 	for k, f := range a.flows {
-		a.retire(f, false)
+		if k != f.key {
+			continue
+		}
+		a.retire(f, retireEnd)
 		live = append(live, f)
-		delete(a.flows, k)
 	}
 	a.last = nil
+	if a.anomalyFlows > maxFlowWarnings {
+		res.Warnings = append(res.Warnings, strconv.FormatUint(a.anomalyFlows-maxFlowWarnings, 10)+" more flows had sequence anomalies: see sequence_anomalies")
+	}
+	if a.undecidedFlows > maxFlowWarnings {
+		res.Warnings = append(res.Warnings, strconv.FormatUint(a.undecidedFlows-maxFlowWarnings, 10)+" more flows had undecided segments: see hole_decisions.undecided")
+	}
 	sort.SliceStable(live, func(i, j int) bool {
 		si, sj := live[i].score(), live[j].score()
 		if si != sj {

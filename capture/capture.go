@@ -188,14 +188,21 @@ type Flow struct {
 	// was seen; otherwise Client is the first packet's sender.
 	Client, Server netip.AddrPort
 	// Encap is the encapsulation stack, outermost first.
-	Encap       []Encap
+	Encap []Encap
+	// OtherEncaps are the other stacks the flow was seen in: the
+	// directions of an ERSPAN session under different GRE keys, a
+	// connection that moved between a direct path and a tunnel.
+	OtherEncaps [][]Encap
 	First, Last time.Time
 	// Handshake says the SYN and SYN/ACK were seen; Midstream that the
 	// capture started after the flow did.
 	Handshake, Midstream bool
 	// HandshakeRTT is SYN to the ACK of the SYN/ACK (iRTT): the whole
 	// round trip whatever the capture point. ClientRTT is SYN to SYN/ACK
-	// (capture point to server and back), ServerRTT SYN/ACK to ACK.
+	// (capture point to server and back), ServerRTT SYN/ACK to ACK. Each
+	// is 0 when not measured: no handshake, or a SYN (ClientRTT) or
+	// SYN/ACK (ServerRTT) sent again before it completed, which makes the
+	// round trip ambiguous (Karn's rule); HandshakeRTT needs both.
 	HandshakeRTT, ClientRTT, ServerRTT time.Duration
 	// Dir[0] carries the client's data, Dir[1] the server's.
 	Dir [2]Direction
@@ -208,8 +215,8 @@ type Flow struct {
 
 // Encap is one encapsulation layer of a flow.
 type Encap struct {
-	// Kind: "vlan", "mpls", "gre", "erspan", "vxlan", "geneve", "4in4",
-	// "6in4", "4in6", "6in6".
+	// Kind: "vlan", "mpls", "pppoe", "gre", "erspan", "vxlan", "geneve",
+	// "4in4", "6in4", "4in6", "6in6".
 	Kind  string
 	ID    uint32
 	HasID bool
@@ -231,17 +238,23 @@ type Direction struct {
 	// counts as several); GSOFrames the frames larger than the MSS.
 	DataPackets, Segments, GSOFrames uint64
 	// PayloadBytes counts every payload byte; UniqueBytes the sequence
-	// space the data covered (goodput).
+	// space the data covered, captured or acknowledged (goodput).
 	PayloadBytes, UniqueBytes uint64
 	// MSS is the segment size used to count segments: the peer's MSS
 	// option less the timestamp option, or the largest segment seen.
-	MSS            int
-	WindowScale    int // -1 unknown (handshake not seen)
-	SACKPermitted  bool
-	Timestamps     bool
-	FirstData      time.Time
-	LastData       time.Time
-	Retransmission Retransmission
+	MSS           int
+	WindowScale   int // -1 unknown (handshake not seen)
+	SACKPermitted bool
+	Timestamps    bool
+	FirstData     time.Time
+	LastData      time.Time
+	// DeliveredFirst and DeliveredLast span the times UniqueBytes were
+	// counted: data seen for the first time, or acknowledged by the
+	// receiver without being captured (a capture that filtered most of a
+	// transfer still has its acknowledgements). Goodput is UniqueBytes
+	// over this span.
+	DeliveredFirst, DeliveredLast time.Time
+	Retransmission                Retransmission
 	// Reorder measures the order this side's original segments arrived
 	// in; nil when it sent no data.
 	Reorder *Reorder
@@ -256,6 +269,10 @@ type Direction struct {
 	// LateDuplicates counts segments seen before that arrived again with
 	// older timestamps or IP IDs than newer data: network duplicates.
 	LateDuplicates uint64
+	// Anomalies counts sequence or acknowledgement numbers that jumped
+	// beyond any window (damaged or crafted packets, or a stretch the
+	// capture missed): left out of every other count.
+	Anomalies uint64
 	// Decided counts, per kind of evidence, how the segments that filled
 	// a hole were judged: late originals or retransmissions.
 	Decided Decisions
@@ -300,8 +317,12 @@ type Retransmission struct {
 
 // Decisions tallies the evidence that decided hole-filling segments.
 type Decisions struct {
-	ReorderedByTSval, ReorderedByIPID, ReorderedByTiming, ReorderedByDupThresh                 uint64
-	RetransmittedByTSval, RetransmittedByIPID, RetransmittedByTiming, RetransmittedByDupThresh uint64
+	ReorderedByTSval, ReorderedByIPID, ReorderedByTiming             uint64
+	RetransmittedByTSval, RetransmittedByIPID, RetransmittedByTiming uint64
+	// Undecided counts hole-filling segments nothing decided: no TCP
+	// timestamps, IPv4 IDs that are absent, 0 or random, and no round
+	// trip. They are neither reordered nor retransmitted (nor lost).
+	Undecided uint64
 }
 
 // Attribution splits late originals inside a tunnel by what the outer
@@ -394,5 +415,8 @@ type SeqStats struct {
 	// Replays counts numbers seen again later (not capture duplicates);
 	// Duplicates the capture duplicates.
 	Replays, Duplicates uint64
-	Reorder             Reorder
+	// Anomalies counts numbers that jumped ahead by more than a million
+	// (maxCounterJump): left out, not counted as lost.
+	Anomalies uint64
+	Reorder   Reorder
 }

@@ -1,21 +1,26 @@
 package capture
 
+import "slices"
+
 // maxHoles bounds the unfilled ranges kept per sequence; past it the
-// lowest hole is given up as lost, so hostile or pathological input
-// cannot grow memory without end.
+// lowest hole is given up (lost, or not captured when the receiver
+// acknowledged it), so hostile or pathological input cannot grow memory
+// without end.
 const maxHoles = 256
 
 // creator describes the packet that jumped over a hole: the first packet
 // to arrive that was sent after the hole's data. A packet that later fills
 // the hole is compared with it.
 type creator struct {
-	at    int64  // arrival time, ns
-	idx   uint64 // arrival index among the stream's originals
-	size  int32  // payload length
-	ts    uint32 // TCP TSval
-	id    uint16 // IPv4 ID
-	outer uint64 // the tunnel's outer sequence (GRE sequence or outer IPv4 ID)
-	flags uint8
+	at     int64  // arrival time, ns
+	idx    uint64 // arrival index among the stream's originals
+	size   int32  // payload length
+	ts     uint32 // TCP TSval
+	id     uint16 // IPv4 ID
+	idSpan uint16 // how far below id the originals' IDs may lie
+	prevID uint16 // the IPv4 ID of the sender's packet just before it (crPrev)
+	outer  uint64 // the tunnel's outer sequence (GRE sequence or outer IPv4 ID)
+	flags  uint8
 }
 
 const (
@@ -23,6 +28,9 @@ const (
 	crID                // id is valid
 	crGRE               // outer is a GRE sequence number
 	crOutID             // outer is an outer IPv4 ID
+	// crPrev: prevID is valid and id follows it closely, as a counter
+	// does across the hole's originals.
+	crPrev
 )
 
 // hole is a range [s, e) of a sequence not yet seen, below the highest
@@ -34,6 +42,11 @@ type hole struct {
 	// capture joined midway: filling it is judged like a hole, but what
 	// stays unfilled is not loss.
 	pre bool
+	// ackedAt is when the receiver acknowledged the range (cumulative ACK
+	// or SACK) although the capture had not seen it; 0 when it has not.
+	// The capture missed such data, or has not seen it yet: an ACK can
+	// be captured before the data it acknowledges.
+	ackedAt int64
 }
 
 type holes []hole
@@ -59,8 +72,9 @@ func (h holes) overlap(s, e int64) (int, int64) {
 }
 
 // fill removes [s, e) from the holes and returns how much of it was in
-// real holes and in the pre-capture region.
-func (h *holes) fill(s, e int64) (filled, pre int64) {
+// holes the receiver had not acknowledged (lost, unless a late original
+// fills them), in holes it had (acked) and in the pre-capture region.
+func (h *holes) fill(s, e int64) (lost, acked, pre int64) {
 	hs := *h
 	for i := 0; i < len(hs); i++ {
 		x := &hs[i]
@@ -71,10 +85,13 @@ func (h *holes) fill(s, e int64) (filled, pre int64) {
 			break
 		}
 		n := min(e, x.e) - max(s, x.s)
-		if x.pre {
+		switch {
+		case x.pre:
 			pre += n
-		} else {
-			filled += n
+		case x.ackedAt != 0:
+			acked += n
+		default:
+			lost += n
 		}
 		switch {
 		case s <= x.s && e >= x.e: // covers the hole
@@ -95,44 +112,77 @@ func (h *holes) fill(s, e int64) (filled, pre int64) {
 		}
 	}
 	*h = hs
-	return filled, pre
+	return lost, acked, pre
 }
 
-// below removes everything below x and returns how much of it was in real
-// holes, with the number of holes touched.
-func (h *holes) below(x int64) (removed int64, n int) {
+// ack marks the parts of real holes inside [s, e) as acknowledged at time
+// at, splitting a hole the range cuts.
+func (h *holes) ack(s, e, at int64) {
 	hs := *h
-	i := 0
-	for ; i < len(hs) && hs[i].s < x; i++ {
+	for i := 0; i < len(hs); i++ {
+		if hs[i].e <= s || hs[i].pre || hs[i].ackedAt != 0 {
+			continue
+		}
+		if hs[i].s >= e {
+			break
+		}
+		if hs[i].s < s { // keep [x.s, s) apart, unacknowledged
+			left := hs[i]
+			left.e = s
+			hs[i].s = s
+			hs = slices.Insert(hs, i, left)
+			i++
+		}
+		if hs[i].e > e { // keep [e, x.e) apart, unacknowledged
+			right := hs[i]
+			right.s = e
+			hs[i].e = e
+			hs = slices.Insert(hs, i+1, right)
+		}
+		hs[i].ackedAt = at
+	}
+	*h = hs
+}
+
+// dropPre removes the pre-capture region below x: the receiver
+// acknowledged it, so data there comes again only as a retransmission or
+// an old copy.
+func (h *holes) dropPre(x int64) {
+	hs := *h
+	for i := 0; i < len(hs) && hs[i].s < x; i++ {
 		if !hs[i].pre {
-			removed += min(x, hs[i].e) - hs[i].s
-			n++
+			continue
 		}
 		if hs[i].e > x {
 			hs[i].s = x
 			break
 		}
+		hs = append(hs[:i], hs[i+1:]...)
+		i--
 	}
-	*h = hs[i:]
-	if len(*h) == 0 {
-		*h = hs[:0]
-	}
-	return removed, n
+	*h = hs
 }
 
-// add appends a hole above every existing one. When the list is full the
-// lowest real hole is dropped and returned so the caller can count it.
-func (h *holes) add(x hole) (dropped hole, ok bool) {
-	hs := *h
-	if len(hs) >= maxHoles {
-		for i := range hs {
-			if !hs[i].pre {
-				dropped, ok = hs[i], true
-				hs = append(hs[:i], hs[i+1:]...)
-				break
-			}
-		}
+// add appends a hole above every existing one.
+func (h *holes) add(x hole) { *h = append(*h, x) }
+
+// trim gives up the lowest real holes while there are more than maxHoles
+// and returns them, for the caller to count.
+func (h *holes) trim(fn func(hole)) {
+	if len(*h) <= maxHoles {
+		return
 	}
-	*h = append(hs, x)
-	return dropped, ok
+	hs := *h
+	for len(hs) > maxHoles {
+		i := 0
+		for i < len(hs) && hs[i].pre {
+			i++
+		}
+		if i == len(hs) {
+			break
+		}
+		fn(hs[i])
+		hs = append(hs[:i], hs[i+1:]...)
+	}
+	*h = hs
 }

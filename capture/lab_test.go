@@ -271,7 +271,7 @@ func TestLabReorderIPv6(t *testing.T) {
 	exactly(t, "receiver side: lost_segments vs late originals judged by timing", int64(d.LostSegments), byTiming)
 	near(t, "receiver side: retransmitted_packets vs RetransSegs and late originals judged by timing",
 		int64(d.Retransmission.Packets), retransSegs+byTiming)
-	if d.Decided.RetransmittedByTSval+d.Decided.RetransmittedByIPID+d.Decided.RetransmittedByDupThresh != 0 {
+	if d.Decided.RetransmittedByTSval+d.Decided.RetransmittedByIPID+d.Decided.Undecided != 0 {
 		t.Errorf("receiver side: hole fillers judged retransmissions on other evidence: %+v", d.Decided)
 	}
 }

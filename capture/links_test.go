@@ -1,6 +1,9 @@
 package capture
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -45,6 +48,11 @@ func TestLinkTypesAndTunnels(t *testing.T) {
 		{name: "802.1q", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vlan", ID: 10}}, stack: "vlan"},
 		{name: "qinq", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vlan", ID: 100}, {Kind: "vlan", ID: 10}}, stack: "vlan vlan"},
 		{name: "mpls", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "mpls", ID: 16}, {Kind: "mpls", ID: 17}}, stack: "mpls"},
+		{name: "pppoe", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "pppoe", ID: 0x2a}}, stack: "pppoe"},
+		{name: "pppoe over qinq ipv6", link: layers.LinkTypeEthernet, v6: true,
+			encap: []ct.Spec{{Kind: "vlan", ID: 100}, {Kind: "vlan", ID: 10}, {Kind: "pppoe", ID: 7}}, stack: "vlan vlan pppoe"},
+		{name: "erspan", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "erspan", ID: 33, Seq: 1, Src: outerA, Dst: outerB}},
+			stack: "gre erspan", tunnel: "erspan"},
 		{name: "vxlan", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vxlan", ID: 42, Src: outerA, Dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
 		{name: "vxlan port 8472", link: layers.LinkTypeEthernet, encap: []ct.Spec{{Kind: "vxlan", ID: 42, Port: 8472, Src: outerA, Dst: outerB}}, stack: "vxlan", tunnel: "vxlan"},
 		{name: "vxlan --vxlan-port 9999", link: layers.LinkTypeEthernet, opts: Options{VXLANPorts: []uint16{9999}},
@@ -90,6 +98,9 @@ func TestLinkTypesAndTunnels(t *testing.T) {
 				t.Fatalf("flow tunnel %d of %d, want a %s", f.Tunnel, len(res.Tunnels), tc.tunnel)
 			}
 			tun := res.Tunnels[f.Tunnel]
+			if !tun.A.IsValid() || !tun.B.IsValid() {
+				t.Errorf("tunnel endpoints %v - %v", tun.A, tun.B)
+			}
 			if tun.Flows != 1 || tun.Inner.Retransmission.Packets != scenarioWant.retrans || tun.Inner.Reorder.Reordered != scenarioWant.reordered {
 				t.Errorf("tunnel flows %d inner retrans %d reordered %d", tun.Flows, tun.Inner.Retransmission.Packets, tun.Inner.Reorder.Reordered)
 			}
@@ -132,6 +143,58 @@ func TestFileFormats(t *testing.T) {
 				t.Errorf("first %v, want %v", res.First, g.Recs[0].CI.Timestamp)
 			}
 		})
+	}
+}
+
+// Classic pcap files of every 2.x format version are read: 2.1 and 2.2
+// files hold each record's original length before its captured length,
+// 2.3 files either way round, 2.4 as today; so is Kuznetzov's modified
+// format (longer record headers). Every record here is cut to
+// 100 bytes, so only a reader that puts the lengths back in order sees
+// them all as snap-truncated (and finds the records at all). Version 1.0
+// is refused with a message that names the versions netdx reads.
+func TestPcapFormatVersions(t *testing.T) {
+	g := ct.NewGen(t, layers.LinkTypeEthernet)
+	ct.RetransScenario(ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201"))
+	for i := range g.Recs {
+		r := &g.Recs[i]
+		r.Data, r.CI.CaptureLength = r.Data[:min(100, len(r.Data))], min(100, len(r.Data))
+	}
+	var cut uint64
+	for _, r := range g.Recs {
+		if r.CI.CaptureLength < r.CI.Length {
+			cut++
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		minor   uint16
+		swapped bool
+	}{
+		{"2.1 swapped", 1, true},
+		{"2.2 swapped", 2, true},
+		{"2.3 swapped", 3, true},
+		{"2.3 in order", 3, false},
+		{"2.4", 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := analyzeBytes(t, g.PcapVersion(2, tc.minor, tc.swapped), Options{})
+			checkScenario(t, res)
+			if res.SnapTruncated != cut || res.Packets != uint64(len(g.Recs)) {
+				t.Errorf("snap-truncated %d of %d packets, want %d of %d", res.SnapTruncated, res.Packets, cut, len(g.Recs))
+			}
+		})
+	}
+	t.Run("kuznetzov", func(t *testing.T) {
+		res := analyzeBytes(t, g.PcapKuznetzov(), Options{})
+		checkScenario(t, res)
+		if res.SnapTruncated != cut || res.Packets != uint64(len(g.Recs)) {
+			t.Errorf("snap-truncated %d of %d packets, want %d of %d", res.SnapTruncated, res.Packets, cut, len(g.Recs))
+		}
+	})
+	_, err := Analyze(context.Background(), bytes.NewReader(g.PcapVersion(1, 0, false)), Options{Name: "old.pcap"})
+	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "pcap format version 1.0: netdx reads versions 2.x") {
+		t.Errorf("version 1.0: %v", err)
 	}
 }
 

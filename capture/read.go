@@ -35,8 +35,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// source reads records from a pcap or pcapng stream with gopacket's pcapgo
-// readers, knowing each record's number and byte offset.
+// source reads records from a pcap or pcapng stream, knowing each record's
+// number and byte offset: pcapng through gopacket's pcapgo reader, classic
+// pcap by itself (its format is a 24-byte file header and records of a
+// 16-byte header and the frame).
 type source struct {
 	name   string
 	format string
@@ -44,8 +46,10 @@ type source struct {
 	nano   bool
 	cr     *countingReader
 	br     *bufio.Reader
-	pcap   *pcapgo.Reader
-	ng     *pcapgo.NgReader
+	// pcap is set for a classic pcap file, whose header netdx reads
+	// itself; ng reads pcapng.
+	pcap *pcapHeader
+	ng   *pcapgo.NgReader
 	// links caches each interface's link type, refreshed when the pcapng
 	// reader reports a new interface.
 	links []layers.LinkType
@@ -68,6 +72,8 @@ var (
 		{0xa1, 0xb2, 0xc3, 0xd4}, // microseconds, big-endian
 		{0x4d, 0x3c, 0xb2, 0xa1}, // nanoseconds, little-endian
 		{0xa1, 0xb2, 0x3c, 0x4d}, // nanoseconds, big-endian
+		{0x34, 0xcd, 0xb2, 0xa1}, // Kuznetzov's modified pcap (ss990915), little-endian
+		{0xa1, 0xb2, 0xcd, 0x34}, // the same, big-endian
 	}
 	pcapngMagic = [4]byte{0x0a, 0x0d, 0x0d, 0x0a}
 )
@@ -108,10 +114,11 @@ func openSource(r io.Reader, name string) (*source, error) {
 		s.format = "pcap"
 		s.nano = magic[0] == 0x4d || magic[3] == 0x4d
 		s.bigPcap = magic[0] == 0xa1
-		if h, _ := s.br.Peek(24); len(h) < 24 {
+		h, _ := s.br.Peek(24)
+		if len(h) < 24 {
 			return nil, s.headerError(ErrFormat, fmt.Errorf("the pcap file header is cut short: %d of 24 bytes", len(h)))
 		}
-		s.pcap, err = pcapgo.NewReader(s.br)
+		s.pcap, err = s.readPcapHeader(h)
 	default:
 		return nil, s.headerError(ErrFormat, fmt.Errorf("unknown magic number %x: not a pcap or pcapng file", magic))
 	}
@@ -119,7 +126,7 @@ func openSource(r io.Reader, name string) (*source, error) {
 		return nil, s.headerError(ErrFormat, err)
 	}
 	if s.pcap != nil {
-		if lt := s.pcap.LinkType(); !decode.Supported(lt) {
+		if lt := s.pcap.link; !decode.Supported(lt) {
 			name := ""
 			if n := lt.String(); n != "UnknownLinkType" {
 				name = " (" + n + ")"
@@ -127,9 +134,53 @@ func openSource(r io.Reader, name string) (*source, error) {
 			return nil, s.headerError(ErrFormat, fmt.Errorf("link type %d%s is not supported; netdx reads %s",
 				int(lt), name, supportedLinks))
 		}
-		s.links = []layers.LinkType{s.pcap.LinkType()}
+		s.links = []layers.LinkType{s.pcap.link}
 	}
 	return s, nil
+}
+
+// pcapHeader is what a classic pcap file header says.
+type pcapHeader struct {
+	major, minor uint16
+	snaplen      uint32
+	link         layers.LinkType
+	// swapped says the record headers hold the original length before
+	// the captured length: files of format 2.2 and older (and DG/UX's
+	// 543.0) were written so; in 2.3 files either order occurs.
+	swapped, maybeSwapped bool
+	// hdr is the record header's length: 16, or 24 in Kuznetzov's
+	// modified format (interface index, protocol and packet type after
+	// the lengths).
+	hdr int
+}
+
+// readPcapHeader reads a classic pcap file header (24 bytes: magic,
+// version, time zone, accuracy, snap length, link type) in the byte order
+// its magic number gave. Every 2.x version is read, as libpcap reads them:
+// the record format is the same except for the order of the two lengths.
+// The link type is the low 16 bits; the bits above carry the FCS length
+// (frames may end with it, which lengths from the headers skip).
+func (s *source) readPcapHeader(h []byte) (*pcapHeader, error) {
+	u16 := binary.LittleEndian.Uint16
+	if s.bigPcap {
+		u16 = binary.BigEndian.Uint16
+	}
+	x := &pcapHeader{major: u16(h[4:]), minor: u16(h[6:]), snaplen: s.u32(h[16:]), link: layers.LinkType(s.u32(h[20:]) & 0xffff), hdr: 16}
+	if h[0] == 0x34 || h[3] == 0x34 {
+		x.hdr = 24
+	}
+	switch {
+	case x.major == 543: // DG/UX tcpdump
+		x.swapped = true
+	case x.major != 2:
+		return nil, fmt.Errorf("pcap format version %d.%d: netdx reads versions 2.x (and pcapng)", x.major, x.minor)
+	case x.minor < 3:
+		x.swapped = true
+	case x.minor == 3:
+		x.maybeSwapped = true
+	}
+	s.br.Discard(24) // peeked: cannot fail
+	return x, nil
 }
 
 const supportedLinks = "Ethernet, Linux cooked (SLL, SLL2), raw IPv4/IPv6, BSD loopback, PPP and 802.11"
@@ -183,23 +234,26 @@ func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 const maxRecord = 262144
 
 // readRecord reads the next pcap record straight out of the read-ahead
-// buffer: pcapgo read and checked the file header, and a record is a
-// 16-byte header and the frame, so the frame is handed out without the
-// copy pcapgo's reader makes. The buffer moves on at the next call. A
+// buffer: a record is a 16-byte header (24 in Kuznetzov's format) and the
+// frame, so the frame is handed out without a copy. The buffer moves on at the next call. A
 // record longer than the buffer (a file whose snap length is larger than
 // 1 MiB) is copied into a buffer of its own as it is read.
 func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
 	var ci gopacket.CaptureInfo
-	h, err := s.br.Peek(16)
-	if len(h) < 16 {
+	hdr := s.pcap.hdr
+	h, err := s.br.Peek(hdr)
+	if len(h) < hdr {
 		return nil, ci, cutShort(err, len(h))
 	}
 	caplen, wire := s.u32(h[8:]), s.u32(h[12:])
-	limit := max(s.pcap.Snaplen(), maxRecord)
+	if s.pcap.swapped || s.pcap.maybeSwapped && caplen > wire {
+		caplen, wire = wire, caplen
+	}
+	limit := max(s.pcap.snaplen, maxRecord)
 	switch {
 	case caplen > limit:
 		return nil, ci, fmt.Errorf("capture length %d is above the file's snap length (%d) and %d bytes, the most any capture tool stores",
-			caplen, s.pcap.Snaplen(), maxRecord)
+			caplen, s.pcap.snaplen, maxRecord)
 	case caplen > wire:
 		return nil, ci, fmt.Errorf("capture length %d is above its original length %d", caplen, wire)
 	}
@@ -209,16 +263,16 @@ func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
 	}
 	ci.Timestamp = time.Unix(int64(s.u32(h)), frac).UTC()
 	ci.CaptureLength, ci.Length = int(caplen), int(wire)
-	n := 16 + int(caplen)
+	n := hdr + int(caplen)
 	if n <= s.br.Size() {
 		rec, err := s.br.Peek(n)
 		if len(rec) < n {
 			return nil, ci, cutShort(err, 1)
 		}
 		s.pending = n
-		return rec[16:], ci, nil
+		return rec[hdr:], ci, nil
 	}
-	s.br.Discard(16) // peeked: cannot fail
+	s.br.Discard(hdr) // peeked: cannot fail
 	// Grown as the bytes arrive, not to the length the header claims: a
 	// damaged header on a short file must not allocate gigabytes.
 	s.long = s.long[:0]
@@ -349,12 +403,12 @@ func (s *source) readError(err error) error {
 // interfaces describes the capture's interfaces with their statistics.
 func (s *source) interfaces(counts []uint64) []Interface {
 	if s.pcap != nil {
-		lt := s.pcap.LinkType()
+		lt := s.pcap.link
 		res := "us"
 		if s.nano {
 			res = "ns"
 		}
-		return []Interface{{LinkType: linkName(lt), Snaplen: s.pcap.Snaplen(), Resolution: res, Packets: at(counts, 0),
+		return []Interface{{LinkType: linkName(lt), Snaplen: s.pcap.snaplen, Resolution: res, Packets: at(counts, 0),
 			Supported: decode.Supported(lt)}}
 	}
 	var out []Interface

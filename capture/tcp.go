@@ -18,7 +18,8 @@ const (
 
 // preSpan is how far below the first sequence seen a capture that joined
 // a flow midway still judges segments (as late originals or
-// retransmissions of data sent before the capture started).
+// retransmissions of data sent before the capture started); the jump
+// bounds (sanity.go) keep it within a window in practice.
 const preSpan = 1 << 30
 
 // maxJumbo is the largest payload a single frame carries on a jumbo
@@ -32,23 +33,24 @@ const (
 	byTSval evidence = iota
 	byIPID
 	byTiming
-	byDupThresh
 )
-
-// dupThresh is TCP's duplicate-ACK threshold, the last-resort evidence: a
-// segment that arrives fewer than three packets late cannot have been
-// fast-retransmitted by a classic sender.
-const dupThresh = 3
 
 type tcpFlow struct {
 	d [2]tcpDir // by key endpoint
 	// Handshake times (ns): the last SYN, the first SYN/ACK after it, the
-	// ACK that completed it.
-	synAt, synAckAt, ackAt int64
-	handshake              bool
-	midstream              bool
-	fins                   uint8 // bit per endpoint that sent a FIN
-	final                  bool  // finalize ran
+	// last SYN/ACK, the ACK that completed it.
+	synAt, synAckAt, lastSynAckAt, ackAt int64
+	handshake                            bool
+	// clientRTTOK and serverRTTOK say no SYN, respectively no SYN/ACK,
+	// was sent again before the handshake completed: Karn's rule leaves
+	// out a round trip that may belong to either copy.
+	clientRTTOK, serverRTTOK bool
+	midstream                bool
+	fins                     uint8 // bit per endpoint that sent a FIN
+	final                    bool  // finalize ran
+	// firstAnomaly is where the first sequence anomaly was, for the
+	// warning.
+	firstAnomaly position
 	// rtxBudget is the analysis's allowance of retransmission-log
 	// records beyond each log's first minRtxRecs.
 	rtxBudget *int
@@ -74,7 +76,8 @@ func newTCPFlow() *flow {
 func (f *flow) reset() {
 	t := f.tcp
 	*t = tcpFlow{}
-	*f = flow{tcp: t}
+	paths := f.paths[:0]
+	*f = flow{tcp: t, paths: paths}
 	for i := range t.d {
 		t.d[i].wsOpt = -1
 		t.d[i].st.WindowScale = -1
@@ -90,28 +93,53 @@ type tcpDir struct {
 	rpos   uint8
 
 	// Sequence space of this endpoint's data, relative to the first
-	// sequence number seen (the ISN+1 after a SYN).
+	// sequence number seen (the ISN+1 after a SYN). Only data moves it:
+	// an acknowledgement beyond it is remembered by the peer (its ack)
+	// and settled at the end.
 	init  bool
 	syn   bool
 	hi    int64  // next expected: the highest end seen
 	hiRaw uint32 // hi as a raw sequence number
 	isn   uint32
+	// isns are the ISNs of the SYN/ACKs this endpoint sent before any
+	// data (a responder that restarted its half of the handshake).
+	isns  [2]uint32
+	nisn  uint8
 	holes holes
-	// Evidence about this endpoint's packets.
+	// pend is a long jump held until the next segment says whether the
+	// stream went on from there (sanity.go); nil when none.
+	pend *heldData
+	// ncFrom: acknowledged data below it is not judged (an implausible
+	// jump of the peer's ACK moved its reference there).
+	ncFrom int64
+	// First and last time this endpoint's data counted as delivered:
+	// seen, or acknowledged without being captured (goodput's span).
+	progFirst, progLast int64
+	// Evidence about this endpoint's packets (evidence.go).
 	tsSeen         bool
 	idSeen         bool
 	lastID         uint16
+	lastIDAt       int64
 	maxTS          uint32
 	idGood, idPair uint32
+	idAnchor       uint16
+	idAnchorAt     int64
+	idRate         uint64 // highest IPv4 ID rate seen, IDs per second
+	idHorizon      int64  // how far apart two IDs compare, ns (idComparable)
 	lastSegs       int64
 	maxSeg         int
 	// Acknowledgements this endpoint sent about the peer's data.
-	ackSeen bool
-	winRaw  uint16
-	ack     int64 // in the peer's relative space
-	win     int64 // scaled window in bytes; -1 when the scale is unknown
-	lossAt  int64 // last duplicate ACK or SACK
-	zeroAt  int64 // start of the current zero window, 0 none
+	ackSeen  bool
+	winRaw   uint16
+	ack      int64  // in the peer's relative space
+	ackAt    int64  // when ack last moved
+	ackRaw   uint32 // the last acknowledgement number sent, raw
+	ackRawOK bool
+	ackPend  *held // a long jump of these acknowledgements, held (sanity.go)
+	win      int64 // scaled window in bytes; -1 when the scale is unknown
+	maxWin   int64 // largest window advertised, in bytes (see sanity.go)
+	lossAt   int64 // last duplicate ACK or SACK
+	zeroAt   int64 // start of the current zero window, 0 none
 	// One round-trip sample at a time, as TCP itself times segments.
 	rttOn  bool
 	rttEnd int64
@@ -152,14 +180,19 @@ type rtxRec struct {
 }
 
 // The log starts small and doubles, up to maxRtxRecs, when the record it
-// would overwrite is younger than keepAfter: a D-SACK arrives a round trip
-// after the retransmission it proves spurious, and in a long recovery on a
+// would overwrite is younger than keepAfter: a D-SACK arrives about a
+// round trip after the retransmission it proves spurious, and in a long recovery on a
 // long path hundreds of retransmissions are sent in that time. A flow
 // whose retransmissions are spread out keeps the small log. The records
 // beyond the first minRtxRecs of every log come out of budget, shared by
 // all flows of an analysis (maxRtxExtra: about 100 MiB), so a capture of
 // many flows in long recoveries at once stays bounded.
 const minRtxRecs, maxRtxRecs, maxRtxExtra = 16, 1024, 1 << 20
+
+// dsackWait is the least time a retransmission is kept for its D-SACK:
+// Linux's minimum RTO, the scale of the stalls that make a receiver
+// answer late and a sender retransmit a whole flight spuriously.
+const dsackWait = int64(200 * time.Millisecond)
 
 func (l *rtxLog) add(r rtxRec, keepAfter int64, budget *int) *rtxRec {
 	size := uint64(len(l.recs))
@@ -264,11 +297,28 @@ func (d *tcpDir) start(seq uint32) {
 	d.hi, d.hiRaw = 0, seq
 }
 
-// idReliable says this endpoint's IPv4 IDs go up by one per packet often
-// enough to order its packets: 16 consecutive new segments at least, 90%
-// of them with an ID 1 to 64 above the one before.
-func (d *tcpDir) idReliable() bool {
-	return d.idPair >= 16 && d.idGood*10 >= d.idPair*9
+// knownISN says this endpoint already sent a SYN or SYN/ACK with seq.
+func (d *tcpDir) knownISN(seq uint32) bool {
+	for _, x := range d.isns[:d.nisn] {
+		if x == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// rebase moves the sequence space of an endpoint that has sent no data
+// yet to a new ISN: the responder answered the same SYN again with a new
+// one (its first SYN/ACK was for an attempt it gave up).
+func (d *tcpDir) rebase(isn uint32) {
+	d.isn = isn
+	if d.nisn < uint8(len(d.isns)) && !d.knownISN(isn) {
+		d.isns[d.nisn] = isn
+		d.nisn++
+	}
+	d.start(isn + 1)
+	d.holes = d.holes[:0]
+	d.rttOn = false
 }
 
 // sacked says [s, e) lies inside a SACK block this endpoint sent last.
@@ -281,12 +331,28 @@ func (d *tcpDir) sacked(s, e int64) bool {
 	return false
 }
 
-// sig is a fingerprint of the headers that tell two transmissions apart.
+// credit counts [s, e) of this endpoint's data as delivered at time at:
+// seen for the first time, or acknowledged without being captured.
+func (d *tcpDir) credit(n int64, at int64) {
+	if n <= 0 {
+		return
+	}
+	d.st.UniqueBytes += uint64(n)
+	if d.progFirst == 0 || at < d.progFirst {
+		d.progFirst = at
+	}
+	d.progLast = max(d.progLast, at)
+}
+
+// sig is a fingerprint of what tells two transmissions apart: the headers
+// that change between them, the TCP checksum and the first payload bytes,
+// so segments with equal headers but different data differ.
 func sig(p *decode.Packet) uint64 {
 	t := &p.TCP
 	h := uint64(t.Seq)<<32 | uint64(t.Ack)
 	h ^= (uint64(p.Payload)<<32 | uint64(t.Window)<<16 | uint64(t.Flags)<<8 | uint64(p.Version)) * 0x9e3779b97f4a7c15
 	h ^= (uint64(p.IPID)<<48 ^ uint64(t.TSval)<<16 ^ uint64(t.TSecr)) * 0xc2b2ae3d27d4eb4f
+	h ^= (uint64(t.Checksum)<<48 ^ t.Head) * 0xd6e8feb86659fd93
 	for _, b := range t.SACK[:t.NSACK] {
 		h = (h ^ (uint64(b.Left)<<32 | uint64(b.Right))) * 0x165667b19e3779f9
 	}
@@ -328,7 +394,7 @@ func (f *flow) tcpPacket(a *analyzer, ep uint8, p *decode.Packet, at int64, wire
 		f.syn(ep, p, at)
 	}
 	if flags&decode.ACK != 0 {
-		f.ack(ep, p, at)
+		f.ack(a, ep, p, at)
 	}
 	if p.Payload > 0 || flags&decode.FIN != 0 {
 		f.data(a, ep, p, at)
@@ -344,27 +410,61 @@ func (f *flow) tcpPacket(a *analyzer, ep uint8, p *decode.Packet, at int64, wire
 	}
 }
 
+// newConnection says a SYN or SYN/ACK from endpoint ep starts a new
+// connection on the flow's 4-tuple (port reuse, a new attempt with a new
+// ISN) instead of belonging to this one: its ISN is not the one this
+// endpoint used, nor consistent with the data it sent or the peer
+// acknowledged. A responder that answers the same SYN with a new ISN
+// before sending data restarts only its half (syn rebases it).
+func (t *tcpFlow) newConnection(ep uint8, p *decode.Packet) bool {
+	d, r := &t.d[ep], &t.d[1-ep]
+	seq := p.TCP.Seq
+	switch {
+	case d.syn:
+		if seq == d.isn || d.knownISN(seq) {
+			return false
+		}
+		return p.TCP.Flags&decode.ACK == 0 || d.st.DataPackets > 0 || t.fins&(1<<ep) != 0
+	case d.init:
+		pos := d.rel(seq + 1)
+		return pos > 0 || pos < -t.plausible(ep)
+	case r.ackRawOK:
+		ahead := int64(int32(r.ackRaw - (seq + 1)))
+		return ahead < 0 || ahead > t.plausible(ep)
+	}
+	return false
+}
+
 func (f *flow) syn(ep uint8, p *decode.Packet, at int64) {
 	t := f.tcp
 	d := &t.d[ep]
 	o := &p.TCP
-	d.mssOpt, d.wsOpt, d.sackOK, d.tsOK = o.MSS, o.WScale, o.SACKPermitted, o.HasTS
 	synack := o.Flags&decode.ACK != 0
-	if d.syn && o.Seq == d.isn {
+	switch {
+	case d.syn && (o.Seq == d.isn || d.knownISN(o.Seq)):
 		d.st.Retransmission.Packets++
 		d.st.Retransmission.Frames++
 		d.st.Retransmission.Timeout++
 		d.st.Retransmission.SYN++
-	} else if !d.syn {
+	case d.syn: // a SYN/ACK with a new ISN before any data (newConnection)
+		d.rebase(o.Seq)
+	default:
 		d.syn, d.isn = true, o.Seq
+		d.isns[0], d.nisn = o.Seq, 1
 		if !d.init {
 			d.start(o.Seq + 1)
 		}
 	}
-	if !synack {
+	d.mssOpt, d.wsOpt, d.sackOK, d.tsOK = o.MSS, o.WScale, o.SACKPermitted, o.HasTS
+	switch {
+	case t.handshake:
+	case !synack:
 		t.synAt = at
-	} else if t.synAckAt == 0 || t.synAckAt < t.synAt {
-		t.synAckAt = at
+	default:
+		if t.synAckAt == 0 || t.synAckAt < t.synAt {
+			t.synAckAt = at
+		}
+		t.lastSynAckAt = at
 	}
 }
 
@@ -381,32 +481,28 @@ func (t *tcpFlow) scale(ep uint8) int {
 	return int(d.wsOpt)
 }
 
-// mss is the payload size of a full segment from endpoint ep: the peer's
-// MSS option less the timestamp option when both sides use it, else the
-// largest ordinary segment seen.
-func (t *tcpFlow) mss(ep uint8) int {
+// optMSS is the payload size of a full segment from endpoint ep by the
+// peer's MSS option, less the timestamp option when both sides use it; 0
+// without the option.
+func (t *tcpFlow) optMSS(ep uint8) int {
 	d, r := &t.d[ep], &t.d[1-ep]
-	if r.mssOpt > 0 {
-		m := int(r.mssOpt)
-		if d.tsOK && r.tsOK {
-			m -= 12
-		}
-		return m
+	if r.mssOpt == 0 {
+		return 0
 	}
-	return d.maxSeg
+	m := int(r.mssOpt)
+	if d.tsOK && r.tsOK {
+		m -= 12
+	}
+	return max(m, 1)
 }
 
-// pathRTT is the whole round trip between the endpoints: the handshake's,
-// or the sum of the two directions' data round trips from the capture
-// point. 0 when unknown.
-func (t *tcpFlow) pathRTT() time.Duration {
-	if t.handshake {
-		return time.Duration(t.ackAt - t.synAt)
+// mss is the payload size of a full segment from endpoint ep: optMSS, or
+// without the option the largest ordinary segment seen.
+func (t *tcpFlow) mss(ep uint8) int {
+	if m := t.optMSS(ep); m > 0 {
+		return m
 	}
-	if t.d[0].st.RTT.Samples > 0 && t.d[1].st.RTT.Samples > 0 {
-		return t.d[0].st.RTT.Min + t.d[1].st.RTT.Min
-	}
-	return 0
+	return t.d[ep].maxSeg
 }
 
 // lossWindow is how soon after a duplicate ACK or SACK a retransmission
@@ -421,7 +517,7 @@ func (t *tcpFlow) lossWindow() int64 {
 }
 
 // ack processes what endpoint ep's packet says about the peer's data.
-func (f *flow) ack(ep uint8, p *decode.Packet, at int64) {
+func (f *flow) ack(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 	t := f.tcp
 	d, r := &t.d[ep], &t.d[1-ep]
 	o := &p.TCP
@@ -439,33 +535,33 @@ func (f *flow) ack(ep uint8, p *decode.Packet, at int64) {
 	if sc := t.scale(ep); sc >= 0 && !syn {
 		win = int64(o.Window) << sc
 	}
+	d.noteWindow(o.Window, win)
+	d.ackRaw, d.ackRawOK = o.Ack, true
 	if !r.init {
 		d.winRaw, d.win = o.Window, win
 		return
+	}
+	if !syn && r.syn && r.st.DataPackets == 0 && o.Ack-1 != r.isn && r.knownISN(o.Ack-1) {
+		r.rebase(o.Ack - 1) // the initiator took another of the responder's SYN/ACKs
 	}
 	ack := r.rel(o.Ack)
 	// The ACK of the SYN/ACK completes the handshake.
 	if !t.handshake && !syn && t.synAckAt != 0 && t.synAckAt >= t.synAt && r.syn && o.Ack == r.isn+1 {
 		t.handshake, t.ackAt = true, at
+		t.clientRTTOK = d.st.Retransmission.SYN == 0
+		t.serverRTTOK = r.st.Retransmission.SYN == 0
+	}
+	if r.pend != nil && ack >= r.pend.v && ack-r.pend.v <= t.holdJump(1-ep) {
+		f.decideData(1-ep, true) // the receiver acknowledged the peer's held segment
+	}
+	if !f.ackPlausible(a, ep, ack, at) {
+		d.winRaw, d.win = o.Window, win
+		return
 	}
 	pure := p.Payload == 0 && o.Flags&(decode.SYN|decode.FIN|decode.RST) == 0
 	switch {
 	case !d.ackSeen || ack > d.ack:
-		d.ackSeen, d.ack = true, ack
-		if len(r.holes) > 0 {
-			if b, _ := r.holes.below(ack); b > 0 {
-				r.notCaptured(b, t.mss(1-ep))
-			}
-		}
-		if ack > r.hi && ack-r.hi < preSpan {
-			r.notCaptured(ack-r.hi, t.mss(1-ep))
-			r.st.UniqueBytes += uint64(ack - r.hi)
-			r.hi, r.hiRaw = ack, o.Ack
-		}
-		if r.rttOn && ack >= r.rttEnd {
-			r.st.RTT.add(time.Duration(at - r.rttAt))
-			r.rttOn = false
-		}
+		f.acked(ep, ack, at)
 	case ack == d.ack && pure && o.Window == d.winRaw && r.hi > ack && o.NSACK == 0 || ack == d.ack && pure && o.NSACK > 0 && r.hi > ack:
 		d.st.DupACKs++
 		d.lossAt = at
@@ -473,6 +569,24 @@ func (f *flow) ack(ep uint8, p *decode.Packet, at int64) {
 	d.winRaw, d.win = o.Window, win
 	if o.NSACK > 0 {
 		f.sack(ep, p, ack, at)
+	}
+}
+
+// acked takes endpoint ep's cumulative acknowledgement up to ack at time
+// at: holes below it were received although not captured (yet), and the
+// segment being timed may be answered.
+func (f *flow) acked(ep uint8, ack, at int64) {
+	t := f.tcp
+	d, r := &t.d[ep], &t.d[1-ep]
+	d.ackSeen, d.ack, d.ackAt = true, ack, at
+	if len(r.holes) > 0 {
+		r.holes.dropPre(ack)
+		r.holes.ack(-preSpan, ack, at)
+		r.holes.trim(func(x hole) { r.giveUp(x, t.mss(1-ep)) })
+	}
+	if r.rttOn && ack >= r.rttEnd {
+		r.st.RTT.add(time.Duration(at - r.rttAt))
+		r.rttOn = false
 	}
 }
 
@@ -488,7 +602,7 @@ func (f *flow) sack(ep uint8, p *decode.Packet, ack, at int64) {
 	for i := range int(o.NSACK) {
 		b := o.SACK[i]
 		left, right := r.rel(b.Left), r.rel(b.Right)
-		if right <= left || right-left > preSpan {
+		if right <= left || right-left > t.plausible(1-ep) {
 			continue
 		}
 		if i == 0 {
@@ -506,35 +620,19 @@ func (f *flow) sack(ep uint8, p *decode.Packet, ack, at int64) {
 			}
 		}
 		d.lossAt = at
+		if r.pend != nil && left <= r.pend.v && r.pend.v < right {
+			f.decideData(1-ep, true) // the receiver holds the peer's held segment
+			left, right = r.rel(b.Left), r.rel(b.Right)
+		}
 		if d.nsack < len(d.sacks) {
 			d.sacks[d.nsack] = [2]int64{left, right}
 			d.nsack++
 		}
 		if len(r.holes) > 0 {
-			if b, _ := r.holes.fill(left, right); b > 0 {
-				r.notCaptured(b, t.mss(1-ep))
-				r.st.UniqueBytes += uint64(b)
-			}
+			r.holes.ack(left, right, at)
+			r.holes.trim(func(x hole) { r.giveUp(x, t.mss(1-ep)) })
 		}
 	}
-}
-
-// notCaptured counts data the receiver acknowledged that the capture never
-// saw.
-func (d *tcpDir) notCaptured(bytes int64, mss int) {
-	d.st.NotCapturedBytes += uint64(bytes)
-	d.st.NotCapturedSegments += segments(bytes, mss)
-}
-
-// segments is how many wire segments of at most mss bytes carry n bytes.
-func segments(n int64, mss int) uint64 {
-	if n <= 0 {
-		return 0
-	}
-	if mss <= 0 || n <= int64(mss) {
-		return 1
-	}
-	return uint64((n + int64(mss) - 1) / int64(mss))
 }
 
 // data processes the payload (and FIN) of endpoint ep's packet.
@@ -552,10 +650,14 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 	if plen > 0 {
 		st.DataPackets++
 		st.PayloadBytes += uint64(plen)
-		st.Segments += segments(plen, mss)
-		if mss > 0 && plen > int64(mss) || plen > maxJumbo {
+		// Without an MSS option only a frame above a jumbo frame's payload
+		// is known to be a super-segment; an ordinary frame raises the
+		// MSS inferred from the largest seen.
+		if opt := t.optMSS(ep); opt > 0 && plen > int64(opt) || plen > maxJumbo {
 			st.GSOFrames++
-		} else if plen <= maxJumbo {
+			st.Segments += segments(plen, mss)
+		} else {
+			st.Segments++
 			d.maxSeg = max(d.maxSeg, int(plen))
 		}
 		if st.FirstData.IsZero() {
@@ -567,17 +669,19 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 	if o.Flags&decode.SYN != 0 {
 		seq++ // data on a SYN (TCP Fast Open) starts after it
 	}
+	if d.syn && st.DataPackets <= 1 && seq-1 != d.isn && d.knownISN(seq-1) {
+		d.rebase(seq - 1) // the responder's data is in another of its SYN/ACKs' spaces
+	}
 	if !d.init {
 		d.start(seq)
 		t.midstream = !d.syn
-		d.holes.add(hole{s: -preSpan, e: 0, c: f.creatorOf(d, p, at), pre: true})
+		d.holes.add(hole{s: -preSpan, e: 0, c: f.creatorOf(d, p, at, 0), pre: true})
+	}
+	if !f.dataPlausible(a, ep, p, seq, n, at) {
+		return
 	}
 	s := d.rel(seq)
 	e := s + n
-	if s < d.hi-preSpan {
-		a.warn("seqjump", "a TCP segment's sequence number lies more than 1 GiB below the data already seen; it was ignored")
-		return
-	}
 	// Keep-alives repeat the byte before the next one; zero-window probes
 	// test a closed window. Neither is a retransmission.
 	if plen <= 1 && o.Flags&decode.FIN == 0 && s == d.hi-1 {
@@ -592,94 +696,54 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 		st.WindowProbes++
 	}
 	if s >= d.hi {
-		f.advance(ep, p, at, s, e)
-		d.tsID(p, true)
+		var c creator
+		if s > d.hi {
+			c = f.creatorOf(d, p, at, s-d.hi)
+		}
+		f.advance(ep, c, at, s, e)
+		d.tsID(stampOf(p), at, true)
 		return
 	}
 	top := min(e, d.hi)
 	f.below(ep, p, at, s, top, mss)
 	if e > d.hi {
-		st.UniqueBytes += uint64(e - d.hi)
+		d.credit(e-d.hi, at)
 		d.hi, d.hiRaw = e, d.hiRaw+uint32(e-d.hi)
 	}
 }
 
-// creatorOf describes packet p as the creator of a hole.
-func (f *flow) creatorOf(d *tcpDir, p *decode.Packet, at int64) creator {
-	c := creator{at: at, idx: d.w.n, size: int32(p.Payload)}
-	if p.TCP.HasTS {
-		c.ts, c.flags = p.TCP.TSval, c.flags|crTS
-	}
-	if p.Version == 4 {
-		c.id, c.flags = p.IPID, c.flags|crID
-	}
-	for i := p.NLayers - 1; i >= 0; i-- {
-		l := &p.Layers[i]
-		if !l.Kind.IsTunnel() {
-			continue
-		}
-		switch {
-		case l.HasSeq:
-			c.outer, c.flags = uint64(l.Seq), c.flags|crGRE
-		case l.HasIPID:
-			c.outer, c.flags = uint64(l.IPID), c.flags|crOutID
-		}
-		break
-	}
-	return c
-}
-
 // advance takes new data [s, e) at or above the highest sequence seen,
-// opening a hole when it jumps over data not yet seen.
-func (f *flow) advance(ep uint8, p *decode.Packet, at int64, s, e int64) {
+// opening a hole when it jumps over data not yet seen; c describes the
+// segment as the hole's creator (unused without a hole). Whatever of the hole the receiver
+// already acknowledged (an ACK captured before the data) is marked so:
+// unless it shows up late, the capture missed it.
+func (f *flow) advance(ep uint8, c creator, at int64, s, e int64) {
 	t := f.tcp
 	d, r := &t.d[ep], &t.d[1-ep]
 	st := &d.st
 	if s > d.hi {
-		if dropped, ok := d.holes.add(hole{s: d.hi, e: s, c: f.creatorOf(d, p, at)}); ok {
-			st.LostBytes += uint64(dropped.e - dropped.s)
-			st.LostSegments += segments(dropped.e-dropped.s, t.mss(ep))
+		if d.ncFrom > d.hi { // below it nothing is judged: an implausible ACK jump moved past it
+			d.holes.add(hole{s: d.hi, e: min(s, d.ncFrom), c: c, pre: true})
 		}
+		if lo := max(d.hi, d.ncFrom); s > lo {
+			d.holes.add(hole{s: lo, e: s, c: c})
+			if r.ackSeen && r.ack > lo {
+				d.holes.ack(lo, r.ack, r.ackAt)
+			}
+		}
+		d.holes.trim(func(x hole) { d.giveUp(x, t.mss(ep)) })
 	}
-	st.UniqueBytes += uint64(e - s)
+	d.credit(e-s, at)
 	d.hi, d.hiRaw = e, d.hiRaw+uint32(e-d.hi)
 	d.w.push(st.Reorder, s, false, 0)
-	if !d.rttOn {
+	// Karn: data the receiver already acknowledged (its ACK was captured
+	// first) gives no round-trip sample.
+	if !d.rttOn && !(r.ackSeen && r.ack >= e) {
 		d.rttOn, d.rttEnd, d.rttAt = true, e, at
 	}
 	if r.win > 0 && r.ackSeen && e-r.ack >= r.win {
 		st.WindowFull++
 	}
-}
-
-// tsID tracks the newest timestamp and, for new data, the IPv4 ID
-// progression that makes IDs usable as evidence.
-func (d *tcpDir) tsID(p *decode.Packet, fresh bool) {
-	if p.TCP.HasTS && (!d.tsSeen || int32(p.TCP.TSval-d.maxTS) > 0) {
-		d.tsSeen, d.maxTS = true, p.TCP.TSval
-	}
-	if p.Version != 4 {
-		return
-	}
-	if fresh && d.idSeen {
-		d.idPair++
-		if delta := int64(p.IPID - d.lastID); delta >= 1 && delta <= max(64, d.lastSegs+1) {
-			d.idGood++
-		}
-	}
-	if fresh || !d.idSeen || int16(p.IPID-d.lastID) > 0 {
-		d.idSeen, d.lastID = true, p.IPID
-	}
-	d.lastSegs = int64(segments(int64(p.Payload), 0))
-}
-
-// older says packet p was sent before the newest packet seen from this
-// endpoint: its timestamp or (reliable) IPv4 ID is behind.
-func (d *tcpDir) older(p *decode.Packet) bool {
-	if p.TCP.HasTS && d.tsSeen {
-		return int32(p.TCP.TSval-d.maxTS) < 0
-	}
-	return p.Version == 4 && d.idSeen && d.idReliable() && int16(p.IPID-d.lastID) < 0
 }
 
 // below judges data [s, top) below the highest sequence seen: a late
@@ -691,87 +755,55 @@ func (f *flow) below(ep uint8, p *decode.Packet, at int64, s, top int64, mss int
 	first, in := d.holes.overlap(s, top)
 	switch {
 	case in == 0:
-		if d.older(p) {
+		if d.older(p, at) {
 			f.lateCopy(ep, p, at, s, top)
 			return
 		}
-		f.retransmit(ep, p, at, s, top, mss, 0, nil)
-		d.tsID(p, false)
+		f.retransmit(ep, p, at, s, top, mss, 0, 0, nil)
+		d.tsID(stampOf(p), at, false)
 	case in == top-s:
 		c := d.holes[first].c
 		pre := d.holes[first].pre
-		late, by := f.judge(d, p, c, at)
-		f.decided(st, late, by)
-		filled, preFilled := d.holes.fill(s, top)
-		st.UniqueBytes += uint64(filled + preFilled)
+		late, by, ok := f.judge(d, p, c, at)
+		lost, acked, preFilled := d.holes.fill(s, top)
+		d.credit(lost+acked+preFilled, at)
+		if !ok {
+			st.Decided.Undecided++
+			d.tsID(stampOf(p), at, false)
+			return
+		}
+		decided(st, late, by)
 		if late {
 			f.lateOriginal(ep, p, at, s, top, c, pre)
 			return
 		}
-		f.retransmit(ep, p, at, s, top, mss, filled, &c)
-		d.tsID(p, false)
+		f.retransmit(ep, p, at, s, top, mss, lost, acked, &c)
+		d.tsID(stampOf(p), at, false)
 	default: // partly seen before, partly in holes: a repacketized retransmission
 		c := d.holes[first].c
-		filled, preFilled := d.holes.fill(s, top)
-		st.UniqueBytes += uint64(filled + preFilled)
-		f.retransmit(ep, p, at, s, top, mss, filled, &c)
-		d.tsID(p, false)
+		lost, acked, preFilled := d.holes.fill(s, top)
+		d.credit(lost+acked+preFilled, at)
+		f.retransmit(ep, p, at, s, top, mss, lost, acked, &c)
+		d.tsID(stampOf(p), at, false)
 	}
 }
 
-func (f *flow) decided(st *Direction, late bool, by evidence) {
+func decided(st *Direction, late bool, by evidence) {
 	x := &st.Decided
 	switch {
 	case late && by == byTSval:
 		x.ReorderedByTSval++
 	case late && by == byIPID:
 		x.ReorderedByIPID++
-	case late && by == byTiming:
-		x.ReorderedByTiming++
 	case late:
-		x.ReorderedByDupThresh++
+		x.ReorderedByTiming++
 	case by == byTSval:
 		x.RetransmittedByTSval++
 	case by == byIPID:
 		x.RetransmittedByIPID++
-	case by == byTiming:
-		x.RetransmittedByTiming++
 	default:
-		x.RetransmittedByDupThresh++
+		x.RetransmittedByTiming++
 	}
-}
-
-// judge decides whether a segment filling a hole is the late original or
-// a retransmission, comparing it with the hole's creator (the first packet
-// sent after the hole's data). The original was sent before the creator,
-// a retransmission after it:
-//  1. TCP timestamps: an older TSval than the creator's is the original, a
-//     newer one a retransmission (equal ticks say nothing);
-//  2. IPv4 IDs, when this endpoint's IDs go up by one per packet;
-//  3. timing: arriving sooner than half the round trip after the creator
-//     is too soon for any retransmission, later is treated as one;
-//  4. without a round trip, fewer than three packets late is reordering.
-func (f *flow) judge(d *tcpDir, p *decode.Packet, c creator, at int64) (bool, evidence) {
-	if p.TCP.HasTS && c.flags&crTS != 0 {
-		switch dt := int32(p.TCP.TSval - c.ts); {
-		case dt < 0:
-			return true, byTSval
-		case dt > 0:
-			return false, byTSval
-		}
-	}
-	if p.Version == 4 && c.flags&crID != 0 && d.idReliable() {
-		switch di := int16(p.IPID - c.id); {
-		case di < 0:
-			return true, byIPID
-		case di > 0:
-			return false, byIPID
-		}
-	}
-	if rtt := f.tcp.pathRTT(); rtt > 0 {
-		return at-c.at < int64(rtt/2), byTiming
-	}
-	return d.w.n-c.idx < dupThresh, byDupThresh
 }
 
 // lateOriginal records a reordered original segment.
@@ -849,9 +881,11 @@ func (f *flow) lateCopy(ep uint8, p *decode.Packet, at int64, s, top int64) {
 	d.spurious(rec, &d.st.Retransmission.ByLateOriginal)
 }
 
-// retransmit records a retransmission of [s, top). filled is how much of
-// it filled holes (the originals never seen); c is that hole's creator.
-func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, mss int, filled int64, c *creator) {
+// retransmit records a retransmission of [s, top). lost and acked are how
+// much of it filled holes whose original never appeared: unacknowledged
+// (lost before the capture point) or acknowledged by the receiver (the
+// capture missed the original); c is that hole's creator.
+func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, mss int, lost, acked int64, c *creator) {
 	t := f.tcp
 	d, r := &t.d[ep], &t.d[1-ep]
 	R := &d.st.Retransmission
@@ -875,14 +909,19 @@ func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, ms
 		R.Repeated += segs
 	}
 	rec := rtxRec{s: s, e: top, at: at, segs: segs}
-	if filled > 0 && c != nil {
+	if lost+acked > 0 && c != nil {
 		rec.filledHole, rec.c = true, *c
-		rec.lostBytes = uint64(filled)
-		rec.lostSegs = segments(filled, mss)
+		rec.lostBytes = uint64(lost)
+		rec.lostSegs = segments(lost, mss)
 		d.st.LostBytes += rec.lostBytes
 		d.st.LostSegments += rec.lostSegs
+		d.notCaptured(acked, mss)
 	}
-	x := l.add(rec, at-f.tcp.lossWindow(), f.tcp.rtxBudget)
+	// A D-SACK comes back one round trip after the retransmission passed
+	// the capture point: the loss window's 1.5 round trips, twice the
+	// longest data round trip seen (queues grow in a recovery), and at
+	// least dsackWait (a stalled receiver answers late).
+	x := l.add(rec, at-max(t.lossWindow(), 2*int64(d.st.RTT.Max), dsackWait), t.rtxBudget)
 	if r.ackSeen && r.ack >= top || r.sacked(s, top) {
 		d.spurious(x, &R.ByACK)
 	}
@@ -910,33 +949,28 @@ func (d *tcpDir) spurious(x *rtxRec, proof *uint64) {
 }
 
 // finalize moves what is still open into the counters: holes never filled
-// are lost, a window still closed counts until the flow's last packet, the
-// reorder window is flushed. It runs once, when the flow leaves the table.
+// are lost (or not captured when acknowledged), data acknowledged beyond
+// all seen is not captured, a window still closed counts until the flow's
+// last packet, the reorder window is flushed. It runs once, when the flow
+// leaves the table.
 func (f *flow) finalize() {
 	t := f.tcp
 	if t == nil || t.final {
 		return
 	}
 	t.final = true
+	for ep := range t.d {
+		t.d[ep].unconfirmed(t)
+	}
 	for ep := range uint8(2) {
 		d := &t.d[ep]
-		for _, h := range d.holes {
-			if !h.pre {
-				d.st.LostBytes += uint64(h.e - h.s)
-				d.st.LostSegments += segments(h.e-h.s, t.mss(ep))
-			}
-		}
+		f.settle(ep)
 		d.holes = nil
 		if d.zeroAt != 0 {
 			d.st.ZeroWindowTime += time.Duration(max(f.last-d.zeroAt, 0))
 			d.zeroAt = 0
 		}
-		if d.w.n > 0 {
-			if d.st.Reorder == nil {
-				d.st.Reorder = &Reorder{}
-			}
-			d.w.flush(d.st.Reorder)
-		}
+		d.flushReorder()
 		d.rtx = nil
 		d.st.MSS = t.mss(ep)
 		d.st.WindowScale = t.scale(ep)
@@ -945,6 +979,19 @@ func (f *flow) finalize() {
 		if !d.st.FirstData.IsZero() {
 			d.st.FirstData, d.st.LastData = d.st.FirstData.UTC(), d.st.LastData.UTC()
 		}
+		if d.progFirst != 0 {
+			d.st.DeliveredFirst, d.st.DeliveredLast = time.Unix(0, d.progFirst).UTC(), time.Unix(0, d.progLast).UTC()
+		}
+	}
+}
+
+// flushReorder ends the reorder window's stream into the counters.
+func (d *tcpDir) flushReorder() {
+	if d.w.n > 0 {
+		if d.st.Reorder == nil {
+			d.st.Reorder = &Reorder{}
+		}
+		d.w.flush(d.st.Reorder)
 	}
 }
 
@@ -964,6 +1011,17 @@ func (f *flow) packets() uint64 {
 	return f.tcp.d[0].st.Packets + f.tcp.d[1].st.Packets
 }
 
+// endpoint is key endpoint i of the flow as an address and port.
+func (f *flow) endpoint(i uint8) netip.AddrPort {
+	var ad netip.Addr
+	if f.key.ver == 4 {
+		ad = netip.AddrFrom4([4]byte(f.key.addr[i][:4]))
+	} else {
+		ad = netip.AddrFrom16(f.key.addr[i])
+	}
+	return netip.AddrPortFrom(ad, f.key.port[i])
+}
+
 // result builds the report of a finalized flow.
 func (f *flow) result() *Flow {
 	out := &Flow{Proto: "udp", Tunnel: -1}
@@ -971,18 +1029,12 @@ func (f *flow) result() *Flow {
 		out.Proto = "tcp"
 	}
 	c, s := f.client, 1-f.client
-	addrOf := func(i uint8) netip.AddrPort {
-		var ad netip.Addr
-		if f.key.ver == 4 {
-			ad = netip.AddrFrom4([4]byte(f.key.addr[i][:4]))
-		} else {
-			ad = netip.AddrFrom16(f.key.addr[i])
-		}
-		return netip.AddrPortFrom(ad, f.key.port[i])
-	}
-	out.Client, out.Server = addrOf(c), addrOf(s)
+	out.Client, out.Server = f.endpoint(c), f.endpoint(s)
 	out.First, out.Last = time.Unix(0, f.first).UTC(), time.Unix(0, f.last).UTC()
 	out.Encap = encapOf(f.node)
+	for _, n := range f.paths {
+		out.OtherEncaps = append(out.OtherEncaps, encapOf(n))
+	}
 	if tun := f.node.innerTunnel(); tun != nil {
 		out.Tunnel = tun.idx
 	}
@@ -997,9 +1049,15 @@ func (f *flow) result() *Flow {
 	out.Handshake = t.handshake
 	out.Midstream = t.midstream
 	if t.handshake {
-		out.HandshakeRTT = time.Duration(t.ackAt - t.synAt)
-		out.ClientRTT = time.Duration(t.synAckAt - t.synAt)
-		out.ServerRTT = time.Duration(t.ackAt - t.synAckAt)
+		if t.clientRTTOK {
+			out.ClientRTT = time.Duration(t.synAckAt - t.synAt)
+		}
+		if t.serverRTTOK {
+			out.ServerRTT = time.Duration(t.ackAt - t.synAckAt)
+		}
+		if t.clientRTTOK && t.serverRTTOK {
+			out.HandshakeRTT = time.Duration(t.ackAt - t.synAt)
+		}
 	}
 	for i, ep := range [2]uint8{c, s} {
 		out.Dir[i] = t.d[ep].st

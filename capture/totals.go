@@ -24,6 +24,7 @@ func (d *Direction) add(o *Direction) {
 	d.NotCapturedSegments += o.NotCapturedSegments
 	d.NotCapturedBytes += o.NotCapturedBytes
 	d.LateDuplicates += o.LateDuplicates
+	d.Anomalies += o.Anomalies
 	d.Decided.add(&o.Decided)
 	d.DupACKs += o.DupACKs
 	d.SACKPackets += o.SACKPackets
@@ -40,6 +41,10 @@ func (d *Direction) add(o *Direction) {
 	d.FirstData = earliest(d.FirstData, o.FirstData)
 	if o.LastData.After(d.LastData) {
 		d.LastData = o.LastData
+	}
+	d.DeliveredFirst = earliest(d.DeliveredFirst, o.DeliveredFirst)
+	if o.DeliveredLast.After(d.DeliveredLast) {
+		d.DeliveredLast = o.DeliveredLast
 	}
 }
 
@@ -73,11 +78,10 @@ func (x *Decisions) add(o *Decisions) {
 	x.ReorderedByTSval += o.ReorderedByTSval
 	x.ReorderedByIPID += o.ReorderedByIPID
 	x.ReorderedByTiming += o.ReorderedByTiming
-	x.ReorderedByDupThresh += o.ReorderedByDupThresh
 	x.RetransmittedByTSval += o.RetransmittedByTSval
 	x.RetransmittedByIPID += o.RetransmittedByIPID
 	x.RetransmittedByTiming += o.RetransmittedByTiming
-	x.RetransmittedByDupThresh += o.RetransmittedByDupThresh
+	x.Undecided += o.Undecided
 }
 
 func (r *RTT) merge(o *RTT) {

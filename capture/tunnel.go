@@ -200,6 +200,7 @@ func (s *SeqStats) add(o SeqStats) {
 	s.Lost += o.Lost
 	s.Replays += o.Replays
 	s.Duplicates += o.Duplicates
+	s.Anomalies += o.Anomalies
 	s.Reorder.add(&o.Reorder)
 }
 
@@ -223,7 +224,16 @@ type counterTrack struct {
 	rpos      uint8
 	lastAt    int64
 	finished  bool
+	// pend holds a counter that jumped ahead by more than maxCounterJump
+	// until the next packet says whether the counter went on from there.
+	pend   bool
+	pendV  int64
+	pendAt int64
 }
+
+// maxCounterJump is the longest forward jump of a tunnel counter counted
+// as lost packets without confirmation: a million packets.
+const maxCounterJump = 1 << 20
 
 // unwrap32 extends a 32-bit sequence number next to the highest seen.
 func (c *counterTrack) unwrap32(v uint32) int64 {
@@ -251,11 +261,28 @@ func (c *counterTrack) add(v int64, at int64, size int) {
 		c.w.push(&c.st.Reorder, v, false, 0)
 		return
 	}
+	if c.pend {
+		// The counter went on from the jump: a new start, the packets in
+		// between not judged; or from the old place: the jump stood alone.
+		// Either is an anomaly.
+		c.pend = false
+		c.st.Anomalies++
+		if abs64(v-c.pendV) < abs64(v-c.hi) {
+			c.hi = c.pendV + 1
+			c.raw = uint32(c.pendV)
+			c.st.Packets++
+			c.remember(c.pendV, c.pendAt)
+			c.w.push(&c.st.Reorder, c.pendV, false, 0)
+		}
+	}
+	if v-c.hi > maxCounterJump {
+		c.pend, c.pendV, c.pendAt = true, v, at
+		return
+	}
 	if v >= c.hi {
 		if v > c.hi {
-			if dropped, ok := c.holes.add(hole{s: c.hi, e: v, c: cr}); ok {
-				c.st.Lost += uint64(dropped.e - dropped.s)
-			}
+			c.holes.add(hole{s: c.hi, e: v, c: cr})
+			c.holes.trim(func(x hole) { c.st.Lost += uint64(x.e - x.s) })
 		}
 		c.hi = v + 1
 		c.raw = uint32(v)
@@ -294,6 +321,9 @@ func (c *counterTrack) finish() SeqStats {
 		return SeqStats{}
 	}
 	c.finished = true
+	if c.pend {
+		c.st.Anomalies++
+	}
 	for _, h := range c.holes {
 		if !h.pre {
 			c.st.Lost += uint64(h.e - h.s)

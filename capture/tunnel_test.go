@@ -185,3 +185,42 @@ func TestOuterOrderAttribution(t *testing.T) {
 		})
 	}
 }
+
+// A tunnel counter that jumps ahead by more than a million stands alone
+// (a damaged packet: left out) or goes on from there (counted from the new
+// place); either is an anomaly, never a trillion lost packets.
+func TestTunnelCounterJumps(t *testing.T) {
+	a, b := netip.MustParseAddr("198.18.20.1"), netip.MustParseAddr("198.18.20.2")
+	for _, tc := range []struct {
+		name     string
+		counters func(i uint64) []uint64
+		packets  uint64
+	}{
+		{"lone jump", func(i uint64) []uint64 {
+			if i == 50 {
+				return []uint64{i, 1 << 40}
+			}
+			return []uint64{i}
+		}, 100},
+		{"goes on from the jump", func(i uint64) []uint64 {
+			if i >= 50 {
+				return []uint64{5_000_000_000 + i}
+			}
+			return []uint64{i}
+		}, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := ct.NewGen(t, layers.LinkTypeEthernet)
+			for i := range uint64(100) {
+				for _, c := range tc.counters(i) {
+					g.Add(ct.Frame{At: time.Duration(i) * time.Millisecond, Src: a, Dst: b, SPort: 43000, DPort: 51820, UDP: true,
+						UDPPayload: wgData(0xabcd, c, 100), WS: -1})
+				}
+			}
+			res := analyzeBytes(t, g.Pcap(), Options{})
+			if s := res.Tunnels[0].Dir[0].Seq; s == nil || s.Lost != 0 || s.Anomalies != 1 || s.Packets != tc.packets {
+				t.Errorf("counters %+v, want 0 lost, 1 anomaly, %d packets", s, tc.packets)
+			}
+		})
+	}
+}

@@ -2,9 +2,12 @@ package diagnose
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/netdx/netdx/probes"
+	"github.com/netdx/netdx/report"
 )
 
 // Path loss: where loss really begins, which hops merely rate-limit the
@@ -17,24 +20,30 @@ func init() {
 		Explanation: "Probes stop getting through from one hop onwards: that hop and every hop after it, the destination included, " +
 			"lose a similar share of probes. Loss that persists to the end of the path is real forwarding loss; it begins on the link " +
 			"between the last clean hop and the first lossy one, or inside the first lossy router.",
-		Thresholds: "The destination lost at least one probe, and every answering hop from the onset to the destination lost at least " +
-			"the destination's share minus two standard errors. Critical at 5% or more with at least 3 lost probes, warning below.",
+		Thresholds: "Loss counts only probes sent within the answering router's or host's ICMP rate limit. The destination lost at " +
+			"least one such probe; the onset is the first hop from which a loss significantly above zero persists to the destination " +
+			"(95%, one-sided), the clean side the nearest earlier hop losing significantly less. Critical at 5% or more with at " +
+			"least 3 lost probes, warning below.",
 		Remediation: "Show the finding to whoever runs the link between the two named hops (your provider when the onset is beyond " +
-			"your edge). Confirm with a longer run (-c 200) and with another protocol (--udp, --tcp) to rule out a filter on one protocol.",
+			"your edge). Without -c, netdx trace --report goes on probing until it places the onset on one link (at most 20 s); " +
+			"confirm with another protocol (--udp, --tcp) to rule out a filter on one protocol.",
 		Evidence:   []string{"destination loss", "loss at the hop before the onset", "loss at the onset hop", "95% confidence interval"},
 		References: []string{"https://www.nanog.org/meetings/nanog47/presentations/Sunday/RAS_Traceroute_N47_Sun.pdf"},
 	})
 	register(Rule{Name: "ICMP rate limiting at hops", Source: SourcePath, Layer: LayerPath, Check: checkRateLimited}, Entry{
-		ID: "path.icmp_rate_limited", Title: "A hop rate-limits or de-prioritises ICMP: not packet loss",
+		ID: "path.icmp_rate_limited", Title: "Hops rate-limit or de-prioritise ICMP: not packet loss",
 		Source: SourcePath, Layer: LayerPath, Severity: Info,
-		Explanation: "A router on the path did not answer some probes, yet deeper hops answered in those same rounds and lose less. " +
-			"The probes went through; only the router's own ICMP time-exceeded answers were missing. Routers generate ICMP in their " +
-			"control plane, which limits its rate (Linux: net.ipv4.icmp_ratelimit, one per second per destination after a burst " +
-			"of six) and answers last when busy. This is not packet loss and not a fault: do not file a ticket against it.",
-		Thresholds: "An intermediate hop lost more than the deeper hops by more than chance allows, and at least one of its lost " +
-			"probes was followed by an answer from a deeper hop in the same round.",
-		Remediation: "Nothing to fix. Judge the path by the destination's loss. A slower interval (-i 1s) avoids the rate limit.",
-		Evidence:    []string{"loss at the hop", "lowest loss of any deeper hop", "lost probes with a deeper answer"},
+		Explanation: "Routers (and hosts, for the ICMP errors that answer UDP probes) limit the ICMP they send: Linux allows a " +
+			"burst of six per prober address, then one per net.ipv4.icmp_ratelimit (1 s; IPv6 net.ipv6.icmp.ratelimit, 100 ms " +
+			"since Linux 6.18). A probe that finds the budget spent gets no answer although the packet went through. netdx fits " +
+			"each responder's budget to the probes it answered, paces its probes within it, and never counts a probe the budget " +
+			"explains as loss. A router that answers last when busy also leaves probes unanswered that deeper hops answer. " +
+			"Neither is packet loss nor a fault: do not file a ticket against it.",
+		Thresholds: "A responder's fitted budget explains at least one unanswered probe, or an intermediate hop lost more than the " +
+			"deeper hops by more than chance allows with at least one lost probe followed by a deeper answer in the same round. " +
+			"One finding per trace lists every such hop.",
+		Remediation: "Nothing to fix. Judge the path by the destination's loss and the LOSS% column, which leaves rate-limited probes out.",
+		Evidence:    []string{"hops and their answer rate", "probes the budget explains", "loss at the hop against the deeper hops"},
 	})
 	register(Rule{Name: "silent hops", Source: SourcePath, Layer: LayerPath, Check: checkSilentHops}, Entry{
 		ID: "path.silent_hop", Title: "A hop never answers, but the path continues",
@@ -56,10 +65,9 @@ func checkForwardingLoss(in *Input) Outcome {
 			continue
 		}
 		dest := tr.Hops[len(tr.Hops)-1]
-		lost := dest.Sent - dest.Recv
-		if lost == 0 {
-			_, hi := wilson(0, dest.Sent)
-			details = append(details, fmt.Sprintf("destination answered %d of %d (loss below %.0f%% at 95%% confidence)", dest.Recv, dest.Sent, hi))
+		if dest.Lost() == 0 {
+			_, hi := wilson(0, dest.Measured())
+			details = append(details, fmt.Sprintf("destination answered %d of %d probes within its ICMP budget (loss below %.0f%% at 95%% confidence)", dest.Recv, dest.Measured(), hi))
 			continue
 		}
 		if f, ok := forwardingLoss(tr); ok {
@@ -72,88 +80,54 @@ func checkForwardingLoss(in *Input) Outcome {
 	return out
 }
 
-// lossOnset places where forwarding loss begins on a trace that reached
-// its destination: onset is the index in tr.Hops of the first hop from
-// which a significant loss persists, prev the nearest earlier hop that
-// loses significantly less (-1 when the loss begins at the first hop).
-// onset is -1 when the probes cannot place the loss. The loss that
-// persists from a hop on is the least loss of it and every answering hop
-// after it (a rate-limited hop loses more than what persists); it can only
-// grow along the path.
+// lossOnset is the trace's loss onset (probes.LocateOnset) as indexes in
+// tr.Hops: onset the first lossy hop, prev the last clean one (-1 when the
+// loss begins at the first hop); onset is -1 when the probes cannot place
+// the loss.
 func lossOnset(tr *probes.Trace) (onset, prev int) {
-	hops := tr.Hops
-	idx := answering(tr)
-	// persist[k] is the hop holding the least loss from idx[k] on.
-	persist := make([]probes.Hop, len(idx))
-	for k := len(idx) - 1; k >= 0; k-- {
-		persist[k] = hops[idx[k]]
-		if k+1 < len(idx) && lossFrac(persist[k+1]) <= lossFrac(persist[k]) {
-			persist[k] = persist[k+1]
-		}
-	}
-	// The first hop from which a significant loss persists.
-	first := -1
-	for k := range idx {
-		zero := probes.Hop{Sent: persist[k].Sent, Recv: persist[k].Sent}
-		if lossZ(persist[k], zero) >= zSignificant {
-			first = k
-			break
-		}
-	}
 	onset, prev = -1, -1
-	if first < 0 {
-		return onset, prev
-	}
-	// A hop that loses clearly more than what persists also rate-limits:
-	// it cannot tell whether the loss begins before or after it, so the
-	// onset moves past it.
-	end := first
-	for end+1 < len(idx) && lossZ(hops[idx[end]], persist[first]) >= zStrong {
-		end++
-	}
-	onset = idx[end]
-	// The clean side: the nearest earlier hop losing significantly less
-	// than what persists.
-	for j := first - 1; j >= 0; j-- {
-		if lossZ(persist[first], hops[idx[j]]) >= zSignificant {
-			prev = idx[j]
-			break
+	for i, h := range tr.Hops {
+		switch h.TTL {
+		case tr.Onset.TTL:
+			onset = i
+		case tr.Onset.CleanTTL:
+			prev = i
 		}
 	}
-	if prev < 0 && hops[idx[0]].TTL != tr.Config.FirstTTL {
-		return -1, -1 // the first hops never answered: cannot place it
+	if onset < 0 {
+		prev = -1
 	}
 	return onset, prev
 }
 
 // forwardingLoss describes the loss of a trace that reached its
-// destination and where it begins (lossOnset): loss begins at the first
-// hop where the persisting loss is significantly above the previous
-// answering hop's (or above zero at the first hop). When no step is
-// significant, the probes cannot place it.
+// destination and where it begins (probes.LocateOnset), and how long the
+// trace took to place it.
 func forwardingLoss(tr *probes.Trace) (Finding, bool) {
 	hops := tr.Hops
 	dest := hops[len(hops)-1]
 	ld := lossFrac(dest)
 	onset, prev := lossOnset(tr)
-	lost := dest.Sent - dest.Recv
-	lo, hi := wilson(lost, dest.Sent)
+	lost := dest.Lost()
+	lo, hi := wilson(lost, dest.Measured())
 	if onset < 0 {
 		f := Finding{
 			ID:      "path.forwarding_loss",
 			Subject: traceSubject(tr),
 			Summary: fmt.Sprintf("The destination lost %d of %d probes (%.0f%%; 95%% interval %.0f–%.0f%%), but no hop before it loses significantly less, so these probes cannot place where the loss begins.",
-				lost, dest.Sent, 100*ld, lo, hi),
+				lost, dest.Measured(), 100*ld, lo, hi),
 			Evidence: []Evidence{
 				Num("destination.loss", 100*ld, "percent"),
 				Num("destination.lost", float64(lost), "probes"),
-				Num("destination.sent", float64(dest.Sent), "probes"),
+				Num("destination.sent", float64(dest.Measured()), "probes"),
 			},
-			Fix:      []string{fmt.Sprintf("Run longer to localise it: netdx trace -c 200 %s", tr.Config.Target)},
+			Fix:      []string{placeFix(tr)},
 			Severity: Warning,
 		}
-		if n := sampleNote(dest.Sent); n != "" {
-			f.Notes = append(f.Notes, n)
+		for _, n := range []string{localiseNote(tr), echoNote(tr)} {
+			if n != "" {
+				f.Notes = append(f.Notes, n)
+			}
 		}
 		return f, true
 	}
@@ -166,26 +140,29 @@ func forwardingLoss(tr *probes.Trace) (Finding, bool) {
 		ID:      "path.forwarding_loss",
 		Subject: traceSubject(tr),
 		Summary: fmt.Sprintf("Forwarding loss begins %s: %d of %d probes to the destination were lost (%.0f%%; 95%% interval %.0f–%.0f%%), and every answering hop from %d on loses as much.",
-			where, lost, dest.Sent, 100*ld, lo, hi, at.TTL),
+			where, lost, dest.Measured(), 100*ld, lo, hi, at.TTL),
 		Evidence: []Evidence{
 			Num("destination.loss", 100*ld, "percent"),
 			Num("destination.lost", float64(lost), "probes"),
-			Num("destination.sent", float64(dest.Sent), "probes"),
+			Num("destination.sent", float64(dest.Measured()), "probes"),
 			Num("destination.loss_ci95_low", lo, "percent"),
 			Num("destination.loss_ci95_high", hi, "percent"),
 			Num(fmt.Sprintf("hop%d.loss", at.TTL), at.LossPct(), "percent"),
 		},
 		Fix: []string{
 			fmt.Sprintf("Report loss %s to its operator, with this trace (netdx trace --json) as evidence.", where),
-			fmt.Sprintf("Confirm with more samples: netdx trace -c 200 %s", tr.Config.Target),
 			fmt.Sprintf("Rule out a per-protocol filter: netdx trace --tcp --port 443 %s", tr.Config.Target),
 		},
 	}
 	if prev >= 0 {
 		f.Evidence = append(f.Evidence, Num(fmt.Sprintf("hop%d.loss", hops[prev].TTL), hops[prev].LossPct(), "percent"))
 	}
+	if c := tr.Onset.Confidence; c > 0 {
+		f.Evidence = append(f.Evidence, Num("onset.confidence", report.Round(100*c, 3), "percent"))
+	}
 	if gap := at.TTL - hops[max(prev, 0)].TTL; prev >= 0 && gap > 1 {
-		f.Notes = append(f.Notes, fmt.Sprintf("The %d hop(s) in between answer too rarely or rate-limit, so the loss cannot be placed more precisely.", gap-1))
+		f.Notes = append(f.Notes, fmt.Sprintf("The %d hop(s) in between answer too rarely or rate-limit, so the loss cannot be placed more precisely yet.", gap-1))
+		f.Fix = append(f.Fix, placeFix(tr))
 	}
 	// Evidence from rounds: in how many rounds was everything from the
 	// onset on lost together (an outage) rather than scattered?
@@ -199,66 +176,215 @@ func forwardingLoss(tr *probes.Trace) (Finding, bool) {
 	if ld < 0.05 || lost < 3 {
 		f.Severity = Warning
 	}
-	if n := sampleNote(dest.Sent); n != "" {
+	if n := localiseNote(tr); n != "" {
 		f.Notes = append(f.Notes, n)
 	}
-	if tr.Config.Method == probes.UDP {
-		f.Notes = append(f.Notes, "UDP probes are answered by ICMP port-unreachable, which the destination itself rate-limits; confirm with --icmp or --tcp before blaming the path.")
+	if n := echoNote(tr); n != "" {
+		f.Notes = append(f.Notes, n)
 	}
 	return f, true
+}
+
+// echoNote says what the echo witnesses to the hops' own addresses saw.
+func echoNote(tr *probes.Trace) string {
+	var parts []string
+	for _, h := range tr.Hops {
+		if e := h.Echo; e.Sent > 0 {
+			parts = append(parts, fmt.Sprintf("hop %d %d of %d", h.TTL, e.Recv, e.Sent-e.Limited))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Second witness: echo requests to the hops' own addresses, which cross the same links, were answered " + strings.Join(parts, ", ") + "."
+}
+
+// localiseNote says how long placing the loss took and how sure it is,
+// or that the trace did not go on to place it.
+func localiseNote(tr *probes.Trace) string {
+	o, l := tr.Onset, tr.Localised
+	switch {
+	case o.Placed && l.Took > 0:
+		return fmt.Sprintf("Placed on one link after %.1f s of probing (%.1f s past the planned rounds' end), at %.1f%% confidence.",
+			l.Took.Seconds(), (l.Took - plannedEnd(tr)).Seconds(), 100*o.Confidence)
+	case o.Placed:
+		return fmt.Sprintf("Placed on one link by the planned rounds, at %.1f%% confidence.", 100*o.Confidence)
+	case l.Extended:
+		return fmt.Sprintf("The trace went on probing to place the loss (%.0f s in all, %.0f s allowed) and could not place it on one link.",
+			tr.Ended.Sub(tr.Started).Seconds(), l.Limit.Seconds())
+	}
+	return ""
+}
+
+// plannedEnd is a rough time the planned rounds took: the trace's length
+// when it did not go on.
+func plannedEnd(tr *probes.Trace) time.Duration {
+	if !tr.Localised.Extended {
+		return tr.Ended.Sub(tr.Started)
+	}
+	var last time.Time
+	for _, p := range tr.Probes {
+		if p.Round < tr.Config.Count && p.Sent.After(last) {
+			last = p.Sent
+		}
+	}
+	if last.IsZero() {
+		return 0
+	}
+	return last.Sub(tr.Started)
+}
+
+// placeFix says what would place the loss: more probes at the hops around
+// the onset, at the pace their ICMP budgets allow.
+func placeFix(tr *probes.Trace) string {
+	more := tr.Onset.MoreProbes
+	if more <= 0 {
+		more = 50
+	}
+	rate := 0.0 // the slowest budget of the path, answers per second
+	for _, h := range tr.Hops {
+		for _, r := range h.Responders {
+			if pr := r.Budget.PerSecond(); pr > 0 && (rate == 0 || pr < rate) {
+				rate = pr
+			}
+		}
+	}
+	count := tr.Rounds + more
+	if rate == 0 {
+		return fmt.Sprintf("About %d more probes per hop would place it: netdx trace --report -c %d %s", more, count, tr.Config.Target)
+	}
+	secs := float64(more) / rate
+	return fmt.Sprintf("About %d more probes per hop would place it, about %.0f s at the slowest hop's ICMP rate limit (%.1f answers/s): netdx trace --report -c %d --timeout %.0fs %s",
+		more, secs, rate, count, secs+tr.Ended.Sub(tr.Started).Seconds()+10, tr.Config.Target)
 }
 
 func checkRateLimited(in *Input) Outcome {
 	var out Outcome
 	n := 0
 	for _, tr := range in.Traces {
-		idx := answering(tr)
-		for k, i := range idx {
-			h := tr.Hops[i]
-			if h.Dest || h.Recv == h.Sent || k == len(idx)-1 {
-				continue
+		var names, words []string
+		var ev []Evidence
+		explained, excess, excessLost := 0, 0, 0
+		for _, h := range limitingHops(tr, &n) {
+			names = append(names, hopName(h.hop))
+			explained += h.hop.Limited
+			if h.excess {
+				excess++
+				excessLost += h.hop.Lost()
 			}
-			n++
-			// The least loss of any deeper answering hop.
-			minDeeper, minN, least := 1.0, 0, h
-			for _, j := range idx[k+1:] {
-				if l := lossFrac(tr.Hops[j]); l <= minDeeper {
-					minDeeper, minN, least = l, tr.Hops[j].Sent, tr.Hops[j]
-				}
+			ev = append(ev, Num(fmt.Sprintf("hop%d.rate_limited", h.hop.TTL), float64(h.hop.Limited), "probes"),
+				Num(fmt.Sprintf("hop%d.loss", h.hop.TTL), h.hop.LossPct(), "percent"))
+			if b := budgetOf(h.hop); !b.Free() {
+				ev = append(ev, Num(fmt.Sprintf("hop%d.icmp_answers_per_s", h.hop.TTL), report.Round(b.PerSecond(), 3), "per second"))
+				words = append(words, fmt.Sprintf("hop %d %s", h.hop.TTL, BudgetText(b)))
 			}
-			lh := lossFrac(h)
-			notForward := (h.Sent - h.Recv) - h.ForwardLost
-			// Rate limiting needs a lost probe that demonstrably went
-			// on, and more loss than the deeper hops by more than
-			// chance (any at all when they lost nothing).
-			excess := lh - minDeeper
-			if notForward < 1 || excess <= 0 || (minDeeper > 0 && excess < lossMargin(lh, h.Sent, minDeeper, minN)) {
-				continue
-			}
-			f := Finding{
-				ID:      "path.icmp_rate_limited",
-				Subject: fmt.Sprintf("%s, %s", traceSubject(tr), hopName(h)),
-				Summary: fmt.Sprintf("%s left %.0f%% of probes unanswered, but deeper hops lose at most %.0f%%: the router rate-limits or de-prioritises the ICMP it sends. This is not packet loss; do not file a ticket against it.",
-					hopName(h), 100*lh, 100*minDeeper),
-				Evidence: []Evidence{
-					Num(fmt.Sprintf("hop%d.loss", h.TTL), 100*lh, "percent"),
-					Num("deeper_hops.min_loss", 100*minDeeper, "percent"),
-					Num(fmt.Sprintf("hop%d.lost_with_deeper_answer", h.TTL), float64(notForward), "probes"),
-				},
-			}
-			f.Notes = append(f.Notes, fmt.Sprintf("%d of its lost probes were followed by an answer from a deeper hop in the same round: those packets went through.", notForward))
-			if lossZ(h, least) < zSignificant {
-				f.Notes = append(f.Notes, fmt.Sprintf("With %d probes the loss difference alone is not statistically significant; the rounds above are the evidence. A longer run (-c 100) settles it.", h.Sent))
-			}
-			out.Findings = append(out.Findings, f)
 		}
+		if len(names) == 0 {
+			continue
+		}
+		f := Finding{
+			ID:       "path.icmp_rate_limited",
+			Subject:  traceSubject(tr),
+			Evidence: ev,
+		}
+		switch {
+		case excess == 0:
+			verb := "rate-limit the ICMP they send"
+			if len(names) == 1 {
+				verb = "rate-limits the ICMP it sends"
+			}
+			f.Summary = fmt.Sprintf("%s %s: %d unanswered probe(s) are explained by the limit and not counted as loss.", joinAnd(names), verb, explained)
+		case explained == 0:
+			verb := "answer fewer probes than the hops after them: they rate-limit or de-prioritise the ICMP they send"
+			if len(names) == 1 {
+				verb = "answers fewer probes than the hops after it: it rate-limits or de-prioritises the ICMP it sends"
+			}
+			f.Summary = fmt.Sprintf("%s %s (%d probe(s) unanswered that went through).", joinAnd(names), verb, excessLost)
+		default:
+			f.Summary = fmt.Sprintf("%s rate-limit or de-prioritise the ICMP they send: %d unanswered probe(s) are explained by a fitted rate limit and %d by answering less than the hops after.",
+				joinAnd(names), explained, excessLost)
+		}
+		f.Summary += " This is not packet loss; do not file a ticket against it."
+		if len(words) > 0 {
+			f.Notes = append(f.Notes, "Fitted limits: "+strings.Join(words, "; ")+".")
+		}
+		if excess > 0 {
+			f.Notes = append(f.Notes, fmt.Sprintf("%d of these hop(s) also left probes unanswered that deeper hops answered in the same round, more than the deeper hops lose: the router answers last when busy.", excess))
+		}
+		out.Findings = append(out.Findings, f)
 	}
 	if len(out.Findings) == 0 {
-		out.Detail = fmt.Sprintf("%d intermediate hop(s) with unanswered probes; none lose more than the hops after them", n)
+		out.Detail = fmt.Sprintf("%d intermediate hop(s) with unanswered probes; none rate-limited or losing more than the hops after them", n)
 	}
 	return out
 }
 
+// limitingHop is a hop that rate-limits its answers: by a fitted budget,
+// or by losing more than the hops after it (excess).
+type limitingHop struct {
+	hop    probes.Hop
+	excess bool
+}
+
+// limitingHops lists the trace's hops whose fitted budget explains an
+// unanswered probe, or (intermediate hops) that lose more than every
+// deeper answering hop by more than chance allows, with at least one lost
+// probe followed by a deeper answer in its round. n counts the
+// intermediate hops with unanswered probes.
+func limitingHops(tr *probes.Trace, n *int) []limitingHop {
+	var out []limitingHop
+	idx := answering(tr)
+	for k, i := range idx {
+		h := tr.Hops[i]
+		if h.Recv == h.Sent {
+			continue
+		}
+		if !h.Dest && k < len(idx)-1 {
+			*n++
+		}
+		excess := false
+		if !h.Dest && k < len(idx)-1 && h.Lost() > 0 {
+			minDeeper, minN := 1.0, 0
+			for _, j := range idx[k+1:] {
+				if l := lossFrac(tr.Hops[j]); l <= minDeeper {
+					minDeeper, minN = l, tr.Hops[j].Measured()
+				}
+			}
+			lh := lossFrac(h)
+			notForward := h.Lost() - h.ForwardLost
+			d := lh - minDeeper
+			excess = notForward >= 1 && d > 0 && (minDeeper == 0 || d >= lossMargin(lh, h.Measured(), minDeeper, minN))
+		}
+		if h.Limited > 0 || excess {
+			out = append(out, limitingHop{h, excess})
+		}
+	}
+	return out
+}
+
+// budgetOf is the fitted budget of the hop's main responder.
+func budgetOf(h probes.Hop) probes.Budget {
+	if len(h.Responders) == 0 {
+		return probes.Budget{}
+	}
+	return h.Responders[0].Budget
+}
+
+// BudgetText describes an ICMP budget in words: "answers 1.0/s after a
+// burst of 6".
+func BudgetText(b probes.Budget) string {
+	return fmt.Sprintf("answers %s/s after a burst of %d", strconv.FormatFloat(b.PerSecond(), 'f', -1, 64), b.Burst)
+}
+
+func joinAnd(xs []string) string {
+	switch len(xs) {
+	case 0:
+		return ""
+	case 1:
+		return xs[0]
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " and " + xs[len(xs)-1]
+}
 func checkSilentHops(in *Input) Outcome {
 	var out Outcome
 	for _, tr := range in.Traces {

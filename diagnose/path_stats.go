@@ -38,34 +38,7 @@ func lossMargin(p1 float64, n1 int, p2 float64, n2 int) float64 {
 	return 2 * math.Sqrt(v(p1, n1)+v(p2, n2))
 }
 
-// lossZ is the pooled two-proportion z statistic for "hop a loses more
-// than hop b"; 1.645 or more is significant at 95% (one-sided).
-func lossZ(a, b probes.Hop) float64 {
-	ka, kb := a.Sent-a.Recv, b.Sent-b.Recv
-	if a.Sent == 0 || b.Sent == 0 {
-		return 0
-	}
-	p := float64(ka+kb) / float64(a.Sent+b.Sent)
-	se := math.Sqrt(p * (1 - p) * (1/float64(a.Sent) + 1/float64(b.Sent)))
-	if se == 0 {
-		return 0
-	}
-	return (lossFrac(a) - lossFrac(b)) / se
-}
-
-// One-sided thresholds of lossZ: 95% for "loses more", 99.5% where a
-// chance difference would mislead (moving a loss onset past a hop).
-const (
-	zSignificant = 1.645
-	zStrong      = 2.576
-)
-
-func lossFrac(h probes.Hop) float64 {
-	if h.Sent == 0 {
-		return 0
-	}
-	return float64(h.Sent-h.Recv) / float64(h.Sent)
-}
+func lossFrac(h probes.Hop) float64 { return h.LossPct() / 100 }
 
 // hopName is "hop 3 (198.18.3.2)", with every responder of an ECMP hop.
 func hopName(h probes.Hop) string {

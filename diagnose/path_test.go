@@ -66,7 +66,7 @@ func TestPathRulesClean(t *testing.T) {
 func TestPathRulesRateLimit(t *testing.T) {
 	fs := findingsOf(t, traceScenario(t, "rate_limited", 30))
 	f := only(t, fs, "path.icmp_rate_limited")
-	if !strings.Contains(f.Subject, "hop 2 (198.18.2.2)") || !strings.Contains(f.Summary, "not packet loss") {
+	if !strings.Contains(f.Summary, "hop 2 (198.18.2.2)") || !strings.Contains(f.Summary, "not packet loss") {
 		t.Errorf("finding %+v", f)
 	}
 	if f.Severity != Info {

@@ -163,3 +163,68 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestEnginePacedDefaultRouters: routers that answer like Linux at its
+// defaults (six, then one a second). Paced, every probe they leave
+// unanswered is explained by their fitted budget and none is loss.
+func TestEnginePacedDefaultRouters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: paces in real time (about 3 s)")
+	}
+	s := scenario(t, "default_routers")
+	nw := probestest.New(s)
+	cfg := probes.Config{Target: s.Target, Count: 10, Timeout: 200 * time.Millisecond, MaxTTL: 8}
+	tr, err := (&probes.Tracer{Net: nw}).Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.Paced || tr.Rounds != 10 || len(tr.Hops) != 4 {
+		t.Fatalf("paced %v rounds %d hops %d\n%s", tr.Paced, tr.Rounds, len(tr.Hops), hopList(tr))
+	}
+	for _, h := range tr.Hops {
+		if h.Lost() != 0 || h.Sent != 10 {
+			t.Errorf("hop %d: %d lost of %d, %d rate-limited\n%s", h.TTL, h.Lost(), h.Sent, h.Limited, hopList(tr))
+		}
+		if !h.Dest && h.Responders[0].Budget != probes.LinuxBudget {
+			t.Errorf("hop %d: fitted %+v, want Linux's", h.TTL, h.Responders[0].Budget)
+		}
+	}
+	// Within the budget, the routers answer at least the burst and one a
+	// second after it: no more than one probe each goes unanswered (the
+	// one that confirms the limit).
+	for _, h := range tr.Hops[:3] {
+		if h.Limited > 1 {
+			t.Errorf("hop %d: %d probes over budget, want at most 1", h.TTL, h.Limited)
+		}
+	}
+}
+
+// TestEngineLocalises: 25% of what hop 2 forwards is lost, every router
+// limits its answers like Linux. After its ten rounds the trace goes on,
+// with echo witnesses to the hops' addresses, until the onset is one link.
+func TestEngineLocalises(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: paces in real time (several seconds)")
+	}
+	s := scenario(t, "default_routers_loss")
+	cfg := probes.Config{Target: s.Target, Count: 10, Timeout: 200 * time.Millisecond, MaxTTL: 8, Localise: 20 * time.Second}
+	tr, err := (&probes.Tracer{Net: probestest.New(s)}).Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := tr.Onset
+	if !o.Placed || o.TTL != 3 || o.CleanTTL != 2 || o.Confidence < 0.95 {
+		t.Errorf("onset %+v, want placed between hop 2 and hop 3\n%s", o, hopList(tr))
+	}
+	if !tr.Localised.Extended || tr.Localised.Took == 0 {
+		t.Errorf("localisation %+v, want extended and placed", tr.Localised)
+	}
+	for _, h := range tr.Hops[:3] {
+		if h.Echo.Sent == 0 {
+			t.Errorf("hop %d: no echo witness", h.TTL)
+		}
+	}
+	if e := tr.Hops[1].Echo; e.Recv != e.Sent {
+		t.Errorf("hop 2, before the lossy link: echo %d of %d answered", e.Recv, e.Sent)
+	}
+}

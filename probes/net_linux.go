@@ -326,6 +326,9 @@ func (n *linuxNet) Send(_ context.Context, p Probe) error {
 	if n.closed.Load() {
 		return ErrClosed
 	}
+	if p.To.IsValid() && n.cfg.Method != ICMP {
+		return fmt.Errorf("echo to %s: only ICMP traces send echo witnesses", p.To)
+	}
 	switch n.cfg.Method {
 	case ICMP:
 		var typ icmp.Type = ipv4.ICMPTypeEcho
@@ -336,6 +339,9 @@ func (n *linuxNet) Send(_ context.Context, p Probe) error {
 		b, err := msg.Marshal(nil)
 		if err != nil {
 			return err
+		}
+		if p.To.IsValid() {
+			return n.sendTo(n.sendFd, p.TTL, b, sockaddr(p.To, 0))
 		}
 		return n.sendTo(n.sendFd, p.TTL, b, n.dst)
 	case UDP:

@@ -39,6 +39,10 @@ type Probe struct {
 	// Seq identifies the probe within the trace; it wraps at 65536.
 	Seq uint16
 	TTL int
+	// To, when valid, sends an ICMP echo request to this address instead
+	// of the trace's probe to its target: the echo witness, to a hop's own
+	// address (ICMP traces only).
+	To netip.Addr
 }
 
 // ReplyKind classifies what answered a probe.

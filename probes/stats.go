@@ -67,7 +67,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // buildHops turns probe records into per-hop statistics for TTLs up to
 // limit. When the destination was not reached, hops end one past the
 // deepest that answered, so the report shows that nothing answered beyond.
-func buildHops(tr *Trace, limit int, names func(string) string) []Hop {
+func buildHops(tr *Trace, limit int, names func(string) string, budgets map[netip.Addr]Budget) []Hop {
 	first := tr.Config.FirstTTL
 	last := 0
 	for _, p := range tr.Probes {
@@ -109,6 +109,9 @@ func buildHops(tr *Trace, limit int, names func(string) string) []Hop {
 			if p.ForwardLoss {
 				h.ForwardLost++
 			}
+			if p.Limited {
+				h.Limited++
+			}
 			continue
 		}
 		h.Recv++
@@ -138,6 +141,7 @@ func buildHops(tr *Trace, limit int, names func(string) string) []Hop {
 				ReplyTTL:   a.last.TTL,
 				ReturnHops: returnHops(a.last.TTL),
 				MPLS:       a.mpls,
+				Budget:     budgets[addr],
 			}
 			if names != nil {
 				r.Name = names(addr.String())

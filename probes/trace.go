@@ -39,8 +39,18 @@ type Config struct {
 	// Paris mode; classic UDP uses BasePort plus the probe's sequence.
 	Port int
 	// Count is the number of rounds; 0 runs until the context ends.
-	Count    int
+	Count int
+	// Interval, when set, sends a round of probes, one per TTL, every
+	// Interval whatever the hops' ICMP budgets. 0 paces each TTL's probes
+	// within its responder's budget instead (Budget), no faster than one
+	// per PaceInterval.
 	Interval time.Duration
+	// Localise, when set, lets a paced trace whose destination lost
+	// probes go on after Count rounds until the onset of the loss is
+	// placed on one link (LocateOnset) or Localise has passed since the
+	// start; when the context has a deadline, until just before it
+	// instead.
+	Localise time.Duration
 	// Timeout is how long a probe may wait for its reply before it counts
 	// as lost.
 	Timeout  time.Duration
@@ -55,12 +65,17 @@ type Config struct {
 	Interface string
 }
 
-// Defaults used when a Config field is zero. The interval is shorter than
-// mtr's one second so a ten-round report takes about three seconds; the
-// timeout is long enough for an intercontinental round trip.
+// Defaults used when a Config field is zero. PaceInterval, the shortest
+// time between two probes to one TTL, is shorter than mtr's one second so
+// that a ten-round report over hops that answer freely takes about two
+// seconds; the budgets slow down only the TTLs whose responders need it.
+// The timeout is long enough for an intercontinental round trip.
+// DefaultLocalise is how long a trace may spend placing loss: about what
+// mtr -r -c 20 takes, which leaves the placing to the reader.
 const (
-	DefaultInterval = 200 * time.Millisecond
+	PaceInterval    = 200 * time.Millisecond
 	DefaultTimeout  = time.Second
+	DefaultLocalise = 20 * time.Second
 	DefaultMaxTTL   = 30
 	DefaultTCPPort  = 80
 	DefaultUDPPort  = 33434
@@ -82,8 +97,8 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return c, fmt.Errorf("unknown probe method %q (want icmp, udp or tcp)", c.Method)
 	}
-	if c.Interval <= 0 {
-		c.Interval = DefaultInterval
+	if c.Interval < 0 {
+		return c, fmt.Errorf("negative interval %s", c.Interval)
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
@@ -149,6 +164,29 @@ type Trace struct {
 	// Stray counts replies that matched no probe in flight: late replies
 	// to probes already counted lost, or duplicates.
 	Stray int
+	// Paced is set when probes were paced within the responders' ICMP
+	// budgets (Config.Interval 0).
+	Paced bool
+	// Onset is where the loss to the destination begins (LocateOnset).
+	Onset Onset
+	// Localised says how the trace went on to place the onset.
+	Localised Localisation
+}
+
+// Localisation records a paced trace going on past its rounds to place
+// where the destination's loss begins.
+type Localisation struct {
+	// Extended is set when, after Count rounds, the trace had loss it
+	// could not account for (the destination lost probes and the onset
+	// was not one link, or a hop lost probes the destination did not) and
+	// went on probing.
+	Extended bool
+	// Took is how long after the start the onset was placed; 0 when it
+	// was not.
+	Took time.Duration
+	// Limit is the time the trace was allowed (Config.Localise, or less
+	// when the context ended first).
+	Limit time.Duration
 }
 
 // ProbeRecord is one probe and its fate.
@@ -163,6 +201,14 @@ type ProbeRecord struct {
 	// same round was lost too: the loss is consistent with the packet not
 	// getting past this hop, rather than the hop not answering.
 	ForwardLoss bool
+	// OverBudget is set on a probe sent when its responder's estimated
+	// ICMP budget had no token left: sent to learn whether the budget is
+	// larger than estimated.
+	OverBudget bool
+	// Limited is set on a lost probe that its responder's fitted budget
+	// explains: the router had no token to answer with. It is no
+	// evidence of loss.
+	Limited bool
 }
 
 // RTT is the probe's round-trip time, 0 when lost.
@@ -181,15 +227,56 @@ type Hop struct {
 	// ForwardLost counts lost probes classified as forward loss; the rest
 	// of the lost ones had a deeper probe of their round answer.
 	ForwardLost int
-	Stats       RTTStats
+	// Limited counts unanswered probes the responder's ICMP budget
+	// explains (ProbeRecord.Limited).
+	Limited int
+	// Echo counts the echo witnesses sent to the hop's own address while
+	// the trace placed loss (ICMP traces).
+	Echo  EchoWitness
+	Stats RTTStats
 	// Responders are the addresses that answered, most replies first.
 	Responders []Responder
 	// Dest is set on the hop at which the destination answered.
 	Dest bool
 }
 
-// LossPct is the share of probes at this TTL that got no reply, 0-100.
+// EchoWitness counts echo requests sent to a hop's own address, a second witness
+// of the loss between the prober and that hop: the request and its reply
+// cross the same links as the hop's time-exceeded probes, and routers
+// answer echo from their data plane, without the time-exceeded budget.
+type EchoWitness struct {
+	Sent, Recv int
+	// Limited counts the unanswered ones a budget fitted to the echo
+	// replies explains (a router that limits them).
+	Limited int
+}
+
+// Measured counts the probes that are evidence of loss: all but those the
+// responder's ICMP budget explains.
+func (h Hop) Measured() int { return h.Sent - h.Limited }
+
+// Lost counts the measured probes left unanswered.
+func (h Hop) Lost() int { return h.Sent - h.Recv - h.Limited }
+
+// LossPct is the share of measured probes at this TTL that got no reply,
+// 0-100: the loss, with rate-limited answers left out.
 func (h Hop) LossPct() float64 {
+	if h.Measured() <= 0 {
+		return 0
+	}
+	return 100 * float64(h.Lost()) / float64(h.Measured())
+}
+
+func (h Hop) lossFrac() float64 {
+	if h.Measured() <= 0 {
+		return 0
+	}
+	return float64(h.Lost()) / float64(h.Measured())
+}
+
+// UnansweredPct is the share of all probes at this TTL that got no reply,
+// 0-100, as mtr's Loss%.
+func (h Hop) UnansweredPct() float64 {
 	if h.Sent == 0 {
 		return 0
 	}
@@ -224,6 +311,9 @@ type Responder struct {
 	ReturnHops int
 	// MPLS holds each distinct label stack the responder reported.
 	MPLS [][]MPLSLabel
+	// Budget is the ICMP budget fitted to its answers; zero when it
+	// answered freely.
+	Budget Budget
 }
 
 // Asymmetric reports whether the return path looks at least two hops

@@ -100,10 +100,13 @@ func capDecisions(d report.CaptureDecisions) string {
 	for _, x := range []struct {
 		name string
 		v    report.CaptureDecision
-	}{{"TCP timestamps", d.TSval}, {"IPv4 IDs", d.IPID}, {"timing", d.Timing}, {"dupthresh", d.DupThresh}} {
+	}{{"TCP timestamps", d.TSval}, {"IPv4 IDs", d.IPID}, {"timing", d.Timing}} {
 		if x.v.Reordered+x.v.Retransmitted > 0 {
 			out = append(out, fmt.Sprintf("%s %d reordered/%d retransmitted", x.name, x.v.Reordered, x.v.Retransmitted))
 		}
+	}
+	if d.Undecided > 0 {
+		out = append(out, fmt.Sprintf("undecided: %d segments", d.Undecided))
 	}
 	return strings.Join(out, ", ")
 }

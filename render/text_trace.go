@@ -35,16 +35,29 @@ func (p *printer) trace(tr *report.Trace) {
 	if tr.Probe.Paris {
 		probe += " paris"
 	}
-	p.heading("TRACE "+target, fmt.Sprintf("%s probes, %s sockets, %d round(s), %s", probe, tr.Probe.Sockets, tr.Rounds, endText(tr)))
+	pacing := ""
+	if tr.Probe.Pacing == "icmp_budget" {
+		pacing = " paced within ICMP rate limits"
+	}
+	p.heading("TRACE "+target, fmt.Sprintf("%s probes, %s sockets, %d round(s)%s, %s", probe, tr.Probe.Sockets, tr.Rounds, pacing, endText(tr)))
 	headers := []string{"HOP", "HOST", "LOSS%", "SNT", "RECV", "LAST", "AVG", "BEST", "WRST", "STDEV", "P95", "JTTR", "NOTE"}
 	var rows [][]string
-	for _, h := range tr.Hops {
+	for i, h := range tr.Hops {
 		if len(h.Responders) == 0 {
-			rows = append(rows, []string{strconv.Itoa(h.TTL), "???", lossPct(h.LossPct), strconv.Itoa(h.Sent), "0",
+			// A hop that never answered while a deeper one did says
+			// nothing about loss: it forwards but stays silent (or has
+			// not answered yet, its ICMP budget spent by another trace).
+			loss := lossPct(h.ForwardingLossPct)
+			for _, d := range tr.Hops[i+1:] {
+				if d.Received > 0 {
+					loss = "--"
+				}
+			}
+			rows = append(rows, []string{strconv.Itoa(h.TTL), "???", loss, strconv.Itoa(h.Sent), "0",
 				"", "", "", "", "", "", "", ""})
 			continue
 		}
-		ttl, loss, sent := strconv.Itoa(h.TTL), lossPct(h.LossPct), strconv.Itoa(h.Sent)
+		ttl, loss, sent := strconv.Itoa(h.TTL), lossPct(h.ForwardingLossPct), strconv.Itoa(h.Sent)
 		if len(h.Responders) > 1 {
 			// An ECMP hop: its totals, then each address's own.
 			rows = append(rows, append([]string{ttl, fmt.Sprintf("(%d addresses)", len(h.Responders)), loss, sent,
@@ -53,7 +66,7 @@ func (p *printer) trace(tr *report.Trace) {
 		}
 		for _, r := range h.Responders {
 			row := []string{ttl, hostText(r), loss, sent, strconv.Itoa(r.Received)}
-			rows = append(rows, append(row, append(rttCols(r.RTT), noteText(r))...))
+			rows = append(rows, append(row, append(rttCols(r.RTT), noteText(h, r))...))
 		}
 	}
 	p.notesTable(headers, rows, 1)
@@ -96,10 +109,14 @@ func hostText(r report.TraceResponder) string {
 	return r.IP
 }
 
-// noteText flags what mtr users look for beside the numbers: answers other
-// than time-exceeded, and return paths of another length.
-func noteText(r report.TraceResponder) string {
+// noteText flags what mtr users look for beside the numbers: ICMP rate
+// limiting (probes left out of LOSS%), answers other than time-exceeded,
+// and return paths of another length.
+func noteText(h report.TraceHop, r report.TraceResponder) string {
 	var notes []string
+	if b := r.ICMPBudget; b != nil && h.RateLimited > 0 {
+		notes = append(notes, fmt.Sprintf("rate-limited %s/s (%d unanswered)", strconv.FormatFloat(b.AnswersPerS, 'g', 2, 64), h.RateLimited))
+	}
 	switch r.Reply.Kind {
 	case "time_exceeded", "echo_reply", "port_unreachable", "tcp_syn_ack", "tcp_reset", "":
 	default:

@@ -164,6 +164,11 @@ type CaptureFlow struct {
 	Server string `json:"server"`
 	// Encapsulation lists the layers around the flow, outermost first.
 	Encapsulation []CaptureEncap `json:"encapsulation"`
+	// OtherEncapsulations lists the other stacks the flow was seen in (the
+	// directions of an ERSPAN session under different GRE keys, a
+	// connection moving between a direct path and a tunnel); absent when
+	// none.
+	OtherEncapsulations [][]CaptureEncap `json:"other_encapsulations,omitempty"`
 	// Tunnel indexes Capture.Tunnels: the innermost tunnel around the flow.
 	Tunnel *int `json:"tunnel,omitempty"`
 	// FirstPacketAt is the flow's first packet time (RFC 3339).
@@ -182,13 +187,14 @@ type CaptureFlow struct {
 	// segments over data segments plus 10.
 	ProblemShare float64 `json:"problem_share"`
 	// HandshakeRTTMs is SYN to the ACK of the SYN/ACK: the whole path's round
-	// trip, in milliseconds; with a handshake only.
+	// trip, in milliseconds; with a handshake only, and absent when a SYN or
+	// SYN/ACK was sent again before it completed (Karn's rule).
 	HandshakeRTTMs *float64 `json:"handshake_rtt_ms,omitempty"`
 	// ClientRTTMs is SYN to SYN/ACK: the capture point to the server and back, in
-	// milliseconds.
+	// milliseconds; absent when a SYN was sent again.
 	ClientRTTMs *float64 `json:"client_rtt_ms,omitempty"`
 	// ServerRTTMs is SYN/ACK to its ACK: the capture point to the client and
-	// back, in milliseconds.
+	// back, in milliseconds; absent when a SYN/ACK was sent again.
 	ServerRTTMs *float64 `json:"server_rtt_ms,omitempty"`
 	// Directions are [0] client to server and [1] server to client.
 	Directions []CaptureDirection `json:"directions"`
@@ -196,10 +202,11 @@ type CaptureFlow struct {
 
 // CaptureEncap is one encapsulation layer, outermost first.
 type CaptureEncap struct {
-	// Type is vlan, mpls, gre, erspan, vxlan, geneve, 4in4, 6in4, 4in6 or 6in6.
+	// Type is vlan, mpls, pppoe, gre, erspan, vxlan, geneve, 4in4, 6in4, 4in6 or
+	// 6in6.
 	Type string `json:"type"`
-	// ID is the VLAN ID, top MPLS label, GRE key, VNI or ERSPAN session; absent
-	// when none.
+	// ID is the VLAN ID, top MPLS label, PPPoE session, GRE key, VNI or ERSPAN
+	// session; absent when none.
 	ID *uint32 `json:"id,omitempty"`
 	// Src is a tunnel's outer source address as first seen.
 	Src string `json:"src,omitempty"`
@@ -229,9 +236,11 @@ type CaptureDirection struct {
 	GSOFrames uint64 `json:"gso_frames"`
 	// PayloadBytes is all payload sent, in bytes.
 	PayloadBytes uint64 `json:"payload_bytes"`
-	// UniqueBytes is the sequence space the payload covered, in bytes.
+	// UniqueBytes is the sequence space the payload covered, captured or
+	// acknowledged by the receiver, in bytes.
 	UniqueBytes uint64 `json:"unique_bytes"`
-	// GoodputBps is unique bytes per second of the data span, in bits per second.
+	// GoodputBps is unique bytes per second over the time they were seen or
+	// acknowledged, in bits per second.
 	GoodputBps float64 `json:"goodput_bps"`
 	// MSS is the full segment payload size used for segment counts, in bytes.
 	MSS int `json:"mss"`
@@ -286,6 +295,10 @@ type CaptureDirection struct {
 	// LateDuplicates counts old copies of data already seen (network
 	// duplication).
 	LateDuplicates uint64 `json:"late_duplicates"`
+	// SequenceAnomalies counts sequence or acknowledgement numbers that
+	// jumped beyond any window (damaged or crafted packets, or a stretch the
+	// capture missed); they are left out of every other count.
+	SequenceAnomalies uint64 `json:"sequence_anomalies"`
 	// HoleDecisions counts the verdicts on hole-filling segments by the evidence
 	// that decided.
 	HoleDecisions CaptureDecisions `json:"hole_decisions"`
@@ -324,8 +337,13 @@ type CaptureDecisions struct {
 	IPID CaptureDecision `json:"ip_id"`
 	// Timing counts verdicts decided by timing against the round trip.
 	Timing CaptureDecision `json:"timing"`
-	// DupThresh counts verdicts decided by the duplicate-ACK threshold alone.
+	// DupThresh is always zero since schema 1.1: the duplicate-ACK threshold
+	// alone no longer decides (see undecided).
 	DupThresh CaptureDecision `json:"dupthresh"`
+	// Undecided counts hole-filling segments no evidence decided (no TCP
+	// timestamps, IPv4 IDs absent, 0 or random, no round trip): neither
+	// reordered nor retransmitted.
+	Undecided uint64 `json:"undecided"`
 }
 
 // CaptureDecision splits one kind of evidence's verdicts.
@@ -537,6 +555,9 @@ type CaptureSequence struct {
 	// CaptureDuplicates counts sequence numbers seen again within 1 ms (capture
 	// duplicates).
 	CaptureDuplicates uint64 `json:"capture_duplicates"`
+	// Anomalies counts sequence numbers that jumped ahead by more than a
+	// million (damaged or crafted packets): left out, not counted as lost.
+	Anomalies uint64 `json:"anomalies"`
 	// ReorderedPackets counts RFC 4737 reordered packets.
 	ReorderedPackets uint64 `json:"reordered_packets"`
 	// Reordering holds the outer sequence's reordering metrics.
@@ -638,8 +659,11 @@ func newCaptureFlow(f *capture.Flow) CaptureFlow {
 		i := f.Tunnel
 		out.Tunnel = &i
 	}
+	for _, e := range f.OtherEncaps {
+		out.OtherEncapsulations = append(out.OtherEncapsulations, newEncap(e))
+	}
 	if f.Handshake {
-		out.HandshakeRTTMs, out.ClientRTTMs, out.ServerRTTMs = capMsPtr(f.HandshakeRTT), capMsPtr(f.ClientRTT), capMsPtr(f.ServerRTT)
+		out.HandshakeRTTMs, out.ClientRTTMs, out.ServerRTTMs = capRTTPtr(f.HandshakeRTT), capRTTPtr(f.ClientRTT), capRTTPtr(f.ServerRTT)
 	}
 	out.Directions = []CaptureDirection{
 		newCaptureDirection(&f.Dir[0], f.Client.String(), f.Server.String()),
@@ -676,12 +700,12 @@ func newCaptureDirection(d *capture.Direction, from, to string) CaptureDirection
 		SpuriousAfterReordering: R.AfterReordering, FullSizeRetransmissions: R.FullSize,
 		RepeatedRetransmissions: R.Repeated, SYNRetransmissions: R.SYN,
 		LostSegments: d.LostSegments, LostBytes: d.LostBytes, NotCapturedSegments: d.NotCapturedSegments,
-		NotCapturedBytes: d.NotCapturedBytes, LateDuplicates: d.LateDuplicates,
+		NotCapturedBytes: d.NotCapturedBytes, LateDuplicates: d.LateDuplicates, SequenceAnomalies: d.Anomalies,
 		HoleDecisions: CaptureDecisions{
 			TSval:     CaptureDecision{d.Decided.ReorderedByTSval, d.Decided.RetransmittedByTSval},
 			IPID:      CaptureDecision{d.Decided.ReorderedByIPID, d.Decided.RetransmittedByIPID},
 			Timing:    CaptureDecision{d.Decided.ReorderedByTiming, d.Decided.RetransmittedByTiming},
-			DupThresh: CaptureDecision{d.Decided.ReorderedByDupThresh, d.Decided.RetransmittedByDupThresh},
+			Undecided: d.Decided.Undecided,
 		},
 		DupACKs: d.DupACKs, SACKPackets: d.SACKPackets, DSACKs: d.DSACKs, ZeroWindows: d.ZeroWindows,
 		ZeroWindowMs: Millis(d.ZeroWindowTime), WindowFull: d.WindowFull, KeepAlives: d.KeepAlives, WindowProbes: d.WindowProbes,
@@ -690,7 +714,7 @@ func newCaptureDirection(d *capture.Direction, from, to string) CaptureDirection
 		ws := d.WindowScale
 		x.WindowScale = &ws
 	}
-	if span := d.LastData.Sub(d.FirstData); span > 0 {
+	if span := d.DeliveredLast.Sub(d.DeliveredFirst); span > 0 {
 		x.GoodputBps = Round(float64(d.UniqueBytes)*8/span.Seconds(), 0)
 	}
 	if d.Reorder != nil {
@@ -779,7 +803,8 @@ func newCaptureTunnel(i int, t *capture.Tunnel) CaptureTunnel {
 		}
 		if s := d.Seq; s != nil {
 			y.Sequence = &CaptureSequence{Packets: s.Packets, Lost: s.Lost, Replays: s.Replays,
-				CaptureDuplicates: s.Duplicates, ReorderedPackets: s.Reorder.Reordered, Reordering: newCaptureReorder(&s.Reorder)}
+				CaptureDuplicates: s.Duplicates, Anomalies: s.Anomalies, ReorderedPackets: s.Reorder.Reordered,
+				Reordering: newCaptureReorder(&s.Reorder)}
 		}
 		x.Directions = append(x.Directions, y)
 	}
@@ -788,7 +813,12 @@ func newCaptureTunnel(i int, t *capture.Tunnel) CaptureTunnel {
 
 func capSeconds(d time.Duration) float64 { return Round(d.Seconds(), 6) }
 
-func capMsPtr(d time.Duration) *float64 {
+// capRTTPtr is a measured round trip in milliseconds; nil when it was not
+// measured (0).
+func capRTTPtr(d time.Duration) *float64 {
+	if d <= 0 {
+		return nil
+	}
 	v := Millis(d)
 	return &v
 }

@@ -6,7 +6,7 @@ import "time"
 // the minor version; renaming or removing one bumps the major version and
 // adds a new schema file under docs/schema.
 const (
-	SchemaVersion = "1.1"
+	SchemaVersion = "1.2"
 	SchemaURL     = "https://github.com/netdx/netdx/blob/main/docs/schema/report.v1.json"
 )
 

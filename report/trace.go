@@ -30,6 +30,39 @@ type Trace struct {
 	// StrayReplies counts replies that matched no probe in flight: late
 	// answers to probes already counted lost, and duplicates.
 	StrayReplies int `json:"stray_replies"`
+	// LossOnset says where the loss to the destination begins and how the
+	// trace placed it; absent when the destination lost no probe within
+	// its budget.
+	LossOnset *TraceOnset `json:"loss_onset,omitempty"`
+}
+
+// TraceOnset is where forwarding loss begins, as the probes place it.
+type TraceOnset struct {
+	// Placed is true when the onset is one link: clean_ttl is the hop right
+	// before ttl (or ttl is the first hop probed).
+	Placed bool `json:"placed"`
+	// TTL is the first hop from which a significant loss persists to the
+	// destination; absent when the probes cannot place it.
+	TTL *int `json:"ttl,omitempty"`
+	// CleanTTL is the nearest earlier hop losing significantly less; absent
+	// when the loss begins between the prober and the first hop, or is not
+	// placed.
+	CleanTTL *int `json:"clean_ttl,omitempty"`
+	// ConfidencePct is the one-sided confidence, in percent, that the loss
+	// from ttl on exceeds the clean hop's.
+	ConfidencePct float64 `json:"confidence_pct"`
+	// MoreProbes estimates how many more probes per hop would place the onset
+	// at the loss rates measured; 0 when placed.
+	MoreProbes int `json:"more_probes"`
+	// Extended is true when the destination had lost probes after the planned
+	// rounds and the trace went on probing to place the onset.
+	Extended bool `json:"extended"`
+	// TookMs is how long after the start the onset was placed while the trace
+	// went on, in milliseconds; absent when it was not.
+	TookMs *float64 `json:"took_ms,omitempty"`
+	// LimitMs is how long the trace was allowed to go on for, from its start,
+	// in milliseconds; absent when it did not go on.
+	LimitMs *float64 `json:"limit_ms,omitempty"`
 }
 
 // TraceTarget is what was traced.
@@ -57,8 +90,12 @@ type TraceProbe struct {
 	// Count is the number of rounds asked for; 0 when the live view ran until
 	// stopped.
 	Count int `json:"count"`
-	// IntervalMs is the time between rounds, in milliseconds.
+	// IntervalMs is the time between rounds, in milliseconds; 0 when probes
+	// were paced within the hops' ICMP budgets.
 	IntervalMs float64 `json:"interval_ms"`
+	// Pacing is "icmp_budget" when each TTL's probes were paced within its
+	// responder's ICMP rate limit, "fixed" with --interval.
+	Pacing string `json:"pacing"`
 	// TimeoutMs is how long a probe waited for its answer before it counted as
 	// lost, in milliseconds.
 	TimeoutMs float64 `json:"timeout_ms"`
@@ -87,8 +124,20 @@ type TraceHop struct {
 	// Received counts the answers to them, from any responder.
 	Received int `json:"received"`
 	// LossPct is the share of the probes left unanswered, in percent (0-100), as
-	// mtr's Loss%.
+	// mtr's Loss%: rate-limited answers included. ForwardingLossPct leaves them
+	// out.
 	LossPct float64 `json:"loss_pct"`
+	// RateLimited counts the unanswered probes the responder's fitted ICMP
+	// budget explains: the router had no token to answer with.
+	RateLimited int `json:"rate_limited"`
+	// ForwardingLossPct is the share of the other probes (sent minus
+	// rate_limited) left unanswered, in percent (0-100): the loss the path
+	// shows at this hop. The live table's LOSS%.
+	ForwardingLossPct float64 `json:"forwarding_loss_pct"`
+	// EchoWitness counts the echo requests sent to the hop's own address
+	// while the trace placed loss (ICMP traces): a second witness of the loss
+	// up to the hop. Absent when none were sent.
+	EchoWitness *EchoWitness `json:"echo_witness,omitempty"`
 	// ForwardLost counts lost probes after which every deeper probe of
 	// the same round was lost too; the other lost probes had a deeper
 	// probe answer, so the packet went on and only the answer was missing.
@@ -152,6 +201,30 @@ type TraceResponder struct {
 	Asymmetric bool `json:"asymmetric"`
 	// MPLS lists each label stack the router reported (RFC 4950).
 	MPLS [][]MPLSLabel `json:"mpls,omitempty"`
+	// ICMPBudget is the ICMP rate limit fitted to its answers; absent when it
+	// answered freely.
+	ICMPBudget *ICMPBudget `json:"icmp_budget,omitempty"`
+}
+
+// EchoWitness counts echo requests to a hop's own address.
+type EchoWitness struct {
+	// Sent counts the echo requests sent to the hop's address.
+	Sent int `json:"sent"`
+	// Received counts the echo replies.
+	Received int `json:"received"`
+	// RateLimited counts the unanswered ones a rate limit fitted to the
+	// replies explains.
+	RateLimited int `json:"rate_limited"`
+}
+
+// ICMPBudget is a responder's ICMP rate limit as a token bucket.
+type ICMPBudget struct {
+	// Burst is how many answers it sends at once.
+	Burst int `json:"burst"`
+	// IntervalMs is the time per further answer, in milliseconds.
+	IntervalMs float64 `json:"interval_ms"`
+	// AnswersPerS is the sustained answer rate, per second.
+	AnswersPerS float64 `json:"answers_per_s"`
 }
 
 // ReplyInfo names what answered: "time_exceeded", "echo_reply",
@@ -186,7 +259,7 @@ func NewTrace(tr *probes.Trace) Trace {
 	out := Trace{
 		Target: TraceTarget{Name: c.TargetName, IP: c.Target.String(), Family: "ipv4"},
 		Probe: TraceProbe{Method: string(c.Method), Paris: c.Paris, Sockets: tr.Network, Count: c.Count,
-			IntervalMs: Millis(c.Interval), TimeoutMs: Millis(c.Timeout), FirstTTL: c.FirstTTL, MaxTTL: c.MaxTTL,
+			IntervalMs: Millis(c.Interval), Pacing: "fixed", TimeoutMs: Millis(c.Timeout), FirstTTL: c.FirstTTL, MaxTTL: c.MaxTTL,
 			SizeBytes: c.Size, TOS: c.TOS, Interface: c.Interface},
 		StartedAt:    tr.Started,
 		EndedAt:      tr.Ended,
@@ -198,6 +271,10 @@ func NewTrace(tr *probes.Trace) Trace {
 	if out.Target.Name == "" {
 		out.Target.Name = out.Target.IP
 	}
+	if tr.Paced {
+		out.Probe.Pacing = "icmp_budget"
+	}
+	out.LossOnset = traceOnset(tr)
 	if c.Target.Is6() && !c.Target.Is4In6() {
 		out.Target.Family = "ipv6"
 	}
@@ -213,8 +290,12 @@ func NewTrace(tr *probes.Trace) Trace {
 		out.DestinationTTL = &d
 	}
 	for _, h := range tr.Hops {
-		th := TraceHop{TTL: h.TTL, Sent: h.Sent, Received: h.Recv, LossPct: Round(h.LossPct(), 3),
+		th := TraceHop{TTL: h.TTL, Sent: h.Sent, Received: h.Recv, LossPct: Round(h.UnansweredPct(), 3),
+			RateLimited: h.Limited, ForwardingLossPct: Round(h.LossPct(), 3),
 			ForwardLost: h.ForwardLost, Destination: h.Dest, RTT: rttStats(h.Stats), Responders: []TraceResponder{}}
+		if e := h.Echo; e.Sent > 0 {
+			th.EchoWitness = &EchoWitness{Sent: e.Sent, Received: e.Recv, RateLimited: e.Limited}
+		}
 		for _, r := range h.Responders {
 			tr := TraceResponder{IP: r.Addr.String(), Name: r.Name, Received: r.Recv, RTT: rttStats(r.Stats),
 				Reply: ReplyInfo{Kind: string(r.Kind)}, Asymmetric: r.Asymmetric(h.TTL)}
@@ -226,6 +307,9 @@ func NewTrace(tr *probes.Trace) Trace {
 				v, rh := r.ReplyTTL, r.ReturnHops
 				tr.ReplyTTL, tr.ReturnHops = &v, &rh
 			}
+			if b := r.Budget; !b.Free() {
+				tr.ICMPBudget = &ICMPBudget{Burst: b.Burst, IntervalMs: Millis(b.Interval), AnswersPerS: Round(b.PerSecond(), 3)}
+			}
 			for _, stack := range r.MPLS {
 				var s []MPLSLabel
 				for _, l := range stack {
@@ -236,6 +320,33 @@ func NewTrace(tr *probes.Trace) Trace {
 			th.Responders = append(th.Responders, tr)
 		}
 		out.Hops = append(out.Hops, th)
+	}
+	return out
+}
+
+// traceOnset is the JSON form of where the trace's loss begins, nil when
+// the destination lost nothing.
+func traceOnset(tr *probes.Trace) *TraceOnset {
+	o, l := tr.Onset, tr.Localised
+	if len(tr.Hops) == 0 || tr.End != probes.EndReached || tr.Hops[len(tr.Hops)-1].Lost() == 0 {
+		return nil
+	}
+	out := &TraceOnset{Placed: o.Placed, ConfidencePct: Round(100*o.Confidence, 3), MoreProbes: o.MoreProbes, Extended: l.Extended}
+	if o.TTL > 0 {
+		v := o.TTL
+		out.TTL = &v
+	}
+	if o.CleanTTL > 0 {
+		v := o.CleanTTL
+		out.CleanTTL = &v
+	}
+	if l.Took > 0 {
+		v := Millis(l.Took)
+		out.TookMs = &v
+	}
+	if l.Extended {
+		v := Millis(l.Limit)
+		out.LimitMs = &v
 	}
 	return out
 }

@@ -24,8 +24,8 @@ import (
 // Spec is one encapsulation around a generated packet, listed outermost
 // first in frame.encap.
 type Spec struct {
-	Kind     string // vlan, mpls, vxlan, geneve, gre, erspan, ipip
-	ID       uint32 // VLAN ID, MPLS label, VNI, GRE key
+	Kind     string // vlan, mpls, pppoe, vxlan, geneve, gre, erspan, ipip
+	ID       uint32 // VLAN ID, MPLS label, PPPoE session, VNI, GRE key, ERSPAN session
 	Port     uint16 // UDP port for vxlan/geneve (default 4789/6081)
 	Src, Dst netip.Addr
 	IPID     uint16 // outer IPv4 ID
@@ -42,20 +42,23 @@ type Frame struct {
 	UDP          bool
 	UDPPayload   []byte
 	Payload      int
-	Seq, Ack     uint32
-	Flags        uint8
-	Win          uint16
-	IPID         uint16
-	HasTS        bool
-	TS, TSecr    uint32
-	MSS          uint16
-	WS           int8 // -1: no option
-	SACKPerm     bool
-	SACK         [][2]uint32
-	ZeroLen      bool // IP total length 0, as TSO/BIG TCP frames show
-	Encap        []Spec
-	Snap         int // captured length, 0 whole
-	Iface        int
+	// Data, when set, is the TCP payload's content (Payload bytes of it;
+	// zeros beyond); without it the payload is zeros.
+	Data      []byte
+	Seq, Ack  uint32
+	Flags     uint8
+	Win       uint16
+	IPID      uint16
+	HasTS     bool
+	TS, TSecr uint32
+	MSS       uint16
+	WS        int8 // -1: no option
+	SACKPerm  bool
+	SACK      [][2]uint32
+	ZeroLen   bool // IP total length 0, as TSO/BIG TCP frames show
+	Encap     []Spec
+	Snap      int // captured length, 0 whole
+	Iface     int
 }
 
 // Gen collects records and writes them as pcap or pcapng.
@@ -159,6 +162,46 @@ func (g *Gen) PcapBigEndian(nano bool) []byte {
 	return b.Bytes()
 }
 
+// PcapVersion writes a little-endian microsecond pcap file whose header
+// says format version major.minor; swapped puts each record's original
+// length before its captured length, as files of format 2.2 and older
+// have them.
+func (g *Gen) PcapVersion(major, minor uint16, swapped bool) []byte {
+	return g.pcapClassic(0xa1b2c3d4, major, minor, swapped, 0)
+}
+
+// PcapKuznetzov writes Kuznetzov's modified pcap format (magic
+// 0xa1b2cd34, version 2.4): each record header carries 8 more bytes
+// (interface index, protocol, packet type).
+func (g *Gen) PcapKuznetzov() []byte { return g.pcapClassic(0xa1b2cd34, 2, 4, false, 8) }
+
+func (g *Gen) pcapClassic(magic uint32, major, minor uint16, swapped bool, extra int) []byte {
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	hdr := make([]byte, 24)
+	le.PutUint32(hdr, magic)
+	le.PutUint16(hdr[4:], major)
+	le.PutUint16(hdr[6:], minor)
+	le.PutUint32(hdr[16:], 262144)
+	le.PutUint32(hdr[20:], uint32(g.Link))
+	b.Write(hdr)
+	for _, r := range g.Recs {
+		rh := make([]byte, 16)
+		le.PutUint32(rh, uint32(r.CI.Timestamp.Unix()))
+		le.PutUint32(rh[4:], uint32(r.CI.Timestamp.Nanosecond()/1000))
+		caplen, wire := uint32(r.CI.CaptureLength), uint32(r.CI.Length)
+		if swapped {
+			caplen, wire = wire, caplen
+		}
+		le.PutUint32(rh[8:], caplen)
+		le.PutUint32(rh[12:], wire)
+		b.Write(rh)
+		b.Write(make([]byte, extra))
+		b.Write(r.Data)
+	}
+	return b.Bytes()
+}
+
 // Pcapng writes the records as Pcapng with one interface per link type
 // given; each record goes to its frame's interface.
 func (g *Gen) Pcapng(links ...layers.LinkType) []byte {
@@ -240,6 +283,7 @@ func (g *Gen) inner(f *Frame) []byte {
 	ip := IPLayer(f.Src, f.Dst, layers.IPProtocolTCP, f.IPID)
 	var l4 gopacket.SerializableLayer
 	payload := gopacket.Payload(make([]byte, f.Payload))
+	copy(payload, f.Data)
 	if f.UDP {
 		ip = IPLayer(f.Src, f.Dst, layers.IPProtocolUDP, f.IPID)
 		u := &layers.UDP{SrcPort: layers.UDPPort(f.SPort), DstPort: layers.UDPPort(f.DPort)}
@@ -301,11 +345,22 @@ func (g *Gen) Build(f *Frame, link layers.LinkType) []byte {
 	curType := EtherType(f.Src)
 	var tags []uint32 // VLAN IDs for the next Ethernet header, outermost first
 	var labels []uint32
+	pppoe := -1 // the PPPoE session for the next Ethernet header, -1 none
 	ether := func() {
 		var ls []gopacket.SerializableLayer
 		next := curType
 		if len(labels) > 0 {
 			next = layers.EthernetTypeMPLSUnicast
+		}
+		if pppoe >= 0 {
+			proto := uint16(0x21)
+			if next == layers.EthernetTypeIPv6 {
+				proto = 0x57
+			}
+			h := []byte{0x11, 0, byte(pppoe >> 8), byte(pppoe), 0, 0, byte(proto >> 8), byte(proto)}
+			binary.BigEndian.PutUint16(h[4:], uint16(2+len(cur)))
+			cur = append(h, cur...)
+			next, pppoe = layers.EthernetTypePPPoESession, -1
 		}
 		if len(tags) == 0 {
 			ls = append(ls, &layers.Ethernet{SrcMAC: MacA, DstMAC: MacB, EthernetType: next})
@@ -334,6 +389,8 @@ func (g *Gen) Build(f *Frame, link layers.LinkType) []byte {
 			tags = append([]uint32{s.ID}, tags...)
 		case "mpls":
 			labels = append([]uint32{s.ID}, labels...)
+		case "pppoe":
+			pppoe = int(s.ID)
 		case "vxlan", "geneve":
 			if !isEther {
 				ether()
@@ -363,6 +420,16 @@ func (g *Gen) Build(f *Frame, link layers.LinkType) []byte {
 			}
 			cur = Serialize(g.t, IPLayer(s.Src, s.Dst, layers.IPProtocolGRE, s.IPID), gre, gopacket.Payload(cur))
 			isEther, curType = false, EtherType(s.Src)
+		case "erspan": // type II: GRE with a sequence number, an 8-byte header, then Ethernet
+			if !isEther {
+				ether()
+			}
+			h := make([]byte, 8)
+			binary.BigEndian.PutUint16(h, 1<<12) // version 1 (type II)
+			binary.BigEndian.PutUint16(h[2:], uint16(s.ID&0x3ff))
+			gre := &layers.GRE{Protocol: layers.EthernetTypeERSPAN, SeqPresent: true, Seq: s.Seq}
+			cur = Serialize(g.t, IPLayer(s.Src, s.Dst, layers.IPProtocolGRE, s.IPID), gre, gopacket.Payload(append(h, cur...)))
+			isEther, curType = false, EtherType(s.Src)
 		case "ipip":
 			proto := layers.IPProtocolIPv4
 			if curType == layers.EthernetTypeIPv6 {
@@ -375,7 +442,7 @@ func (g *Gen) Build(f *Frame, link layers.LinkType) []byte {
 		}
 	}
 	if isEther {
-		if len(tags) > 0 || len(labels) > 0 {
+		if len(tags) > 0 || len(labels) > 0 || pppoe >= 0 {
 			g.t.Fatal("VLAN or MPLS outside an outer Ethernet header is not supported by the generator")
 		}
 		return cur

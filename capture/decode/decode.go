@@ -107,6 +107,7 @@ const (
 	reasonProtected   = "encrypted 802.11 frame"
 	reasonExtHeaders  = "too many IPv6 extension headers"
 	reasonUnknownNext = "unknown inner protocol"
+	reasonPPPoE       = "not a PPPoE session frame (version, type or code)"
 )
 
 // Decode decodes one frame of link type lt; wire is its original length.
@@ -277,6 +278,9 @@ func (p *Packet) ether(b []byte, avail int) (step, []byte, int) {
 		t = be16(b[2:])
 		b, avail = b[4:], avail-4
 	}
+	if t == 0x8864 {
+		return p.pppoe(b, avail)
+	}
 	if t < 0x0600 { // an 802.3 length: LLC, possibly with SNAP
 		if len(b) >= 8 && b[0] == 0xaa && b[1] == 0xaa && b[2] == 0x03 {
 			t = be16(b[6:])
@@ -286,6 +290,26 @@ func (p *Packet) ether(b []byte, avail int) (step, []byte, int) {
 	st := etherStep(t)
 	if st == stDone {
 		return p.failStep("ethernet", reasonNotIP)
+	}
+	return st, b, avail
+}
+
+// pppoe reads a PPPoE session header (RFC 2516: version and type 0x11,
+// code 0, session ID, length) and the PPP protocol after it. Discovery
+// frames (ethertype 0x8863) are not IP and never get here.
+func (p *Packet) pppoe(b []byte, avail int) (step, []byte, int) {
+	if len(b) < 6 {
+		return p.cut("pppoe", 6, avail)
+	}
+	if b[0] != 0x11 || b[1] != 0 {
+		return p.failStep("pppoe", reasonPPPoE)
+	}
+	if !p.push(Layer{Kind: PPPoE, ID: uint32(be16(b[2:])), HasID: true}) {
+		return stDone, nil, 0
+	}
+	st, b, avail := p.ppp(b[6:], avail-6)
+	if p.Fault.Layer == "ppp" {
+		p.Fault.Layer = "pppoe"
 	}
 	return st, b, avail
 }
@@ -433,12 +457,44 @@ func (d *Decoder) ipv4(b []byte, avail int) (step, []byte, int) {
 	p.Proto = b[9]
 	p.IPLen = total
 	p.Top = TopIP
+	b = b[ihl:min(len(b), total)]
 	if ff&0x3fff != 0 { // a fragment: MF set or a non-zero offset
 		p.Fragment = true
-		return stDone, nil, 0
+		if ff&0x1fff != 0 || !d.tunnelInside(p.Proto, b) {
+			return stDone, nil, 0
+		}
+		return d.transport(p.Proto, b, maxDatagram-ihl)
 	}
-	b = b[ihl:min(len(b), total)]
 	return d.transport(p.Proto, b, total-ihl)
+}
+
+// maxDatagram is the largest IP packet without a jumbogram, the length a
+// first fragment's inner packet can have at most.
+const maxDatagram = 65535
+
+// tunnelInside says a first fragment (offset 0, more to come) carries a
+// tunnel whose inner headers give their own lengths: GRE and IP in IP (the
+// inner IP header), VXLAN and Geneve (the UDP length, then the inner IP
+// header). The fragment holds all the headers, so the inner packet is
+// decoded although the rest of it is in other fragments; a tunnel
+// endpoint fragments when encapsulation makes a full-size packet too
+// large (ERSPAN and GRE mirror sessions do so routinely). Other fragments
+// are counted as fragments.
+func (d *Decoder) tunnelInside(proto uint8, b []byte) bool {
+	switch proto {
+	case 47, 4, 41:
+		return true
+	case 17:
+		if len(b) < 4 {
+			return false
+		}
+		k := d.udp[be16(b[2:])]
+		if k == udpPlain {
+			k = d.udp[be16(b)]
+		}
+		return k == udpVXLAN || k == udpGeneve
+	}
+	return false
 }
 
 func (d *Decoder) ipv6(b []byte, avail int) (step, []byte, int) {
@@ -496,10 +552,14 @@ func (d *Decoder) ipv6(b []byte, avail int) (step, []byte, int) {
 			if len(b) < 8 {
 				return p.failStep("ipv6", reasonTruncated)
 			}
-			if be16(b[2:])&0xfff9 != 0 { // offset or M set
+			if fo := be16(b[2:]); fo&0xfff9 != 0 { // offset or M set
 				p.Proto = b[0]
 				p.Fragment = true
-				return stDone, nil, 0
+				if fo&0xfff8 != 0 || !d.tunnelInside(b[0], b[8:]) {
+					return stDone, nil, 0
+				}
+				next, b, rest = b[0], b[8:], maxDatagram
+				continue
 			}
 			next, b, rest = b[0], b[8:], rest-8
 		case 51: // authentication header
@@ -600,7 +660,17 @@ func (p *Packet) tcp(b []byte, avail int) {
 	t.Seq, t.Ack = be32(b[4:]), be32(b[8:])
 	t.Flags = b[13]
 	t.Window = be16(b[14:])
+	t.Checksum = be16(b[16:])
 	t.HeaderLen = uint8(hl)
+	switch n := len(b) - hl; {
+	case n >= 8:
+		t.Head = binary.BigEndian.Uint64(b[hl:])
+	default:
+		t.Head = 0
+		for i := hl; i < len(b); i++ {
+			t.Head = t.Head<<8 | uint64(b[i])
+		}
+	}
 	t.MSS, t.WScale, t.SACKPermitted, t.HasTS, t.NSACK = 0, -1, false, false, 0
 	t.OptionsCut, t.OptionsBad = len(b) < hl, false
 	p.Payload = avail - hl
@@ -825,7 +895,7 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		return stEther, b, avail
 	case 0x88be: // ERSPAN type II, or type I without a sequence number
 		if !hasSeq {
-			if !p.push(Layer{Kind: ERSPAN}) {
+			if !p.pushERSPAN(0, false) {
 				return stDone, nil, 0
 			}
 			return stEther, b, avail
@@ -833,7 +903,7 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		if len(b) < 8 {
 			return p.cut("erspan", 8, avail)
 		}
-		if !p.push(Layer{Kind: ERSPAN, ID: uint32(be16(b[2:]) & 0x3ff), HasID: true}) {
+		if !p.pushERSPAN(uint32(be16(b[2:])&0x3ff), true) {
 			return stDone, nil, 0
 		}
 		return stEther, b[8:], avail - 8
@@ -848,7 +918,7 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		if len(b) < n {
 			return p.cut("erspan", n, avail)
 		}
-		if !p.push(Layer{Kind: ERSPAN, ID: uint32(be16(b[2:]) & 0x3ff), HasID: true}) {
+		if !p.pushERSPAN(uint32(be16(b[2:])&0x3ff), true) {
 			return stDone, nil, 0
 		}
 		return stEther, b[n:], avail - n
@@ -860,6 +930,18 @@ func (p *Packet) gre(b []byte, avail int) (step, []byte, int) {
 		return p.failStep("gre", reasonUnknownNext)
 	}
 	return st, b, avail
+}
+
+// pushERSPAN adds an ERSPAN session inside the GRE layer just pushed: its
+// endpoints are the GRE packet's outer addresses. The outer IPv4 ID and
+// GRE sequence stay with the GRE layer, so they are measured once.
+func (p *Packet) pushERSPAN(session uint32, hasID bool) bool {
+	l := p.pushTunnel(ERSPAN, session, hasID)
+	if l == nil {
+		return false
+	}
+	l.IPID, l.HasIPID = 0, false
+	return true
 }
 
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }

@@ -46,6 +46,9 @@ func frames(t testing.TB) map[string]struct {
 		{"6in4", layers.LinkTypeEthernet, true, []capturetest.Spec{{Kind: "ipip", Src: a, Dst: b}}},
 		{"4in6", layers.LinkTypeRaw, false, []capturetest.Spec{{Kind: "ipip", Src: a6, Dst: b6}}},
 		{"vxlan-in-gre", layers.LinkTypeEthernet, false, []capturetest.Spec{{Kind: "gre", Src: a6, Dst: b6}, {Kind: "vxlan", ID: 3, Src: a, Dst: b}}},
+		{"pppoe", layers.LinkTypeEthernet, false, []capturetest.Spec{{Kind: "pppoe", ID: 0x1234}}},
+		{"pppoe-qinq-v6", layers.LinkTypeEthernet, true, []capturetest.Spec{{Kind: "vlan", ID: 100}, {Kind: "vlan", ID: 10}, {Kind: "pppoe", ID: 7}}},
+		{"erspan", layers.LinkTypeEthernet, false, []capturetest.Spec{{Kind: "erspan", ID: 33, Seq: 5, Src: a, Dst: b}}},
 	} {
 		g := capturetest.NewGen(t, tc.link)
 		client, server := "198.18.0.1:40000", "198.18.1.1:443"
@@ -100,6 +103,89 @@ func TestDecodeAgreesWithGopacket(t *testing.T) {
 				name, p.SrcAddr(), p.SrcPort, p.DstAddr(), p.DstPort, p.TCP.Seq, p.TCP.Ack, p.Payload, p.TCP.NSACK,
 				ipString(src), tcp.SrcPort, ipString(dst), tcp.DstPort, tcp.Seq, tcp.Ack, len(tcp.Payload))
 		}
+	}
+}
+
+// PPPoE sessions are layers of their own, keyed by session ID; ERSPAN
+// sessions carry the GRE packet's outer addresses.
+func TestDecodePPPoEAndERSPAN(t *testing.T) {
+	d := decode.New(decode.Config{})
+	fr := frames(t)
+	p := d.Decode(fr["pppoe-qinq-v6"].link, fr["pppoe-qinq-v6"].data, len(fr["pppoe-qinq-v6"].data))
+	if p.Top != decode.TopTCP || p.NLayers != 3 || p.Layers[2].Kind != decode.PPPoE || p.Layers[2].ID != 7 || p.Layers[2].Kind.IsTunnel() {
+		t.Errorf("pppoe over qinq: top %d layers %+v", p.Top, p.Layers[:p.NLayers])
+	}
+	p = d.Decode(fr["erspan"].link, fr["erspan"].data, len(fr["erspan"].data))
+	if p.Top != decode.TopTCP || p.NLayers != 2 || p.Layers[1].Kind != decode.ERSPAN || p.Layers[1].ID != 33 ||
+		p.Layers[1].SrcAddr().String() != "198.18.10.1" || p.Layers[1].DstAddr().String() != "198.18.10.2" || p.Layers[1].HasIPID {
+		t.Errorf("erspan: top %d layers %+v", p.Top, p.Layers[:p.NLayers])
+	}
+	// A discovery frame (0x8863) is not IP; a session frame with a wrong
+	// version says why it stopped.
+	disc := append([]byte(nil), fr["pppoe"].data...)
+	binary.BigEndian.PutUint16(disc[12:], 0x8863)
+	if p = d.Decode(layers.LinkTypeEthernet, disc, len(disc)); p.Top != decode.TopNone || p.Fault.String() != "ethernet: not IP" {
+		t.Errorf("pppoe discovery: top %d fault %v", p.Top, p.Fault)
+	}
+	bad := append([]byte(nil), fr["pppoe"].data...)
+	bad[14] = 0x21
+	if p = d.Decode(layers.LinkTypeEthernet, bad, len(bad)); p.Top != decode.TopNone || p.Fault.Layer != "pppoe" {
+		t.Errorf("pppoe version 2: top %d fault %v", p.Top, p.Fault)
+	}
+}
+
+// The TCP checksum and the first payload bytes are read, so equal headers
+// over different data can be told apart.
+func TestDecodeChecksumAndHead(t *testing.T) {
+	g := capturetest.NewGen(t, layers.LinkTypeEthernet)
+	c := capturetest.NewConv(g, "198.18.0.1:40000", "198.18.1.1:443")
+	f := c.Data(0, 0, 100)
+	f.Data = []byte("0123456789")
+	b := g.Build(&f, layers.LinkTypeEthernet)
+	d := decode.New(decode.Config{})
+	p := d.Decode(layers.LinkTypeEthernet, b, len(b))
+	if p.TCP.Head != binary.BigEndian.Uint64([]byte("01234567")) || p.TCP.Checksum != binary.BigEndian.Uint16(b[14+20+16:]) {
+		t.Errorf("head %x checksum %x", p.TCP.Head, p.TCP.Checksum)
+	}
+	p = d.Decode(layers.LinkTypeEthernet, b[:14+20+32+3], len(b))
+	if p.TCP.Head != uint64(0x303132) {
+		t.Errorf("snap-cut head %x, want the 3 captured bytes", p.TCP.Head)
+	}
+}
+
+// A tunnel packet fragmented outside (its outer IPv4 header): the first
+// fragment holds every header, so the inner segment is decoded with its
+// true length from the inner IP header; the rest are fragments. A plain
+// TCP first fragment stays a fragment: its length is not known.
+func TestDecodeFirstFragmentOfTunnel(t *testing.T) {
+	g := capturetest.NewGen(t, layers.LinkTypeEthernet)
+	c := capturetest.NewConv(g, "198.18.0.1:40000", "198.18.1.1:443")
+	c.Encap = []capturetest.Spec{{Kind: "gre", ID: 5, HasKey: true, Src: netip.MustParseAddr("198.18.10.1"), Dst: netip.MustParseAddr("198.18.10.2")}}
+	f := c.Data(0, 0, 1400)
+	b := g.Build(&f, layers.LinkTypeEthernet)
+	frag := func(b []byte, offset uint16, more bool, n int) []byte {
+		x := append([]byte(nil), b[:14+n]...)
+		ff := offset / 8
+		if more {
+			ff |= 0x2000
+		}
+		binary.BigEndian.PutUint16(x[14+6:], ff)
+		binary.BigEndian.PutUint16(x[14+2:], uint16(n))
+		return x
+	}
+	d := decode.New(decode.Config{})
+	first := frag(b, 0, true, 1000)
+	p := d.Decode(layers.LinkTypeEthernet, first, len(first))
+	if p.Top != decode.TopTCP || !p.Fragment || p.Payload != 1400 || p.Overlong || p.NLayers != 1 || p.Layers[0].ID != 5 {
+		t.Errorf("first fragment: top %d fragment %v payload %d overlong %v layers %+v", p.Top, p.Fragment, p.Payload, p.Overlong, p.Layers[:p.NLayers])
+	}
+	second := frag(b, 976, false, 200)
+	if p = d.Decode(layers.LinkTypeEthernet, second, len(second)); p.Top != decode.TopIP || !p.Fragment {
+		t.Errorf("second fragment: top %d fragment %v", p.Top, p.Fragment)
+	}
+	plain := frames(t)["ethernet"].data
+	if p = d.Decode(layers.LinkTypeEthernet, frag(plain, 0, true, 60), 14+60); p.Top != decode.TopIP || !p.Fragment {
+		t.Errorf("plain TCP first fragment: top %d fragment %v", p.Top, p.Fragment)
 	}
 }
 

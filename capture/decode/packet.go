@@ -24,6 +24,7 @@ type Kind uint8
 const (
 	VLAN   Kind = iota + 1 // 802.1Q or 802.1ad (QinQ) tag; ID is the VLAN ID
 	MPLS                   // an MPLS label stack; ID is the top label
+	PPPoE                  // a PPPoE session (RFC 2516); ID is the session ID
 	GRE                    // GRE; ID is the key when HasID
 	ERSPAN                 // ERSPAN type I, II or III inside GRE; ID is the session
 	VXLAN                  // VXLAN or VXLAN-GPE; ID is the VNI
@@ -31,7 +32,8 @@ const (
 	IPIP                   // IP in IP: 4in4, 6in4, 4in6, 6in6
 )
 
-var kindNames = [...]string{VLAN: "vlan", MPLS: "mpls", GRE: "gre", ERSPAN: "erspan", VXLAN: "vxlan", Geneve: "geneve", IPIP: "ipip"}
+var kindNames = [...]string{VLAN: "vlan", MPLS: "mpls", PPPoE: "pppoe", GRE: "gre", ERSPAN: "erspan", VXLAN: "vxlan",
+	Geneve: "geneve", IPIP: "ipip"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -40,7 +42,8 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// IsTunnel reports whether the layer carries outer IP addresses.
+// IsTunnel reports whether the layer carries outer IP addresses: every
+// kind from GRE on (VLAN, MPLS and PPPoE come before it).
 func (k Kind) IsTunnel() bool { return k >= GRE }
 
 // Layer is one encapsulation, outermost first in Packet.Layers.
@@ -116,8 +119,13 @@ type TCP struct {
 	SACKPermitted bool
 	HasTS         bool
 	TSval, TSecr  uint32
-	NSACK         uint8
-	SACK          [4]SACKBlock
+	// Checksum is the TCP checksum as captured; Head holds the first
+	// captured payload bytes (up to 8, big-endian, 0 when none), so two
+	// segments with equal headers but different data can be told apart.
+	Checksum uint16
+	Head     uint64
+	NSACK    uint8
+	SACK     [4]SACKBlock
 	// OptionsCut says the options were not all captured (snap length).
 	OptionsCut bool
 	// OptionsBad says an option was malformed (length 0 or 1, or running

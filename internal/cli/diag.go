@@ -89,7 +89,7 @@ read and why. In a container, mount the host's /proc and /sys and point
 	f.StringArrayVar(&o.traces, "trace", nil, "also trace the path to HOST, during the interval, and merge it into the report (repeatable)")
 	f.StringArrayVar(&o.pcaps, "pcap", nil, "also analyse this capture (pcap or pcapng, gzip too; - for stdin) and merge it into the report (repeatable)")
 	f.IntVar(&o.trace.count, "trace-count", defaultReportCount, "rounds of each --trace")
-	f.DurationVar(&o.trace.interval, "trace-interval", probes.DefaultInterval, "time between the rounds of each --trace")
+	f.DurationVar(&o.trace.interval, "trace-interval", 0, "time between the rounds of each --trace; 0 paces each hop within its ICMP rate limit")
 	f.StringVar(&o.traceMethod, "trace-method", "icmp", "probes of each --trace: icmp, udp or tcp (icmp falls back to udp without privilege unless given)")
 	f.IntVar(&o.trace.port, "trace-port", 0, "destination port of --trace probes (tcp default 80)")
 	f.BoolVar(&o.trace.noDNS, "no-dns", false, "show the hops of --trace as addresses only; no reverse DNS")

@@ -227,3 +227,25 @@ func TestProgressLine(t *testing.T) {
 		t.Errorf("progress %q", got)
 	}
 }
+
+// A pcap file of format version 2.1 from the shared captures reads: exit
+// status 0 or 1 (findings), never 3. Skipped when the captures are absent
+// ($NETDX_SHARED/captures or ../shared/captures from the module root).
+func TestPcapFormat21File(t *testing.T) {
+	dir := os.Getenv("NETDX_SHARED")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared")
+	}
+	path := filepath.Join(dir, "captures", "audit", "pcap-2.1", "suricata-nfs3-01.pcap")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("shared capture not found (set NETDX_SHARED): %v", err)
+	}
+	status, out, errOut := runPcapArgs(t, nil, false, "pcap", "analyze", "--json", path)
+	if status != 0 && status != 1 {
+		t.Fatalf("status %d: %s", status, errOut)
+	}
+	var r report.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Captures) != 1 || r.Captures[0].Packets != 128 {
+		t.Errorf("report: %v %+v", err, r.Captures)
+	}
+}

@@ -115,7 +115,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return &usageError{fmt.Errorf("invalid --trace-count %d: must be at least 1", o.traceCount)}
 	}
 	targets := uniq(o.traces)
-	topt := &traceOptions{count: o.traceCount, interval: probes.DefaultInterval, probeTimeout: probes.DefaultTimeout,
+	topt := &traceOptions{count: o.traceCount, probeTimeout: probes.DefaultTimeout,
 		firstTTL: 1, maxTTL: probes.DefaultMaxTTL, noDNS: true}
 	if _, err := topt.config(); err != nil {
 		return &usageError{err}

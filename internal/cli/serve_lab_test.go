@@ -44,16 +44,12 @@ func TestServeLabTraceLoss(t *testing.T) {
 	if m[`netdx_trace_destination_reached{target="`+target+`"}`] != 1 {
 		t.Errorf("destination not reached")
 	}
-	hopRe := regexp.MustCompile(`^netdx_trace_hop_(sent|received)_probes\{address="[^"]*",hop="(\d+)",target="` + regexp.QuoteMeta(target) + `"\}$`)
-	sent, recv := map[int]float64{}, map[int]float64{}
+	hopRe := regexp.MustCompile(`^netdx_trace_hop_(sent|received|rate_limited)_probes\{address="[^"]*",hop="(\d+)",target="` + regexp.QuoteMeta(target) + `"\}$`)
+	sent, recv, limited := map[int]float64{}, map[int]float64{}, map[int]float64{}
 	for k, v := range m {
 		if h := hopRe.FindStringSubmatch(k); h != nil {
 			ttl, _ := strconv.Atoi(h[2])
-			if h[1] == "sent" {
-				sent[ttl] += v
-			} else {
-				recv[ttl] += v
-			}
+			map[string]map[int]float64{"sent": sent, "received": recv, "rate_limited": limited}[h[1]][ttl] += v
 		}
 	}
 	if len(sent) != 4 {
@@ -61,6 +57,8 @@ func TestServeLabTraceLoss(t *testing.T) {
 	}
 	var lostBeyond float64
 	for ttl, s := range sent {
+		// Probes the routers' ICMP rate limit explains are not loss.
+		s -= limited[ttl]
 		lost := s - recv[ttl]
 		switch {
 		case ttl <= 2 && lost != 0:

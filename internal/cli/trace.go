@@ -62,9 +62,18 @@ statistics, per answering address. Then it says in words where loss or
 latency really begins, which hops merely rate-limit their ICMP answers (not
 packet loss) and which never answer.
 
+Routers limit the ICMP they send (Linux: six answers, then one a second, per
+prober address), so a probe they leave unanswered is often no loss at all.
+trace paces each hop's probes within its router's rate limit, learns that
+limit from the answers, and never counts a rate-limited probe as loss: LOSS%
+is the share of the other probes that got no answer, and NOTE marks the
+hops that rate-limit. -i forces a fixed interval instead.
+
 On a terminal it shows a live table redrawn every round; press q to stop and
 print the report (Ctrl-C stops too, as an interruption). --report, or output
-that is not a terminal, runs --count rounds and prints the report.
+that is not a terminal, runs --count rounds and prints the report; without
+-c, when the destination loses probes it goes on (up to 20 s) until it can
+place where the loss begins, and says how sure it is.
 
 Probes are ICMP echo by default, or UDP (--udp; --paris keeps one flow so
 load balancers keep one path) or TCP SYN (--tcp, --port). Raw sockets need
@@ -80,7 +89,7 @@ CAP_NET_RAW; without it netdx uses the unprivileged sockets the kernel allows.`,
 	}
 	f := cmd.Flags()
 	f.IntVarP(&o.count, "count", "c", defaultReportCount, "rounds to send (live view: until q unless given)")
-	f.DurationVarP(&o.interval, "interval", "i", probes.DefaultInterval, "time between rounds")
+	f.DurationVarP(&o.interval, "interval", "i", 0, "send a round every interval, whatever the hops' ICMP rate limits (default: pace each hop within its limit)")
 	f.DurationVar(&o.probeTimeout, "probe-timeout", probes.DefaultTimeout, "how long a probe waits for its answer before it counts as lost (the global --timeout caps the whole run)")
 	f.IntVarP(&o.firstTTL, "first-ttl", "f", 1, "first TTL to probe")
 	f.IntVarP(&o.maxTTL, "max-ttl", "m", probes.DefaultMaxTTL, "largest TTL to probe")
@@ -129,8 +138,8 @@ func (o *traceOptions) config() (probes.Config, error) {
 	switch {
 	case o.ipv4 && o.ipv6:
 		return probes.Config{}, errors.New("choose -4 or -6, not both")
-	case o.interval <= 0:
-		return probes.Config{}, fmt.Errorf("invalid --interval %s: must be positive", o.interval)
+	case o.interval < 0:
+		return probes.Config{}, fmt.Errorf("invalid --interval %s: must not be negative", o.interval)
 	case o.probeTimeout <= 0:
 		return probes.Config{}, fmt.Errorf("invalid --probe-timeout %s: must be positive", o.probeTimeout)
 	case o.count < 0:
@@ -227,8 +236,13 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 	}
 	defer nw.Close()
 	live := a.OutTTY && !o.report && a.output == "text"
-	if live && !countGiven {
+	switch {
+	case live && !countGiven:
 		cfg.Count = 0
+	case !countGiven:
+		// Without -c a report goes on until it can place loss to the
+		// destination, or says what would.
+		cfg.Localise = probes.DefaultLocalise
 	}
 	tracer, named := o.tracer(nw, a.Now, a.logger())
 	var tr *probes.Trace
@@ -237,10 +251,17 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 		tr, interrupted, err = runLive(ctx, a, tracer, cfg)
 	} else {
 		var rounds atomic.Int64
+		var placing atomic.Bool
 		stop := a.startProgress(a.ErrTTY, func(time.Duration) string {
+			if placing.Load() {
+				return fmt.Sprintf("tracing %s: %d rounds, placing where the loss begins (up to %s)", host, rounds.Load(), cfg.Localise)
+			}
 			return fmt.Sprintf("tracing %s: %d of %d rounds", host, rounds.Load(), cfg.Count)
 		})
-		tr, err = tracer.Run(ctx, cfg, func(t *probes.Trace) { rounds.Store(int64(t.Rounds)) })
+		tr, err = tracer.Run(ctx, cfg, func(t *probes.Trace) {
+			rounds.Store(int64(t.Rounds))
+			placing.Store(t.Localised.Extended)
+		})
 		stop()
 	}
 	if err != nil {

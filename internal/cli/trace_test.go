@@ -131,7 +131,7 @@ func TestTraceUsageAndErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"trace", "-4", "-6", "198.18.0.1"},
 		{"trace", "--udp", "--tcp", "198.18.0.1"},
-		{"trace", "-i", "0s", "198.18.0.1"},
+		{"trace", "-i", "-1s", "198.18.0.1"},
 		{"trace", "--max-ttl", "300", "198.18.0.1"},
 		{"trace", "-6", "198.18.0.1"},
 		{"trace", "--source", "nonsense", "198.18.0.1"},

@@ -14,11 +14,16 @@ import (
 
 // RouterSpec configures one router position of a path.
 type RouterSpec struct {
-	// RateLimit is the router's ICMP error rate limit per destination
-	// (net.ipv4.icmp_ratelimit and net.ipv6.icmp.ratelimit, in ms): after
-	// a burst of six, one time-exceeded per RateLimit. 0 turns limiting
-	// off, unlike a real router.
+	// RateLimit sets the router's ICMP error rate limit per destination
+	// (net.ipv4.icmp_ratelimit and net.ipv6.icmp.ratelimit): after a
+	// burst of six, one time-exceeded per RateLimit. 0 keeps the
+	// kernel's defaults (1 s for IPv4; 100 ms for IPv6 since Linux 6.18),
+	// as on a real router; a negative value turns limiting off.
 	RateLimit time.Duration
+	// DropForward drops this share (0-1) of the packets the router
+	// forwards, both ways, with an nftables `numgen random` rule on its
+	// forward hook: loss on the router, at kernel speed, with no relay.
+	DropForward float64
 	// Silent routers never send ICMP: a policy rule blackholes every ICMP
 	// and ICMPv6 packet they generate themselves.
 	Silent bool
@@ -40,6 +45,10 @@ type PathSpec struct {
 	// TargetIgnoresEcho makes the target drop ICMP echo requests
 	// (net.ipv4.icmp_echo_ignore_all and its IPv6 twin).
 	TargetIgnoresEcho bool
+	// TargetLimitsEcho adds echo replies to the target's rate-limited ICMP
+	// types (net.ipv4.icmp_ratemask with bit 0, net.ipv6.icmp.ratemask
+	// with 129), at its default rate limits.
+	TargetLimitsEcho bool
 }
 
 // Addrs is a node's IPv4 and IPv6 address on one link.
@@ -95,6 +104,11 @@ type linkEnd struct {
 func NewPath(t testing.TB, spec PathSpec) *Path {
 	t.Helper()
 	RequireRoot(t)
+	for _, rs := range spec.Routers {
+		if rs.DropForward > 0 {
+			RequireNFT(t)
+		}
+	}
 	p := &Path{}
 	var positions [][]*node
 	prober := &node{ns: NewNS(t, "p"), pos: 0}
@@ -165,6 +179,14 @@ func NewPath(t testing.TB, spec PathSpec) *Path {
 			hop = append(hop, r)
 		}
 		p.Hops = append(p.Hops, hop)
+	}
+	if spec.TargetLimitsEcho {
+		// 0x1819: the default mask (0x1818) and echo reply (type 0).
+		for _, kv := range [][2]string{{"net/ipv4/icmp_ratemask", "6169"}, {"net/ipv6/icmp/ratemask", "0-1,3-127,129"}} {
+			if err := target.ns.SetSysctl(kv[0], kv[1]); err != nil {
+				t.Fatalf("netlab: %v", err)
+			}
+		}
 	}
 	if spec.TargetIgnoresEcho {
 		for _, k := range []string{"net/ipv4/icmp_echo_ignore_all", "net/ipv6/icmp/echo_ignore_all"} {
@@ -243,15 +265,12 @@ func ipnet(p netip.Prefix) *net.IPNet {
 }
 
 // configure sets the namespace's sysctls: forwarding and an L4 multipath
-// hash on routers, no ICMP rate limiting unless asked, no DAD.
+// hash on routers, their ICMP rate limit when asked (kernel defaults
+// otherwise), no reverse-path filter.
 func configure(n *node, router bool) error {
 	set := [][2]string{
 		{"net/ipv4/conf/all/rp_filter", "0"},
 		{"net/ipv4/conf/default/rp_filter", "0"},
-		{"net/ipv4/icmp_ratelimit", "0"},
-		{"net/ipv6/icmp/ratelimit", "0"},
-		{"net/ipv4/icmp_msgs_per_sec", "100000"},
-		{"net/ipv4/icmp_msgs_burst", "10000"},
 	}
 	if router {
 		set = append(set,
@@ -259,8 +278,8 @@ func configure(n *node, router bool) error {
 			[2]string{"net/ipv6/conf/all/forwarding", "1"},
 			[2]string{"net/ipv4/fib_multipath_hash_policy", "1"},
 			[2]string{"net/ipv6/fib_multipath_hash_policy", "1"})
-		if rl := n.spec.RateLimit; rl > 0 {
-			ms := strconv.FormatInt(rl.Milliseconds(), 10)
+		if rl := n.spec.RateLimit; rl != 0 {
+			ms := strconv.FormatInt(max(rl.Milliseconds(), 0), 10)
 			set = append(set,
 				[2]string{"net/ipv4/icmp_ratelimit", ms},
 				[2]string{"net/ipv6/icmp/ratelimit", ms})
@@ -388,6 +407,11 @@ func impairKnobs(t testing.TB, n *node, r *Router, target *linkEnd) error {
 			}
 		}
 	}
+	if p := n.spec.DropForward; p > 0 {
+		if err := dropForward(n.ns, p); err != nil {
+			return err
+		}
+	}
 	if n.spec.Impair.active() {
 		var ifaces []string
 		for _, e := range n.links {
@@ -402,4 +426,55 @@ func impairKnobs(t testing.TB, n *node, r *Router, target *linkEnd) error {
 	}
 	n.r = r
 	return nil
+}
+
+// dropComment names the nftables rule of DropForward.
+const dropComment = "netlab forward drop"
+
+// dropForward installs an nftables table in ns that drops share p of the
+// forwarded packets at random (numgen random), in both directions.
+func dropForward(ns *NS, p float64) error {
+	return ns.NFT(fmt.Sprintf("table inet netlab_drop {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n"+
+		"  numgen random mod 10000 < %d counter drop comment %q\n }\n}\n", int(p*10000+0.5), dropComment))
+}
+
+// DroppedForward counts the packets the router's DropForward rule dropped.
+func (r *Router) DroppedForward() (uint64, error) {
+	return r.NS.NFTRuleCounter(dropComment)
+}
+
+// ProberAlias adds the i-th extra IPv4 address (i from 1) to the
+// prober's link and returns it. Routers keep one ICMP rate-limit bucket
+// per prober address (one token a second for IPv4), so tests that trace
+// many times over one path, and are not about rate limiting, trace from
+// an address of their own.
+func (p *Path) ProberAlias(t testing.TB, i int) netip.Addr {
+	t.Helper()
+	if i < 1 || i > 200 {
+		t.Fatalf("netlab: prober alias %d out of range 1-200", i)
+	}
+	a := netip.AddrFrom4([4]byte{198, 18, 1, byte(10 + i)})
+	h := p.Prober.Netlink()
+	l, err := h.LinkByName(p.ProberIface)
+	if err != nil {
+		t.Fatalf("netlab: %v", err)
+	}
+	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(a, 24))}); err != nil {
+		t.Fatalf("netlab: add %s: %v", a, err)
+	}
+	// Permanent neighbour entries on the first routers, as NewPath
+	// makes for every address: no resolution delays the first answers.
+	for _, r := range p.Hops[0] {
+		rh := r.NS.Netlink()
+		rl, err := rh.LinkByName(r.Links[0])
+		if err != nil {
+			t.Fatalf("netlab: %v", err)
+		}
+		n := &netlink.Neigh{LinkIndex: rl.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
+			IP: a.AsSlice(), HardwareAddr: l.Attrs().HardwareAddr}
+		if err := rh.NeighSet(n); err != nil {
+			t.Fatalf("netlab: neighbour %s in %s: %v", a, r.NS.Name, err)
+		}
+	}
+	return a
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,12 @@ type Hop struct {
 	AnswerRate float64 `json:"answer_rate"`
 	// Silent hops never answer.
 	Silent bool `json:"silent"`
+	// BudgetMs and BudgetBurst limit the hop's answers as a Linux
+	// router's ICMP rate limit does: a bucket of BudgetBurst tokens,
+	// one more every BudgetMs, one token per answer, starting full.
+	// BudgetMs 0 sets no limit; BudgetBurst 0 means 6.
+	BudgetMs    float64 `json:"budget_ms"`
+	BudgetBurst int     `json:"budget_burst"`
 	// ForwardLoss drops this share of packets passing through the hop,
 	// in each direction.
 	ForwardLoss float64 `json:"forward_loss"`
@@ -78,12 +85,45 @@ type Network struct {
 	once    sync.Once
 	// Sent counts probes per TTL.
 	Sent map[int]int
+	// buckets holds each budgeted hop's tokens, in milliseconds.
+	buckets map[int]*bucket
+}
+
+// bucket is one hop's ICMP budget state.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// allow spends a token of hop i's budget at t, as inet_peer_xrlim_allow.
+func (n *Network) allow(i int, t time.Time) bool {
+	h := n.s.Hops[i]
+	if h.BudgetMs <= 0 {
+		return true
+	}
+	burst := h.BudgetBurst
+	if burst == 0 {
+		burst = 6
+	}
+	capMs := float64(burst) * h.BudgetMs
+	b := n.buckets[i]
+	if b == nil {
+		b = &bucket{tokens: capMs, last: t}
+		n.buckets[i] = b
+	}
+	b.tokens = min(capMs, b.tokens+float64(t.Sub(b.last))/float64(time.Millisecond))
+	b.last = t
+	if b.tokens >= h.BudgetMs {
+		b.tokens -= h.BudgetMs
+		return true
+	}
+	return false
 }
 
 // New makes a network for s.
 func New(s *Scenario) *Network {
 	return &Network{s: s, replies: make(chan probes.Reply, 4096),
-		done: make(chan struct{}), Sent: map[int]int{}}
+		done: make(chan struct{}), Sent: map[int]int{}, buckets: map[int]*bucket{}}
 }
 
 // Kind implements probes.Network.
@@ -100,6 +140,15 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 	rng := rand.New(rand.NewPCG(n.s.Seed, uint64(p.TTL)<<32|uint64(n.Sent[p.TTL])))
 	last := len(n.s.Hops) - 1
 	at := min(p.TTL-1, last)
+	echo := p.To.IsValid()
+	if echo {
+		// An echo request to a hop's own address: it crosses the
+		// hops before that one, and the hop answers it freely.
+		at = slices.IndexFunc(n.s.Hops, func(h Hop) bool { return slices.Contains(h.Addrs, p.To) })
+		if at < 0 {
+			return nil
+		}
+	}
 	// Forward: every hop before the one where the probe ends may drop it.
 	for i := 0; i < at; i++ {
 		if rng.Float64() < n.s.Hops[i].ForwardLoss {
@@ -111,7 +160,7 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 	if rate == 0 {
 		rate = 1
 	}
-	if h.Silent || rng.Float64() >= rate {
+	if !echo && (h.Silent || rng.Float64() >= rate || !n.allow(at, time.Now())) {
 		return nil
 	}
 	// Return: the answer passes the same hops back.
@@ -122,6 +171,9 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 	}
 	kind := h.Kind
 	typ := h.Type
+	if echo {
+		kind, typ = probes.KindEchoReply, 0
+	}
 	if kind == "" {
 		kind, typ = probes.KindTimeExceeded, 11
 		if at == last {
@@ -129,7 +181,11 @@ func (n *Network) Send(_ context.Context, p probes.Probe) error {
 		}
 	}
 	rtt := h.RTTMs + h.ICMPDelayMs + rng.Float64()*h.JitterMs
-	rep := probes.Reply{Seq: p.Seq, From: h.Addrs[int(p.Seq)%len(h.Addrs)], Kind: kind, Type: typ, Code: h.Code,
+	from := h.Addrs[int(p.Seq)%len(h.Addrs)]
+	if echo {
+		from = p.To
+	}
+	rep := probes.Reply{Seq: p.Seq, From: from, Kind: kind, Type: typ, Code: h.Code,
 		TTL: h.ReplyTTL, MPLS: h.MPLS}
 	time.AfterFunc(time.Duration(rtt*float64(time.Millisecond)), func() {
 		rep.Received = time.Now()
@@ -159,8 +215,8 @@ func (n *Network) Close() error {
 	return nil
 }
 
-// Run traces the scenario with fast defaults (1 ms interval, timeout just
-// above the slowest hop) and count rounds.
+// Run traces the scenario with fast defaults (a fixed 1 ms interval,
+// timeout just above the slowest hop) and count rounds.
 func Run(s *Scenario, count int, method probes.Method) (*probes.Trace, error) {
 	slowest := 0.0
 	for _, h := range s.Hops {

@@ -370,10 +370,11 @@ func collectTrace(e *emitter, t *report.Trace) {
 			addr = h.Responders[0].IP
 		}
 		l := []string{target, strconv.Itoa(h.TTL), addr}
-		if h.Sent > 0 { // exact, where loss_pct is rounded
-			e.emit(mHopLoss, float64(h.Sent-h.Received)/float64(h.Sent), l...)
+		if m := h.Sent - h.RateLimited; m > 0 { // exact, where forwarding_loss_pct is rounded
+			e.emit(mHopLoss, float64(m-h.Received)/float64(m), l...)
 		}
 		e.emit(mHopSent, float64(h.Sent), l...)
+		e.emit(mHopRateLimited, float64(h.RateLimited), l...)
 		e.emit(mHopRecv, float64(h.Received), l...)
 		if r := h.RTT; r != nil {
 			for _, v := range []struct {
