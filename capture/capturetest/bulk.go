@@ -24,8 +24,8 @@ import (
 type Bulk struct {
 	// MaxBytes ends the stream after this many bytes (0: no limit).
 	MaxBytes int64
-	// MaxPackets ends the stream once this many records are written
-	// (0: no limit); the packets of the last step (up to 3) may pass it.
+	// MaxPackets ends the stream after exactly this many records (0: no
+	// limit).
 	MaxPackets uint64
 
 	flows   []bulkFlow
@@ -102,6 +102,9 @@ func bulkTemplate(src, dst netip.Addr, sport, dport uint16, seq, ack uint32, tcp
 func (s *Bulk) Packets() uint64 { return s.packets }
 
 func (s *Bulk) record(frame []byte, wire int) {
+	if s.MaxPackets > 0 && s.packets == s.MaxPackets {
+		return
+	}
 	ts := time.Unix(1767323045, 0).Add(s.ts)
 	var h [16]byte
 	binary.LittleEndian.PutUint32(h[0:], uint32(ts.Unix()))
