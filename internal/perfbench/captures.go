@@ -52,6 +52,9 @@ func (c *Capture) ensure(dir string) error {
 	if err == nil {
 		err = w.Flush()
 	}
+	if err == nil {
+		err = tmp.Chmod(0o644) // CreateTemp makes it 0600
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
