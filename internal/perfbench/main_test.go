@@ -92,11 +92,11 @@ func TestRatioAndVerdict(t *testing.T) {
 	if r := pcap.Ratio(); math.Abs(r-1600.0/55) > 1e-9 {
 		t.Errorf("B ÷ A = %v", r)
 	}
-	if v := pcap.verdict(); v != "≥ 25×, A's peak RSS ≤ 64.0 MiB: met" {
+	if v := pcap.verdict(); v != "≥ 25×: met; A's peak RSS ≤ 64.0 MiB: met" {
 		t.Errorf("verdict %q", v)
 	}
 	pcap.MaxRSS = 11 << 20
-	if v := pcap.verdict(); !strings.HasSuffix(v, "**not met**") {
+	if v := pcap.verdict(); v != "≥ 25×: met; A's peak RSS ≤ 11.0 MiB: **not met**" {
 		t.Errorf("a peak RSS over its target is %q", v)
 	}
 	// Adjacent runs pair up: (50,1500) (60,1700) (55,1600) give 30, 28.3, 29.1.

@@ -59,31 +59,31 @@ func (c *Comparison) ratioName() string {
 	return "A ÷ B"
 }
 
-// verdict says whether the targets are met.
+// verdict says whether each of the targets is met.
 func (c *Comparison) verdict() string {
-	if c.Target == 0 && c.MaxRSS == 0 {
-		return "–"
-	}
 	var goals []string
-	met := true
+	judge := func(goal string, met bool) {
+		if met {
+			goals = append(goals, goal+": met")
+		} else {
+			goals = append(goals, goal+": **not met**")
+		}
+	}
 	if c.Target > 0 {
 		r := c.Ratio()
 		if c.Speedup {
-			goals = append(goals, "≥ "+fmtRatio(c.Target))
-			met = met && r >= c.Target
+			judge("≥ "+fmtRatio(c.Target), r >= c.Target)
 		} else {
-			goals = append(goals, "≤ "+fmtRatio(c.Target))
-			met = met && r <= c.Target
+			judge("≤ "+fmtRatio(c.Target), r <= c.Target)
 		}
 	}
 	if c.MaxRSS > 0 {
-		goals = append(goals, "A's peak RSS ≤ "+fmtBytes(c.MaxRSS))
-		met = met && summarize(c.RA).MaxRSS <= c.MaxRSS
+		judge("A's peak RSS ≤ "+fmtBytes(c.MaxRSS), summarize(c.RA).MaxRSS <= c.MaxRSS)
 	}
-	if met {
-		return strings.Join(goals, ", ") + ": met"
+	if len(goals) == 0 {
+		return "–"
 	}
-	return strings.Join(goals, ", ") + ": **not met**"
+	return strings.Join(goals, "; ")
 }
 
 // Report is the whole document.
