@@ -56,6 +56,11 @@ func TestSummarize(t *testing.T) {
 	if s != want {
 		t.Errorf("summarize = %+v\nwant        %+v", s, want)
 	}
+	hidden := runs(30, 10)
+	hidden[1].Floor = 11 << 20 // the harness's own peak is as large as the run's
+	if s := summarize(hidden); !s.RSSHidden {
+		t.Error("a peak no larger than the harness's is not marked")
+	}
 	if (summarize(nil) != Summary{}) {
 		t.Error("summary of no runs is not zero")
 	}
@@ -159,8 +164,8 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Wall <= 0 || r.MaxRSS <= 0 {
-		t.Errorf("run %+v: no time or peak RSS", r)
+	if r.Wall <= 0 || r.MaxRSS <= 0 || r.Floor <= 0 {
+		t.Errorf("run %+v: no time, peak RSS or floor", r)
 	}
 	bad := Command{Name: "fails", Argv: []string{"sh", "-c", "echo broken >&2; exit 3"}, OK: []int{0, 1}}
 	if _, err := bad.run(devnull, stderr); err == nil || !strings.Contains(err.Error(), "broken") {
@@ -208,6 +213,13 @@ func TestCaptureCache(t *testing.T) {
 	}
 }
 
+func hiddenRSS(rs []Run) []Run {
+	for i := range rs {
+		rs[i].Floor = 20 << 20
+	}
+	return rs
+}
+
 // TestRender pins the document's layout with made-up runs.
 func TestRender(t *testing.T) {
 	at := time.Date(2026, 12, 4, 17, 0, 0, 0, time.UTC)
@@ -220,7 +232,7 @@ func TestRender(t *testing.T) {
 		Captures: []*Capture{{Label: "80k", Flows: 100, Snap: 1514, Packets: 80000, Size: 80 << 20}},
 		Comparisons: []*Comparison{
 			{ID: "version", Title: "Start-up", A: Command{Name: "netdx --version"}, B: Command{Name: "hello"}, Runs: 3,
-				RA: runs(24, 26, 25), RB: runs(6, 7, 5), Target: 1.5, Load: Load{Before: 1.5, After: 1.25, Others: 0.5}},
+				RA: runs(24, 26, 25), RB: hiddenRSS(runs(6, 7, 5)), Target: 1.5, Load: Load{Before: 1.5, After: 1.25, Others: 0.5}},
 			{ID: "pcap-80k", Title: "Capture", A: Command{Name: "netdx pcap analyze --json x.pcap"},
 				B: Command{Name: "tshark -q -z expert -r x.pcap"}, Skip: "tshark not found in PATH (Debian: apt-get install tshark)"},
 			{ID: "cores-80k", Title: "Cores", A: Command{Name: "GOMAXPROCS=2 netdx"}, B: Command{Name: "GOMAXPROCS=1 netdx"},

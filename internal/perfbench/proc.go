@@ -47,6 +47,11 @@ func cleanEnv() []string {
 // from wait4's rusage, which folds in the children the process waited
 // for (so a script's figures cover its whole tree, and its peak RSS is
 // that of its largest process).
+//
+// A child's peak RSS cannot be smaller than the harness's own: Linux
+// carries the high-water mark of the address space a process leaves at
+// exec into its rusage (exec_mmap), and Go starts children with vfork,
+// so that address space is the harness's. Run.Floor records it.
 func (c Command) run(stdout, stderr *os.File) (Run, error) {
 	path, err := exec.LookPath(c.Argv[0])
 	if err != nil {
@@ -59,6 +64,7 @@ func (c Command) run(stdout, stderr *os.File) (Run, error) {
 	if _, err := stderr.Seek(0, 0); err != nil {
 		return Run{}, err
 	}
+	floor := selfMaxRSS()
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start)
@@ -72,7 +78,7 @@ func (c Command) run(stdout, stderr *os.File) (Run, error) {
 		return Run{}, fmt.Errorf("%s: %s\n%s", c.Name, ps, tail(msg, 2000))
 	}
 	ru, _ := ps.SysUsage().(*syscall.Rusage)
-	r := Run{Wall: wall, CPU: ps.UserTime() + ps.SystemTime()}
+	r := Run{Wall: wall, CPU: ps.UserTime() + ps.SystemTime(), Floor: floor}
 	if ru != nil {
 		r.MaxRSS = ru.Maxrss << 10 // KiB on Linux
 	}
@@ -94,6 +100,14 @@ func (c Command) output() ([]byte, error) {
 		return nil, fmt.Errorf("%s: %v\n%s", c.Name, err, tail(stderr.Bytes(), 2000))
 	}
 	return out, nil
+}
+
+func selfMaxRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss << 10
 }
 
 func tail(b []byte, n int) []byte {
