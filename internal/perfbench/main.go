@@ -202,6 +202,9 @@ func run(o options) error {
 	if o.waitLoad > 0 {
 		waitForLoad(o.waitLoad, o.waitMax)
 	}
+	if rep.RSSFloor, err = rssFloor(); err != nil {
+		return err
+	}
 	whole := startLoad()
 	start := time.Now()
 	for _, c := range p.comparisons() {

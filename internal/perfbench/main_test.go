@@ -56,11 +56,6 @@ func TestSummarize(t *testing.T) {
 	if s != want {
 		t.Errorf("summarize = %+v\nwant        %+v", s, want)
 	}
-	hidden := runs(30, 10)
-	hidden[1].Floor = 11 << 20 // the harness's own peak is as large as the run's
-	if s := summarize(hidden); !s.RSSHidden {
-		t.Error("a peak no larger than the harness's is not marked")
-	}
 	if (summarize(nil) != Summary{}) {
 		t.Error("summary of no runs is not zero")
 	}
@@ -164,8 +159,11 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Wall <= 0 || r.MaxRSS <= 0 || r.Floor <= 0 {
-		t.Errorf("run %+v: no time, peak RSS or floor", r)
+	if r.Wall <= 0 || r.MaxRSS <= 0 {
+		t.Errorf("run %+v: no time or peak RSS", r)
+	}
+	if floor, err := rssFloor(); err != nil || floor <= 0 {
+		t.Errorf("rss floor %d, %v", floor, err)
 	}
 	bad := Command{Name: "fails", Argv: []string{"sh", "-c", "echo broken >&2; exit 3"}, OK: []int{0, 1}}
 	if _, err := bad.run(devnull, stderr); err == nil || !strings.Contains(err.Error(), "broken") {
@@ -213,9 +211,9 @@ func TestCaptureCache(t *testing.T) {
 	}
 }
 
-func hiddenRSS(rs []Run) []Run {
+func withRSS(rs []Run, rss int64) []Run {
 	for i := range rs {
-		rs[i].Floor = 20 << 20
+		rs[i].MaxRSS = rss + int64(i)<<18
 	}
 	return rs
 }
@@ -232,13 +230,13 @@ func TestRender(t *testing.T) {
 		Captures: []*Capture{{Label: "80k", Flows: 100, Snap: 1514, Packets: 80000, Size: 80 << 20}},
 		Comparisons: []*Comparison{
 			{ID: "version", Title: "Start-up", A: Command{Name: "netdx --version"}, B: Command{Name: "hello"}, Runs: 3,
-				RA: runs(24, 26, 25), RB: hiddenRSS(runs(6, 7, 5)), Target: 1.5, Load: Load{Before: 1.5, After: 1.25, Others: 0.5}},
+				RA: withRSS(runs(24, 26, 25), 15<<20), RB: runs(6, 7, 5), Target: 1.5, Load: Load{Before: 1.5, After: 1.25, Others: 0.5}},
 			{ID: "pcap-80k", Title: "Capture", A: Command{Name: "netdx pcap analyze --json x.pcap"},
 				B: Command{Name: "tshark -q -z expert -r x.pcap"}, Skip: "tshark not found in PATH (Debian: apt-get install tshark)"},
 			{ID: "cores-80k", Title: "Cores", A: Command{Name: "GOMAXPROCS=2 netdx"}, B: Command{Name: "GOMAXPROCS=1 netdx"},
-				Runs: 3, RA: runs(50, 52, 51), RB: runs(55, 56, 54), Speedup: true, SameOutput: true, Identical: true},
+				Runs: 3, RA: withRSS(runs(50, 52, 51), 26<<20), RB: withRSS(runs(55, 56, 54), 25<<20), Speedup: true, SameOutput: true, Identical: true},
 		},
-		Load: Load{Before: 1.5, After: 1.25, Others: 0.5}, Elapsed: 42 * time.Second,
+		Load: Load{Before: 1.5, After: 1.25, Others: 0.5}, Elapsed: 42 * time.Second, RSSFloor: 12 << 20,
 	}
 	var b bytes.Buffer
 	rep.render(&b)

@@ -48,10 +48,11 @@ func cleanEnv() []string {
 // for (so a script's figures cover its whole tree, and its peak RSS is
 // that of its largest process).
 //
-// A child's peak RSS cannot be smaller than the harness's own: Linux
-// carries the high-water mark of the address space a process leaves at
-// exec into its rusage (exec_mmap), and Go starts children with vfork,
-// so that address space is the harness's. Run.Floor records it.
+// A child's reported peak RSS has a floor: started by this harness,
+// /bin/true reports several MiB (1 MiB under GNU time), because Linux
+// folds the high-water mark of the address space a process leaves at
+// exec into its rusage (exec_mmap), and Go starts children with vfork
+// from its own address space. rssFloor measures it.
 func (c Command) run(stdout, stderr *os.File) (Run, error) {
 	path, err := exec.LookPath(c.Argv[0])
 	if err != nil {
@@ -64,7 +65,6 @@ func (c Command) run(stdout, stderr *os.File) (Run, error) {
 	if _, err := stderr.Seek(0, 0); err != nil {
 		return Run{}, err
 	}
-	floor := selfMaxRSS()
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start)
@@ -78,7 +78,7 @@ func (c Command) run(stdout, stderr *os.File) (Run, error) {
 		return Run{}, fmt.Errorf("%s: %s\n%s", c.Name, ps, tail(msg, 2000))
 	}
 	ru, _ := ps.SysUsage().(*syscall.Rusage)
-	r := Run{Wall: wall, CPU: ps.UserTime() + ps.SystemTime(), Floor: floor}
+	r := Run{Wall: wall, CPU: ps.UserTime() + ps.SystemTime()}
 	if ru != nil {
 		r.MaxRSS = ru.Maxrss << 10 // KiB on Linux
 	}
@@ -102,12 +102,15 @@ func (c Command) output() ([]byte, error) {
 	return out, nil
 }
 
-func selfMaxRSS() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// rssFloor is the largest peak RSS `true` reports in a few runs: a
+// command whose peak is no larger cannot be told from nothing.
+func rssFloor() (int64, error) {
+	var floor int64
+	_, runs, err := interleave(Command{Name: "true", Argv: []string{"true"}}, Command{Name: "true", Argv: []string{"true"}}, 0, 3, func(int) {})
+	for _, r := range runs {
+		floor = max(floor, r.MaxRSS)
 	}
-	return ru.Maxrss << 10
+	return floor, err
 }
 
 func tail(b []byte, n int) []byte {

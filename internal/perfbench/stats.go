@@ -12,9 +12,6 @@ type Run struct {
 	Wall   time.Duration
 	CPU    time.Duration // user + system, the process and its waited-for children
 	MaxRSS int64         // bytes: the largest resident set of any process in the tree
-	// Floor is the harness's own peak RSS when it started the process:
-	// a smaller peak cannot be seen (see Command.run).
-	Floor int64
 }
 
 // Summary is what the document says about one command's runs.
@@ -23,9 +20,6 @@ type Summary struct {
 	Median, P90, Min  time.Duration
 	CPU               time.Duration // median
 	MaxRSS, MedianRSS int64
-	// RSSHidden: in some run the peak RSS was no larger than the
-	// harness's own, so MaxRSS is only an upper bound.
-	RSSHidden bool
 }
 
 func summarize(runs []Run) Summary {
@@ -39,7 +33,6 @@ func summarize(runs []Run) Summary {
 	for i, r := range runs {
 		wall[i], cpu[i], rss[i] = float64(r.Wall), float64(r.CPU), float64(r.MaxRSS)
 		s.MaxRSS = max(s.MaxRSS, r.MaxRSS)
-		s.RSSHidden = s.RSSHidden || r.MaxRSS <= r.Floor
 	}
 	s.Median = time.Duration(quantile(wall, 0.5))
 	s.P90 = time.Duration(quantile(wall, 0.9))
