@@ -43,8 +43,8 @@ func main() {
 	flag.StringVar(&o.cache, "cache", filepath.Join(os.TempDir(), "netdx-bench"), "directory for the generated captures (regenerated when missing)")
 	flag.StringVar(&o.out, "out", "docs/performance.md", "the document to write (- for standard output)")
 	flag.StringVar(&o.only, "only", "", "run only the comparisons whose ID matches this regular expression (IDs: "+strings.Join(ids(), ", ")+")")
-	flag.Float64Var(&o.waitLoad, "wait-load", 0, "before starting, wait up to -wait-max for the 1-minute load average to fall below this (0: do not wait)")
-	flag.DurationVar(&o.waitMax, "wait-max", 10*time.Minute, "longest wait for -wait-load")
+	flag.Float64Var(&o.waitLoad, "wait-load", 0, "before each comparison, wait up to -wait-max for the 1-minute load average to fall below this (0: do not wait)")
+	flag.DurationVar(&o.waitMax, "wait-max", 5*time.Minute, "longest wait for -wait-load before each comparison")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "perfbench:", err)
@@ -199,9 +199,6 @@ func run(o options) error {
 	}
 	rep.Captures = p.caps
 	rep.Machine = machine(goBin, describe())
-	if o.waitLoad > 0 {
-		waitForLoad(o.waitLoad, o.waitMax)
-	}
 	if rep.RSSFloor, err = rssFloor(); err != nil {
 		return err
 	}
@@ -215,6 +212,9 @@ func run(o options) error {
 		if c.Skip = missing(c.Needs); c.Skip != "" {
 			progress("%s: skipped: %s", c.ID, c.Skip)
 			continue
+		}
+		if o.waitLoad > 0 {
+			waitForLoad(o.waitLoad, o.waitMax)
 		}
 		if err := measure(c, o.warmup); err != nil {
 			return err
