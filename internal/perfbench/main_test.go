@@ -104,6 +104,9 @@ func TestRatioAndVerdict(t *testing.T) {
 	if math.Abs(lo-(28.33+0.2*(29.09-28.33))) > 0.01 || math.Abs(hi-(29.09+0.8*(30-29.09))) > 0.01 {
 		t.Errorf("pair spread %v–%v", lo, hi)
 	}
+	if r := pcap.minRatio(); math.Abs(r-1500.0/50) > 1e-9 {
+		t.Errorf("ratio of the fastest runs %v", r)
+	}
 	if v := (&Comparison{}).verdict(); v != "–" {
 		t.Errorf("no target: %q", v)
 	}

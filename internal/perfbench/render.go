@@ -40,6 +40,15 @@ func (c *Comparison) Ratio() float64 {
 	return float64(a.Median) / float64(b.Median)
 }
 
+// minRatio is the ratio of the fastest runs, the way round Ratio is.
+func (c *Comparison) minRatio() float64 {
+	a, b := summarize(c.RA), summarize(c.RB)
+	if c.Speedup {
+		return float64(b.Min) / float64(a.Min)
+	}
+	return float64(a.Min) / float64(b.Min)
+}
+
 // pairSpread is the 10th and 90th percentile of the ratios of adjacent
 // runs, the same way round as Ratio.
 func (c *Comparison) pairSpread() (lo, hi float64) {
@@ -149,7 +158,8 @@ func (r *Report) render(w io.Writer) {
 				fmtDuration(s.Min), fmtDuration(s.CPU), rss)
 		}
 		lo, hi := c.pairSpread()
-		p("\nRatio %s of the medians: %s (pairs: %s–%s). Target: %s.\n", c.ratioName(), fmtRatio(c.Ratio()), fmtRatio(lo), fmtRatio(hi), c.verdict())
+		p("\nRatio %s of the medians: %s (pairs: %s–%s; of the fastest runs, the least disturbed by other load: %s). Target: %s.\n",
+			c.ratioName(), fmtRatio(c.Ratio()), fmtRatio(lo), fmtRatio(hi), fmtRatio(c.minRatio()), c.verdict())
 		if c.SameOutput {
 			if c.Identical {
 				p("Their JSON reports are identical but for `started_at` and `ended_at`.\n")
