@@ -27,10 +27,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -171,6 +173,15 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// Interrupted, the harness still removes its binaries and script; the
+	// command being timed gets the terminal's signal itself.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		os.RemoveAll(tmp)
+		os.Exit(130)
+	}()
 	p := plan{netdx: o.netdx, hello: filepath.Join(tmp, "hello"), bundle: filepath.Join(tmp, "bundle.sh"),
 		nstatHistory: filepath.Join(tmp, "nstat.history"), runs: o.runs, slowRuns: o.slowRuns, caps: captures()}
 	rep := &Report{Runs: o.runs, SlowRuns: o.slowRuns, Warmup: o.warmup, Bundle: bundle, Hello: hello,
