@@ -178,7 +178,7 @@ func (r *Report) render(w io.Writer) {
 	for _, t := range m.Tools {
 		p("| tool | %s |\n", t)
 	}
-	p("| load | 1-minute load average %.2f at the start, %.2f at the end; other processes used %.2f of %d cores over the %s of measuring |\n",
+	p("| load | 1-minute load average %.2f at the start, %.2f at the end; other processes used %.2f of %d cores over the %s of the run (waits for a quieter machine included) |\n",
 		r.Load.Before, r.Load.After, r.Load.Others, m.Cores, r.Elapsed.Round(time.Second))
 
 	p("\n## Commands\n\n")
