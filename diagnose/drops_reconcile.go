@@ -152,7 +152,8 @@ func Reconcile(in *Input) []report.DropReconciliation {
 		}
 		return n, names
 	}
-	var out []report.DropReconciliation
+	// Not nil: a window with nothing to reconcile was still checked.
+	out := []report.DropReconciliation{}
 	for _, p := range pairings {
 		r, seen := sum(p.keep)
 		c, ok := p.count(in, s)

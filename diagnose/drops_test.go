@@ -166,3 +166,16 @@ func TestDropFamiliesDisjoint(t *testing.T) {
 		t.Error("families of NOT_SPECIFIED, a subsystem reason or QDISC_DROP")
 	}
 }
+
+// TestReconcileQuietWindow: two host samples and reasons, no drops on
+// either side. The reconciliation ran and found nothing: ok, not "not
+// checked".
+func TestReconcileQuietWindow(t *testing.T) {
+	before, after := healthyPair()
+	_, checks := Evaluate(&Input{Diag: collectors.NewWindow(before, after, testInterval), Drops: dropWindow()})
+	for _, c := range checks {
+		if c.Name == "drop reasons against the counters" && (c.Status != report.StatusOK || c.Detail != "nothing to reconcile") {
+			t.Errorf("quiet window: %+v, want ok, nothing to reconcile", c)
+		}
+	}
+}
