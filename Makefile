@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build release image test vet fmt-check docs
+.PHONY: all build release image test vet fmt-check docs bench
 
 all: build
 
@@ -65,6 +65,19 @@ fmt-check:
 docs:
 	$(GO) run ./internal/gendocs
 	$(GO) test ./render/metrics -run TestAlertsAgreeWithRules -count=1 -update
+
+# docs/performance.md: netdx timed as whole processes against a hello-world
+# Go binary, the classic tools' bundle (nstat, ss, ethtool, tc, sysctl) and
+# tshark, on this machine, interleaved (internal/perfbench). Not part of
+# `make test` or CI: the figures depend on the machine and its load. Needs
+# iproute2, ethtool and tshark (a comparison whose tool is missing is
+# skipped, and the document says why); sends no traffic. Takes a few
+# minutes, most of it tshark. Flags, e.g.:
+#   make bench BENCHFLAGS='-runs 50 -slow-runs 7 -wait-load 1'
+BENCHFLAGS ?=
+
+bench: build
+	GO=$(GO) $(GO) run ./internal/perfbench -netdx bin/netdx $(BENCHFLAGS)
 
 # Fuzzing: every Fuzz target of every package, one after another (go runs
 # one -fuzz target per invocation), FUZZTIME each. Corpora live in each

@@ -3,10 +3,8 @@ package capture
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,133 +21,24 @@ import (
 	"github.com/netdx/netdx/capture/decode"
 )
 
-// synth streams a large generated pcap without holding it: flows send
-// bulk data in turn, each data segment of 1448 bytes (1514 on the wire)
-// and an ACK for every second one. In each flow one segment in 100 swaps
-// with the next and one in 300 is sent again, so the analysis does real
-// work.
-type synth struct {
-	flows   []synthFlow
-	snap    int   // captured bytes per data frame
-	limit   int64 // stop after this many bytes
-	written int64
-	packets uint64
-	buf     []byte
-	ts      time.Duration
-	i       uint64
-}
-
-type synthFlow struct {
-	data, ack []byte // templates: Ethernet/IPv4/TCP with timestamps
-	next      uint32
-	id        uint16
-	sent      uint64
-	pending   []byte // a segment held back to swap with the next one
-}
-
-const (
-	offIPID = 14 + 4
-	offSeq  = 14 + 20 + 4
-	offAck  = 14 + 20 + 8
-	offTS   = 14 + 20 + 20 + 4
-)
-
-func newSynth(tb testing.TB, flows, snap int, limit int64) *synth {
-	s := &synth{snap: snap, limit: limit}
-	g := ct.NewGen(tb, layers.LinkTypeEthernet)
-	for i := range flows {
-		c := ct.NewConv(g, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), uint16(40000+i>>16)).String(),
-			"198.19.0.1:5201")
-		d := g.Build(ptr(c.Data(0, 0, 1448)), layers.LinkTypeEthernet)
-		a := g.Build(ptr(c.AckFrame(1, 0, 1)), layers.LinkTypeEthernet)
-		s.flows = append(s.flows, synthFlow{data: d, ack: a, next: 1001})
-	}
-	hdr := make([]byte, 24)
-	binary.LittleEndian.PutUint32(hdr, 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], uint32(snap))
-	binary.LittleEndian.PutUint32(hdr[20:], 1)
-	s.buf = hdr
-	return s
-}
-
-func ptr(f ct.Frame) *ct.Frame { return &f }
-
-func (s *synth) record(frame []byte, wire int) {
-	ts := time.Unix(1767323045, 0).Add(s.ts)
-	var h [16]byte
-	binary.LittleEndian.PutUint32(h[0:], uint32(ts.Unix()))
-	binary.LittleEndian.PutUint32(h[4:], uint32(ts.Nanosecond()/1000))
-	n := min(len(frame), s.snap)
-	binary.LittleEndian.PutUint32(h[8:], uint32(n))
-	binary.LittleEndian.PutUint32(h[12:], uint32(wire))
-	s.buf = append(s.buf, h[:]...)
-	s.buf = append(s.buf, frame[:n]...)
-	s.packets++
-	s.ts += time.Microsecond
-}
-
-// segment writes flow f's data segment with sequence seq.
-func (s *synth) segment(f *synthFlow, seq uint32) []byte {
-	binary.BigEndian.PutUint32(f.data[offSeq:], seq)
-	binary.BigEndian.PutUint16(f.data[offIPID:], f.id)
-	binary.BigEndian.PutUint32(f.data[offTS:], uint32(s.ts/time.Millisecond))
-	f.id++
-	return f.data
-}
-
-func (s *synth) step() {
-	f := &s.flows[s.i%uint64(len(s.flows))]
-	s.i++
-	seq := f.next
-	f.next += 1448
-	f.sent++
-	switch {
-	case len(f.pending) > 0:
-		s.record(s.segment(f, seq), 1514)
-		s.record(f.pending, 1514)
-		f.pending = f.pending[:0]
-	case f.sent%100 == 0:
-		f.pending = append(f.pending[:0], s.segment(f, seq)...)
-		return
-	case f.sent%300 == 150:
-		s.record(s.segment(f, seq-1448), 1514)
-		fallthrough
-	default:
-		s.record(s.segment(f, seq), 1514)
-	}
-	if f.sent%2 == 0 {
-		binary.BigEndian.PutUint32(f.ack[offAck:], f.next)
-		binary.BigEndian.PutUint16(f.ack[offIPID:], uint16(f.sent))
-		s.record(f.ack, len(f.ack))
-	}
-}
-
-func (s *synth) Read(p []byte) (int, error) {
-	for len(s.buf) < len(p) && s.written+int64(len(s.buf)) < s.limit {
-		s.step()
-	}
-	if len(s.buf) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, s.buf)
-	s.buf = s.buf[:copy(s.buf, s.buf[n:])]
-	s.written += int64(n)
-	return n, nil
-}
-
-// synthBytes generates a capture of about n packets into memory.
+// synthBytes generates a capture of about n packets into memory (see
+// capturetest.Bulk for its content and truth).
 func synthBytes(tb testing.TB, flows, snap int, packets uint64) []byte {
-	s := newSynth(tb, flows, snap, 1<<62)
-	var b bytes.Buffer
-	chunk := make([]byte, 1<<20)
-	for s.packets < packets {
-		n, _ := s.Read(chunk)
-		b.Write(chunk[:n])
+	s := newSynth(tb, flows, snap)
+	s.MaxPackets = packets
+	data, err := io.ReadAll(s)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	b.Write(s.buf)
-	return b.Bytes()
+	return data
+}
+
+func newSynth(tb testing.TB, flows, snap int) *ct.Bulk {
+	s, err := ct.NewBulk(flows, snap)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 var benchData = map[string][]byte{}
@@ -208,7 +97,9 @@ func BenchmarkAnalyzeMemory(b *testing.B) {
 			for range b.N {
 				runtime.GC()
 				peakHeap, peakTotal := samplePeak(func() {
-					res, err := Analyze(context.Background(), newSynth(b, 1000, 1514, size), Options{})
+					s := newSynth(b, 1000, 1514)
+					s.MaxBytes = size
+					res, err := Analyze(context.Background(), s, Options{})
 					if err != nil || res.Packets == 0 {
 						b.Fatal(err)
 					}
@@ -261,7 +152,8 @@ func samplePeak(fn func()) (heap, total uint64) {
 func BenchmarkDecode(b *testing.B) {
 	g := ct.NewGen(b, layers.LinkTypeEthernet)
 	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
-	frame := g.Build(ptr(c.Data(0, 0, 1448)), layers.LinkTypeEthernet)
+	f := c.Data(0, 0, 1448)
+	frame := g.Build(&f, layers.LinkTypeEthernet)
 	b.Run("netdx", func(b *testing.B) {
 		d := decode.New(decode.Config{})
 		b.ReportAllocs()

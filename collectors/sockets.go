@@ -11,11 +11,11 @@ import (
 	"io"
 	"io/fs"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/netdx/netdx/internal/caps"
+	"github.com/netdx/netdx/internal/owners"
 )
 
 // Sockets holds the sockets that can overflow: listening TCP sockets with
@@ -93,12 +93,7 @@ type UDPSocket struct {
 }
 
 // Process owns a socket.
-type Process struct {
-	PID  int    `json:"pid"`
-	Comm string `json:"comm"`
-}
-
-func (p *Process) String() string { return fmt.Sprintf("%s[%d]", p.Comm, p.PID) }
+type Process = owners.Process
 
 type sockets struct{}
 
@@ -248,71 +243,23 @@ func resolveOwners(src *Sources, snap *Snapshot, s *Sockets) {
 }
 
 // nameOwners sets *want[inode] to the process holding each socket inode
-// by scanning /proc/*/fd for "socket:[inode]". It stops as soon as every
-// socket is named. Processes whose descriptors cannot be read (another
-// user's, without root) leave their sockets unnamed, and the error says
-// so. Inode 0 (a socket no process holds) is never looked for.
+// (owners.Name), turning its errors into the skip that says what would
+// name the rest.
 func nameOwners(src *Sources, want map[uint64]**Process) error {
-	delete(want, 0)
-	if len(want) == 0 {
+	err := owners.Name(src.Proc, want)
+	var denied *owners.DeniedError
+	switch {
+	case err == nil:
 		return nil
-	}
-	procs, err := src.Proc.AllProcs()
-	if err != nil {
-		return &SourceError{Source: src.ProcPath, Err: unwrapPathError(err)}
-	}
-	denied := 0
-	left := len(want)
-	for _, p := range procs {
-		targets, err := p.FileDescriptorTargets()
-		if err != nil {
-			if errors.Is(err, fs.ErrPermission) {
-				denied++
-			}
-			continue
-		}
-		// Listing another user's descriptors can succeed where reading
-		// their links does not (a ptrace check): procfs leaves those
-		// targets empty.
-		if slices.Contains(targets, "") {
-			denied++
-		}
-		for _, t := range targets {
-			ino, ok := socketInode(t)
-			if !ok {
-				continue
-			}
-			dst, ok := want[ino]
-			if !ok || *dst != nil {
-				continue
-			}
-			comm, _ := p.Comm()
-			*dst = &Process{PID: p.PID, Comm: comm}
-			left--
-		}
-		if left == 0 {
-			return nil
-		}
-	}
-	if denied > 0 {
+	case errors.As(err, &denied):
 		return &SourceError{
 			Source: "/proc/*/fd",
-			Err:    fmt.Errorf("%d processes' descriptors were not readable, so %d sockets have no owner named: %w", denied, left, fs.ErrPermission),
+			Err:    fmt.Errorf("%w: %w", denied, fs.ErrPermission),
 			Fix:    "grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (or run as root) to name every socket's process",
 			// Listing another user's /proc/PID/fd needs the first, reading
 			// its links the kernel's ptrace read check, so the second.
 			Capability: caps.DacReadSearch.String() + "," + caps.SysPtrace.String(),
 		}
 	}
-	return nil
-}
-
-// socketInode parses a descriptor target "socket:[12345]".
-func socketInode(target string) (uint64, bool) {
-	rest, ok := strings.CutPrefix(target, "socket:[")
-	if !ok {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 64)
-	return v, err == nil
+	return &SourceError{Source: src.ProcPath, Err: unwrapPathError(err)}
 }

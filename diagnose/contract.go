@@ -27,6 +27,7 @@ const (
 	SourceHost    = report.SourceHost
 	SourcePath    = report.SourcePath
 	SourceCapture = report.SourceCapture
+	SourceDrops   = report.SourceDrops
 	SourceCross   = report.SourceCross
 )
 

@@ -3,11 +3,13 @@ package diagnose
 import (
 	"github.com/netdx/netdx/capture"
 	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/drops"
 	"github.com/netdx/netdx/probes"
 )
 
 // Input is everything the rules judge: the host's snapshots, traces of
-// network paths and analysed captures. Any part may be absent.
+// network paths, analysed captures and the kernel's drop reasons. Any
+// part may be absent.
 type Input struct {
 	Diag *collectors.Window
 	// NetNS names the network namespace the host was read in (--netns);
@@ -18,6 +20,20 @@ type Input struct {
 	Conns    *collectors.TCPHealth
 	Traces   []*probes.Trace
 	Captures []*capture.Result
+	// Drops are the drop reasons over the window (all namespaces);
+	// DropsNetns is the inode of the namespace Diag was read in, 0 for
+	// netdx's own: the drops the host's counters can be set against.
+	Drops      *drops.Window
+	DropsNetns uint32
+}
+
+// here reports whether a drop happened in the namespace whose counters
+// Diag holds.
+func (in *Input) here(n drops.Netns) bool {
+	if in.DropsNetns == 0 {
+		return n.Current
+	}
+	return n.Inode == in.DropsNetns
 }
 
 // Has reports whether the input holds data of source s. Cross-source rules
@@ -31,6 +47,8 @@ func (in *Input) Has(s Source) bool {
 		return path
 	case SourceCapture:
 		return capt
+	case SourceDrops:
+		return in.Drops != nil
 	case SourceCross:
 		n := 0
 		for _, b := range []bool{host, path, capt} {

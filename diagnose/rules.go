@@ -21,9 +21,11 @@ type Rule struct {
 	// Check inspects the input of a per-source rule. It is called only
 	// when the input holds data of the rule's Source.
 	Check func(in *Input) Outcome
-	// Cross inspects the input of a cross-source rule (Source cross)
-	// with the findings of the per-source rules. It is called when the
-	// input holds at least two sources.
+	// Cross inspects the input with the findings of the rules that set
+	// Check: a cross-source rule's (Source cross, called when the input
+	// holds at least two of host, path and capture), or a drop-reason
+	// rule's (Source drops), which adds the kernel's reasons to the host
+	// findings they explain. It runs after every Check.
 	Cross func(in *Input, found Found) Outcome
 
 	// ids are the findings the rule may produce.
@@ -39,6 +41,19 @@ type Outcome struct {
 	// Detail summarises what was seen when all is well
 	// ("12 listeners, none above 50% of backlog").
 	Detail string
+	// Amend adds evidence and notes to findings of other rules (a rule
+	// with Cross only): what another source says about them.
+	Amend []Amendment
+}
+
+// Amendment adds to the finding Ref names what a rule that reads another
+// source knows about it: the kernel's drop reasons behind a host
+// counter, and the exact object (socket and process, interface, rule).
+// The finding keeps its ID, subject and severity.
+type Amendment struct {
+	Ref      FindingRef
+	Evidence []Evidence
+	Notes    []string
 }
 
 var rules struct {
@@ -57,8 +72,9 @@ func register(r Rule, emits ...Entry) {
 	switch {
 	case r.Name == "" || r.Source == "" || r.Layer == "":
 		panic(fmt.Sprintf("diagnose: incomplete rule %q", r.Name))
-	case (r.Source == SourceCross) != (r.Cross != nil) || (r.Check == nil) == (r.Cross == nil):
-		panic(fmt.Sprintf("diagnose: rule %q: a cross-source rule sets Cross, any other Check", r.Name))
+	case (r.Source == SourceCross && r.Cross == nil) || (r.Cross != nil && r.Source != SourceCross && r.Source != SourceDrops) ||
+		(r.Check == nil) == (r.Cross == nil):
+		panic(fmt.Sprintf("diagnose: rule %q: a cross-source rule sets Cross, a drop-reason rule Check or Cross, any other Check", r.Name))
 	}
 	r.ids = map[string]bool{}
 	for _, e := range emits {
@@ -133,17 +149,19 @@ func Evaluate(in *Input) ([]Finding, []report.Check) {
 		}
 	}
 	for _, r := range list {
-		if r.Source != SourceCross && in.Has(r.Source) {
+		if r.Check != nil && in.Has(r.Source) {
 			record(r, r.Check(in))
 		}
 	}
-	if in.Has(SourceCross) {
-		found := Found(append([]Finding(nil), findings...))
-		for _, r := range list {
-			if r.Source == SourceCross {
-				record(r, r.Cross(in, found))
-			}
+	found := Found(append([]Finding(nil), findings...))
+	for _, r := range list {
+		if r.Cross != nil && in.Has(r.Source) {
+			out := r.Cross(in, found)
+			amend(findings, out.Amend)
+			record(r, out)
 		}
+	}
+	if in.Has(SourceCross) {
 		subsume(findings)
 	}
 	SortFindings(findings)
@@ -151,6 +169,18 @@ func Evaluate(in *Input) ([]Finding, []report.Check) {
 		return checks[i].Layer.Rank() < checks[j].Layer.Rank()
 	})
 	return findings, checks
+}
+
+// amend adds each amendment to the findings it names.
+func amend(fs []Finding, as []Amendment) {
+	for _, a := range as {
+		for i := range fs {
+			if fs[i].Ref() == a.Ref {
+				fs[i].Evidence = append(fs[i].Evidence, a.Evidence...)
+				fs[i].Notes = append(fs[i].Notes, a.Notes...)
+			}
+		}
+	}
 }
 
 // subsume marks the findings each cross-source finding relates to, drops

@@ -12,6 +12,7 @@ import (
 
 	"github.com/netdx/netdx/capture"
 	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/drops"
 	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/report"
 )
@@ -32,6 +33,9 @@ type Plan struct {
 	Sample   *Sampling
 	Paths    []Path
 	Captures []Capture
+	// Reasons, when set, reads the kernel's drop reasons over the host's
+	// window (or over its own, without Sample).
+	Reasons *Reasons
 
 	// Watch, when set, is called once the sources are being read with
 	// their live state, and returns what stops watching: a progress line.
@@ -58,6 +62,27 @@ type Sampling struct {
 	// NameOwners, when set, names the processes holding the connections
 	// the view lists; what it could not read becomes a NOT READ line.
 	NameOwners func(*collectors.TCPHealth) error
+}
+
+// Reasons reads the kernel's drop reasons: snapshots of a drops.Source
+// taken right after each host sample, so reasons and counters cover the
+// same window; without a host sample, two snapshots Interval apart.
+type Reasons struct {
+	// Take reads snapshot n (0 the first, 1 the last) of the drops
+	// counted since the source started.
+	Take func(n int) (drops.Window, error)
+	// Interval and Sleep make the window when the plan samples no host.
+	Interval time.Duration
+	Sleep    func(ctx context.Context, d time.Duration)
+	// Netns is the inode of the namespace the host's counters are read
+	// in (0: netdx's own), which the reasons are reconciled in.
+	Netns uint32
+	// Keep, when set, keeps the drops the command's filters allow.
+	Keep   func(d *drops.Drop) bool
+	Filter *report.DropFilter
+	// Required says the reasons are the report's point (netdx drops):
+	// without any source of reasons nothing was produced.
+	Required bool
 }
 
 // Path is one network path to trace.
@@ -187,14 +212,19 @@ func Run(ctx context.Context, p Plan) (*report.Report, Failures, error) {
 
 	var host *collectors.Window
 	var hostWarnings []string
+	reasons := &reasonSamples{r: p.Reasons}
 	if p.Sample != nil {
 		var err error
-		host, hostWarnings, err = takeSamples(ctx, p.Sample)
+		host, hostWarnings, err = takeSamples(ctx, p.Sample, reasons)
 		if err != nil {
 			cancelJobs()
 			wg.Wait()
 			return nil, Failures{}, err
 		}
+	} else if p.Reasons != nil {
+		reasons.take(0)
+		p.Reasons.Sleep(ctx, p.Reasons.Interval)
+		reasons.take(1)
 	}
 	prog.Sampled.Store(true)
 	wg.Wait()
@@ -262,26 +292,39 @@ func Run(ctx context.Context, p Plan) (*report.Report, Failures, error) {
 			rep.Skipped = append(rep.Skipped, captureSkip(c.Name, r.err))
 		}
 	}
-	f.Produced = (p.Sample != nil && !f.HostUnread) || len(in.Traces)+len(in.Captures) > 0
+	if p.Reasons != nil {
+		reasons.input(rep, in, &f, host)
+	}
+	f.Produced = f.Produced || (p.Sample != nil && !f.HostUnread) || len(in.Traces)+len(in.Captures) > 0
 	rep.Findings, rep.Checks = Evaluate(in)
+	if rep.Drops != nil && in.Drops != nil {
+		rep.Drops.Reconciliation = Reconcile(in)
+	}
 	return rep, f, nil
 }
 
 // takeSamples takes the host's samples: the first, the interval, the last. The
 // last is read even when ctx was cancelled during the interval: it takes
 // milliseconds, and rates over the shorter window still hold.
-func takeSamples(ctx context.Context, s *Sampling) (*collectors.Window, []string, error) {
+//
+// The drop reasons' snapshots are taken right after the host's, so both
+// count over the same window; since boot there are no reasons to judge.
+func takeSamples(ctx context.Context, s *Sampling, reasons *reasonSamples) (*collectors.Window, []string, error) {
 	var before *collectors.Snapshot
 	if s.Interval > 0 {
 		var err error
 		if before, _, err = s.Take(ctx, 0); err != nil {
 			return nil, nil, err
 		}
+		reasons.take(0)
 		s.Sleep(ctx, s.Interval)
 	}
 	after, warnings, err := s.Take(context.WithoutCancel(ctx), 1)
 	if err != nil {
 		return nil, nil, err
+	}
+	if before != nil {
+		reasons.take(1)
 	}
 	return collectors.NewWindow(before, after, s.Interval), warnings, nil
 }
@@ -297,6 +340,78 @@ func tcpView(s *Sampling, w *collectors.Window) *collectors.TCPHealth {
 		}
 	}
 	return h
+}
+
+// reasonSamples are the two snapshots of the drop reasons.
+type reasonSamples struct {
+	r    *Reasons
+	w    [2]*drops.Window
+	errs []error
+}
+
+func (rs *reasonSamples) take(n int) {
+	if rs.r == nil {
+		return
+	}
+	w, err := rs.r.Take(n)
+	if err != nil {
+		rs.errs = append(rs.errs, err)
+		return
+	}
+	rs.w[n] = &w
+}
+
+// input fills the report's drops section, source line and NOT READ lines
+// from the two snapshots, and the rules' input with the window.
+func (rs *reasonSamples) input(rep *report.Report, in *Input, f *Failures, host *collectors.Window) {
+	st := report.SourceStatus{Source: report.SourceDrops, Name: "kernel drop reasons", Status: report.StatusOK}
+	var w drops.Window
+	switch {
+	case rs.w[0] != nil && rs.w[1] != nil:
+		w = rs.w[1].Sub(*rs.w[0])
+	case rs.w[1] != nil:
+		w = *rs.w[1]
+	case rs.w[0] != nil:
+		w = *rs.w[0]
+	}
+	if rs.r.Keep != nil {
+		kept := w.Drops[:0:0]
+		for i := range w.Drops {
+			if rs.r.Keep(&w.Drops[i]) {
+				kept = append(kept, w.Drops[i])
+			}
+		}
+		w.Drops = kept
+	}
+	rep.Skipped = append(rep.Skipped, report.DropsSkips(w)...)
+	switch {
+	case len(rs.errs) > 0:
+		st.Status, st.Detail = report.StatusFailed, errors.Join(rs.errs...).Error()
+		f.Inputs = append(f.Inputs, fmt.Errorf("drop reasons: %w", errors.Join(rs.errs...)))
+	case w.Kind == "" || w.Kind == drops.KindNone:
+		st.Status, st.Detail = report.StatusFailed, "no source of drop reasons could run; see skipped for what would enable one"
+		if rs.r.Required {
+			f.Inputs = append(f.Inputs, noReasons(w))
+		}
+	case rs.w[0] == nil || rs.w[1] == nil:
+		st.Status, st.Detail = report.StatusFailed, "needs two snapshots: the host was read since boot (--interval 0)"
+	default:
+		st.Detail = reasonsDetail(w)
+		if len(w.Failures) > 0 || w.Overflow.MapFull+w.Overflow.Lost > 0 {
+			st.Status = report.StatusPartial
+		}
+		rep.Drops = report.NewDrops(w)
+		rep.Drops.Filter = rs.r.Filter
+		in.Drops, in.DropsNetns = &w, rs.r.Netns
+		f.Produced = true
+		if n := w.Overflow.MapFull; n > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d drops found the kernel's drop map full and were counted without a place: they are in no entry", n))
+		}
+		if n := w.Overflow.Lost; n > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("the perf ring lost %d samples of drops: the counts are low by at least that many", n))
+		}
+	}
+	rep.Sources = append(rep.Sources, st)
 }
 
 // hostInput fills the report's host sections: what diag read, what it

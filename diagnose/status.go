@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"slices"
 	"strings"
 
 	"github.com/netdx/netdx/capture"
 	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/drops"
 	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/report"
 )
@@ -106,3 +109,55 @@ func CaptureStatus(name string, r *capture.Result, err error) report.SourceStatu
 	}
 	return s
 }
+
+// reasonsDetail says which source counted the drop reasons, what it
+// sees, and how many drops it counted.
+func reasonsDetail(w drops.Window) string {
+	sees := map[drops.Kind]string{
+		drops.KindBTF:        "reason, namespace, interface, protocol and socket",
+		drops.KindTracepoint: "reason and protocol, no namespace",
+		drops.KindPerf:       "reason and protocol, no namespace",
+	}[w.Kind]
+	var unspecified uint64
+	for _, x := range w.Drops {
+		if x.Reason == notSpecified {
+			unspecified += x.Count
+		}
+	}
+	d := fmt.Sprintf("%s (%s); %d drops in %s, %d of them NOT_SPECIFIED (code paths that do not say why: counted, not judged)",
+		w.Kind, sees, w.Total(), fmtSeconds(w.End.Sub(w.Start).Seconds()), unspecified)
+	for _, f := range w.Failures {
+		d += fmt.Sprintf("; %s not used: %s", f.Kind, f.Need)
+	}
+	return d
+}
+
+// noReasons is the error of a run that needed drop reasons and had no
+// source of them: a permission error (exit status 4) when any source was
+// refused for lack of privilege.
+func noReasons(w drops.Window) error {
+	var needs []string
+	perm := false
+	for _, f := range w.Failures {
+		if f.Need != "" && !slices.Contains(needs, f.Need) {
+			needs = append(needs, f.Need)
+		}
+		perm = perm || errors.Is(f.Err, fs.ErrPermission)
+	}
+	msg := "no source of drop reasons could run"
+	if len(needs) > 0 {
+		msg += "; any of these would enable one: " + strings.Join(needs, "; ")
+	}
+	return &noReasonsError{msg: msg, permission: perm}
+}
+
+// noReasonsError is errors.Is fs.ErrPermission when a source was refused
+// for lack of privilege.
+type noReasonsError struct {
+	msg        string
+	permission bool
+}
+
+func (e *noReasonsError) Error() string { return e.msg }
+
+func (e *noReasonsError) Is(target error) bool { return e.permission && target == fs.ErrPermission }

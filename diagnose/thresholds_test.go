@@ -23,6 +23,7 @@ var notThresholds = map[string]string{
 	"capMaxFlowFindings": "how many flows a finding names, not when it fires",
 	"mptcpMaxListed":     "how many connections a finding lists",
 	"connListed":         "how many connections a finding lists",
+	"dropObjects":        "how many sockets, interfaces or rules a drop finding lists",
 	"zSignificant":       "a statistical constant: the sentences speak of 95% and 99% confidence",
 	"zStrong":            "likewise",
 }

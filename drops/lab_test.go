@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -191,6 +192,28 @@ func TestLabReceiverReasons(t *testing.T) {
 		if d.Reason == "SOCKET_RCVBUFF" && (d.Socket == nil || d.Socket.Inode != sink.Inode || d.Via != ViaRxSock) {
 			t.Errorf("SOCKET_RCVBUFF drop at socket %+v via %d, want inode %d via the receiving socket", d.Socket, d.Via, sink.Inode)
 		}
+		// The sink is this test's own socket: its process and address
+		// are named.
+		if d.Reason == "SOCKET_RCVBUFF" && d.Socket != nil {
+			wantLocal := netip.AddrPortFrom(p.TargetAddr.V4, sink.Port).String()
+			if d.Socket.Process == nil || d.Socket.Process.PID != os.Getpid() || d.Socket.Local != wantLocal {
+				t.Errorf("SOCKET_RCVBUFF socket named %v at %q, want this process [%d] at %s", d.Socket.Process, d.Socket.Local, os.Getpid(), wantLocal)
+			}
+		}
+	}
+	var rule *Rule
+	for i, r := range w.Rules {
+		if r.Comment == "ndx-drop" {
+			rule = &w.Rules[i]
+		}
+	}
+	switch {
+	case rule == nil:
+		t.Errorf("the dropping rule was not read; rules: %v (%v)", w.Rules, w.RulesErr)
+	case rule.Netns.Cookie != target || rule.Table != "ndx_drops" || rule.Chain != "in" || !rule.Counted:
+		t.Errorf("rule read as %+v", *rule)
+	case rule.Packets != nftDrops:
+		t.Errorf("rule %s counted %d packets over the window, its counter moved by %d", rule, rule.Packets, nftDrops)
 	}
 	if w.Overflow.MapFull != 0 {
 		t.Errorf("%d drops did not fit the map", w.Overflow.MapFull)

@@ -20,7 +20,7 @@ import (
 type nsInfo struct {
 	name, process string
 	path          string // a file to setns(2) to: /run/netns/NAME, /proc/PID/ns/net
-	current       bool
+	current, host bool
 	found         time.Time // when it was looked for
 }
 
@@ -38,6 +38,7 @@ type namer struct {
 	netnsDir, procDir string
 	self              uint64 // this process's namespace cookie
 	selfInode         uint32
+	hostInode         uint32 // the namespace of process 1
 	byCookie          map[uint64]*nsInfo
 	ifnames           map[ifKey]string
 	noCookies         bool // setns is refused: match by inode instead
@@ -52,6 +53,7 @@ func newNamer(netnsDir, procDir string) *namer {
 	n := &namer{netnsDir: netnsDir, procDir: procDir, byCookie: map[uint64]*nsInfo{}, ifnames: map[ifKey]string{}}
 	n.self, _ = currentNetnsCookie()
 	n.selfInode, _ = inodeOf(filepath.Join(procDir, "thread-self/ns/net"))
+	n.hostInode, _ = inodeOf(filepath.Join(procDir, "1/ns/net"))
 	return n
 }
 
@@ -71,32 +73,44 @@ func currentNetnsCookie() (uint64, error) {
 }
 
 // cookieAt is the cookie of the namespace bound at path, read from a
-// socket made on a locked thread switched into it (needs CAP_SYS_ADMIN).
+// socket made inside it (needs CAP_SYS_ADMIN).
 func cookieAt(path string) (uint64, error) {
+	var cookie uint64
+	err := inNetns(path, func() (err error) {
+		cookie, err = currentNetnsCookie()
+		return err
+	})
+	return cookie, err
+}
+
+// inNetns runs fn on a locked thread switched into the namespace bound
+// at path (setns(2), needs CAP_SYS_ADMIN), then switches back.
+func inNetns(path string, fn func() error) error {
 	target, err := netns.GetFromPath(path)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer target.Close()
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
 		runtime.UnlockOSThread()
-		return 0, err
+		return err
 	}
 	defer orig.Close()
 	if err := netns.Set(target); err != nil {
 		runtime.UnlockOSThread()
-		return 0, fmt.Errorf("setns %s: %w", path, err)
+		return fmt.Errorf("setns %s: %w", path, err)
 	}
-	cookie, cerr := currentNetnsCookie()
+	ferr := fn()
 	if err := netns.Set(orig); err != nil {
-		// The thread is stuck in the wrong namespace: let it die with
-		// its goroutine rather than go back to the scheduler.
-		return 0, fmt.Errorf("return from %s: %w", path, err)
+		// The thread is stuck in the wrong namespace: it stays locked,
+		// so it ends with its goroutine rather than go back to the
+		// scheduler.
+		return fmt.Errorf("return from %s: %w", path, err)
 	}
 	runtime.UnlockOSThread()
-	return cookie, cerr
+	return ferr
 }
 
 // lookup returns what is known of the namespace, reading the named and
@@ -106,7 +120,7 @@ func (n *namer) lookup(cookie uint64, inode uint32) *nsInfo {
 		return nil
 	}
 	if (cookie != 0 && cookie == n.self) || (cookie == 0 && inode == n.selfInode) {
-		return &nsInfo{current: true}
+		return &nsInfo{current: true, host: n.selfInode != 0 && n.selfInode == n.hostInode}
 	}
 	info, ok := n.byCookie[cookie]
 	if ok && cookie != 0 && (info.path != "" || time.Since(info.found) < relookAfter) {
@@ -118,6 +132,25 @@ func (n *namer) lookup(cookie uint64, inode uint32) *nsInfo {
 		n.byCookie[cookie] = info
 	}
 	return info
+}
+
+// named reads the cookie of every /run/netns entry and keeps its name:
+// the namespaces netdx can enter by name, by cookie. Entries whose
+// cookie cannot be read (setns refused) are left out.
+func (n *namer) named() map[uint64]*nsInfo {
+	out := map[uint64]*nsInfo{}
+	entries, _ := os.ReadDir(n.netnsDir)
+	for _, e := range entries {
+		path := filepath.Join(n.netnsDir, e.Name())
+		cookie, err := cookieAt(path)
+		if err != nil || cookie == 0 {
+			continue
+		}
+		info := &nsInfo{name: e.Name(), path: path, found: time.Now()}
+		n.byCookie[cookie] = info
+		out[cookie] = info
+	}
+	return out
 }
 
 // find looks for the namespace among /run/netns, then among the

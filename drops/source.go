@@ -54,6 +54,8 @@ type Source struct {
 	perfFD  int // the tracepoint's perf event the BPF program hangs on
 	perf    *perfReader
 	namer   *namer
+	socks   *sockets
+	rules   *rules
 	closers []func() error
 }
 
@@ -91,6 +93,9 @@ func (s *Source) Start(ctx context.Context) error {
 		t0 := time.Now()
 		err := s.try(ctx, k)
 		if err == nil {
+			if s.namer != nil {
+				s.baselineRules()
+			}
 			s.kind, s.Attach, s.started = k, time.Since(t0), time.Now()
 			return nil
 		}
@@ -151,13 +156,57 @@ func (s *Source) startBTF() error {
 	}
 	s.closers = append(s.closers, s.link.Close)
 	s.namer = newNamer(s.opts.NetnsDir, s.opts.ProcDir)
+	s.socks = newSockets(s.opts.ProcDir)
+	s.rules = newRules()
 	return nil
 }
 
+// baselineRules reads the nftables rules of netdx's namespace and of
+// the named ones, so NETFILTER_DROP counts can be set against the rules'
+// counters over the same time.
+func (s *Source) baselineRules() {
+	self := s.namer.lookup(s.namer.self, s.namer.selfInode)
+	s.rules.baseline(Netns{Cookie: s.namer.self, Inode: s.namer.selfInode, Current: true, Host: self.host}, "")
+	for cookie, info := range s.namer.named() {
+		s.rules.baseline(Netns{Cookie: cookie, Name: info.name}, info.path)
+	}
+}
+
+// readRules reads the rules of every namespace with NETFILTER_DROP
+// drops that netdx can enter.
+func (s *Source) readRules(ds []Drop) ([]Rule, error) {
+	seen := map[uint64]bool{}
+	var out []Rule
+	var errs []error
+	for _, d := range ds {
+		if d.Reason != "NETFILTER_DROP" || d.Netns.Cookie == 0 || seen[d.Netns.Cookie] {
+			continue
+		}
+		seen[d.Netns.Cookie] = true
+		path := ""
+		if !d.Netns.Current {
+			info := s.namer.lookup(d.Netns.Cookie, d.Netns.Inode)
+			if info == nil || info.path == "" {
+				continue
+			}
+			path = info.path
+		}
+		rs, err := s.rules.read(d.Netns, path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("nftables rules of namespace %s: %w", d.Netns, err))
+			continue
+		}
+		out = append(out, rs...)
+	}
+	sortRules(out)
+	return out, errors.Join(errs...)
+}
+
 // programLicense: the programs call bpf_probe_read_kernel, which the
-// kernel offers only to GPL-compatible programs. It covers the
-// instructions loaded into the kernel, not netdx.
-const programLicense = "GPL"
+// kernel offers only to GPL-compatible programs; "Dual BSD/GPL" is one
+// (include/linux/license.h). It covers the instructions loaded into the
+// kernel, not netdx.
+const programLicense = "Dual BSD/GPL"
 
 func (s *Source) startTracepoint() error {
 	tp, err := openTracepoint(s.opts.TraceFS)
@@ -239,7 +288,7 @@ func (s *Source) closeAll() error {
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		errs = append(errs, s.closers[i]())
 	}
-	s.closers, s.maps, s.prog, s.link, s.perf, s.perfFD, s.namer = nil, nil, nil, nil, nil, -1, nil
+	s.closers, s.maps, s.prog, s.link, s.perf, s.perfFD, s.namer, s.socks, s.rules = nil, nil, nil, nil, nil, -1, nil, nil, nil
 	return errors.Join(errs...)
 }
 
@@ -271,6 +320,17 @@ func (s *Source) Snapshot() (Window, error) {
 		w.Drops = append(w.Drops, s.drop(k, n))
 	}
 	sortDrops(w.Drops)
+	if s.socks != nil {
+		w.SocketsErr = s.socks.name(w.Drops, func(n Netns) string {
+			if info := s.namer.lookup(n.Cookie, n.Inode); info != nil && !info.current {
+				return info.path
+			}
+			return ""
+		})
+	}
+	if s.rules != nil {
+		w.Rules, w.RulesErr = s.readRules(w.Drops)
+	}
 	return w, nil
 }
 
@@ -286,7 +346,7 @@ func (s *Source) drop(k key, n uint64) Drop {
 	}
 	if s.namer != nil {
 		if info := s.namer.lookup(k.cookie, k.inum); info != nil {
-			d.Netns.Name, d.Netns.Process, d.Netns.Current = info.name, info.process, info.current
+			d.Netns.Name, d.Netns.Process, d.Netns.Current, d.Netns.Host = info.name, info.process, info.current, info.host
 			d.Interface = s.namer.ifname(k.cookie, info, k.ifindex)
 		}
 	}

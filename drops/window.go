@@ -3,7 +3,10 @@ package drops
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"time"
+
+	"github.com/netdx/netdx/internal/owners"
 )
 
 // Kind names a source of drop reasons.
@@ -45,6 +48,28 @@ type Netns struct {
 	// Process names a process in the namespace, "comm[pid]", when it
 	// has no /run/netns name and one was found.
 	Process string
+	// Host is true when the namespace is the one of process 1 (of the
+	// ProcDir given): the host's, when netdx runs on the host.
+	Host bool
+}
+
+// String names the namespace: its /run/netns name, "host" or "self"
+// for netdx's own (the host's, or another), a process in it, or its
+// inode.
+func (n Netns) String() string {
+	switch {
+	case n.Name != "":
+		return n.Name
+	case n.Current && n.Host:
+		return "host"
+	case n.Current:
+		return "self"
+	case n.Process != "":
+		return n.Process
+	case n.Inode != 0:
+		return "netns:[" + strconv.FormatUint(uint64(n.Inode), 10) + "]"
+	}
+	return ""
 }
 
 // Socket is the socket a drop happened at (the tracepoint's rx_sk).
@@ -52,6 +77,12 @@ type Socket struct {
 	// Inode is the socket's inode, as in /proc/PID/fd ("socket:[N]")
 	// and ss -e; 0 for a socket without a file (kernel sockets).
 	Inode uint64
+	// Process holds the socket; nil when no process readable to netdx
+	// does (or it has closed it).
+	Process *owners.Process
+	// Local is the socket's local address and port ("198.18.0.2:5000"),
+	// "" when its process's socket tables do not list it.
+	Local string
 }
 
 // How a drop's namespace was found.
@@ -139,6 +170,14 @@ type Window struct {
 	Start, End time.Time
 	Drops      []Drop
 	Overflow   Overflow
+	// SocketsErr says why some sockets have no process named (an
+	// *owners.DeniedError when processes could not be read).
+	SocketsErr error
+	// Rules are the nftables rules and drop policies of the namespaces
+	// where NETFILTER_DROP drops happened (KindBTF only), with their
+	// counts since Start; RulesErr says why some could not be read.
+	Rules    []Rule
+	RulesErr error
 }
 
 // Total is the number of drops in the window's rows.
@@ -168,6 +207,18 @@ func (w Window) Sub(before Window) Window {
 		}
 	}
 	out.Overflow = Overflow{MapFull: w.Overflow.MapFull - before.Overflow.MapFull, Lost: w.Overflow.Lost - before.Overflow.Lost}
+	prevRules := map[ruleKey]Rule{}
+	for _, r := range before.Rules {
+		prevRules[r.key()] = r
+	}
+	out.Rules = nil
+	for _, r := range w.Rules {
+		if p, ok := prevRules[r.key()]; ok && p.Since.Equal(r.Since) && r.Packets >= p.Packets {
+			r.Packets -= p.Packets
+			r.Since = before.End
+		}
+		out.Rules = append(out.Rules, r)
+	}
 	return out
 }
 

@@ -35,6 +35,7 @@ func (t Text) Render(w io.Writer, r *report.Report) error {
 	p.sources(r.Sources)
 	p.findings(r.Findings)
 	p.diag(r.Diag)
+	p.drops(r.Drops)
 	for i := range r.Traces {
 		p.trace(&r.Traces[i])
 	}

@@ -22,6 +22,7 @@ var widthReports = map[string]string{
 	"merged": "../internal/cli/testdata/TestMergedJSON.golden",
 	"busy":   "../internal/cli/testdata/TestDiagBusyJSON.golden",
 	"pcap":   "../internal/cli/testdata/pcap/TestPcapGoldenJSON.golden",
+	"drops":  "../internal/cli/testdata/TestDropsJSON.golden",
 }
 
 func loadReport(t *testing.T, path string) *report.Report {

@@ -8,11 +8,12 @@ const (
 	SourceHost    Source = "host"    // netdx diag: the host's counters and settings
 	SourcePath    Source = "path"    // netdx trace: the network path
 	SourceCapture Source = "capture" // netdx pcap analyze: a packet capture
+	SourceDrops   Source = "drops"   // netdx drops, and diag when privileged: the kernel's drop reasons
 	SourceCross   Source = "cross"   // evidence from more than one source
 )
 
 // Sources lists every source, in report order.
-var Sources = []Source{SourceHost, SourcePath, SourceCapture, SourceCross}
+var Sources = []Source{SourceHost, SourcePath, SourceCapture, SourceDrops, SourceCross}
 
 // Layer places a finding in the stack, so a report reads from the wire up.
 type Layer string

@@ -6,7 +6,8 @@ type Privileges struct {
 	// UID is the effective user id of the run.
 	UID int `json:"uid"`
 	// Capabilities lists, of the capabilities netdx uses (CAP_NET_RAW,
-	// CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE),
-	// those in the run's effective set; empty when it had none of them.
+	// CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE,
+	// CAP_BPF, CAP_PERFMON), those in the run's effective set; empty when
+	// it had none of them.
 	Capabilities []string `json:"capabilities"`
 }

@@ -6,7 +6,7 @@ import "time"
 // the minor version; renaming or removing one bumps the major version and
 // adds a new schema file under docs/schema.
 const (
-	SchemaVersion = "1.2"
+	SchemaVersion = "1.3"
 	SchemaURL     = "https://github.com/netdx/netdx/blob/main/docs/schema/report.v1.json"
 )
 
@@ -22,7 +22,7 @@ type Report struct {
 	// Tool identifies the netdx build that wrote the report.
 	Tool Tool `json:"tool"`
 	// Command is the command that produced the report: "diag", "trace",
-	// "pcap analyze".
+	// "pcap analyze", "drops".
 	Command string `json:"command"`
 	// Host is the machine the report was made on, and for diag the one examined.
 	Host Host `json:"host"`
@@ -60,6 +60,9 @@ type Report struct {
 	// Captures are the analysed capture files: pcap analyze's, or diag's --pcap
 	// ones; absent when none.
 	Captures []Capture `json:"captures,omitempty"`
+	// Drops are the kernel's drop reasons over the window: netdx drops',
+	// or diag's and serve's when privileged; absent when not sampled.
+	Drops *Drops `json:"drops,omitempty"`
 }
 
 // Tool identifies the netdx build.
@@ -112,7 +115,7 @@ var SkipReasons = []string{ReasonPermission, ReasonUnsupported, ReasonAbsent, Re
 
 // Commands lists the commands that print a report, the values of
 // Report.Command.
-var Commands = []string{"diag", "trace", "pcap analyze"}
+var Commands = []string{"diag", "trace", "pcap analyze", "drops"}
 
 // New starts a report for command with the catalog-independent fields set.
 func New(command string, tool Tool, host Host, started time.Time) *Report {

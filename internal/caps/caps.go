@@ -26,14 +26,19 @@ const (
 	// SysAdmin: setns(2) into another network namespace (diag --netns,
 	// the host's namespace from a container).
 	SysAdmin Cap = 21
+	// Perfmon and BPF: the drop reasons' BPF program on the kfree_skb
+	// tracepoint (netdx drops, and diag and serve when held).
+	Perfmon Cap = 38
+	BPF     Cap = 39
 )
 
 // Used lists the capabilities netdx uses, in the order reports list them.
-var Used = []Cap{NetRaw, NetAdmin, SysAdmin, DacReadSearch, SysPtrace}
+var Used = []Cap{NetRaw, NetAdmin, SysAdmin, DacReadSearch, SysPtrace, BPF, Perfmon}
 
 var names = map[Cap]string{
 	DacReadSearch: "CAP_DAC_READ_SEARCH", NetAdmin: "CAP_NET_ADMIN",
 	NetRaw: "CAP_NET_RAW", SysAdmin: "CAP_SYS_ADMIN", SysPtrace: "CAP_SYS_PTRACE",
+	Perfmon: "CAP_PERFMON", BPF: "CAP_BPF",
 }
 
 // String is the capability's kernel name, "CAP_NET_RAW".

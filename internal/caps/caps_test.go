@@ -38,7 +38,7 @@ func TestNames(t *testing.T) {
 		names []string
 	}{
 		{1 << 13, []string{"CAP_NET_RAW"}},
-		{0x1ffffffffff, []string{"CAP_NET_RAW", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE"}},
+		{0x1ffffffffff, []string{"CAP_NET_RAW", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE", "CAP_BPF", "CAP_PERFMON"}},
 		{0, []string{}},
 	} {
 		if got := tc.set.Names(); strings.Join(got, ",") != strings.Join(tc.names, ",") {

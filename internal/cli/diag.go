@@ -33,6 +33,8 @@ type diagOptions struct {
 	// conn and connTop filter and bound the per-connection TCP view.
 	conn    string
 	connTop int
+	// noReasons skips the kernel's drop reasons (reasons.go).
+	noReasons bool
 	// Tests replace these: open returns the sources of sample 0 (before)
 	// or 1 (after), to replay recorded hosts; sleep waits the interval;
 	// host names the machine; traceNow is the embedded traces' clock.
@@ -103,6 +105,7 @@ read and why. In a container, mount the host's /proc and /sys and point
 	f.StringVar(&o.traceMethod, "trace-method", "icmp", "probes of each --trace: icmp, udp or tcp (icmp falls back to udp without privilege unless given)")
 	f.IntVar(&o.trace.port, "trace-port", 0, "destination port of --trace probes (tcp default 80)")
 	f.BoolVar(&o.trace.noDNS, "no-dns", false, "show the hops of --trace as addresses only; no reverse DNS")
+	f.BoolVar(&o.noReasons, "no-drop-reasons", false, "do not count the kernel's drop reasons over the interval (counted when privileged; see netdx drops)")
 	_ = cmd.RegisterFlagCompletionFunc("trace-method", cobra.FixedCompletions([]string{"icmp", "udp", "tcp"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagFilename("pcap", "pcap", "pcapng", "gz", "cap")
 	return cmd
@@ -223,6 +226,14 @@ func runDiag(ctx context.Context, a *app, o *diagOptions) error {
 	}
 	for _, name := range o.pcaps {
 		plan.Captures = append(plan.Captures, a.captureFile(name, captureDefaults(), listFlows))
+	}
+	if o.open == nil && o.interval > 0 && !o.noReasons {
+		r, done, err := diagReasons(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer done()
+		plan.Reasons = r
 	}
 	rep, failures, err := diagnose.Run(ctx, plan)
 	if err != nil {

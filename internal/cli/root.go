@@ -116,7 +116,7 @@ Shell completion: 'netdx completion bash|zsh|fish --help'.`,
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json", "prometheus"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"info", "warning", "critical", "none"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(newDiagCmd(a), newTraceCmd(a), newPcapCmd(a), newExplainCmd(a), newServeCmd(a))
+	root.AddCommand(newDiagCmd(a), newTraceCmd(a), newPcapCmd(a), newDropsCmd(a), newExplainCmd(a), newServeCmd(a))
 	// A command without Run is a help topic: `netdx help exit-codes`.
 	root.AddCommand(&cobra.Command{Use: "exit-codes", Short: "Exit statuses of every netdx command", Long: exitCodesHelp})
 	// cobra returns argument errors unwrapped; mark them as usage errors.

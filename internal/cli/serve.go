@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/drops"
 	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/render/metrics"
 	"github.com/netdx/netdx/report"
@@ -51,6 +52,8 @@ type serveOptions struct {
 	traces        []string
 	traceInterval time.Duration
 	traceCount    int
+	// noReasons skips the kernel's drop reasons.
+	noReasons bool
 	// Tests replace these: open returns the sources of host sample n (to
 	// replay recorded hosts); ready learns the address served.
 	open  func(n int) (*collectors.Sources, error)
@@ -98,6 +101,7 @@ rules' own thresholds. SIGTERM or Ctrl-C stops it cleanly (exit status 0).`,
 	f.StringArrayVar(&o.traces, "trace", nil, "trace the path to HOST periodically (repeatable)")
 	f.DurationVar(&o.traceInterval, "trace-interval", defaultTraceInterval, "time between traces of each --trace target")
 	f.IntVar(&o.traceCount, "trace-count", defaultReportCount, "rounds (probes per hop) of each trace")
+	f.BoolVar(&o.noReasons, "no-drop-reasons", false, "do not count the kernel's drop reasons (counted when privileged: netdx_drops_total)")
 	return cmd
 }
 
@@ -140,6 +144,15 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(exp, promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
 	s := &server{a: a, o: o, exp: exp, host: hostInfo(o.netns), traces: map[string]*probes.Trace{}, traceSkips: map[string]report.Skip{}}
+	if o.open == nil && !o.noReasons {
+		if s.reasonsNetns, err = netnsInode(o.netns); err != nil {
+			return &usageError{fmt.Errorf("--netns: %w", err)}
+		}
+		if s.reasons, err = startReasons(ctx, o.proc); err != nil {
+			return err
+		}
+		defer s.reasons.Close()
+	}
 	srv := &http.Server{Handler: s.handler(reg, log, targets), ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -205,6 +218,11 @@ type server struct {
 	warnings   []string
 	traces     map[string]*probes.Trace
 	traceSkips map[string]report.Skip
+	// reasons counts drop reasons; drops holds its snapshots taken with
+	// the host's last two samples.
+	reasons      reasonSource
+	reasonsNetns uint32
+	drops        [2]*drops.Window
 }
 
 // sampleHost takes a host sample every interval and publishes a report
@@ -222,6 +240,7 @@ func (s *server) sampleHost(ctx context.Context, open func(int) (*collectors.Sou
 		s.mu.Lock()
 		s.warnings = src.Warnings
 		s.mu.Unlock()
+		s.sampleReasons(log)
 		return snap
 	}
 	prev := take(0)
@@ -249,6 +268,23 @@ func (s *server) sampleHost(ctx context.Context, open func(int) (*collectors.Sou
 		}
 		prev = cur
 	}
+}
+
+// sampleReasons snapshots the drop reasons with a host sample and hands
+// the cumulative counts to the exporter.
+func (s *server) sampleReasons(log *slog.Logger) {
+	if s.reasons == nil {
+		return
+	}
+	w, err := s.reasons.Snapshot()
+	if err != nil {
+		log.Warn("drop reasons", "err", err)
+		return
+	}
+	s.exp.ObserveDrops(w)
+	s.mu.Lock()
+	s.drops[0], s.drops[1] = s.drops[1], &w
+	s.mu.Unlock()
 }
 
 // traceLoop traces target now and then every --trace-interval.
@@ -313,6 +349,10 @@ func (s *server) publish() {
 		w := s.window
 		plan.Started = w.Before.Taken
 		plan.Sample = s.sampled(w.Before, w.After, w.Interval)
+		if d := s.drops; d[0] != nil && d[1] != nil {
+			plan.Reasons = &diagnose.Reasons{Netns: s.reasonsNetns,
+				Take: func(n int) (drops.Window, error) { return *d[n], nil }}
+		}
 	case s.first != nil:
 		plan.Started = s.first.Taken
 		plan.Sample = s.sampled(nil, s.first, 0)

@@ -35,6 +35,9 @@ var outputs = []struct {
 	{"docs/prometheus.md", func(root string, w io.Writer) error {
 		return fillPrometheusDoc(w, filepath.Join(root, "docs/prometheus.md"))
 	}},
+	{"docs/drops.md", func(root string, w io.Writer) error {
+		return fillDropsDoc(w, filepath.Join(root, "docs/drops.md"))
+	}},
 }
 
 func main() {

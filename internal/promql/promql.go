@@ -45,6 +45,7 @@ const (
 	MetricMPTCPLimit     = "netdx_mptcp_limit"
 	MetricMPTCPEndpoint  = "netdx_mptcp_endpoint_info"
 	MetricMPTCPInfo      = "netdx_mptcp_info"
+	MetricDrops          = "netdx_drops_total"
 )
 
 // The labels that tell apart the series of one metric, summed away when
@@ -55,6 +56,8 @@ const (
 	ByCPU     = "cpu"
 	ByNICStat = "stat, queue, direction, kind"
 	ByQdisc   = "kind, handle, parent"
+	// ByDropPlace sums drops of one namespace over reasons and devices.
+	ByDropPlace = "reason, device"
 )
 
 // Range is Window in PromQL's notation.
@@ -162,3 +165,14 @@ func Num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // Seconds writes a duration threshold in seconds.
 func Seconds(d time.Duration) string { return Num(d.Seconds()) }
+
+// DropsIncrease is the increase over Window of the kernel's drops of
+// the given reasons, per namespace.
+func DropsIncrease(reasons ...string) string {
+	return Increase(Sel(MetricDrops, In("reason", reasons...)), ByDropPlace)
+}
+
+// DropsRate is their per-second rate, per namespace.
+func DropsRate(reasons ...string) string {
+	return Rate(Sel(MetricDrops, In("reason", reasons...)), ByDropPlace)
+}

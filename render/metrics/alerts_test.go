@@ -159,7 +159,7 @@ func writeExcerpt(t *testing.T, runs []*run, rules []diagnose.AlertRule) []byte 
 
 // selectingLabel is the label alert expressions select series of a
 // metric by; the excerpt lists only the series whose value they name.
-var selectingLabel = map[string]string{"netdx_netstat_total": "name", "netdx_interface_stat_total": "stat",
+var selectingLabel = map[string]string{"netdx_netstat_total": "name", "netdx_interface_stat_total": "stat", "netdx_drops_total": "reason",
 	"netdx_sysctl": "name", "netdx_conntrack_stat_total": "stat", "netdx_nic_dropped_packets_total": "kind"}
 
 // silentRun picks a scenario where none of rs fires: one built for the
@@ -204,9 +204,13 @@ func newRun(t *testing.T, sc scenario, rules []diagnose.AlertRule) *run {
 	before, after := baseHost()
 	sc.mutate(before, after)
 	win := collectors.NewWindow(before, after, promql.Window)
-	return &run{sc: sc, exp: expectedAlerts(t, sc.name, findings, rules),
-		before: export(t, &report.Report{Diag: report.NewDiag(collectors.NewWindow(nil, before, 0))}),
-		after:  export(t, &report.Report{Diag: report.NewDiag(win), Findings: findings})}
+	rb := &report.Report{Diag: report.NewDiag(collectors.NewWindow(nil, before, 0))}
+	ra := &report.Report{Diag: report.NewDiag(win), Findings: findings}
+	if sc.drops != nil {
+		db, da := dropWindows(sc)
+		rb.Drops, ra.Drops = report.NewDrops(db), report.NewDrops(da)
+	}
+	return &run{sc: sc, exp: expectedAlerts(t, sc.name, findings, rules), before: export(t, rb), after: export(t, ra)}
 }
 
 // evaluate runs the Go rules over the scenario's two samples and checks
@@ -216,6 +220,11 @@ func evaluate(t *testing.T, sc scenario) []report.Finding {
 	before, after := baseHost()
 	sc.mutate(before, after)
 	in := &diagnose.Input{Diag: collectors.NewWindow(before, after, promql.Window)}
+	if sc.drops != nil {
+		db, da := dropWindows(sc)
+		w := da.Sub(db)
+		in.Drops = &w
+	}
 	findings, _ := diagnose.Evaluate(in)
 	findings = append(findings, sc.extra...)
 	var got []string

@@ -30,6 +30,8 @@ import (
 type emitter struct {
 	ch   chan<- prometheus.Metric
 	seen map[string]bool
+	// dropsDone says serve's drop reasons were exported.
+	dropsDone bool
 }
 
 func newEmitter(ch chan<- prometheus.Metric) *emitter {
@@ -107,6 +109,7 @@ func collectReport(e *emitter, rep *report.Report) {
 	for _, c := range rep.Checks {
 		e.emit(mCheck, 1, string(c.Source), string(c.Layer), c.Name, c.Status)
 	}
+	reportDrops(e, rep.Drops)
 	for _, s := range rep.Skipped {
 		e.emit(mSkipped, 1, s.Source, s.Reason)
 	}

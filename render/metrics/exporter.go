@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/drops"
 	"github.com/netdx/netdx/report"
 )
 
@@ -26,6 +27,8 @@ type Exporter struct {
 	lastEval     time.Time
 	traces       map[string]*traceHealth
 	traceTargets []string
+	// drops is the latest cumulative window of drop reasons.
+	drops *drops.Window
 }
 
 type collectorHealth struct {
@@ -95,6 +98,14 @@ func (e *Exporter) ObserveSample(snap *collectors.Snapshot, took time.Duration) 
 	}
 }
 
+// ObserveDrops records the drop reasons counted since serve started (a
+// cumulative snapshot), exported as netdx_drops_total.
+func (e *Exporter) ObserveDrops(w drops.Window) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.drops = &w
+}
+
 // ObserveTrace records a trace of target that ended at end, failed when
 // err is not nil.
 func (e *Exporter) ObserveTrace(target string, took time.Duration, end time.Time, err error) {
@@ -123,6 +134,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	em := newEmitter(ch)
+	emitDrops(em, e.drops)
 	collectReport(em, e.rep)
 	names := make([]string, 0, len(e.collectors))
 	for n := range e.collectors {

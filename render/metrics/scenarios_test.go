@@ -7,6 +7,8 @@ import (
 	"github.com/netdx/netdx/internal/promql"
 
 	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/diagnose"
+	"github.com/netdx/netdx/drops"
 	"github.com/netdx/netdx/report"
 )
 
@@ -26,7 +28,54 @@ type scenario struct {
 	want   []string
 	mutate func(b, a *collectors.Snapshot)
 	extra  []report.Finding
+	// drops are the kernel's drop reasons over the window, each row
+	// with the drops it counted (and 0 before).
+	drops []drops.Drop
 }
+
+// dropWindows are the drop reasons before and after a scenario's window:
+// serve's cumulative snapshots.
+func dropWindows(sc scenario) (before, after drops.Window) {
+	before = drops.Window{Kind: drops.KindBTF, Names: "btf", Start: t0, End: t0}
+	after = drops.Window{Kind: drops.KindBTF, Names: "btf", Start: t0, End: t0.Add(promql.Window)}
+	for _, d := range sc.drops {
+		after.Drops = append(after.Drops, d)
+		d.Count = 0
+		before.Drops = append(before.Drops, d)
+	}
+	return before, after
+}
+
+// dropRow is a row of drops of reason in namespace blue, on veth0.
+func dropRow(reason string, n uint64) drops.Drop {
+	return drops.Drop{Reason: reason, Netns: drops.Netns{Cookie: 7, Inode: 4026532999, Name: "blue"},
+		Ifindex: 3, Interface: "veth0", EtherType: 0x0800, IPProto: 17, Count: n}
+}
+
+// dropScenarios make every drop-reason alert fire at each of its
+// severities (a family's first reason, 10 drops for a warning, 40,000 in
+// 5 minutes, 133/s, for critical), and one stay silent (5 drops).
+func dropScenarios() []scenario {
+	var out []scenario
+	for _, f := range diagnose.DropFamilies() {
+		e, _ := diagnose.Lookup(f.ID)
+		for _, a := range e.Alerts {
+			n := uint64(10)
+			if a.Severity == report.Critical {
+				n = 40000
+			}
+			out = append(out, scenario{name: f.ID + "-" + a.Severity.String(), want: []string{f.ID + " " + a.Severity.String()},
+				mutate: func(_, _ *collectors.Snapshot) {}, drops: []drops.Drop{dropRow(f.Reasons[0], n)}})
+		}
+		if len(e.Alerts) > 0 {
+			out = append(out, scenario{name: f.ID + "-few", mutate: func(_, _ *collectors.Snapshot) {},
+				drops: []drops.Drop{dropRow(f.Reasons[0], 5)}})
+		}
+	}
+	return out
+}
+
+func init() { scenarios = append(scenarios, dropScenarios()...) }
 
 // baseHost is the host every scenario starts from: eth0 (hardware with a
 // netlink view, 1 Gb/s), eth1 (read from /proc/net/dev only), veth0 (a
