@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/netdx/netdx/report"
 
@@ -17,10 +18,21 @@ func traceScenario(t *testing.T, name string, count int) *probes.Trace {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := probestest.Run(s, count, probes.ICMP)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return runScripted(t, s, count)
+}
+
+// runScripted traces s in a synctest bubble: the scripted network's round
+// trips and the tracer's timeouts run on the bubble's clock, so the trace
+// is the same however busy the machine is.
+func runScripted(t *testing.T, s *probestest.Scenario, count int) *probes.Trace {
+	t.Helper()
+	var tr *probes.Trace
+	synctest.Test(t, func(t *testing.T) {
+		var err error
+		if tr, err = probestest.Run(s, count, probes.ICMP); err != nil {
+			t.Fatal(err)
+		}
+	})
 	return tr
 }
 

@@ -164,6 +164,11 @@ loop:
 		if runErr != nil {
 			break
 		}
+		// Replies already received are handled before any probe is
+		// expired: when this process ran late (a loaded machine, a
+		// stopped process), a reply waiting in the queue came in
+		// time and its probe is not lost.
+		r.drain(replies)
 		r.expire(now)
 		r.progress(ctx, now, onRound)
 		if !r.moreToSend() && len(r.inflight) == 0 {
@@ -520,6 +525,18 @@ func (r *run) settle(ps *probeState) {
 	for _, a := range []netip.Addr{r.ownerOf(ps.rec.TTL), r.owner[ps.rec.TTL]} {
 		if c := r.fits[a]; c != nil {
 			c.dirty = true
+		}
+	}
+}
+
+// drain handles every reply already queued, without waiting.
+func (r *run) drain(replies <-chan Reply) {
+	for {
+		select {
+		case rep := <-replies:
+			r.handle(rep)
+		default:
+			return
 		}
 	}
 }

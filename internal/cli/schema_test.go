@@ -131,7 +131,7 @@ func TestSchemaTrace(t *testing.T) {
 				t.Fatal(err)
 			}
 			a, out, errb := traceApp("trace", "--json", "-n", "-c", "8", "-i", "1ms", "--probe-timeout", "100ms", "--fail-on", "none", s.Target)
-			if code := runWith(a, scenarioNet(t, name)); code != exitOK {
+			if code := runScripted(t, a, name); code != exitOK {
 				t.Fatalf("exit %d: %s", code, errb)
 			}
 			validReport(t, "trace "+name, out.Bytes())

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/netdx/netdx/probes"
@@ -40,6 +41,18 @@ func runWith(a *app, open func(probes.Config, probes.OpenOptions) (probes.Networ
 	return exitStatus(err)
 }
 
+// runScripted runs the command line in a synctest bubble over the named
+// scripted network: round trips, probe timeouts and intervals run on the
+// bubble's clock, so what the trace measures does not depend on how busy
+// the machine is.
+func runScripted(t *testing.T, a *app, name string) int {
+	t.Helper()
+	open := scenarioNet(t, name)
+	var code int
+	synctest.Test(t, func(*testing.T) { code = runWith(a, open) })
+	return code
+}
+
 func scenarioNet(t *testing.T, name string) func(probes.Config, probes.OpenOptions) (probes.Network, error) {
 	s, err := probestest.Load(filepath.Join("..", "..", "probes", "testdata", "scenarios", name+".json"))
 	if err != nil {
@@ -50,7 +63,7 @@ func scenarioNet(t *testing.T, name string) func(probes.Config, probes.OpenOptio
 
 func TestTraceReportNonTTY(t *testing.T) {
 	a, out, errb := traceApp("trace", "-n", "-c", "20", "-i", "1ms", "--probe-timeout", "100ms", "198.18.4.2")
-	if code := runWith(a, scenarioNet(t, "rate_limited")); code != exitOK {
+	if code := runScripted(t, a, "rate_limited"); code != exitOK {
 		t.Fatalf("exit %d; stderr %s", code, errb)
 	}
 	s := out.String()
@@ -67,7 +80,7 @@ func TestTraceReportNonTTY(t *testing.T) {
 
 func TestTraceJSON(t *testing.T) {
 	a, out, errb := traceApp("trace", "--json", "-n", "-c", "30", "-i", "1ms", "--probe-timeout", "100ms", "--fail-on", "warning", "198.18.5.2")
-	code := runWith(a, scenarioNet(t, "forwarding_loss"))
+	code := runScripted(t, a, "forwarding_loss")
 	if code != exitFindings {
 		t.Fatalf("exit %d, want %d (forwarding loss is critical); stderr %s", code, exitFindings, errb)
 	}
