@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/netdx/netdx/capture/decode"
@@ -21,9 +20,6 @@ type seqSpan struct {
 	lastRaw   uint32
 	last      int64
 	low, high int64
-	// isn is the last SYN's sequence number, syn whether one was seen.
-	isn uint32
-	syn bool
 }
 
 func (s *seqSpan) add(v uint32) {
@@ -36,57 +32,23 @@ func (s *seqSpan) add(v uint32) {
 	s.low, s.high = min(s.low, s.last), max(s.high, s.last)
 }
 
-// spanKey is one direction of a 5-tuple in one encapsulation stack (the
-// same connection on two VLANs is two flows, each with its span).
-type spanKey struct {
-	stack    string
-	ver      uint8
-	src, dst [16]byte
-	sp, dp   uint16
-}
-
-// stackOf names a packet's encapsulation as a flow is keyed on it: kinds,
-// IDs (none for MPLS, whose labels change hop by hop), and for tunnels
-// the IP version and outer address pair in canonical order.
-func stackOf(p *decode.Packet) string {
-	var b strings.Builder
-	for i := range p.NLayers {
-		l := &p.Layers[i]
-		b.WriteString(l.Kind.String())
-		if l.HasID && l.Kind != decode.MPLS {
-			b.WriteString(strconv.FormatUint(uint64(l.ID), 10))
-		}
-		if l.Kind.IsTunnel() {
-			x, y := canon(l.Src, l.Dst)
-			b.WriteByte(l.Version)
-			b.Write(x[:])
-			b.Write(y[:])
-		}
-		b.WriteByte('/')
-	}
-	return b.String()
-}
-
-// captureSpans reads a capture on its own, without the analysis: the
-// total of every TCP direction's sequence span (by inner 5-tuple and
-// encapsulation stack, a SYN with a new ISN starting a new connection's)
-// and the TCP packets.
-func captureSpans(t *testing.T, data []byte) (span, packets uint64) {
+// flowSpans analyses a capture again, packet by packet, and follows which
+// flow the engine gives each TCP packet: the flow's identity (a SYN with
+// a new ISN starting a new connection, a connection paired across two
+// encapsulations, a flow evicted and seen again) is the engine's
+// decision, but the sequence each flow covers comes from its packets
+// alone. It returns the total of every flow direction's sequence span
+// (data and the peer's acknowledgements) and the TCP packets the flows
+// took.
+func flowSpans(t *testing.T, data []byte, o Options) (span, packets uint64) {
 	t.Helper()
 	src, err := openSource(bytes.NewReader(data), "spans")
 	if err != nil {
 		t.Fatalf("spans: %v", err)
 	}
-	dec := decode.New(decode.Config{})
-	spans := map[spanKey]*seqSpan{}
-	get := func(k spanKey) *seqSpan {
-		s := spans[k]
-		if s == nil {
-			s = &seqSpan{}
-			spans[k] = s
-		}
-		return s
-	}
+	a := newAnalyzer(o, src)
+	spans := map[*flow]*[2]seqSpan{} // the current connection of each flow
+	var done [][2]seqSpan            // connections whose flow was reused
 	for {
 		b, ci, lt, err := src.next()
 		if err != nil {
@@ -98,42 +60,45 @@ func captureSpans(t *testing.T, data []byte) (span, packets uint64) {
 			}
 			break
 		}
-		if !decode.Supported(lt) {
-			continue
-		}
-		p := dec.Decode(lt, b, max(ci.Length, ci.CaptureLength))
-		if p.Top != decode.TopTCP {
+		tcp, seen := a.res.TCPPackets, a.res.FlowsSeen
+		a.packet(b, ci.CaptureLength, ci.Length, ci.Timestamp, ci.InterfaceIndex, lt)
+		if a.res.TCPPackets == tcp {
 			continue
 		}
 		packets++
-		o := &p.TCP
-		stack := stackOf(p)
-		k := spanKey{stack, p.Version, p.Src, p.Dst, p.SrcPort, p.DstPort}
-		back := spanKey{stack, p.Version, p.Dst, p.Src, p.DstPort, p.SrcPort}
-		if o := &p.TCP; o.Flags&(decode.SYN|decode.ACK) == decode.SYN {
-			if x := spans[k]; x != nil && x.syn && x.isn != o.Seq { // a new connection: close the old one's spans
-				for _, old := range []spanKey{k, back} {
-					if y := spans[old]; y != nil {
-						span += uint64(y.high - y.low)
-						delete(spans, old)
-					}
-				}
+		f := a.last
+		s := spans[f]
+		if s == nil || a.res.FlowsSeen != seen { // a new flow, perhaps in a retired one's memory
+			if s != nil {
+				done = append(done, *s)
 			}
-			get(k).syn, get(k).isn = true, o.Seq
+			s = &[2]seqSpan{}
+			spans[f] = s
 		}
-		s := get(k)
-		s.add(o.Seq)
+		p := a.dec.Decode(lt, b, max(ci.Length, ci.CaptureLength))
+		ep := 0
+		if compareEndpoint(&p.Src, p.SrcPort, &p.Dst, p.DstPort) > 0 {
+			ep = 1
+		}
+		if p.Src != f.key.addr[ep] || p.SrcPort != f.key.port[ep] {
+			t.Fatalf("spans: record %d is not from endpoint %d of the flow it went to", a.res.Packets, ep)
+		}
+		o := &p.TCP
+		s[ep].add(o.Seq)
 		end := o.Seq + uint32(p.Payload)
 		if o.Flags&(decode.SYN|decode.FIN) != 0 {
 			end++
 		}
-		s.add(end)
+		s[ep].add(end)
 		if o.Flags&decode.ACK != 0 {
-			get(back).add(o.Ack)
+			s[1-ep].add(o.Ack)
 		}
 	}
 	for _, s := range spans {
-		span += uint64(s.high - s.low)
+		done = append(done, *s)
+	}
+	for _, s := range done {
+		span += uint64(s[0].high-s[0].low) + uint64(s[1].high-s[1].low)
 	}
 	return span, packets
 }
@@ -143,9 +108,9 @@ func captureSpans(t *testing.T, data []byte) (span, packets uint64) {
 // sequence spans: at most the spans over the smallest MSS counted, plus
 // one per packet (every gap is opened by one). Every other count is at
 // most the packets that could carry it.
-func checkSupported(t *testing.T, name string, data []byte, res *Result) {
+func checkSupported(t *testing.T, name string, data []byte, o Options, res *Result) {
 	t.Helper()
-	span, packets := captureSpans(t, data)
+	span, packets := flowSpans(t, data, o)
 	tot := &res.Totals.TCP
 	if missed := tot.LostSegments + tot.NotCapturedSegments; missed > span/minCountMSS+packets {
 		t.Errorf("%s: %d segments lost or not captured, beyond the %d bytes of sequence the capture spans (%d packets)",
@@ -221,7 +186,7 @@ func TestRealCapturesSupportTheirCounts(t *testing.T) {
 		if res == nil {
 			continue
 		}
-		checkSupported(t, filepath.Base(path), data, res)
+		checkSupported(t, filepath.Base(path), data, Options{Name: filepath.Base(path)}, res)
 	}
 }
 

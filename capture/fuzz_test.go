@@ -73,7 +73,8 @@ func FuzzAnalyze(f *testing.F) {
 	addSharedCaptures(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		t0 := time.Now()
-		res, err := Analyze(context.Background(), bytes.NewReader(data), Options{Name: "fuzz.pcap", MaxFlows: 64})
+		o := Options{Name: "fuzz.pcap", MaxFlows: 64}
+		res, err := Analyze(context.Background(), bytes.NewReader(data), o)
 		if d := time.Since(t0); d > 2*time.Second {
 			t.Fatalf("%d bytes took %v", len(data), d)
 		}
@@ -118,7 +119,7 @@ func FuzzAnalyze(f *testing.F) {
 				}
 			}
 		}
-		checkSupported(t, "fuzz", data, res)
+		checkSupported(t, "fuzz", data, o, res)
 	})
 }
 

@@ -23,7 +23,7 @@ import (
 func analyzeChecked(t *testing.T, data []byte, o Options) *Result {
 	t.Helper()
 	res := analyzeBytes(t, data, o)
-	checkSupported(t, "generated", data, res)
+	checkSupported(t, "generated", data, o, res)
 	return res
 }
 
