@@ -607,6 +607,9 @@ func (a *analyzer) newFlow(k flowKey, node *ctxNode, ep uint8, at int64) *flow {
 	f.key, f.node, f.client, f.first, f.last = k, node, ep, at, at
 	if f.tcp != nil {
 		f.tcp.rtxBudget = &a.rtxBudget
+		if len(a.o.Record) > 0 {
+			a.recording(f)
+		}
 	}
 	a.flows[k] = f
 	if a.inner != nil {
@@ -709,6 +712,9 @@ func (a *analyzer) retire(f *flow, why int) {
 			}
 		}
 		a.flowWarnings(f)
+		if f.tcp.d[0].rec != nil {
+			a.recorded(f)
+		}
 	} else {
 		a.totals.UDPFlows++
 	}
@@ -796,6 +802,7 @@ func (a *analyzer) finish(stop error) *Result {
 	sortFlows(flows)
 	res.Flows = flows[:min(len(flows), limit)]
 	res.Totals = a.totals
+	sortRecorded(res.Recorded)
 	for _, t := range a.tunnels {
 		res.Tunnels = append(res.Tunnels, t.result())
 	}

@@ -35,6 +35,10 @@ type Options struct {
 	MaxFlows int
 	// ListFlows caps Result.Flows, worst first; 0 means DefaultListFlows.
 	ListFlows int
+	// Record names TCP flows (either direction) whose every data
+	// segment, acknowledgement and unseen range Result.Recorded keeps,
+	// classified as the counts are (see Recording). Nil records nothing.
+	Record []FlowSpec
 }
 
 // DefaultMaxFlows is the flow table's size when Options.MaxFlows is 0.
@@ -148,6 +152,9 @@ type Result struct {
 	Tunnels                 []*Tunnel
 	Totals                  Totals
 	Warnings                []string
+	// Recorded holds the flows Options.Record named, by first packet:
+	// every connection on their endpoints, in each encapsulation.
+	Recorded []*Recording
 }
 
 // Interface is one capturing interface (pcapng) or the file's link (pcap).

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +121,32 @@ func FuzzAnalyze(f *testing.F) {
 			}
 		}
 		checkSupported(t, "fuzz", data, o, res)
+		checkRecorded(t, data, o, res)
 	})
+}
+
+// checkRecorded analyses the input again recording every TCP flow listed:
+// the analysis must come out the same, and every recording must add up to
+// its flow's counts.
+func checkRecorded(t *testing.T, data []byte, o Options, res *Result) {
+	for _, fl := range res.Flows {
+		if fl.Proto == "tcp" {
+			o.Record = append(o.Record, FlowSpec{A: fl.Client, B: fl.Server})
+		}
+	}
+	if len(o.Record) == 0 {
+		return
+	}
+	rec, _ := Analyze(context.Background(), bytes.NewReader(data), o)
+	if rec == nil || !reflect.DeepEqual(rec.Flows, res.Flows) || !reflect.DeepEqual(rec.Totals, res.Totals) {
+		t.Fatal("recording changed the analysis")
+	}
+	if len(rec.Recorded) == 0 {
+		t.Fatalf("%d flows to record, none recorded", len(o.Record))
+	}
+	for _, r := range rec.Recorded {
+		checkRecording(t, r)
+	}
 }
 
 // sharedCaptureMax leaves the large real captures out of the corpus: the

@@ -1,6 +1,10 @@
 package capture
 
-import "github.com/netdx/netdx/capture/decode"
+import (
+	"time"
+
+	"github.com/netdx/netdx/capture/decode"
+)
 
 // What a capture can support: segment counts from bytes, and jumps of a
 // sequence or an acknowledgement. Real streams move on from where they
@@ -179,6 +183,9 @@ func (f *flow) decideData(ep uint8, confirmed bool) {
 	default: // a long gap within a window: new data after a hole
 		f.advance(ep, pd.c, pd.at, pd.v, pd.v+pd.n)
 		d.tsID(pd.st, pd.at, true)
+		if d.rec != nil && pd.st.payload > 0 {
+			d.rec.seg(pd.at, pd.v, int64(pd.st.payload), 1, SegOriginal, SegOriginal)
+		}
 	}
 }
 
@@ -261,6 +268,9 @@ func (f *flow) settle(ep uint8) {
 	if from := max(d.hi, d.ncFrom); r.ackSeen && r.ack > from {
 		d.credit(r.ack-from, r.ackAt)
 		d.notCaptured(r.ack-from, mss)
+		if d.rec != nil {
+			d.rec.notCap = append(d.rec.notCap, RecordedGap{Start: from, End: r.ack, From: time.Duration(r.ackAt)})
+		}
 	}
 }
 
@@ -268,6 +278,9 @@ func (f *flow) settle(ep uint8) {
 // receiver acknowledged it, lost otherwise; nothing for the region before
 // the capture.
 func (d *tcpDir) giveUp(h hole, mss int) {
+	if d.rec != nil && !h.pre {
+		d.rec.gaveUp(h)
+	}
 	switch {
 	case h.pre:
 	case h.ackedAt != 0:

@@ -156,6 +156,9 @@ type tcpDir struct {
 	rtx   *rtxLog
 
 	st Direction
+	// rec records this endpoint's data and the peer's acknowledgements of
+	// it when Options.Record names the flow; nil otherwise.
+	rec *recDir
 }
 
 // rtxLog remembers recent retransmissions (for D-SACK and late-original
@@ -176,7 +179,10 @@ type rtxRec struct {
 	lostBytes  uint64
 	spurious   bool
 	filledHole bool
-	c          creator // the hole's creator when it filled a hole
+	// mark is 1 + the recorded segment's index when the flow is
+	// recorded; 0 otherwise.
+	mark int32
+	c    creator // the hole's creator when it filled a hole
 }
 
 // The log starts small and doubles, up to maxRtxRecs, when the record it
@@ -382,6 +388,9 @@ func (f *flow) tcpPacket(a *analyzer, ep uint8, p *decode.Packet, at int64, wire
 	d := &t.d[ep]
 	if d.duplicate(p, at) {
 		d.st.Duplicates++
+		if d.rec != nil && p.Payload > 0 && d.init {
+			d.rec.seg(at, d.rel(p.TCP.Seq), int64(p.Payload), 1, SegCaptureDup, SegOriginal)
+		}
 		return
 	}
 	d.st.Packets++
@@ -446,6 +455,9 @@ func (f *flow) syn(ep uint8, p *decode.Packet, at int64) {
 		d.st.Retransmission.Frames++
 		d.st.Retransmission.Timeout++
 		d.st.Retransmission.SYN++
+		if d.rec != nil {
+			d.rec.seg(at, d.rel(o.Seq), 1, 1, SegTimeout, SegTimeout)
+		}
 	case d.syn: // a SYN/ACK with a new ISN before any data (newConnection)
 		d.rebase(o.Seq)
 	default:
@@ -567,6 +579,9 @@ func (f *flow) ack(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 		d.lossAt = at
 	}
 	d.winRaw, d.win = o.Window, win
+	if r.rec != nil {
+		r.rec.ack(at, ack, win)
+	}
 	if o.NSACK > 0 {
 		f.sack(ep, p, ack, at)
 	}
@@ -613,6 +628,9 @@ func (f *flow) sack(ep uint8, p *decode.Packet, ack, at int64) {
 			}
 			if dsack {
 				d.st.DSACKs++
+				if r.rec != nil {
+					r.rec.sack(left, right, true)
+				}
 				if r.rtx != nil {
 					r.rtx.dsack(left, right, func(x *rtxRec) { r.spurious(x, &r.st.Retransmission.ByDSACK) })
 				}
@@ -623,6 +641,9 @@ func (f *flow) sack(ep uint8, p *decode.Packet, ack, at int64) {
 		if r.pend != nil && left <= r.pend.v && r.pend.v < right {
 			f.decideData(1-ep, true) // the receiver holds the peer's held segment
 			left, right = r.rel(b.Left), r.rel(b.Right)
+		}
+		if r.rec != nil {
+			r.rec.sack(left, right, false)
 		}
 		if d.nsack < len(d.sacks) {
 			d.sacks[d.nsack] = [2]int64{left, right}
@@ -702,6 +723,9 @@ func (f *flow) data(a *analyzer, ep uint8, p *decode.Packet, at int64) {
 		}
 		f.advance(ep, c, at, s, e)
 		d.tsID(stampOf(p), at, true)
+		if d.rec != nil && plen > 0 {
+			d.rec.seg(at, s, plen, 1, SegOriginal, SegOriginal)
+		}
 		return
 	}
 	top := min(e, d.hi)
@@ -753,6 +777,9 @@ func (f *flow) below(ep uint8, p *decode.Packet, at int64, s, top int64, mss int
 	d := &t.d[ep]
 	st := &d.st
 	first, in := d.holes.overlap(s, top)
+	if d.rec != nil && in > 0 {
+		d.rec.filling(d.holes, s, top, at)
+	}
 	switch {
 	case in == 0:
 		if d.older(p, at) {
@@ -770,6 +797,9 @@ func (f *flow) below(ep uint8, p *decode.Packet, at int64, s, top int64, mss int
 		if !ok {
 			st.Decided.Undecided++
 			d.tsID(stampOf(p), at, false)
+			if d.rec != nil {
+				d.rec.seg(at, s, int64(p.Payload), 1, SegOther, SegOriginal)
+			}
 			return
 		}
 		decided(st, late, by)
@@ -820,6 +850,9 @@ func (f *flow) lateOriginal(ep uint8, p *decode.Packet, at int64, s, top int64, 
 		extent = max(extent, 1)
 	}
 	st.Reorder.late(extent, time.Duration(at-c.at), p.Payload, int(c.size))
+	if d.rec != nil {
+		d.rec.seg(at, s, int64(p.Payload), 1, SegReordered, SegOriginal)
+	}
 	d.w.push(st.Reorder, s, true, extent)
 	l := d.log()
 	l.lates[l.nl%uint64(len(l.lates))] = [2]int64{s, top}
@@ -875,6 +908,9 @@ func (f *flow) lateCopy(ep uint8, p *decode.Packet, at int64, s, top int64) {
 	}
 	if rec == nil {
 		d.st.LateDuplicates++
+		if d.rec != nil {
+			d.rec.seg(at, s, int64(p.Payload), 1, SegOther, SegOriginal)
+		}
 		return
 	}
 	f.lateOriginal(ep, p, at, s, top, rec.c, false)
@@ -894,8 +930,10 @@ func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, ms
 	R.Frames++
 	R.Packets += segs
 	R.Bytes += uint64(max(bytes, 0))
+	cause := SegTimeout
 	if r.lossAt != 0 && at-r.lossAt <= t.lossWindow() && at >= r.lossAt {
 		R.Fast += segs
+		cause = SegFast
 	} else {
 		R.Timeout += segs
 	}
@@ -909,6 +947,14 @@ func (f *flow) retransmit(ep uint8, p *decode.Packet, at int64, s, top int64, ms
 		R.Repeated += segs
 	}
 	rec := rtxRec{s: s, e: top, at: at, segs: segs}
+	if d.rec != nil {
+		i := d.rec.seg(at, s, int64(p.Payload), segs, cause, cause)
+		rec.mark = int32(i + 1)
+		if lost+acked > 0 && c != nil {
+			d.rec.owned(i)
+		}
+		d.rec.pending = d.rec.pending[:0]
+	}
 	if lost+acked > 0 && c != nil {
 		rec.filledHole, rec.c = true, *c
 		rec.lostBytes = uint64(lost)
@@ -936,6 +982,9 @@ func (d *tcpDir) spurious(x *rtxRec, proof *uint64) {
 		return
 	}
 	x.spurious = true
+	if d.rec != nil && x.mark > 0 {
+		d.rec.segs[x.mark-1].Kind = SegSpurious
+	}
 	R := &d.st.Retransmission
 	R.Spurious += x.segs
 	*proof += x.segs
