@@ -3,7 +3,6 @@ package capture
 import (
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/gopacket/gopacket/layers"
 
@@ -83,27 +82,12 @@ func checkRecording(t testing.TB, rec *Recording) {
 	}
 }
 
-// recordScenario is RetransScenario with a data frame the capture saw
-// twice and a retransmission after a timeout the receiver did not need
-// (proven spurious by its D-SACK).
+// recordScenario is KindsScenario as a pcap file.
 func recordScenario(t testing.TB) []byte {
 	g := ct.NewGen(t, layers.LinkTypeEthernet)
-	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:443")
-	ct.RetransScenario(c)
-	rx := c.Receiver(1)
-	t0 := 300 * time.Millisecond
-	segs := c.SendData(0, t0, 100*time.Microsecond, 4, 1000)
-	c.Deliver(rx, t0, 100*time.Microsecond, segs)
-	dup := segs[1]
-	dup.At += 2 * time.Microsecond
-	g.Add(dup)
-	late := c.Resend(segs[3], t0+400*time.Millisecond)
-	c.Deliver(rx, t0+400*time.Millisecond, 0, []Frame{late})
+	ct.KindsScenario(ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:443"))
 	return g.Pcap()
 }
-
-// Frame is the generator's frame, for recordScenario.
-type Frame = ct.Frame
 
 // TestRecordTruth: the recording of a capture with known fast, timeout
 // and spurious retransmissions, reordering, loss and a capture duplicate
@@ -125,11 +109,9 @@ func TestRecordTruth(t *testing.T) {
 	if !reflect.DeepEqual(rec.Flow, fl) {
 		t.Fatalf("recorded flow\n%+v\nwant\n%+v", rec.Flow, fl)
 	}
-	// The truth: RetransScenario's 3 fast retransmissions (1 spurious), 3
-	// reordered, 2 segments lost; then 1 capture duplicate and 1
-	// timeout retransmission that the D-SACK proves spurious.
+	// KindsScenario's truth.
 	s := sumRecorded(&rec.Dir[0])
-	want := recordedSums{timeout: 1, fast: 3, spurious: 2, reordered: 3, dups: 1, lostBytes: 2000}
+	want := recordedSums{timeout: 2, fast: 3, spurious: 2, reordered: 3, dups: 1, lostBytes: 3000}
 	if s != want {
 		t.Fatalf("recorded %+v, want %+v", s, want)
 	}
@@ -137,15 +119,17 @@ func TestRecordTruth(t *testing.T) {
 	for _, seg := range rec.Dir[0].Segments {
 		kinds[seg.Kind]++
 	}
-	if kinds[SegOriginal] != 200+4-3-2 || kinds[SegTimeout] != 0 || kinds[SegFast] != 2 {
+	// Originals in order: 200 - 2 lost - 3 reordered, then 3 of 4.
+	if kinds[SegOriginal] != 200-2-3+3 || kinds[SegTimeout] != 1 || kinds[SegFast] != 2 {
 		t.Fatalf("segments by kind %v", kinds)
 	}
-	dsacks := 0
+	dsacks, sacks := 0, 0
 	for _, a := range rec.Dir[0].Acks {
 		dsacks += len(a.DSACK)
+		sacks += len(a.SACK)
 	}
-	if uint64(dsacks) != rec.Flow.Dir[1].DSACKs || dsacks == 0 {
-		t.Fatalf("%d D-SACK blocks recorded, the server sent %d", dsacks, rec.Flow.Dir[1].DSACKs)
+	if uint64(dsacks) != rec.Flow.Dir[1].DSACKs || dsacks == 0 || sacks == 0 {
+		t.Fatalf("%d D-SACK and %d SACK blocks recorded, the server sent %d D-SACKs", dsacks, sacks, rec.Flow.Dir[1].DSACKs)
 	}
 	if len(rec.Dir[1].Segments) != 0 || len(rec.Dir[0].Acks) == 0 {
 		t.Fatalf("server segments %d, acks of the client's data %d", len(rec.Dir[1].Segments), len(rec.Dir[0].Acks))

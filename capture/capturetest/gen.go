@@ -734,6 +734,29 @@ func RetransScenario(c *Conv) {
 	c.DeliverAt(c.Receiver(1), fs)
 }
 
+// KindsScenario is RetransScenario followed by a segment lost before the
+// capture and retransmitted after a timeout, a data frame the capture saw
+// twice, and a retransmission after a timeout of data the receiver had
+// acknowledged: every kind of segment. Truth for the client's data: 5
+// retransmissions, 3 fast (1 spurious) and 2 timeout (1 spurious); 3
+// reordered; 3 segments (3000 bytes) lost; 1 capture duplicate.
+func KindsScenario(c *Conv) {
+	RetransScenario(c)
+	rx := c.Receiver(1)
+	// The receiver of RetransScenario's data has it all: a fresh model
+	// would acknowledge from the ISN, so it is told the earlier data.
+	rx.add(0, c.Next[0]-c.ISN[0]-1)
+	t0 := 300 * time.Millisecond
+	gap := 100 * time.Microsecond
+	segs := c.SendData(0, t0, gap, 4, 1000)
+	c.Deliver(rx, t0, gap, []Frame{segs[0], segs[1], segs[3]})
+	dup := segs[1]
+	dup.At = c.Offset + t0 + gap + 2*time.Microsecond
+	c.G.Add(dup)
+	c.Deliver(rx, t0+300*time.Millisecond, 0, []Frame{c.Resend(segs[2], t0+300*time.Millisecond)})
+	c.Deliver(rx, t0+600*time.Millisecond, 0, []Frame{c.Resend(segs[3], t0+600*time.Millisecond)})
+}
+
 // RawIP builds an Ethernet frame carrying an IP packet with the given
 // protocol and payload.
 func (g *Gen) RawIP(f Frame, proto layers.IPProtocol, payload []byte) []byte {

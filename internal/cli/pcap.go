@@ -30,6 +30,8 @@ type pcapOptions struct {
 	maxFlows                                   int
 	list                                       int
 	progress                                   string
+	plot                                       string
+	plotFlows                                  int
 }
 
 func newPcapCmd(a *app) *cobra.Command {
@@ -74,6 +76,9 @@ Exit status: 0 clean, 1 findings at --fail-on, 3 unreadable or damaged input.`,
 	f.IntVar(&o.maxFlows, "max-flows", capture.DefaultMaxFlows, "flow table size; the idlest flows are evicted beyond it (their counts stay in the totals)")
 	f.IntVar(&o.list, "flows", listFlows, "list this many flows, worst first, in text and JSON (0: all)")
 	f.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal, once a file takes more than a second), always or never")
+	f.StringVar(&o.plot, "plot", "", "write a time-sequence graph (SVG) per direction with data of the worst flows, or of the --flow ones, into this directory")
+	f.IntVar(&o.plotFlows, "plot-flows", 3, "with --plot: how many of the worst TCP flows to draw, in the report's order")
+	_ = analyze.MarkFlagDirname("plot")
 	_ = analyze.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(analyze)
 	return cmd
@@ -187,6 +192,12 @@ func runPcap(ctx context.Context, a *app, o *pcapOptions, files []string) error 
 	if stdin > 1 {
 		return &usageError{errors.New("- (stdin) can be given only once")}
 	}
+	if o.plot != "" && stdin > 0 {
+		return &usageError{errPlotStdin}
+	}
+	if o.plotFlows < 1 {
+		return &usageError{fmt.Errorf("invalid --plot-flows %d: want at least 1", o.plotFlows)}
+	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	plan := diagnose.Plan{Command: "pcap analyze", Tool: a.tool(), Host: hostInfo(""), Started: a.Now()}
@@ -211,6 +222,15 @@ func runPcap(ctx context.Context, a *app, o *pcapOptions, files []string) error 
 	rep, failures, err := diagnose.Run(ctx, plan)
 	if err != nil {
 		return err
+	}
+	if o.plot != "" {
+		written, err := a.plotPcap(ctx, o, opts, files, rep)
+		for _, p := range written {
+			fmt.Fprintln(a.Err, "netdx: wrote "+p)
+		}
+		if err != nil {
+			failures.Inputs = append(failures.Inputs, err)
+		}
 	}
 	return a.finish(ctx, rep, failures)
 }

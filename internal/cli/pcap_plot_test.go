@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/netdx/netdx/capture/capturetest"
+	"github.com/netdx/netdx/report"
+)
+
+// svgLegend reads an SVG document as XML and returns, per kind, the
+// count its legend shows and the number of marks drawn in its group.
+func svgLegend(t *testing.T, doc []byte) (legend, marks map[string]int) {
+	t.Helper()
+	legend, marks = map[string]int{}, map[string]int{}
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	var stack []string // the data-kind or "legend:KEY" of each open element
+	var texts []string // the texts of the legend entry being read
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed XML: %v", err)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			if n := len(stack); n > 0 && stack[n-1] != "" && !strings.HasPrefix(stack[n-1], "legend:") {
+				marks[stack[n-1]]++
+			}
+			tag := ""
+			for _, a := range e.Attr {
+				switch a.Name.Local {
+				case "data-kind":
+					if e.Name.Local == "g" {
+						tag = a.Value
+					}
+				case "data-legend":
+					tag, texts = "legend:"+a.Value, nil
+				}
+			}
+			if tag == "" && len(stack) > 0 && strings.HasPrefix(stack[len(stack)-1], "legend:") {
+				tag = stack[len(stack)-1]
+			}
+			stack = append(stack, tag)
+		case xml.CharData:
+			if n := len(stack); n > 0 && strings.HasPrefix(stack[n-1], "legend:") && strings.TrimSpace(string(e)) != "" {
+				texts = append(texts, string(e))
+			}
+		case xml.EndElement:
+			top := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if strings.HasPrefix(top, "legend:") && (len(stack) == 0 || stack[len(stack)-1] != top) && len(texts) == 2 {
+				if n, err := strconv.Atoi(strings.ReplaceAll(texts[1], ",", "")); err == nil {
+					legend[strings.TrimPrefix(top, "legend:")] = n
+				}
+			}
+		}
+	}
+	return legend, marks
+}
+
+// TestPcapPlotTruth: pcap analyze --plot draws the worst flows of a
+// capture whose every segment kind is known (KindsScenario, three
+// connections in a VXLAN tunnel, the third clean), one SVG per direction
+// with data; each SVG is well-formed XML, its legend counts equal the
+// report's counts of that flow and direction, and each kind present has
+// marks.
+func TestPcapPlotTruth(t *testing.T) {
+	dir := t.TempDir()
+	g := capturetest.NewGen(t, layers.LinkTypeEthernet)
+	a, b := netip.MustParseAddr("198.18.10.1"), netip.MustParseAddr("198.18.10.2")
+	for i := range 3 {
+		c := capturetest.NewConv(g, "198.18.0.1:"+strconv.Itoa(40000+i), "198.18.1.1:5201")
+		c.Encap = []capturetest.Spec{{Kind: "vxlan", ID: 42, Src: a, Dst: b}}
+		c.EncapBack = []capturetest.Spec{{Kind: "vxlan", ID: 42, Src: b, Dst: a}}
+		c.Offset = time.Duration(i) * 2 * time.Second
+		if i < 2 {
+			capturetest.KindsScenario(c)
+			continue
+		}
+		c.Handshake(0, time.Millisecond)
+		c.Deliver(c.Receiver(1), 2*time.Millisecond, 100*time.Microsecond, c.SendData(0, 2*time.Millisecond, 100*time.Microsecond, 5, 1000))
+	}
+	file := filepath.Join(dir, "kinds.pcap")
+	if err := os.WriteFile(file, g.Pcap(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plots := filepath.Join(dir, "plots")
+	code, out, errOut := runPcapArgs(t, nil, false, "pcap", "analyze", "--json", "--plot", plots, "--plot-flows", "2", file)
+	if code != exitOK && code != exitFindings {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	names, err := filepath.Glob(filepath.Join(plots, "*.svg"))
+	if err != nil || len(names) != 2 {
+		t.Fatalf("plots %v (%v), want the client's data of the two worst flows; stderr:\n%s", names, err, errOut)
+	}
+	for rank, f := range rep.Captures[0].Flows[:2] {
+		c, _ := netip.ParseAddrPort(f.Client)
+		s, _ := netip.ParseAddrPort(f.Server)
+		name := strconv.Itoa(rank+1) + "-" + c.Addr().String() + "." + strconv.Itoa(int(c.Port())) + "-" +
+			s.Addr().String() + "." + strconv.Itoa(int(s.Port())) + "-client-data.svg"
+		doc, err := os.ReadFile(filepath.Join(plots, name))
+		if err != nil {
+			t.Fatalf("%v; plots %v", err, names)
+		}
+		if !strings.Contains(errOut, "wrote "+filepath.Join(plots, name)) {
+			t.Errorf("stderr does not name %s:\n%s", name, errOut)
+		}
+		legend, marks := svgLegend(t, doc)
+		d := f.Directions[0]
+		rtx := legend["rtx-timeout"] + legend["rtx-fast"] + legend["spurious"]
+		if uint64(rtx) != d.RetransmittedPackets || uint64(legend["spurious"]) != d.SpuriousRetransmissions ||
+			uint64(legend["reordered"]) != d.ReorderedPackets || uint64(legend["capture-dup"]) != d.CaptureDuplicates ||
+			uint64(legend["dsack"]) != rep.Captures[0].Flows[rank].Directions[1].DSACKs {
+			t.Errorf("%s: legend %v; report: retransmitted %d, spurious %d, reordered %d, capture duplicates %d, D-SACKs %d",
+				name, legend, d.RetransmittedPackets, d.SpuriousRetransmissions, d.ReorderedPackets, d.CaptureDuplicates,
+				rep.Captures[0].Flows[rank].Directions[1].DSACKs)
+		}
+		// KindsScenario's truth, which the report holds too.
+		for kind, n := range map[string]int{"rtx-timeout": 1, "rtx-fast": 2, "spurious": 2, "reordered": 3, "capture-dup": 1, "original": 198} {
+			if legend[kind] != n {
+				t.Errorf("%s: legend %s %d, want %d", name, kind, legend[kind], n)
+			}
+			if marks[kind] == 0 {
+				t.Errorf("%s: no %s mark", name, kind)
+			}
+		}
+		if (marks["lost"] > 0) != (d.LostBytes > 0) || d.LostBytes == 0 {
+			t.Errorf("%s: lost ranges %d marks; report: %d bytes lost", name, marks["lost"], d.LostBytes)
+		}
+		if !bytes.Contains(doc, []byte("VXLAN VNI 42")) {
+			t.Errorf("%s: the tunnel is not named", name)
+		}
+	}
+}
+
+// TestPcapPlotStdin: --plot refuses stdin with a message naming the fix.
+func TestPcapPlotStdin(t *testing.T) {
+	code, _, errOut := runPcapArgs(t, nil, false, "pcap", "analyze", "--plot", t.TempDir(), "-")
+	if code != exitUsage || !strings.Contains(errOut, "tcpdump -w FILE") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
