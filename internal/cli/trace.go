@@ -43,6 +43,7 @@ type traceOptions struct {
 	port         int
 	report       bool
 	unprivileged bool
+	plot         string
 }
 
 // The probe network and the name lookup; tests replace them.
@@ -107,6 +108,8 @@ CAP_NET_RAW; without it netdx uses the unprivileged sockets the kernel allows.`,
 	f.IntVarP(&o.port, "port", "P", 0, "destination port (TCP default 80; UDP --paris default 33434)")
 	f.BoolVarP(&o.report, "report", "r", false, "run --count rounds, then print the report (no live view)")
 	f.BoolVar(&o.unprivileged, "unprivileged", false, "never use raw sockets, even with CAP_NET_RAW")
+	f.StringVar(&o.plot, "plot", "", "when the trace ends, write every probe's round trip and fate per hop as an SVG picture to this file")
+	_ = cmd.MarkFlagFilename("plot", "svg")
 	return cmd
 }
 
@@ -268,6 +271,12 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 		return err
 	}
 	named(tr)
+	var plotErr error
+	if o.plot != "" {
+		if err := writeSVG(o.plot, hopRTT(tr)); err != nil {
+			plotErr = fmt.Errorf("--plot: %w", err)
+		}
+	}
 	if interrupted {
 		// Ctrl-C in the live view arrives as a key, not a signal: stop
 		// as a signal would, with the partial report and status 130.
@@ -286,7 +295,7 @@ func runTrace(ctx context.Context, a *app, o *traceOptions, host string, countGi
 	if err != nil {
 		return err
 	}
-	return a.emit(ctx, rep)
+	return incomplete(a.emit(ctx, rep), plotErr)
 }
 
 // tracePath is the plan's path to host, traced with o's settings.

@@ -58,13 +58,13 @@ type ProbeFate uint8
 const (
 	// Answered: a reply came back; Probe.RTT holds the round trip.
 	Answered ProbeFate = iota
-	// ForwardLost: no reply, and no deeper probe of the same round was
-	// answered either: consistent with the packet not getting past this
-	// hop (probes.ProbeRecord.ForwardLoss).
+	// ForwardLost: no reply, and the hop's ICMP rate limit does not
+	// explain it: loss, as the trace's forwarding loss counts it
+	// (probes.Hop.Lost).
 	ForwardLost
-	// NoReply: no reply, but a deeper probe of the same round was
-	// answered, so the packet went on: the hop rate-limits its ICMP
-	// or ran out of its reply budget. Not packet loss.
+	// NoReply: no reply that the hop's ICMP rate limit explains: the
+	// router had no token to answer with (probes.ProbeRecord.Limited).
+	// Not packet loss; left out of the loss share.
 	NoReply
 	// Pending: still waiting for its reply (a live snapshot).
 	Pending
@@ -93,8 +93,8 @@ type rttStyle struct {
 
 var rttStyles = [numFates + 1]rttStyle{
 	Answered:    {"answered", "answered (x: send time, y: RTT)", `fill="none" stroke="#0072B2" stroke-opacity="0.75" stroke-width="4.4" stroke-linecap="round"`, "v0.1"},
-	ForwardLost: {"forward-lost", "lost: no deeper hop answered either", `fill="none" stroke="#D55E00" stroke-width="1.7"`, "m-3.2 -3.2l6.4 6.4m0 -6.4l-6.4 6.4"},
-	NoReply: {"no-reply", "no reply, but a deeper hop answered: not loss", `fill="none" stroke="#8C8C8C" stroke-width="1.3"`,
+	ForwardLost: {"forward-lost", "lost: no reply, counted as loss", `fill="none" stroke="#D55E00" stroke-width="1.7"`, "m-3.2 -3.2l6.4 6.4m0 -6.4l-6.4 6.4"},
+	NoReply: {"no-reply", "no reply the hop's ICMP rate limit explains", `fill="none" stroke="#8C8C8C" stroke-width="1.3"`,
 		"m-3 0a3 3 0 1 0 6 0a3 3 0 1 0 -6 0"},
 	Pending:    {"pending", "pending", `fill="none" stroke="#56B4E9" stroke-width="2"`, "m-3.5 0h7"},
 	aboveScale: {"above-scale", "RTT above the scale", `fill="#0072B2"`, "m0 -1l3.5 6h-7z"},
@@ -343,8 +343,9 @@ const (
 	quietText = "#666"
 )
 
-// hopStats is the second label line: loss (forwarding loss only),
-// unanswered probes that went on, median RTT, the note.
+// hopStats is the second label line: loss (lost over the probes that are
+// evidence: rate-limited ones left out, as the trace's forwarding loss),
+// rate-limited probes, median RTT, the note.
 func hopStats(hop *Hop, med time.Duration, answered bool) []span {
 	var n [numFates]int
 	for _, p := range hop.Probes {
@@ -358,12 +359,12 @@ func hopStats(hop *Hop, med time.Duration, answered bool) []span {
 	case done == 0:
 		line = append(line, span{"no probe completed", quietText})
 	case n[ForwardLost] > 0:
-		line = append(line, span{"loss " + pct(n[ForwardLost], done), lossText})
+		line = append(line, span{"loss " + pct(n[ForwardLost], n[Answered]+n[ForwardLost]), lossText})
 	default:
 		line = append(line, span{"no loss", quietText})
 	}
 	if n[NoReply] > 0 {
-		line = append(line, span{" · " + pct(n[NoReply], done) + " no reply (went on)", quietText})
+		line = append(line, span{" · " + pct(n[NoReply], done) + " rate-limited (not loss)", quietText})
 	}
 	if answered {
 		line = append(line, span{" · median " + formatDuration(med.Seconds()), quietText})
