@@ -20,6 +20,7 @@ import (
 
 	"github.com/netdx/netdx/diagnose"
 
+	"github.com/netdx/netdx/render/metrics"
 	"github.com/netdx/netdx/report"
 )
 
@@ -37,6 +38,13 @@ var outputs = []struct {
 	}},
 	{"docs/drops.md", func(root string, w io.Writer) error {
 		return fillDropsDoc(w, filepath.Join(root, "docs/drops.md"))
+	}},
+	{"docs/grafana/netdx.json", func(_ string, w io.Writer) error {
+		b, err := metrics.Dashboard()
+		if err == nil {
+			_, err = w.Write(b)
+		}
+		return err
 	}},
 }
 
