@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build release image test vet fmt-check docs bench
+.PHONY: all build release image test vet fmt-check docs bench pictures
 
 all: build
 
@@ -65,6 +65,14 @@ fmt-check:
 docs:
 	$(GO) run ./internal/gendocs
 	$(GO) test ./render/metrics -run TestAlertsAgreeWithRules -count=1 -update
+
+# The pictures docs/pcap.md and docs/trace.md show (docs/img/*.png):
+# `pcap analyze --plot` of a lab transfer that a router reorders and
+# drops, and `trace --plot` of a lab path whose routers rate-limit their
+# ICMP and one of which drops, rendered by headless Chromium. Needs root (network namespaces)
+# and Debian's chromium; not part of `make test`.
+pictures:
+	NETDX_WRITE_PICTURES=1 $(GO) test ./internal/cli -run '^TestWritePictures$$' -count=1 -v
 
 # docs/performance.md: netdx timed as whole processes against a hello-world
 # Go binary, the classic tools' bundle (nstat, ss, ethtool, tc, sysctl) and

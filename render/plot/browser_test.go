@@ -1,32 +1,29 @@
 package plot
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"image"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netdx/netdx/internal/browser"
 )
 
 var pngDir = flag.String("png", "", "keep the browser's PNG renderings of the golden SVGs in this directory")
-
-// chromium is Debian's package path; the test uses no other browser.
-const chromium = "/usr/bin/chromium"
 
 // TestBrowserRender renders every golden SVG in a real headless browser
 // and checks the screenshot: the size the SVG asks for, not blank, and,
 // for the pictures with every kind, each kind's colour inside the plot
 // area where its marks are. Run with -png DIR to keep the PNGs.
 func TestBrowserRender(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("%s is absent (apt-get install chromium): cannot render the SVGs in a browser", chromium)
+	if _, err := os.Stat(browser.Chromium); err != nil {
+		t.Skipf("%s is absent (apt-get install chromium): cannot render the SVGs in a browser", browser.Chromium)
 	}
 	if testing.Short() {
 		t.Skip("-short: starting a browser per picture takes seconds")
@@ -70,20 +67,9 @@ func screenshot(t *testing.T, svgPath, pngPath string, w, h int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--hide-scrollbars", "--user-data-dir="+t.TempDir(), "--screenshot="+pngPath,
-		"--window-size="+strconv.Itoa(w)+","+strconv.Itoa(h), "file://"+svgPath)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s", chromium, err, lastLines(stderr.String(), 10))
+	if err := browser.Screenshot(ctx, svgPath, pngPath, w, h, t.TempDir()); err != nil {
+		t.Fatal(err)
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
 func readPNG(t *testing.T, path string) image.Image {
