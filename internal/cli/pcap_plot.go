@@ -33,11 +33,11 @@ func (a *app) plotPcap(ctx context.Context, o *pcapOptions, opts capture.Options
 		return nil, fmt.Errorf("--plot %s: %w", o.plot, err)
 	}
 	var written []string
-	for i, name := range files {
-		if i >= len(rep.Captures) || rep.Captures[i].File != displayName(name) {
-			continue
+	for _, name := range files {
+		c := reportCapture(rep, displayName(name))
+		if c == nil {
+			continue // unreadable: the report says why
 		}
-		c := &rep.Captures[i]
 		chosen := worstFlows(c.Flows, o.plotFlows)
 		ropts := opts
 		ropts.Record = opts.Filter.Flows
@@ -76,6 +76,17 @@ func (a *app) plotPcap(ctx context.Context, o *pcapOptions, opts capture.Options
 		}
 	}
 	return written, nil
+}
+
+// reportCapture is the report's section of the capture named name; nil
+// when the capture could not be read.
+func reportCapture(rep *report.Report, name string) *report.Capture {
+	for i := range rep.Captures {
+		if rep.Captures[i].File == name {
+			return &rep.Captures[i]
+		}
+	}
+	return nil
 }
 
 // record reads a capture again with opts, for its recordings.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netdx/netdx/report"
 )
@@ -69,6 +71,29 @@ func TestTracePlotTruth(t *testing.T) {
 				t.Errorf("scenario has %d lost and %d rate-limited probes: the test needs both", lost, limited)
 			}
 		})
+	}
+}
+
+// TestTracePlotLive: the live view writes the picture when q ends it.
+func TestTracePlotLive(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "live.svg")
+	a, _, errb := traceApp("trace", "-n", "-i", "5ms", "--probe-timeout", "100ms", "--plot", file, "198.18.4.2")
+	a.OutTTY = true
+	r, w := io.Pipe()
+	a.In = r
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		w.Write([]byte("q"))
+	}()
+	if code := runWith(a, scenarioNet(t, "clean")); code != exitOK {
+		t.Fatalf("exit %d; stderr %s", code, errb)
+	}
+	doc, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := hopLines(doc); len(rows) == 0 || legendCounts(doc)["answered"] == 0 {
+		t.Fatalf("live picture has %d rows, legend %v", len(rows), legendCounts(doc))
 	}
 }
 
