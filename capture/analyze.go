@@ -34,7 +34,7 @@ func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 	if o.Name == "" {
 		o.Name = "capture"
 	}
-	if ctx.Done() != nil && ctx.Err() == nil {
+	if ctx.Done() != nil && ctx.Err() == nil && !o.RegularFile {
 		r = &ctxReader{ctx: ctx, r: r, res: make(chan ctxRead, 1)}
 	}
 	src, err := openSource(r, o.Name)

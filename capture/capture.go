@@ -35,6 +35,11 @@ type Options struct {
 	MaxFlows int
 	// ListFlows caps Result.Flows, worst first; 0 means DefaultListFlows.
 	ListFlows int
+	// RegularFile says the input is a regular file, whose reads never
+	// block: ctx is then checked between packets only, and the reads go
+	// straight into the read-ahead buffer (a pipe's are made in a
+	// goroutine of their own and copied, so that ctx can interrupt them).
+	RegularFile bool
 }
 
 // DefaultMaxFlows is the flow table's size when Options.MaxFlows is 0.
