@@ -28,7 +28,8 @@ var (
 	conntrackDrop = promql.Increase(promql.Sel(promql.MetricConntrackStat, promql.Eq("stat", "drop")), promql.ByStat) + " > 0"
 )
 
-func init() {
+// registerHostConntrack registers this file's rules; see loadRules.
+func registerHostConntrack() {
 	register(Rule{Name: "conntrack table", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackFull}, Entry{
 		ID: "conntrack.table_full", Title: "Connection tracking table near full",
 		Source: SourceHost, Layer: LayerConntrack, Object: report.ObjectNamespace, Severity: Warning,

@@ -20,7 +20,8 @@ var (
 	ipInReceives = promql.NetstatIncrease("Ip.InReceives", "Ip6.InReceives")
 )
 
-func init() {
+// registerHostIp registers this file's rules; see loadRules.
+func registerHostIp() {
 	register(Rule{Name: "IP discards", Source: SourceHost, Layer: LayerIP, Check: checkInDiscards}, Entry{
 		ID: "ip.in_discards", Title: "IP discarded received packets",
 		Source: SourceHost, Layer: LayerIP, Severity: Warning,

@@ -47,7 +47,8 @@ var (
 	synQueueWarn = fmt.Sprintf("%s > 0\nor (%s) > %s", promql.NetstatIncrease("TcpExt.TCPReqQFullDrop"), synCookieRate, promql.Num(synCookieWarnRate))
 )
 
-func init() {
+// registerHostListen registers this file's rules; see loadRules.
+func registerHostListen() {
 	register(Rule{Name: "listen accept queues", Source: SourceHost, Layer: LayerTCP, Check: checkListenOverflow}, Entry{
 		ID: "tcp.listen_overflow", Title: "Accept queue overflow: connections dropped at a full listen queue",
 		Source: SourceHost, Layer: LayerTCP, Object: report.ObjectListener, Severity: Warning,

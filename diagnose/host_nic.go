@@ -69,7 +69,8 @@ func saturationExpr() string {
 	return "(" + strings.Join(dirs, ")\nor\n(") + ")"
 }
 
-func init() {
+// registerHostNic registers this file's rules; see loadRules.
+func registerHostNic() {
 	register(Rule{Name: "interface errors", Source: SourceHost, Layer: LayerNIC, Check: checkNICErrors}, Entry{
 		ID: "nic.errors", Title: "Interface receive or transmit errors",
 		Object: report.ObjectInterface,

@@ -30,7 +30,8 @@ var (
 	qdiscRoot  = []string{promql.Eq("parent", "root"), promql.NotIn("kind", "noqueue")}
 )
 
-func init() {
+// registerHostQdisc registers this file's rules; see loadRules.
+func registerHostQdisc() {
 	register(Rule{Name: "qdisc drops", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscDrops}, Entry{
 		ID: "qdisc.drops", Title: "Egress queue (qdisc) dropped packets",
 		Object: report.ObjectQdisc,

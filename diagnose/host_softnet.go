@@ -26,7 +26,8 @@ var (
 	softnetBacklogCrit = fmt.Sprintf("%s >= %d\nand %s > %s", softnetDrops, minEvents, promql.Rate(promql.MetricSoftnetDropped, promql.ByCPU), promql.Num(backlogCritRate))
 )
 
-func init() {
+// registerHostSoftnet registers this file's rules; see loadRules.
+func registerHostSoftnet() {
 	register(Rule{Name: "softnet backlog", Source: SourceHost, Layer: LayerSoftnet, Check: checkSoftnetDrops}, Entry{
 		ID: "softnet.backlog_drops", Title: "Per-CPU input backlog full: packets dropped before the IP stack",
 		Object: report.ObjectCPU,

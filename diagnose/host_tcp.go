@@ -60,7 +60,8 @@ func prefixed(section string, names []string) []string {
 	return out
 }
 
-func init() {
+// registerHostTcp registers this file's rules; see loadRules.
+func registerHostTcp() {
 	register(Rule{Name: "TCP retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkRetransmits}, Entry{
 		ID: "tcp.retransmits", Title: "High TCP retransmission rate",
 		Source: SourceHost, Layer: LayerTCP, Severity: Warning,

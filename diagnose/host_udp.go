@@ -26,7 +26,8 @@ var (
 	udpMemCrit  = fmt.Sprintf("%s / %s >= %s and %s > 0", udpMemPages, udpMemHigh, promql.Num(udpMemCritShare), udpMemHigh)
 )
 
-func init() {
+// registerHostUdp registers this file's rules; see loadRules.
+func registerHostUdp() {
 	register(Rule{Name: "UDP receive buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPRcvbuf}, Entry{
 		ID: "udp.receive_buffer_errors", Title: "UDP datagrams dropped: socket receive buffers full",
 		Object: report.ObjectSocket,
