@@ -22,6 +22,12 @@ import (
 // few system calls, small enough to stay out of the memory budget.
 const readBuffer = 1 << 20
 
+// readChunk is the most one read asks for. bufio fills its buffer from the
+// start at each read, so the bytes read(2) copies are still in the CPU's
+// cache when the records are decoded; reading a whole 1 MiB at a time
+// was 6% slower on a capture of whole frames.
+const readChunk = 256 << 10
+
 // countingReader counts the bytes read through it, so the reader can say
 // at which byte offset a record starts.
 type countingReader struct {
@@ -30,6 +36,9 @@ type countingReader struct {
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if len(p) > readChunk {
+		p = p[:readChunk]
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
