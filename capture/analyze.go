@@ -34,7 +34,7 @@ func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 	if o.Name == "" {
 		o.Name = "capture"
 	}
-	if ctx.Done() != nil && ctx.Err() == nil {
+	if ctx.Done() != nil && ctx.Err() == nil && !o.RegularFile {
 		r = &ctxReader{ctx: ctx, r: r, res: make(chan ctxRead, 1)}
 	}
 	src, err := openSource(r, o.Name)
@@ -51,14 +51,15 @@ func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 			stop = ctx.Err()
 			break
 		}
-		data, ci, lt, err := src.next()
+		data, err := src.next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				stop = err
 			}
 			break
 		}
-		a.packet(data, ci.CaptureLength, ci.Length, ci.Timestamp, ci.InterfaceIndex, lt)
+		i := &src.info
+		a.packet(data, i.caplen, i.wire, i.ts, i.ifIndex, i.lt)
 	}
 	return a.finish(stop), stop
 }

@@ -50,7 +50,8 @@ func flowSpans(t *testing.T, data []byte, o Options) (span, packets uint64) {
 	spans := map[*flow]*[2]seqSpan{} // the current connection of each flow
 	var done [][2]seqSpan            // connections whose flow was reused
 	for {
-		b, ci, lt, err := src.next()
+		b, err := src.next()
+		ci := src.info
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				var ie *InputError
@@ -61,7 +62,7 @@ func flowSpans(t *testing.T, data []byte, o Options) (span, packets uint64) {
 			break
 		}
 		tcp, seen := a.res.TCPPackets, a.res.FlowsSeen
-		a.packet(b, ci.CaptureLength, ci.Length, ci.Timestamp, ci.InterfaceIndex, lt)
+		a.packet(b, ci.caplen, ci.wire, ci.ts, ci.ifIndex, ci.lt)
 		if a.res.TCPPackets == tcp {
 			continue
 		}
@@ -75,7 +76,7 @@ func flowSpans(t *testing.T, data []byte, o Options) (span, packets uint64) {
 			s = &[2]seqSpan{}
 			spans[f] = s
 		}
-		p := a.dec.Decode(lt, b, max(ci.Length, ci.CaptureLength))
+		p := a.dec.Decode(ci.lt, b, max(ci.wire, ci.caplen))
 		ep := 0
 		if compareEndpoint(&p.Src, p.SrcPort, &p.Dst, p.DstPort) > 0 {
 			ep = 1

@@ -39,6 +39,11 @@ type Options struct {
 	// segment, acknowledgement and unseen range Result.Recorded keeps,
 	// classified as the counts are (see Recording). Nil records nothing.
 	Record []FlowSpec
+	// RegularFile says the input is a regular file, whose reads never
+	// block: ctx is then checked between packets only, and the reads go
+	// straight into the read-ahead buffer (a pipe's are made in a
+	// goroutine of their own and copied, so that ctx can interrupt them).
+	RegularFile bool
 }
 
 // DefaultMaxFlows is the flow table's size when Options.MaxFlows is 0.

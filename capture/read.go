@@ -22,6 +22,12 @@ import (
 // few system calls, small enough to stay out of the memory budget.
 const readBuffer = 1 << 20
 
+// readChunk is the most one read asks for. bufio fills its buffer from the
+// start at each read, so the bytes read(2) copies are still in the CPU's
+// cache when the records are decoded; reading a whole 1 MiB at a time
+// was 6% slower on a capture of whole frames.
+const readChunk = 256 << 10
+
 // countingReader counts the bytes read through it, so the reader can say
 // at which byte offset a record starts.
 type countingReader struct {
@@ -30,6 +36,9 @@ type countingReader struct {
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if len(p) > readChunk {
+		p = p[:readChunk]
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
@@ -64,6 +73,8 @@ type source struct {
 	pending int
 	// long holds a pcap record too long for the read-ahead buffer.
 	long []byte
+	// info is the header of the record next returned last.
+	info recordInfo
 }
 
 var (
@@ -201,10 +212,12 @@ func (s *source) headerError(kind, err error) error {
 // offset is the byte offset of the next unread byte.
 func (s *source) offset() int64 { return s.cr.n - int64(s.br.Buffered()) + int64(s.pending) }
 
-// next returns the next record and its link type. The data is valid until
-// the next call. At the end it returns io.EOF; any other error is an
-// *InputError naming the record.
-func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+// next returns the next record's frame, and says what its header says in
+// s.info. The data and s.info are valid until the next call. At the end
+// it returns io.EOF; any other error is an *InputError naming the record.
+// (The header is not returned as a gopacket.CaptureInfo: copying that out
+// of two calls per packet cost more than finding the record.)
+func (s *source) next() ([]byte, error) {
 	if s.pending > 0 {
 		s.br.Discard(s.pending) // buffered: cannot fail
 		s.pending = 0
@@ -213,19 +226,33 @@ func (s *source) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 	s.record++
 	var (
 		data []byte
-		ci   gopacket.CaptureInfo
 		err  error
 	)
 	if s.pcap != nil {
-		data, ci, err = s.readRecord()
+		data, err = s.readRecord()
 	} else if err = s.checkBlock(); err == nil {
+		var ci gopacket.CaptureInfo
 		data, ci, err = s.ng.ZeroCopyReadPacketData()
+		if err == nil {
+			s.info = recordInfo{ts: ci.Timestamp, caplen: ci.CaptureLength, wire: ci.Length, ifIndex: ci.InterfaceIndex,
+				lt: s.link(ci.InterfaceIndex)}
+		}
 	}
 	if err != nil {
 		s.record--
-		return nil, ci, 0, s.readError(err)
+		return nil, s.readError(err)
 	}
-	return data, ci, s.link(ci.InterfaceIndex), nil
+	return data, nil
+}
+
+// recordInfo is what a record's header says: when the frame was
+// captured, its captured and original lengths, the interface (pcapng)
+// and that interface's link type.
+type recordInfo struct {
+	ts           time.Time
+	caplen, wire int
+	ifIndex      int
+	lt           layers.LinkType
 }
 
 // maxRecord is the longest pcap record read whatever the file's snap
@@ -238,12 +265,11 @@ const maxRecord = 262144
 // frame, so the frame is handed out without a copy. The buffer moves on at the next call. A
 // record longer than the buffer (a file whose snap length is larger than
 // 1 MiB) is copied into a buffer of its own as it is read.
-func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
-	var ci gopacket.CaptureInfo
+func (s *source) readRecord() ([]byte, error) {
 	hdr := s.pcap.hdr
 	h, err := s.br.Peek(hdr)
 	if len(h) < hdr {
-		return nil, ci, cutShort(err, len(h))
+		return nil, cutShort(err, len(h))
 	}
 	caplen, wire := s.u32(h[8:]), s.u32(h[12:])
 	if s.pcap.swapped || s.pcap.maybeSwapped && caplen > wire {
@@ -252,25 +278,24 @@ func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
 	limit := max(s.pcap.snaplen, maxRecord)
 	switch {
 	case caplen > limit:
-		return nil, ci, fmt.Errorf("capture length %d is above the file's snap length (%d) and %d bytes, the most any capture tool stores",
+		return nil, fmt.Errorf("capture length %d is above the file's snap length (%d) and %d bytes, the most any capture tool stores",
 			caplen, s.pcap.snaplen, maxRecord)
 	case caplen > wire:
-		return nil, ci, fmt.Errorf("capture length %d is above its original length %d", caplen, wire)
+		return nil, fmt.Errorf("capture length %d is above its original length %d", caplen, wire)
 	}
 	frac := int64(s.u32(h[4:]))
 	if !s.nano {
 		frac *= 1000
 	}
-	ci.Timestamp = time.Unix(int64(s.u32(h)), frac).UTC()
-	ci.CaptureLength, ci.Length = int(caplen), int(wire)
+	s.info = recordInfo{ts: time.Unix(int64(s.u32(h)), frac).UTC(), caplen: int(caplen), wire: int(wire), lt: s.links[0]}
 	n := hdr + int(caplen)
 	if n <= s.br.Size() {
 		rec, err := s.br.Peek(n)
 		if len(rec) < n {
-			return nil, ci, cutShort(err, 1)
+			return nil, cutShort(err, 1)
 		}
 		s.pending = n
-		return rec[hdr:], ci, nil
+		return rec[hdr:], nil
 	}
 	s.br.Discard(hdr) // peeked: cannot fail
 	// Grown as the bytes arrive, not to the length the header claims: a
@@ -281,11 +306,11 @@ func (s *source) readRecord() ([]byte, gopacket.CaptureInfo, error) {
 		s.long = append(s.long, b...)
 		s.br.Discard(len(b))
 		if len(b) < min(left, s.br.Size()) {
-			return nil, ci, cutShort(err, 1)
+			return nil, cutShort(err, 1)
 		}
 		left -= len(b)
 	}
-	return s.long, ci, nil
+	return s.long, nil
 }
 
 // u32 reads a number of a pcap record header in the file's byte order.

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // StatClass says what one `ethtool -S` statistic counts. Drivers name their
@@ -33,24 +34,32 @@ type StatClass struct {
 	XDP bool
 }
 
-var queueStatPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`^(rx|tx)_queue_(\d+)_(.+)$`), // igb, ice, veth, virtio_net (older)
-	regexp.MustCompile(`^queue_(\d+)_(rx|tx)_(.+)$`), // ena
-	regexp.MustCompile(`^(rx|tx)-(\d+)[._](.+)$`),    // i40e "rx-0.packets"
-	regexp.MustCompile(`^(rx|tx)q?(\d+)_(.+)$`),      // mlx5 "rx0_packets", virtio_net "rx0_drops"
-	regexp.MustCompile(`^\[(\d+)\]: (rx|tx)_(.+)$`),  // bnxt "[0]: rx_discards"
-	regexp.MustCompile(`^ch(\d+)_(.+)$`),             // mlx5 channel statistics
-}
+// The patterns are compiled when a statistic is first classified, not in
+// every netdx process (--version, pcap analyze).
+var queueStatPatterns = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		regexp.MustCompile(`^(rx|tx)_queue_(\d+)_(.+)$`), // igb, ice, veth, virtio_net (older)
+		regexp.MustCompile(`^queue_(\d+)_(rx|tx)_(.+)$`), // ena
+		regexp.MustCompile(`^(rx|tx)-(\d+)[._](.+)$`),    // i40e "rx-0.packets"
+		regexp.MustCompile(`^(rx|tx)q?(\d+)_(.+)$`),      // mlx5 "rx0_packets", virtio_net "rx0_drops"
+		regexp.MustCompile(`^\[(\d+)\]: (rx|tx)_(.+)$`),  // bnxt "[0]: rx_discards"
+		regexp.MustCompile(`^ch(\d+)_(.+)$`),             // mlx5 channel statistics
+	}
+})
 
 var (
-	dropWords     = regexp.MustCompile(`drop|discard|miss|no_?buf|out_of_buffer|fifo|alloc_fail|alloc_err|allowance_exceeded|rx_over|length_err`)
-	pressureWords = regexp.MustCompile(`restart|busy|queue_stop|stopped|timeout`)
+	dropWords = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`drop|discard|miss|no_?buf|out_of_buffer|fifo|alloc_fail|alloc_err|allowance_exceeded|rx_over|length_err`)
+	})
+	pressureWords = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`restart|busy|queue_stop|stopped|timeout`)
+	})
 )
 
 // ClassifyStat classifies one ethtool statistic by its name.
 func ClassifyStat(name string) StatClass {
 	c := StatClass{Queue: -1, Base: name}
-	for _, re := range queueStatPatterns {
+	for _, re := range queueStatPatterns() {
 		m := re.FindStringSubmatch(name)
 		if m == nil {
 			continue
@@ -81,7 +90,7 @@ func ClassifyStat(name string) StatClass {
 	case c.XDP:
 	case strings.Contains(lower, "allowance_exceeded"):
 		c.Drop, c.Kind = true, "allowance"
-	case dropWords.MatchString(lower) && !strings.Contains(lower, "bytes"):
+	case dropWords().MatchString(lower) && !strings.Contains(lower, "bytes"):
 		c.Drop = true
 		switch {
 		case strings.Contains(lower, "phy") || strings.HasPrefix(lower, "port."):
@@ -93,7 +102,7 @@ func ClassifyStat(name string) StatClass {
 		default:
 			c.Kind = "ring"
 		}
-	case c.Dir == "tx" && pressureWords.MatchString(lower):
+	case c.Dir == "tx" && pressureWords().MatchString(lower):
 		c.Kind = "tx_pressure"
 	}
 	return c

@@ -246,7 +246,7 @@ func resolveOwners(src *Sources, snap *Snapshot, s *Sockets) {
 // (owners.Name), turning its errors into the skip that says what would
 // name the rest.
 func nameOwners(src *Sources, want map[uint64]**Process) error {
-	err := owners.Name(src.Proc, want)
+	err := owners.Name(src.ProcPath, want)
 	var denied *owners.DeniedError
 	switch {
 	case err == nil:

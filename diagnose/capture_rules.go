@@ -31,7 +31,8 @@ const (
 	capMaxFlowFindings = 3 // per capture and finding ID
 )
 
-func init() {
+// registerCaptureRules registers this file's rules; see loadRules.
+func registerCaptureRules() {
 	register(Rule{Name: "capture retransmissions", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureRetrans}, Entry{
 		ID: "capture.retransmissions", Title: "TCP segments retransmitted", Source: SourceCapture, Layer: LayerCapture,
 		Object:   report.ObjectCapture,

@@ -22,7 +22,8 @@ const (
 	capSeqMinPackets  = 100
 )
 
-func init() {
+// registerCaptureTunnelRules registers this file's rules; see loadRules.
+func registerCaptureTunnelRules() {
 	register(Rule{Name: "capture tunnel underlay order", Source: SourceCapture, Layer: LayerCapture, Check: checkUnderlayReorder}, Entry{
 		ID: "capture.reordering_in_underlay", Title: "Tunnel packets reordered after encapsulation", Source: SourceCapture,
 		Object: report.ObjectCapture,

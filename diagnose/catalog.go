@@ -69,6 +69,7 @@ func define(e Entry) {
 
 // Lookup returns the catalog entry for id.
 func Lookup(id string) (Entry, bool) {
+	loadRules()
 	catalog.RLock()
 	defer catalog.RUnlock()
 	e, ok := catalog.byID[id]
@@ -77,6 +78,7 @@ func Lookup(id string) (Entry, bool) {
 
 // Entries returns every catalog entry sorted by source, layer and ID.
 func Entries() []Entry {
+	loadRules()
 	catalog.RLock()
 	out := make([]Entry, 0, len(catalog.byID))
 	for _, e := range catalog.byID {

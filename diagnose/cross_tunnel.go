@@ -36,7 +36,8 @@ var batchingFeatures = []struct{ key, label string }{{"rx-gro", "GRO"}, {"rx-gro
 	{"rx-lro", "LRO"}, {"rx-udp-gro-forwarding", "UDP-GRO-forwarding"}, {"tx-generic-segmentation", "GSO"},
 	{"tx-tcp-segmentation", "TSO"}, {"tx-udp-segmentation", "UDP-GSO"}}
 
-func init() {
+// registerCrossTunnel registers this file's rules; see loadRules.
+func registerCrossTunnel() {
 	register(Rule{Name: "tunnel batching behind reordering", Source: SourceCross, Layer: LayerDriver, Cross: checkTunnelBatching}, Entry{
 		ID: "cross.tunnel_batching_reordering", Title: "A tunnel endpoint's batching reorders the flows inside the tunnel",
 		Object: report.ObjectCapture,

@@ -305,7 +305,8 @@ func (f *dropFamily) entry() Entry {
 	return e
 }
 
-func init() {
+// registerDropsFamilies registers this file's rules; see loadRules.
+func registerDropsFamilies() {
 	for i := range dropFamilies {
 		f := &dropFamilies[i]
 		register(Rule{Name: "drop reasons: " + f.name, Source: SourceDrops, Layer: f.layer,

@@ -233,7 +233,8 @@ func familyByKey(key string) *dropFamily {
 	return &otherDrops
 }
 
-func init() {
+// registerDropsReconcile registers this file's rules; see loadRules.
+func registerDropsReconcile() {
 	register(Rule{Name: "drop reasons against the counters", Source: SourceDrops, Layer: LayerNIC, Cross: checkReconcile}, Entry{
 		ID: "drops.below_kernel", Title: "Drops below the kernel: the NIC, its firmware or the hypervisor",
 		Source: SourceDrops, Layer: LayerNIC, Severity: Warning,

@@ -32,7 +32,8 @@ const (
 // connListed caps how many connections a finding names in its evidence.
 const connListed = 5
 
-func init() {
+// registerHostConns registers this file's rules; see loadRules.
+func registerHostConns() {
 	since := "Since boot (--interval 0) the counts cover each connection's life, and findings are information at most."
 	register(Rule{Name: "TCP connections", Source: SourceHost, Layer: LayerTCP, Check: checkConns}, Entry{
 		ID: "tcp.conn_retransmits", Title: "Connections retransmitting",

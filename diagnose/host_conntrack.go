@@ -22,13 +22,14 @@ const (
 	conntrackProtoShare = 0.25
 )
 
-var (
-	conntrackFill = fmt.Sprintf("%s / %s", promql.MetricConntrackCount, promql.MetricConntrackMax)
-	conntrackFull = fmt.Sprintf("%s >= %s and %s > 0", conntrackFill, promql.Num(conntrackCritFill), promql.MetricConntrackMax)
-	conntrackDrop = promql.Increase(promql.Sel(promql.MetricConntrackStat, promql.Eq("stat", "drop")), promql.ByStat) + " > 0"
-)
-
-func init() {
+// registerHostConntrack registers this file's rules; see loadRules.
+func registerHostConntrack() {
+	// The alerts' PromQL, built with the catalog, not at start-up.
+	var (
+		conntrackFill = fmt.Sprintf("%s / %s", promql.MetricConntrackCount, promql.MetricConntrackMax)
+		conntrackFull = fmt.Sprintf("%s >= %s and %s > 0", conntrackFill, promql.Num(conntrackCritFill), promql.MetricConntrackMax)
+		conntrackDrop = promql.Increase(promql.Sel(promql.MetricConntrackStat, promql.Eq("stat", "drop")), promql.ByStat) + " > 0"
+	)
 	register(Rule{Name: "conntrack table", Source: SourceHost, Layer: LayerConntrack, Check: checkConntrackFull}, Entry{
 		ID: "conntrack.table_full", Title: "Connection tracking table near full",
 		Source: SourceHost, Layer: LayerConntrack, Object: report.ObjectNamespace, Severity: Warning,

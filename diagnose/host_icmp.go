@@ -19,7 +19,8 @@ var icmpLimitCounters = []struct{ section, name string }{
 	{"Icmp", "OutRateLimitGlobal"}, {"Icmp", "OutRateLimitHost"}, {"Icmp6", "OutRateLimitHost"},
 }
 
-func init() {
+// registerHostIcmp registers this file's rules; see loadRules.
+func registerHostIcmp() {
 	register(Rule{Name: "ICMP rate limits", Source: SourceHost, Layer: LayerIP, Check: checkICMPRateLimit}, Entry{
 		ID: "ip.icmp_rate_limited", Title: "This host suppresses ICMP messages it should send",
 		Source: SourceHost, Layer: LayerIP, Severity: Info,

@@ -15,12 +15,13 @@ import (
 // it is a finding.
 const inDiscardShare = 0.001
 
-var (
-	ipInDiscards = promql.NetstatIncrease("Ip.InDiscards", "Ip6.InDiscards")
-	ipInReceives = promql.NetstatIncrease("Ip.InReceives", "Ip6.InReceives")
-)
-
-func init() {
+// registerHostIp registers this file's rules; see loadRules.
+func registerHostIp() {
+	// The alerts' PromQL, built with the catalog, not at start-up.
+	var (
+		ipInDiscards = promql.NetstatIncrease("Ip.InDiscards", "Ip6.InDiscards")
+		ipInReceives = promql.NetstatIncrease("Ip.InReceives", "Ip6.InReceives")
+	)
 	register(Rule{Name: "IP discards", Source: SourceHost, Layer: LayerIP, Check: checkInDiscards}, Entry{
 		ID: "ip.in_discards", Title: "IP discarded received packets",
 		Source: SourceHost, Layer: LayerIP, Severity: Warning,

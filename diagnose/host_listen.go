@@ -33,21 +33,23 @@ const (
 // every SYN, including those then dropped at a full accept queue, and
 // sends no cookie for them. With =2 cookies are always on and no SYN is
 // queued, so what tells a flood is the cookies that never came back.
-var (
-	listenOverflowCrit = promql.NetstatRate("TcpExt.ListenOverflows") + " > " + promql.Num(listenOverflowCritRate)
-	syncookiesMode     = promql.SysctlValue("net.ipv4.tcp_syncookies", 0)
-	// synCookieRate is the rate of cookies sent, or with cookies always
-	// on (=2) of cookies sent and never answered, as the rule takes it.
-	synCookieRate = fmt.Sprintf("(%s unless %s == 2)\nor ((%s - %s) and %s == 2)",
-		promql.NetstatRate("TcpExt.SyncookiesSent"), syncookiesMode,
-		promql.NetstatRate("TcpExt.SyncookiesSent"), promql.NetstatRate("TcpExt.SyncookiesRecv"), syncookiesMode)
-	synQueueCrit = fmt.Sprintf("(%s > 0 and %s == 0)\nor (%s) > %s\nor %s > %s",
-		promql.NetstatIncrease("TcpExt.TCPReqQFullDrop"), syncookiesMode,
-		synCookieRate, promql.Num(synQueueCritRate), promql.NetstatRate("TcpExt.TCPReqQFullDrop"), promql.Num(synQueueCritRate))
-	synQueueWarn = fmt.Sprintf("%s > 0\nor (%s) > %s", promql.NetstatIncrease("TcpExt.TCPReqQFullDrop"), synCookieRate, promql.Num(synCookieWarnRate))
-)
 
-func init() {
+// registerHostListen registers this file's rules; see loadRules.
+func registerHostListen() {
+	// The alerts' PromQL, built with the catalog, not at start-up.
+	var (
+		listenOverflowCrit = promql.NetstatRate("TcpExt.ListenOverflows") + " > " + promql.Num(listenOverflowCritRate)
+		syncookiesMode     = promql.SysctlValue("net.ipv4.tcp_syncookies", 0)
+		// synCookieRate is the rate of cookies sent, or with cookies always
+		// on (=2) of cookies sent and never answered, as the rule takes it.
+		synCookieRate = fmt.Sprintf("(%s unless %s == 2)\nor ((%s - %s) and %s == 2)",
+			promql.NetstatRate("TcpExt.SyncookiesSent"), syncookiesMode,
+			promql.NetstatRate("TcpExt.SyncookiesSent"), promql.NetstatRate("TcpExt.SyncookiesRecv"), syncookiesMode)
+		synQueueCrit = fmt.Sprintf("(%s > 0 and %s == 0)\nor (%s) > %s\nor %s > %s",
+			promql.NetstatIncrease("TcpExt.TCPReqQFullDrop"), syncookiesMode,
+			synCookieRate, promql.Num(synQueueCritRate), promql.NetstatRate("TcpExt.TCPReqQFullDrop"), promql.Num(synQueueCritRate))
+		synQueueWarn = fmt.Sprintf("%s > 0\nor (%s) > %s", promql.NetstatIncrease("TcpExt.TCPReqQFullDrop"), synCookieRate, promql.Num(synCookieWarnRate))
+	)
 	register(Rule{Name: "listen accept queues", Source: SourceHost, Layer: LayerTCP, Check: checkListenOverflow}, Entry{
 		ID: "tcp.listen_overflow", Title: "Accept queue overflow: connections dropped at a full listen queue",
 		Source: SourceHost, Layer: LayerTCP, Object: report.ObjectListener, Severity: Warning,

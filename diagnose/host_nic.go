@@ -22,24 +22,8 @@ const (
 	ringOverflowCritShare = 0.01 // ring drops of received packets
 )
 
-// Alert expressions of the NIC and driver rules, by interface.
-var (
-	notLo = promql.NotIn("interface", "lo")
-	// ringDropsExpr is the largest of the three ways drivers count ring
-	// overflows, as the rule takes it: the link's missed/FIFO/over
-	// counters, the largest device-wide ethtool counter, the sum of the
-	// per-queue ones.
-	ringDropsExpr = fmt.Sprintf(`max without (part) (
-    label_replace(%s, "part", "link", "", "")
-    or label_replace(max without (%s) (increase(%s[%s])), "part", "device", "", "")
-    or label_replace(%s, "part", "queue", "", "")
-  )`,
-		promql.Increase(promql.Sel(promql.MetricIfaceStat, promql.In("stat", "rx_missed_errors", "rx_fifo_errors", "rx_over_errors"), notLo), promql.ByStat),
-		promql.ByNICStat, promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "ring"), promql.NotIn("direction", "tx"), promql.Eq("queue", ""), notLo), promql.Range,
-		promql.Increase(promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "ring"), promql.NotIn("direction", "tx"), promql.NotIn("queue", ""), notLo), promql.ByNICStat))
-	ringCrit = fmt.Sprintf("%s >= %d\nand %s\n  / (%s + %s) >= %s", ringDropsExpr, minEvents, ringDropsExpr,
-		linkIncrease("rx_packets"), ringDropsExpr, promql.Num(ringOverflowCritShare))
-)
+// notLo leaves loopback out of the NIC and driver rules' alerts.
+var notLo = promql.NotIn("interface", "lo")
 
 // linkIncrease is the increase of interface counters (but loopback's),
 // summed.
@@ -69,7 +53,25 @@ func saturationExpr() string {
 	return "(" + strings.Join(dirs, ")\nor\n(") + ")"
 }
 
-func init() {
+// registerHostNic registers this file's rules; see loadRules.
+func registerHostNic() {
+	// The alerts' PromQL, built with the catalog, not at start-up.
+	var (
+		// ringDropsExpr is the largest of the three ways drivers count ring
+		// overflows, as the rule takes it: the link's missed/FIFO/over
+		// counters, the largest device-wide ethtool counter, the sum of the
+		// per-queue ones.
+		ringDropsExpr = fmt.Sprintf(`max without (part) (
+    label_replace(%s, "part", "link", "", "")
+    or label_replace(max without (%s) (increase(%s[%s])), "part", "device", "", "")
+    or label_replace(%s, "part", "queue", "", "")
+  )`,
+			promql.Increase(promql.Sel(promql.MetricIfaceStat, promql.In("stat", "rx_missed_errors", "rx_fifo_errors", "rx_over_errors"), notLo), promql.ByStat),
+			promql.ByNICStat, promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "ring"), promql.NotIn("direction", "tx"), promql.Eq("queue", ""), notLo), promql.Range,
+			promql.Increase(promql.Sel(promql.MetricNICDrops, promql.Eq("kind", "ring"), promql.NotIn("direction", "tx"), promql.NotIn("queue", ""), notLo), promql.ByNICStat))
+		ringCrit = fmt.Sprintf("%s >= %d\nand %s\n  / (%s + %s) >= %s", ringDropsExpr, minEvents, ringDropsExpr,
+			linkIncrease("rx_packets"), ringDropsExpr, promql.Num(ringOverflowCritShare))
+	)
 	register(Rule{Name: "interface errors", Source: SourceHost, Layer: LayerNIC, Check: checkNICErrors}, Entry{
 		ID: "nic.errors", Title: "Interface receive or transmit errors",
 		Object: report.ObjectInterface,

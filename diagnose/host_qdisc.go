@@ -23,14 +23,16 @@ const (
 )
 
 // Alert expressions of the qdisc rules: root qdiscs, by interface.
-var (
-	qdiscDrops = promql.Increase(promql.Sel(promql.MetricQdiscDropped, promql.Eq("parent", "root"), promql.NotIn("kind", append([]string{"noqueue"}, shapers()...)...)), promql.ByQdisc)
-	qdiscSent  = promql.Increase(promql.Sel(promql.MetricQdiscSent, promql.Eq("parent", "root"), promql.NotIn("kind", append([]string{"noqueue"}, shapers()...)...)), promql.ByQdisc)
-	qdiscCrit  = fmt.Sprintf("%s >= %d\nand %s\n  / (%s + %s) >= %s", qdiscDrops, minEvents, qdiscDrops, qdiscSent, qdiscDrops, promql.Num(qdiscDropCritShare))
-	qdiscRoot  = []string{promql.Eq("parent", "root"), promql.NotIn("kind", "noqueue")}
-)
 
-func init() {
+// registerHostQdisc registers this file's rules; see loadRules.
+func registerHostQdisc() {
+	// The alerts' PromQL, built with the catalog, not at start-up.
+	var (
+		qdiscDrops = promql.Increase(promql.Sel(promql.MetricQdiscDropped, promql.Eq("parent", "root"), promql.NotIn("kind", append([]string{"noqueue"}, shapers()...)...)), promql.ByQdisc)
+		qdiscSent  = promql.Increase(promql.Sel(promql.MetricQdiscSent, promql.Eq("parent", "root"), promql.NotIn("kind", append([]string{"noqueue"}, shapers()...)...)), promql.ByQdisc)
+		qdiscCrit  = fmt.Sprintf("%s >= %d\nand %s\n  / (%s + %s) >= %s", qdiscDrops, minEvents, qdiscDrops, qdiscSent, qdiscDrops, promql.Num(qdiscDropCritShare))
+		qdiscRoot  = []string{promql.Eq("parent", "root"), promql.NotIn("kind", "noqueue")}
+	)
 	register(Rule{Name: "qdisc drops", Source: SourceHost, Layer: LayerQdisc, Check: checkQdiscDrops}, Entry{
 		ID: "qdisc.drops", Title: "Egress queue (qdisc) dropped packets",
 		Object: report.ObjectQdisc,

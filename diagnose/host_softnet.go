@@ -21,12 +21,13 @@ const (
 	squeezeWarnRate = 100
 )
 
-var (
-	softnetDrops       = promql.Increase(promql.MetricSoftnetDropped, promql.ByCPU)
-	softnetBacklogCrit = fmt.Sprintf("%s >= %d\nand %s > %s", softnetDrops, minEvents, promql.Rate(promql.MetricSoftnetDropped, promql.ByCPU), promql.Num(backlogCritRate))
-)
-
-func init() {
+// registerHostSoftnet registers this file's rules; see loadRules.
+func registerHostSoftnet() {
+	// The alerts' PromQL, built with the catalog, not at start-up.
+	var (
+		softnetDrops       = promql.Increase(promql.MetricSoftnetDropped, promql.ByCPU)
+		softnetBacklogCrit = fmt.Sprintf("%s >= %d\nand %s > %s", softnetDrops, minEvents, promql.Rate(promql.MetricSoftnetDropped, promql.ByCPU), promql.Num(backlogCritRate))
+	)
 	register(Rule{Name: "softnet backlog", Source: SourceHost, Layer: LayerSoftnet, Check: checkSoftnetDrops}, Entry{
 		ID: "softnet.backlog_drops", Title: "Per-CPU input backlog full: packets dropped before the IP stack",
 		Object: report.ObjectCPU,

@@ -30,26 +30,6 @@ const (
 )
 
 // Alert expressions of the TCP rules, from the same thresholds.
-var (
-	retransRatio = promql.NetstatIncrease("Tcp.RetransSegs") + "\n  / " + promql.NetstatIncrease("Tcp.OutSegs")
-	retransGate  = promql.NetstatIncrease("Tcp.OutSegs") + " >= " + promql.Num(retransMinSegs)
-	retransCrit  = retransRatio + " >= " + promql.Num(retransCritShare) + "\nand " + retransGate
-
-	rcvDrops    = promql.NetstatIncrease(prefixed("TcpExt", rcvDropCounters)...)
-	rcvDropCrit = fmt.Sprintf("%s >= %d\nand %s / %s >= %s\nand %s > 0", rcvDrops, minEvents, rcvDrops,
-		promql.NetstatIncrease("Tcp.InSegs"), promql.Num(rcvDropCritShare), promql.NetstatIncrease("Tcp.InSegs"))
-
-	tcpMemPages = fmt.Sprintf("max without (protocol) (%s)", promql.Sel(promql.MetricSockstatMem, promql.Eq("protocol", "TCP")))
-	tcpMemHigh  = promql.SysctlValue("net.ipv4.tcp_mem", 2)
-	tcpMemCrit  = fmt.Sprintf("(%s >= %s * %s and %s > 0)\nor (%s > 0 and %s and %s)", tcpMemPages, promql.Num(tcpMemCritShare), tcpMemHigh,
-		tcpMemHigh, promql.NetstatIncrease("TcpExt.TCPAbortOnMemory"), tcpMemPages, tcpMemHigh)
-	tcpMemWarn = fmt.Sprintf("%s >= %s\nor (%s > 0 and %s and %s)", tcpMemPages, promql.SysctlValue("net.ipv4.tcp_mem", 1),
-		promql.NetstatIncrease("TcpExt.TCPMemoryPressures"), tcpMemPages, tcpMemHigh)
-
-	orphanShare = fmt.Sprintf("max without (protocol, state) (%s) / %s", promql.Sel(promql.MetricSockstat, promql.Eq("protocol", "TCP"), promql.Eq("state", "orphan")),
-		promql.SysctlValue("net.ipv4.tcp_max_orphans", 0))
-	orphanCrit = fmt.Sprintf("%s > %s and %s > 0", orphanShare, promql.Num(orphanCritShare), promql.SysctlValue("net.ipv4.tcp_max_orphans", 0))
-)
 
 // prefixed names counters of one netstat section.
 func prefixed(section string, names []string) []string {
@@ -60,7 +40,29 @@ func prefixed(section string, names []string) []string {
 	return out
 }
 
-func init() {
+// registerHostTcp registers this file's rules; see loadRules.
+func registerHostTcp() {
+	// The alerts' PromQL, built with the catalog, not at start-up.
+	var (
+		retransRatio = promql.NetstatIncrease("Tcp.RetransSegs") + "\n  / " + promql.NetstatIncrease("Tcp.OutSegs")
+		retransGate  = promql.NetstatIncrease("Tcp.OutSegs") + " >= " + promql.Num(retransMinSegs)
+		retransCrit  = retransRatio + " >= " + promql.Num(retransCritShare) + "\nand " + retransGate
+
+		rcvDrops    = promql.NetstatIncrease(prefixed("TcpExt", rcvDropCounters)...)
+		rcvDropCrit = fmt.Sprintf("%s >= %d\nand %s / %s >= %s\nand %s > 0", rcvDrops, minEvents, rcvDrops,
+			promql.NetstatIncrease("Tcp.InSegs"), promql.Num(rcvDropCritShare), promql.NetstatIncrease("Tcp.InSegs"))
+
+		tcpMemPages = fmt.Sprintf("max without (protocol) (%s)", promql.Sel(promql.MetricSockstatMem, promql.Eq("protocol", "TCP")))
+		tcpMemHigh  = promql.SysctlValue("net.ipv4.tcp_mem", 2)
+		tcpMemCrit  = fmt.Sprintf("(%s >= %s * %s and %s > 0)\nor (%s > 0 and %s and %s)", tcpMemPages, promql.Num(tcpMemCritShare), tcpMemHigh,
+			tcpMemHigh, promql.NetstatIncrease("TcpExt.TCPAbortOnMemory"), tcpMemPages, tcpMemHigh)
+		tcpMemWarn = fmt.Sprintf("%s >= %s\nor (%s > 0 and %s and %s)", tcpMemPages, promql.SysctlValue("net.ipv4.tcp_mem", 1),
+			promql.NetstatIncrease("TcpExt.TCPMemoryPressures"), tcpMemPages, tcpMemHigh)
+
+		orphanShare = fmt.Sprintf("max without (protocol, state) (%s) / %s", promql.Sel(promql.MetricSockstat, promql.Eq("protocol", "TCP"), promql.Eq("state", "orphan")),
+			promql.SysctlValue("net.ipv4.tcp_max_orphans", 0))
+		orphanCrit = fmt.Sprintf("%s > %s and %s > 0", orphanShare, promql.Num(orphanCritShare), promql.SysctlValue("net.ipv4.tcp_max_orphans", 0))
+	)
 	register(Rule{Name: "TCP retransmissions", Source: SourceHost, Layer: LayerTCP, Check: checkRetransmits}, Entry{
 		ID: "tcp.retransmits", Title: "High TCP retransmission rate",
 		Source: SourceHost, Layer: LayerTCP, Severity: Warning,

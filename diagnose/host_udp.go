@@ -17,16 +17,17 @@ const (
 	udpMemCritShare   = 1.0
 )
 
-var (
-	udpRcvbufErrors = promql.NetstatIncrease("Udp.RcvbufErrors", "Udp6.RcvbufErrors")
-	udpRcvbufCrit   = fmt.Sprintf("%s >= %d\nand %s > %s", udpRcvbufErrors, minEvents,
-		promql.NetstatRate("Udp.RcvbufErrors", "Udp6.RcvbufErrors"), promql.Num(udpRcvbufCritRate))
-	udpMemPages = fmt.Sprintf("max without (protocol) (%s)", promql.Sel(promql.MetricSockstatMem, promql.Eq("protocol", "UDP")))
-	udpMemHigh  = promql.SysctlValue("net.ipv4.udp_mem", 2)
-	udpMemCrit  = fmt.Sprintf("%s / %s >= %s and %s > 0", udpMemPages, udpMemHigh, promql.Num(udpMemCritShare), udpMemHigh)
-)
-
-func init() {
+// registerHostUdp registers this file's rules; see loadRules.
+func registerHostUdp() {
+	// The alerts' PromQL, built with the catalog, not at start-up.
+	var (
+		udpRcvbufErrors = promql.NetstatIncrease("Udp.RcvbufErrors", "Udp6.RcvbufErrors")
+		udpRcvbufCrit   = fmt.Sprintf("%s >= %d\nand %s > %s", udpRcvbufErrors, minEvents,
+			promql.NetstatRate("Udp.RcvbufErrors", "Udp6.RcvbufErrors"), promql.Num(udpRcvbufCritRate))
+		udpMemPages = fmt.Sprintf("max without (protocol) (%s)", promql.Sel(promql.MetricSockstatMem, promql.Eq("protocol", "UDP")))
+		udpMemHigh  = promql.SysctlValue("net.ipv4.udp_mem", 2)
+		udpMemCrit  = fmt.Sprintf("%s / %s >= %s and %s > 0", udpMemPages, udpMemHigh, promql.Num(udpMemCritShare), udpMemHigh)
+	)
 	register(Rule{Name: "UDP receive buffers", Source: SourceHost, Layer: LayerUDP, Check: checkUDPRcvbuf}, Entry{
 		ID: "udp.receive_buffer_errors", Title: "UDP datagrams dropped: socket receive buffers full",
 		Object: report.ObjectSocket,

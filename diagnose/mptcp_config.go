@@ -11,7 +11,8 @@ import (
 
 // The path manager's configuration: limits and the MPTCP switch.
 
-func init() {
+// registerMptcpConfig registers this file's rules; see loadRules.
+func registerMptcpConfig() {
 	register(Rule{Name: "MPTCP path manager settings", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPConfig}, Entry{
 		ID:       "mptcp.limit_zero",
 		Title:    "MPTCP endpoints configured but `limits subflows` is 0",

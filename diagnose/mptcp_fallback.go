@@ -36,7 +36,8 @@ const (
 	mptcpMinAddAddrDrops   = 3
 )
 
-func init() {
+// registerMptcpFallback registers this file's rules; see loadRules.
+func registerMptcpFallback() {
 	register(Rule{Name: "MPTCP fallback to TCP", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPFallback}, Entry{
 		ID:       "mptcp.handshake_fallback",
 		Title:    "MPTCP handshakes fall back to plain TCP",

@@ -45,7 +45,8 @@ func mptcpJoinFailures() []string {
 	return out
 }
 
-func init() {
+// registerMptcpJoins registers this file's rules; see loadRules.
+func registerMptcpJoins() {
 	register(Rule{Name: "MPTCP subflow joins", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPJoins}, Entry{
 		ID:       "mptcp.join_failures",
 		Title:    "MPTCP subflow joins fail",

@@ -11,7 +11,8 @@ import (
 
 // MPTCP connections with fewer subflows than the path manager allows.
 
-func init() {
+// registerMptcpSubflows registers this file's rules; see loadRules.
+func registerMptcpSubflows() {
 	register(Rule{Name: "MPTCP connection subflows", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPSubflows}, Entry{
 		ID:       "mptcp.subflows_missing",
 		Object:   report.ObjectEndpoint,

@@ -16,7 +16,8 @@ import (
 // steps are within what scheduling and ICMP generation add.
 const latencyStepMin = 10 * time.Millisecond
 
-func init() {
+// registerPathLatency registers this file's rules; see loadRules.
+func registerPathLatency() {
 	register(Rule{Name: "latency along the path", Source: SourcePath, Layer: LayerPath, Check: checkLatency}, Entry{
 		ID: "path.latency_step", Title: "Latency rises at a hop and stays high to the destination",
 		Object: report.ObjectPath,

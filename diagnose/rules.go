@@ -89,8 +89,43 @@ func register(r Rule, emits ...Entry) {
 	rules.list = append(rules.list, r)
 }
 
+// loadRules registers every rule and its catalog entries, once, when the
+// catalog or the rules are first asked for: not in the init of every
+// netdx process (--version, pcap analyze without findings to explain).
+// The order is that of the files, as the init functions it replaces ran.
+var loadRules = sync.OnceFunc(func() {
+	for _, r := range []func(){
+		registerCaptureRules,
+		registerCaptureTunnelRules,
+		registerCrossPath,
+		registerCrossTunnel,
+		registerDropsFamilies,
+		registerDropsReconcile,
+		registerHostConns,
+		registerHostConntrack,
+		registerHostIcmp,
+		registerHostIp,
+		registerHostListen,
+		registerHostNic,
+		registerHostQdisc,
+		registerHostSoftnet,
+		registerHostTcp,
+		registerHostUdp,
+		registerMptcpConfig,
+		registerMptcpFallback,
+		registerMptcpJoins,
+		registerMptcpSubflows,
+		registerPathLatency,
+		registerPathLoss,
+		registerPathReach,
+	} {
+		r()
+	}
+})
+
 // Rules returns every registered rule, in registration order.
 func Rules() []Rule {
+	loadRules()
 	rules.RLock()
 	defer rules.RUnlock()
 	return append([]Rule(nil), rules.list...)

@@ -111,7 +111,9 @@ type PathResult struct {
 type Capture struct {
 	// Name is how the report names it ("stdin" for standard input).
 	Name string
-	// Open opens it, with its size (-1 when unknown) and what closes it.
+	// Open opens it, with its size and what closes it. A size says the
+	// input is a regular file, whose reads do not block; -1 is any other
+	// (a pipe, a FIFO, a device).
 	Open    func() (r io.Reader, size int64, done func(), err error)
 	Options capture.Options
 	// List is how many flows the report lists, worst first (0: all).
@@ -442,6 +444,7 @@ func analyze(ctx context.Context, c Capture, p *CaptureProgress) (*capture.Resul
 	p.State.Store(CaptureReading)
 	opts := c.Options
 	opts.Name = c.Name
+	opts.RegularFile = size >= 0
 	return capture.Analyze(ctx, &countingReader{r: r, n: &p.Read}, opts)
 }
 

@@ -19,8 +19,6 @@ import (
 // many drops costs one scan, not one per snapshot.
 type sockets struct {
 	procDir string
-	proc    procfs.FS
-	procErr error
 	known   map[uint64]*sockInfo
 }
 
@@ -31,8 +29,7 @@ type sockInfo struct {
 }
 
 func newSockets(procDir string) *sockets {
-	fs, err := procfs.NewFS(procDir)
-	return &sockets{procDir: procDir, proc: fs, procErr: err, known: map[uint64]*sockInfo{}}
+	return &sockets{procDir: procDir, known: map[uint64]*sockInfo{}}
 }
 
 // name fills the process and address of every socket of ds, looking up
@@ -57,9 +54,7 @@ func (s *sockets) name(ds []Drop, nsPath func(Netns) string) error {
 	}
 	var err error
 	if len(want) > 0 {
-		if err = s.procErr; err == nil {
-			err = owners.Name(s.proc, want)
-		}
+		err = owners.Name(s.procDir, want)
 		for ino, p := range want {
 			info := &sockInfo{process: *p, found: time.Now()}
 			if info.process != nil {

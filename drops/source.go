@@ -12,7 +12,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,15 +79,17 @@ func New(opts Options) *Source {
 // others' failures are kept (Failures). It fails only when ctx is done:
 // without any source the Source counts nothing, as KindNone.
 func (s *Source) Start(ctx context.Context) error {
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later
-	// ones to the cgroup, and this does nothing.
-	_ = rlimit.RemoveMemlock()
+	memlock := false
 	for _, k := range s.opts.Kinds {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if k == KindNone {
 			break
+		}
+		if !memlock {
+			raiseMemlock()
+			memlock = true
 		}
 		t0 := time.Now()
 		err := s.try(ctx, k)
@@ -451,4 +452,14 @@ func paranoid() string {
 		return "unreadable"
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// raiseMemlock lifts RLIMIT_MEMLOCK before the first BPF object is made:
+// kernels before 5.11 charge BPF memory to it (later ones to the cgroup,
+// where the limit changes nothing). Without CAP_SYS_RESOURCE it fails and
+// the limit stays; a map too large for it then fails to load and says so.
+// cilium/ebpf's rlimit package does the same after probing the kernel, a
+// probe its init runs in every netdx process, BPF or not.
+func raiseMemlock() {
+	_ = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY})
 }

@@ -197,6 +197,22 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestQuickVersion: Main's shortcut for `netdx --version` prints what the
+// command tree prints, and takes no other command line.
+func TestQuickVersion(t *testing.T) {
+	_, tree, _ := session{}.run(t, nil, "--version")
+	a, out, _ := testApp()
+	if !quickVersion(a, []string{"--version"}) || out.String() != tree {
+		t.Errorf("quick --version printed %q, the tree %q", out.String(), tree)
+	}
+	for _, args := range [][]string{nil, {"--version", "diag"}, {"diag", "--version"}, {"-v"}, {"--json"}} {
+		a, out, _ := testApp()
+		if quickVersion(a, args) || out.Len() > 0 {
+			t.Errorf("%q taken as --version", args)
+		}
+	}
+}
+
 func TestCompletion(t *testing.T) {
 	for shell, want := range map[string]string{"bash": "__start_netdx", "zsh": "#compdef netdx", "fish": "complete -c netdx",
 		"powershell": "Register-ArgumentCompleter"} {

@@ -167,6 +167,7 @@ func (o *diagOptions) checkMerge() error {
 }
 
 func runDiag(ctx context.Context, a *app, o *diagOptions) error {
+	deferGC()
 	if o.interval < 0 {
 		return &usageError{fmt.Errorf("invalid --interval %s: must not be negative", o.interval)}
 	}

@@ -29,6 +29,7 @@ same catalog.`,
   netdx explain --json path.forwarding_loss`,
 		ValidArgsFunction: completeFindingIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			deferGC()
 			if cmd.Context().Err() != nil {
 				return errInterrupted
 			}

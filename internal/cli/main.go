@@ -4,5 +4,27 @@
 // cmd/netdx calls.
 package cli
 
+import (
+	"fmt"
+	"os"
+)
+
 // Main runs the command line of this process and returns its exit status.
-func Main() int { return run(newApp()) }
+func Main() int {
+	a := newApp()
+	if quickVersion(a, os.Args[1:]) {
+		return exitOK
+	}
+	return run(a)
+}
+
+// quickVersion answers `netdx --version` alone without building the
+// command tree (every command with its flags and completions), as the
+// tree would answer it; false for any other command line.
+func quickVersion(a *app, args []string) bool {
+	if len(args) != 1 || args[0] != "--version" {
+		return false
+	}
+	fmt.Fprintln(a.Out, versionText())
+	return true
+}

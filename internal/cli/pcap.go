@@ -179,6 +179,7 @@ func parseFlow(s string) (capture.FlowSpec, error) {
 }
 
 func runPcap(ctx context.Context, a *app, o *pcapOptions, files []string) error {
+	deferGC()
 	opts, err := o.engine()
 	if err != nil {
 		return err

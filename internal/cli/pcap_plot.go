@@ -91,12 +91,13 @@ func reportCapture(rep *report.Report, name string) *report.Capture {
 
 // record reads a capture again with opts, for its recordings.
 func (a *app) record(ctx context.Context, name string, opts capture.Options) (*capture.Result, error) {
-	r, _, done, err := a.openCapture(name)
+	r, size, done, err := a.openCapture(name)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
 	opts.Name = displayName(name)
+	opts.RegularFile = size >= 0
 	return capture.Analyze(ctx, r, opts)
 }
 

@@ -411,13 +411,14 @@ func (s *server) handler(reg *prometheus.Registry, log *slog.Logger, targets []s
 		}
 		fmt.Fprintln(w, "netdx is ready.")
 	})
+	page := indexPage()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		err := indexPage.Execute(w, map[string]any{"Version": readBuild().version, "Interval": s.o.interval,
+		err := page.Execute(w, map[string]any{"Version": readBuild().version, "Interval": s.o.interval,
 			"Traces": strings.Join(targets, ", "), "TraceInterval": s.o.traceInterval})
 		if err != nil {
 			log.Warn("index page", "err", err)
@@ -426,7 +427,10 @@ func (s *server) handler(reg *prometheus.Registry, log *slog.Logger, targets []s
 	return mux
 }
 
-var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
+// indexPage is parsed when serve builds its handlers, not in every netdx
+// process.
+var indexPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("index").Parse(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>netdx</title></head>
 <body>
 <h1>netdx</h1>
@@ -440,3 +444,4 @@ var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
 </ul>
 </body></html>
 `))
+})

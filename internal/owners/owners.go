@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 )
 
 // Process holds a socket.
@@ -43,13 +45,18 @@ func (e *DeniedError) Is(target error) bool { return target == fs.ErrPermission 
 var _ error = &DeniedError{}
 
 // Name sets *want[inode] to the process holding each socket inode by
-// scanning the descriptors of every process of proc for
-// "socket:[inode]". Entries already set are kept. It stops as soon as
-// every socket is named. Inode 0 (a socket no process holds) is never
-// looked for. A process whose descriptors cannot be read leaves its
-// sockets unnamed, and the error is a *DeniedError; an error listing the
-// processes is returned as it is.
-func Name(proc procfs.FS, want map[uint64]**Process) error {
+// scanning the descriptors of every process under proc (the procfs root,
+// "/proc"), in PID order, for "socket:[inode]". Entries already set are
+// kept. It stops as soon as every socket is named. Inode 0 (a socket no
+// process holds) is never looked for. A process whose descriptors cannot
+// be read leaves its sockets unnamed, and the error is a *DeniedError; an
+// error listing the processes is returned as it is.
+//
+// Each process's descriptors are read relative to its open fd directory
+// (readlinkat), without building a path or a string per descriptor:
+// most descriptors are not sockets, and most processes hold none of the
+// sockets wanted.
+func Name(proc string, want map[uint64]**Process) error {
 	delete(want, 0)
 	left := 0
 	for _, p := range want {
@@ -60,27 +67,41 @@ func Name(proc procfs.FS, want map[uint64]**Process) error {
 	if left == 0 {
 		return nil
 	}
-	procs, err := proc.AllProcs()
+	pids, err := processes(proc)
 	if err != nil {
 		return err
 	}
 	denied := 0
-	for _, p := range procs {
-		targets, err := p.FileDescriptorTargets()
+	var buf [64]byte // "socket:[N]" and anything longer is not one
+	for _, pid := range pids {
+		dir := filepath.Join(proc, strconv.Itoa(pid))
+		fds, err := os.Open(filepath.Join(dir, "fd"))
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) {
 				denied++
 			}
 			continue
 		}
-		// Listing another user's descriptors can succeed where reading
-		// their links does not (a ptrace check): procfs leaves those
-		// targets empty.
-		if slices.Contains(targets, "") {
-			denied++
+		names, err := fds.Readdirnames(-1)
+		if err != nil {
+			fds.Close()
+			if errors.Is(err, fs.ErrPermission) {
+				denied++
+			}
+			continue
 		}
-		for _, t := range targets {
-			ino, ok := SocketInode(t)
+		dfd := int(fds.Fd())
+		unreadable := false
+		for _, name := range names {
+			n, err := unix.Readlinkat(dfd, name, buf[:])
+			if err != nil {
+				// Listing another user's descriptors can succeed where
+				// reading their links does not (a ptrace check). A
+				// descriptor closed since the listing is no denial.
+				unreadable = unreadable || errors.Is(err, fs.ErrPermission)
+				continue
+			}
+			ino, ok := SocketInode(string(buf[:n]))
 			if !ok {
 				continue
 			}
@@ -88,9 +109,12 @@ func Name(proc procfs.FS, want map[uint64]**Process) error {
 			if !ok || *dst != nil {
 				continue
 			}
-			comm, _ := p.Comm()
-			*dst = &Process{PID: p.PID, Comm: comm}
+			*dst = &Process{PID: pid, Comm: comm(dir)}
 			left--
+		}
+		fds.Close()
+		if unreadable {
+			denied++
 		}
 		if left == 0 {
 			return nil
@@ -100,6 +124,34 @@ func Name(proc procfs.FS, want map[uint64]**Process) error {
 		return &DeniedError{Processes: denied, Left: left}
 	}
 	return nil
+}
+
+// processes lists the PIDs under the procfs root proc, in order.
+func processes(proc string) ([]int, error) {
+	d, err := os.Open(proc)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", proc, err)
+	}
+	var pids []int
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return pids, nil
+}
+
+// comm is a process's command name ("" when it cannot be read: it may
+// have exited).
+func comm(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "comm"))
+	return strings.TrimSpace(string(b))
 }
 
 // SocketInode parses a descriptor target "socket:[12345]".

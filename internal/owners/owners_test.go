@@ -35,16 +35,65 @@ func TestNameOwnSocket(t *testing.T) {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := procfs.NewFS("/proc")
-	if err != nil {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skipf("skipped: no /proc: %v", err)
 	}
 	var mine, nobody *Process
-	err = Name(fs, map[uint64]**Process{st.Ino: &mine, 1: &nobody})
+	err = Name("/proc", map[uint64]**Process{st.Ino: &mine, 1: &nobody})
 	if mine == nil || mine.PID != os.Getpid() {
 		t.Fatalf("own socket named %v (%v), want pid %d", mine, err, os.Getpid())
 	}
 	if nobody != nil {
 		t.Errorf("inode 1 named %v", nobody)
 	}
+}
+
+// TestNameAgreesWithProcfs names every socket of every process of this
+// host and compares with procfs's reading of the same descriptors: the
+// lowest PID holding a socket owns it, with its command name.
+func TestNameAgreesWithProcfs(t *testing.T) {
+	fs, err := procfs.NewFS("/proc")
+	if err != nil {
+		t.Skipf("skipped: no /proc: %v", err)
+	}
+	procs, err := fs.AllProcs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := map[uint64]Process{}
+	for _, p := range procs {
+		targets, err := p.FileDescriptorTargets()
+		if err != nil {
+			continue
+		}
+		for _, tg := range targets {
+			if ino, ok := SocketInode(tg); ok {
+				if _, seen := truth[ino]; !seen {
+					comm, _ := p.Comm()
+					truth[ino] = Process{PID: p.PID, Comm: comm}
+				}
+			}
+		}
+	}
+	if len(truth) == 0 {
+		t.Skip("no process's sockets are readable here")
+	}
+	want := map[uint64]**Process{}
+	for ino := range truth {
+		want[ino] = new(*Process)
+	}
+	if err := Name("/proc", want); err != nil {
+		t.Logf("Name: %v", err)
+	}
+	for ino, p := range want {
+		// A process may exit or close the socket between the two scans.
+		if *p == nil {
+			t.Logf("socket %d (of %v) unnamed: gone?", ino, truth[ino])
+			continue
+		}
+		if **p != truth[ino] {
+			t.Errorf("socket %d named %v, procfs says %v", ino, **p, truth[ino])
+		}
+	}
+	t.Logf("%d sockets compared", len(truth))
 }

@@ -189,7 +189,9 @@ func run(o options) error {
 	if p.netdx == "" {
 		p.netdx = filepath.Join(tmp, "netdx")
 		progress("building netdx")
-		if out, err := exec.Command(goBin, "build", "-o", p.netdx, "./cmd/netdx").CombinedOutput(); err != nil {
+		build := exec.Command(goBin, "build", "-o", p.netdx, "./cmd/netdx")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // as `make build` and `make release` build it
+		if out, err := build.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build ./cmd/netdx: %v\n%s", err, out)
 		}
 	} else {
