@@ -32,6 +32,9 @@ type pcapOptions struct {
 	progress                                   string
 	plot                                       string
 	plotFlows                                  int
+	plotTime                                   string
+	// plotFrom and plotTo are --plot-time read (plotTo 0: to the end).
+	plotFrom, plotTo time.Duration
 }
 
 func newPcapCmd(a *app) *cobra.Command {
@@ -78,6 +81,7 @@ Exit status: 0 clean, 1 findings at --fail-on, 3 unreadable or damaged input.`,
 	f.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal, once a file takes more than a second), always or never")
 	f.StringVar(&o.plot, "plot", "", "write a time-sequence graph (SVG) per direction with data of the worst flows, or of the --flow ones, into this directory")
 	f.IntVar(&o.plotFlows, "plot-flows", 3, "with --plot: how many of the worst TCP flows to draw, in the report's order")
+	f.StringVar(&o.plotTime, "plot-time", "", "with --plot: zoom every graph to FROM:TO after its flow's first packet (Go durations, e.g. 1.5s:2s; either side may be empty)")
 	_ = analyze.MarkFlagDirname("plot")
 	_ = analyze.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(analyze)
@@ -198,6 +202,9 @@ func runPcap(ctx context.Context, a *app, o *pcapOptions, files []string) error 
 	}
 	if o.plotFlows < 1 {
 		return &usageError{fmt.Errorf("invalid --plot-flows %d: want at least 1", o.plotFlows)}
+	}
+	if err := o.parsePlotTime(); err != nil {
+		return err
 	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/netdx/netdx/capture"
 	"github.com/netdx/netdx/render/plot"
@@ -68,7 +69,12 @@ func (a *app) plotPcap(ctx context.Context, o *pcapOptions, opts capture.Options
 					continue
 				}
 				path := filepath.Join(o.plot, prefix+plotName(k+1, rec.Flow, dir))
-				if err := writeSVG(path, timeSequence(rec, dir)); err != nil {
+				pic := timeSequence(rec, dir)
+				if o.plotTime != "" && !pic.Zoom(o.plotFrom, o.plotTo) {
+					fmt.Fprintf(a.Err, "netdx: %s: not written: no data segment within --plot-time %s of flow %s\n", path, o.plotTime, report.FlowID(rec.Flow))
+					continue
+				}
+				if err := writeSVG(path, pic); err != nil {
 					return written, err
 				}
 				written = append(written, path)
@@ -99,6 +105,40 @@ func (a *app) record(ctx context.Context, name string, opts capture.Options) (*c
 	opts.Name = displayName(name)
 	opts.RegularFile = size >= 0
 	return capture.Analyze(ctx, r, opts)
+}
+
+// parsePlotTime reads --plot-time FROM:TO into plotFrom and plotTo.
+func (o *pcapOptions) parsePlotTime() error {
+	if o.plotTime == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		return &usageError{fmt.Errorf("invalid --plot-time %q: %s; want FROM:TO after the flow's first packet, e.g. 1.5s:2s, 30s: or :500ms", o.plotTime, why)}
+	}
+	if o.plot == "" {
+		return &usageError{errors.New("--plot-time zooms the graphs of --plot: give --plot DIR too")}
+	}
+	from, to, ok := strings.Cut(o.plotTime, ":")
+	if !ok {
+		return bad("no colon")
+	}
+	for _, side := range []struct {
+		text string
+		d    *time.Duration
+	}{{from, &o.plotFrom}, {to, &o.plotTo}} {
+		if side.text == "" {
+			continue
+		}
+		d, err := time.ParseDuration(side.text)
+		if err != nil || d < 0 {
+			return bad(strconv.Quote(side.text) + " is not a duration of 0 or more")
+		}
+		*side.d = d
+	}
+	if o.plotTo != 0 && o.plotTo <= o.plotFrom {
+		return bad("TO is not after FROM")
+	}
+	return nil
 }
 
 // plotFlow is a flow of the report chosen for plotting.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/netdx/netdx/capture"
 	"github.com/netdx/netdx/capture/capturetest"
 	"github.com/netdx/netdx/report"
 )
@@ -156,5 +157,84 @@ func TestPcapPlotStdin(t *testing.T) {
 	code, _, errOut := runPcapArgs(t, nil, false, "pcap", "analyze", "--plot", t.TempDir(), "-")
 	if code != exitUsage || !strings.Contains(errOut, "tcpdump -w FILE") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestPcapPlotTime: --plot-time zooms each graph to its window: the
+// legend counts what the engine recorded in that window, per kind; a
+// window without data writes no file and says why; malformed windows are
+// usage errors naming the form.
+func TestPcapPlotTime(t *testing.T) {
+	dir := t.TempDir()
+	g := capturetest.NewGen(t, layers.LinkTypeEthernet)
+	c := capturetest.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
+	capturetest.KindsScenario(c)
+	file := filepath.Join(dir, "kinds.pcap")
+	if err := os.WriteFile(file, g.Pcap(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	client, server := netip.MustParseAddrPort("198.18.0.1:40000"), netip.MustParseAddrPort("198.18.1.1:5201")
+	res, err := capture.Analyze(t.Context(), bytes.NewReader(g.Pcap()), capture.Options{Record: []capture.FlowSpec{{A: client, B: server}}})
+	if err != nil || len(res.Recorded) != 1 {
+		t.Fatalf("recording: %v, %d flows", err, len(res.Recorded))
+	}
+	segs := res.Recorded[0].Dir[0].Segments
+	// The window: from the first retransmission to the end.
+	var from time.Duration
+	for _, s := range segs {
+		if s.Kind != capture.SegOriginal {
+			from = s.At
+			break
+		}
+	}
+	want := map[string]int{}
+	for _, s := range segs {
+		if s.At >= from {
+			want[segmentKinds[s.Kind].String()] += int(max(s.Segs, 1))
+		}
+	}
+	if from == 0 || want["original"] == 0 {
+		t.Fatalf("no window to zoom to: from %v, %v", from, want)
+	}
+
+	plots := filepath.Join(dir, "zoom")
+	code, _, errOut := runPcapArgs(t, nil, false, "pcap", "analyze", "--plot", plots, "--plot-time", from.String()+":", file)
+	if code != exitOK && code != exitFindings {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	doc, err := os.ReadFile(filepath.Join(plots, "1-198.18.0.1.40000-198.18.1.1.5201-client-data.svg"))
+	if err != nil {
+		t.Fatalf("%v; stderr:\n%s", err, errOut)
+	}
+	legend, _ := svgLegend(t, doc)
+	for kind, n := range want {
+		if legend[kind] != n {
+			t.Errorf("legend %s %d, want %d recorded from %v on (legend %v)", kind, legend[kind], n, from, legend)
+		}
+	}
+	if !bytes.Contains(doc, []byte("zoomed to")) {
+		t.Error("the caption does not say the graph is zoomed")
+	}
+
+	empty := filepath.Join(dir, "empty")
+	code, _, errOut = runPcapArgs(t, nil, false, "pcap", "analyze", "--plot", empty, "--plot-time", "1h:2h", file)
+	if code != exitOK && code != exitFindings || !strings.Contains(errOut, "no data segment within --plot-time 1h:2h") {
+		t.Errorf("empty window: exit %d, stderr:\n%s", code, errOut)
+	}
+	if names, _ := filepath.Glob(filepath.Join(empty, "*.svg")); len(names) != 0 {
+		t.Errorf("empty window wrote %v", names)
+	}
+
+	for _, bad := range [][]string{
+		{"--plot", dir, "--plot-time", "1s"},
+		{"--plot", dir, "--plot-time", "2s:1s"},
+		{"--plot", dir, "--plot-time", "x:"},
+		{"--plot", dir, "--plot-time", "-1s:"},
+		{"--plot-time", "1s:2s"},
+	} {
+		code, _, errOut := runPcapArgs(t, nil, false, append(append([]string{"pcap", "analyze"}, bad...), file)...)
+		if code != exitUsage || !strings.Contains(errOut, "--plot") {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error", bad, code, errOut)
+		}
 	}
 }

@@ -43,6 +43,7 @@ func goldenCases() []goldenCase {
 	}
 	return []goldenCase{
 		{"timeseq-lab", labTransfer()},
+		{"timeseq-lab-zoom", labZoom()},
 		{"timeseq-bulk-20k", bulkTransfer(20000)},
 		{"timeseq-empty", &TimeSequence{}},
 		{"timeseq-one", &TimeSequence{Segments: []Segment{{At: 0, Seq: 0, Len: 1448}}}},

@@ -37,6 +37,9 @@ type TimeSequence struct {
 	// capture point. NotCaptured are ranges the receiver acknowledged but
 	// the capture never saw: missed by the capture, not by the path.
 	Lost, NotCaptured []Gap
+	// From and To, when To is after From, are the window the time axis
+	// spans (set by Zoom); otherwise it runs from 0 to the last mark.
+	From, To time.Duration
 }
 
 // SegmentKind says what a data segment was.
@@ -300,6 +303,9 @@ func (g *TimeSequence) caption(unknown int) []string {
 		}
 		lines = append(lines, "seen inside "+strings.Join(parts, ", inside "))
 	}
+	if g.zoomed() {
+		lines = append(lines, g.zoomCaption())
+	}
 	lines = append(lines, g.Notes...)
 	if unknown > 0 {
 		lines = append(lines, plural(unknown, "segment")+" of an unknown kind left out")
@@ -402,6 +408,9 @@ func (g *TimeSequence) geometry(captionLines int) seqGeom {
 	}
 	if math.IsInf(yLo, 1) {
 		yLo, yHi = 0, 0
+	}
+	if g.zoomed() {
+		tLo, tHi = g.From.Seconds(), g.To.Seconds()
 	}
 	// The window line counts only up to a quarter of the data's span
 	// above it: a window far larger than the data in flight does not
