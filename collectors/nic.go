@@ -218,8 +218,9 @@ func offloads(et Ethtool, iface string) (map[string]bool, error) {
 }
 
 // readOffloads says whether to ask an interface of this kind for its
-// offloads: the offloads of veths and bridges change no finding, and
-// hosts may have hundreds of container veths.
+// offloads. The library allocates a 1 MiB name buffer for every feature
+// request, which adds up on hosts with hundreds of container veths, and
+// the offloads of veths and bridges change no finding.
 func readOffloads(kind string) bool {
 	return kind != "veth" && kind != "bridge"
 }
