@@ -6,6 +6,7 @@
 package owners
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,10 +54,12 @@ var _ error = &DeniedError{}
 // be read leaves its sockets unnamed, and the error is a *DeniedError; an
 // error listing the processes is returned as it is.
 //
-// Each process's descriptors are read relative to its open fd directory
-// (readlinkat), without building a path or a string per descriptor:
-// most descriptors are not sockets, and most processes hold none of the
-// sockets wanted.
+// The processes and their names come from procfs; their descriptors are
+// read here, relative to each open fd directory (readlinkat): procfs's
+// FileDescriptorTargets turns every failed readlink into "", so a
+// descriptor closed since the listing (netdx's own of that directory,
+// any on a busy host) could not be told from a denied one; and it builds
+// a path and a string per descriptor, most of which are not sockets.
 func Name(proc string, want map[uint64]**Process) error {
 	delete(want, 0)
 	left := 0
@@ -67,15 +71,19 @@ func Name(proc string, want map[uint64]**Process) error {
 	if left == 0 {
 		return nil
 	}
-	pids, err := processes(proc)
+	pfs, err := procfs.NewFS(proc)
 	if err != nil {
 		return err
 	}
+	procs, err := pfs.AllProcs()
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(procs, func(a, b procfs.Proc) int { return cmp.Compare(a.PID, b.PID) })
 	denied := 0
 	var buf [64]byte // "socket:[N]" and anything longer is not one
-	for _, pid := range pids {
-		dir := filepath.Join(proc, strconv.Itoa(pid))
-		fds, err := os.Open(filepath.Join(dir, "fd"))
+	for _, p := range procs {
+		fds, err := os.Open(filepath.Join(proc, strconv.Itoa(p.PID), "fd"))
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) {
 				denied++
@@ -109,7 +117,8 @@ func Name(proc string, want map[uint64]**Process) error {
 			if !ok || *dst != nil {
 				continue
 			}
-			*dst = &Process{PID: pid, Comm: comm(dir)}
+			comm, _ := p.Comm() // "" when it has exited since
+			*dst = &Process{PID: p.PID, Comm: comm}
 			left--
 		}
 		fds.Close()
@@ -124,34 +133,6 @@ func Name(proc string, want map[uint64]**Process) error {
 		return &DeniedError{Processes: denied, Left: left}
 	}
 	return nil
-}
-
-// processes lists the PIDs under the procfs root proc, in order.
-func processes(proc string) ([]int, error) {
-	d, err := os.Open(proc)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", proc, err)
-	}
-	var pids []int
-	for _, n := range names {
-		if pid, err := strconv.Atoi(n); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	slices.Sort(pids)
-	return pids, nil
-}
-
-// comm is a process's command name ("" when it cannot be read: it may
-// have exited).
-func comm(dir string) string {
-	b, _ := os.ReadFile(filepath.Join(dir, "comm"))
-	return strings.TrimSpace(string(b))
 }
 
 // SocketInode parses a descriptor target "socket:[12345]".
