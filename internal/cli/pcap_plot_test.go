@@ -20,8 +20,8 @@ import (
 	"github.com/netdx/netdx/report"
 )
 
-// svgLegend reads an SVG document as XML and returns, per kind, the
-// count its legend shows and the number of marks drawn in its group.
+// svgLegend reads an SVG picture (either kind) as XML and returns, per
+// kind, the count its legend shows and the number of marks drawn in its group.
 func svgLegend(t *testing.T, doc []byte) (legend, marks map[string]int) {
 	t.Helper()
 	legend, marks = map[string]int{}, map[string]int{}
@@ -63,14 +63,35 @@ func svgLegend(t *testing.T, doc []byte) (legend, marks map[string]int) {
 		case xml.EndElement:
 			top := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if strings.HasPrefix(top, "legend:") && (len(stack) == 0 || stack[len(stack)-1] != top) && len(texts) == 2 {
-				if n, err := strconv.Atoi(strings.ReplaceAll(texts[1], ",", "")); err == nil {
+			if strings.HasPrefix(top, "legend:") && (len(stack) == 0 || stack[len(stack)-1] != top) {
+				if n, ok := legendNumber(texts); ok {
 					legend[strings.TrimPrefix(top, "legend:")] = n
 				}
 			}
 		}
 	}
 	return legend, marks
+}
+
+// legendNumber is the count a legend entry shows: a text of its own (a
+// time-sequence graph) or the number in parentheses ending its label (a
+// hop chart: "answered (x: send time, y: RTT) (54)").
+func legendNumber(texts []string) (int, bool) {
+	var s string
+	switch len(texts) {
+	case 2:
+		s = texts[1]
+	case 1:
+		i := strings.LastIndex(texts[0], " (")
+		if i < 0 || !strings.HasSuffix(texts[0], ")") {
+			return 0, false
+		}
+		s = texts[0][i+2 : len(texts[0])-1]
+	default:
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(s, ",", ""))
+	return n, err == nil
 }
 
 // TestPcapPlotTruth: pcap analyze --plot draws the worst flows of a

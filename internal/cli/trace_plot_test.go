@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/netdx/netdx/report"
 )
@@ -36,12 +34,11 @@ func TestTracePlotTruth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			legend, _ := svgLegend(t, doc) // well-formed XML, or it fails
-			counts := legendCounts(doc)
+			counts, _ := svgLegend(t, doc) // well-formed XML, or it fails
 			rows := hopLines(doc)
 			hops := rep.Traces[0].Hops
 			if len(rows) != len(hops) {
-				t.Fatalf("%d rows for %d hops (legend %v)", len(rows), len(hops), legend)
+				t.Fatalf("%d rows for %d hops (legend %v)", len(rows), len(hops), counts)
 			}
 			var answered, lost, limited int
 			for i, h := range hops {
@@ -77,23 +74,14 @@ func TestTracePlotTruth(t *testing.T) {
 // TestTracePlotLive: the live view writes the picture when q ends it.
 func TestTracePlotLive(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "live.svg")
-	a, _, errb := traceApp("trace", "-n", "-i", "5ms", "--probe-timeout", "100ms", "--plot", file, "198.18.4.2")
-	a.OutTTY = true
-	r, w := io.Pipe()
-	a.In = r
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		w.Write([]byte("q"))
-	}()
-	if code := runWith(a, scenarioNet(t, "clean")); code != exitOK {
-		t.Fatalf("exit %d; stderr %s", code, errb)
-	}
+	liveQuit(t, "--plot", file)
 	doc, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rows := hopLines(doc); len(rows) == 0 || legendCounts(doc)["answered"] == 0 {
-		t.Fatalf("live picture has %d rows, legend %v", len(rows), legendCounts(doc))
+	legend, _ := svgLegend(t, doc)
+	if rows := hopLines(doc); len(rows) == 0 || legend["answered"] == 0 {
+		t.Fatalf("live picture has %d rows, legend %v", len(rows), legend)
 	}
 }
 
@@ -113,20 +101,9 @@ func scenarioTarget(t *testing.T, name string) string {
 }
 
 var (
-	legendCount = regexp.MustCompile(`<g data-legend="([a-z-]+)"[^>]*>.*?<text[^>]*>[^<]*\(([0-9,]+)\)</text>`)
-	hopLine     = regexp.MustCompile(`<text x="46" y="[0-9.]+" font-size="11">((?:<tspan[^>]*>[^<]*</tspan>)+)</text>`)
-	tspanText   = regexp.MustCompile(`<tspan[^>]*>([^<]*)</tspan>`)
+	hopLine   = regexp.MustCompile(`<text x="46" y="[0-9.]+" font-size="11">((?:<tspan[^>]*>[^<]*</tspan>)+)</text>`)
+	tspanText = regexp.MustCompile(`<tspan[^>]*>([^<]*)</tspan>`)
 )
-
-// legendCounts reads the count after each legend entry of a hop chart.
-func legendCounts(doc []byte) map[string]int {
-	out := map[string]int{}
-	for _, m := range legendCount.FindAllSubmatch(doc, -1) {
-		n, _ := strconv.Atoi(strings.ReplaceAll(string(m[2]), ",", ""))
-		out[string(m[1])] = n
-	}
-	return out
-}
 
 // hopLines returns each row's second label line as text.
 func hopLines(doc []byte) []string {

@@ -108,7 +108,22 @@ func TestTraceJSON(t *testing.T) {
 }
 
 func TestTraceLiveQuit(t *testing.T) {
-	a, out, errb := traceApp("trace", "-n", "-i", "5ms", "--probe-timeout", "100ms", "198.18.4.2")
+	s := liveQuit(t)
+	if n := strings.Count(s, clearScreen); n < 3 {
+		t.Errorf("live view redrew %d times, want one per round", n)
+	}
+	if !strings.Contains(s, "\r\n") || !strings.Contains(s, "FINDINGS") || strings.Contains(s, "INTERRUPTED") {
+		t.Errorf("live output:\n%q", s)
+	}
+}
+
+// liveQuit runs the live view on the clean scripted path with more
+// flags, presses q after 100 ms, checks it ends well and returns what it
+// wrote.
+func liveQuit(t *testing.T, flags ...string) string {
+	t.Helper()
+	args := append([]string{"trace", "-n", "-i", "5ms", "--probe-timeout", "100ms"}, flags...)
+	a, out, errb := traceApp(append(args, "198.18.4.2")...)
 	a.OutTTY = true
 	r, w := io.Pipe()
 	a.In = r
@@ -119,13 +134,7 @@ func TestTraceLiveQuit(t *testing.T) {
 	if code := runWith(a, scenarioNet(t, "clean")); code != exitOK {
 		t.Fatalf("exit %d; stderr %s", code, errb)
 	}
-	s := out.String()
-	if n := strings.Count(s, clearScreen); n < 3 {
-		t.Errorf("live view redrew %d times, want one per round", n)
-	}
-	if !strings.Contains(s, "\r\n") || !strings.Contains(s, "FINDINGS") || strings.Contains(s, "INTERRUPTED") {
-		t.Errorf("live output:\n%q", s)
-	}
+	return out.String()
 }
 
 func TestTraceLiveCtrlC(t *testing.T) {
