@@ -31,7 +31,9 @@ const (
 	capMaxFlowFindings = 3 // per capture and finding ID
 )
 
-// registerCaptureRules registers this file's rules; see loadRules.
+func init() { onFirstUse(registerCaptureRules) }
+
+// registerCaptureRules registers this file's rules, on the catalog's first use.
 func registerCaptureRules() {
 	register(Rule{Name: "capture retransmissions", Source: SourceCapture, Layer: LayerCapture, Check: checkCaptureRetrans}, Entry{
 		ID: "capture.retransmissions", Title: "TCP segments retransmitted", Source: SourceCapture, Layer: LayerCapture,

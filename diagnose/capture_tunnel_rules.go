@@ -22,7 +22,9 @@ const (
 	capSeqMinPackets  = 100
 )
 
-// registerCaptureTunnelRules registers this file's rules; see loadRules.
+func init() { onFirstUse(registerCaptureTunnelRules) }
+
+// registerCaptureTunnelRules registers this file's rules, on the catalog's first use.
 func registerCaptureTunnelRules() {
 	register(Rule{Name: "capture tunnel underlay order", Source: SourceCapture, Layer: LayerCapture, Check: checkUnderlayReorder}, Entry{
 		ID: "capture.reordering_in_underlay", Title: "Tunnel packets reordered after encapsulation", Source: SourceCapture,

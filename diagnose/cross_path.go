@@ -14,7 +14,9 @@ import (
 // Cross-source rules that put loss measured on a traced path beside the
 // retransmissions the host counts or a capture shows, and name the link.
 
-// registerCrossPath registers this file's rules; see loadRules.
+func init() { onFirstUse(registerCrossPath) }
+
+// registerCrossPath registers this file's rules, on the catalog's first use.
 func registerCrossPath() {
 	register(Rule{Name: "host retransmissions and path loss", Source: SourceCross, Layer: LayerPath, Cross: checkRetransFromPath}, Entry{
 		ID: "cross.retransmits_from_path_loss", Title: "The host's retransmissions come from loss on a traced path",

@@ -36,7 +36,9 @@ var batchingFeatures = []struct{ key, label string }{{"rx-gro", "GRO"}, {"rx-gro
 	{"rx-lro", "LRO"}, {"rx-udp-gro-forwarding", "UDP-GRO-forwarding"}, {"tx-generic-segmentation", "GSO"},
 	{"tx-tcp-segmentation", "TSO"}, {"tx-udp-segmentation", "UDP-GSO"}}
 
-// registerCrossTunnel registers this file's rules; see loadRules.
+func init() { onFirstUse(registerCrossTunnel) }
+
+// registerCrossTunnel registers this file's rules, on the catalog's first use.
 func registerCrossTunnel() {
 	register(Rule{Name: "tunnel batching behind reordering", Source: SourceCross, Layer: LayerDriver, Cross: checkTunnelBatching}, Entry{
 		ID: "cross.tunnel_batching_reordering", Title: "A tunnel endpoint's batching reorders the flows inside the tunnel",

@@ -305,7 +305,9 @@ func (f *dropFamily) entry() Entry {
 	return e
 }
 
-// registerDropsFamilies registers this file's rules; see loadRules.
+func init() { onFirstUse(registerDropsFamilies) }
+
+// registerDropsFamilies registers this file's rules, on the catalog's first use.
 func registerDropsFamilies() {
 	for i := range dropFamilies {
 		f := &dropFamilies[i]

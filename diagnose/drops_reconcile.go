@@ -233,7 +233,9 @@ func familyByKey(key string) *dropFamily {
 	return &otherDrops
 }
 
-// registerDropsReconcile registers this file's rules; see loadRules.
+func init() { onFirstUse(registerDropsReconcile) }
+
+// registerDropsReconcile registers this file's rules, on the catalog's first use.
 func registerDropsReconcile() {
 	register(Rule{Name: "drop reasons against the counters", Source: SourceDrops, Layer: LayerNIC, Cross: checkReconcile}, Entry{
 		ID: "drops.below_kernel", Title: "Drops below the kernel: the NIC, its firmware or the hypervisor",

@@ -32,7 +32,9 @@ const (
 // connListed caps how many connections a finding names in its evidence.
 const connListed = 5
 
-// registerHostConns registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostConns) }
+
+// registerHostConns registers this file's rules, on the catalog's first use.
 func registerHostConns() {
 	since := "Since boot (--interval 0) the counts cover each connection's life, and findings are information at most."
 	register(Rule{Name: "TCP connections", Source: SourceHost, Layer: LayerTCP, Check: checkConns}, Entry{

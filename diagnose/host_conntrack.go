@@ -22,7 +22,9 @@ const (
 	conntrackProtoShare = 0.25
 )
 
-// registerHostConntrack registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostConntrack) }
+
+// registerHostConntrack registers this file's rules, on the catalog's first use.
 func registerHostConntrack() {
 	// The alerts' PromQL, built with the catalog, not at start-up.
 	var (

@@ -19,7 +19,9 @@ var icmpLimitCounters = []struct{ section, name string }{
 	{"Icmp", "OutRateLimitGlobal"}, {"Icmp", "OutRateLimitHost"}, {"Icmp6", "OutRateLimitHost"},
 }
 
-// registerHostIcmp registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostIcmp) }
+
+// registerHostIcmp registers this file's rules, on the catalog's first use.
 func registerHostIcmp() {
 	register(Rule{Name: "ICMP rate limits", Source: SourceHost, Layer: LayerIP, Check: checkICMPRateLimit}, Entry{
 		ID: "ip.icmp_rate_limited", Title: "This host suppresses ICMP messages it should send",

@@ -15,7 +15,9 @@ import (
 // it is a finding.
 const inDiscardShare = 0.001
 
-// registerHostIp registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostIp) }
+
+// registerHostIp registers this file's rules, on the catalog's first use.
 func registerHostIp() {
 	// The alerts' PromQL, built with the catalog, not at start-up.
 	var (

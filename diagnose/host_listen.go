@@ -34,7 +34,9 @@ const (
 // sends no cookie for them. With =2 cookies are always on and no SYN is
 // queued, so what tells a flood is the cookies that never came back.
 
-// registerHostListen registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostListen) }
+
+// registerHostListen registers this file's rules, on the catalog's first use.
 func registerHostListen() {
 	// The alerts' PromQL, built with the catalog, not at start-up.
 	var (

@@ -53,7 +53,9 @@ func saturationExpr() string {
 	return "(" + strings.Join(dirs, ")\nor\n(") + ")"
 }
 
-// registerHostNic registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostNic) }
+
+// registerHostNic registers this file's rules, on the catalog's first use.
 func registerHostNic() {
 	// The alerts' PromQL, built with the catalog, not at start-up.
 	var (

@@ -24,7 +24,9 @@ const (
 
 // Alert expressions of the qdisc rules: root qdiscs, by interface.
 
-// registerHostQdisc registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostQdisc) }
+
+// registerHostQdisc registers this file's rules, on the catalog's first use.
 func registerHostQdisc() {
 	// The alerts' PromQL, built with the catalog, not at start-up.
 	var (

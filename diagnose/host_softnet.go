@@ -21,7 +21,9 @@ const (
 	squeezeWarnRate = 100
 )
 
-// registerHostSoftnet registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostSoftnet) }
+
+// registerHostSoftnet registers this file's rules, on the catalog's first use.
 func registerHostSoftnet() {
 	// The alerts' PromQL, built with the catalog, not at start-up.
 	var (

@@ -40,7 +40,9 @@ func prefixed(section string, names []string) []string {
 	return out
 }
 
-// registerHostTcp registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostTcp) }
+
+// registerHostTcp registers this file's rules, on the catalog's first use.
 func registerHostTcp() {
 	// The alerts' PromQL, built with the catalog, not at start-up.
 	var (

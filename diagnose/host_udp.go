@@ -17,7 +17,9 @@ const (
 	udpMemCritShare   = 1.0
 )
 
-// registerHostUdp registers this file's rules; see loadRules.
+func init() { onFirstUse(registerHostUdp) }
+
+// registerHostUdp registers this file's rules, on the catalog's first use.
 func registerHostUdp() {
 	// The alerts' PromQL, built with the catalog, not at start-up.
 	var (

@@ -11,7 +11,9 @@ import (
 
 // The path manager's configuration: limits and the MPTCP switch.
 
-// registerMptcpConfig registers this file's rules; see loadRules.
+func init() { onFirstUse(registerMptcpConfig) }
+
+// registerMptcpConfig registers this file's rules, on the catalog's first use.
 func registerMptcpConfig() {
 	register(Rule{Name: "MPTCP path manager settings", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPConfig}, Entry{
 		ID:       "mptcp.limit_zero",

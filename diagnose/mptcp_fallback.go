@@ -36,7 +36,9 @@ const (
 	mptcpMinAddAddrDrops   = 3
 )
 
-// registerMptcpFallback registers this file's rules; see loadRules.
+func init() { onFirstUse(registerMptcpFallback) }
+
+// registerMptcpFallback registers this file's rules, on the catalog's first use.
 func registerMptcpFallback() {
 	register(Rule{Name: "MPTCP fallback to TCP", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPFallback}, Entry{
 		ID:       "mptcp.handshake_fallback",

@@ -45,7 +45,9 @@ func mptcpJoinFailures() []string {
 	return out
 }
 
-// registerMptcpJoins registers this file's rules; see loadRules.
+func init() { onFirstUse(registerMptcpJoins) }
+
+// registerMptcpJoins registers this file's rules, on the catalog's first use.
 func registerMptcpJoins() {
 	register(Rule{Name: "MPTCP subflow joins", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPJoins}, Entry{
 		ID:       "mptcp.join_failures",

@@ -11,7 +11,9 @@ import (
 
 // MPTCP connections with fewer subflows than the path manager allows.
 
-// registerMptcpSubflows registers this file's rules; see loadRules.
+func init() { onFirstUse(registerMptcpSubflows) }
+
+// registerMptcpSubflows registers this file's rules, on the catalog's first use.
 func registerMptcpSubflows() {
 	register(Rule{Name: "MPTCP connection subflows", Source: SourceHost, Layer: LayerMPTCP, Check: checkMPTCPSubflows}, Entry{
 		ID:       "mptcp.subflows_missing",

@@ -16,7 +16,9 @@ import (
 // steps are within what scheduling and ICMP generation add.
 const latencyStepMin = 10 * time.Millisecond
 
-// registerPathLatency registers this file's rules; see loadRules.
+func init() { onFirstUse(registerPathLatency) }
+
+// registerPathLatency registers this file's rules, on the catalog's first use.
 func registerPathLatency() {
 	register(Rule{Name: "latency along the path", Source: SourcePath, Layer: LayerPath, Check: checkLatency}, Entry{
 		ID: "path.latency_step", Title: "Latency rises at a hop and stays high to the destination",

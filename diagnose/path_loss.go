@@ -13,7 +13,9 @@ import (
 // Path loss: where loss really begins, which hops merely rate-limit the
 // ICMP they generate, and which hops never answer.
 
-// registerPathLoss registers this file's rules; see loadRules.
+func init() { onFirstUse(registerPathLoss) }
+
+// registerPathLoss registers this file's rules, on the catalog's first use.
 func registerPathLoss() {
 	register(Rule{Name: "forwarding loss", Source: SourcePath, Layer: LayerPath, Check: checkForwardingLoss}, Entry{
 		ID: "path.forwarding_loss", Title: "Packet loss begins at a hop and persists to the destination",

@@ -11,7 +11,9 @@ import (
 // Path reachability: a destination that does not answer the chosen probe,
 // and hops that refuse to forward.
 
-// registerPathReach registers this file's rules; see loadRules.
+func init() { onFirstUse(registerPathReach) }
+
+// registerPathReach registers this file's rules, on the catalog's first use.
 func registerPathReach() {
 	register(Rule{Name: "destination answers", Source: SourcePath, Layer: LayerPath, Check: checkDestination}, Entry{
 		ID: "path.destination_unanswered", Title: "The destination does not answer this kind of probe",

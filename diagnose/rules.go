@@ -89,36 +89,19 @@ func register(r Rule, emits ...Entry) {
 	rules.list = append(rules.list, r)
 }
 
-// loadRules registers every rule and its catalog entries, once, when the
-// catalog or the rules are first asked for: not in the init of every
-// netdx process (--version, pcap analyze without findings to explain).
-// The order is that of the files, as the init functions it replaces ran.
+// registrations are the rule files' register functions, in file order:
+// each file's init adds its own (onFirstUse), and loadRules runs them
+// once, when the catalog or the rules are first asked for, so that a
+// netdx process that needs neither (--version, pcap analyze) does not
+// build them.
+var registrations []func()
+
+// onFirstUse adds a file's register function to registrations.
+func onFirstUse(register func()) { registrations = append(registrations, register) }
+
+// loadRules registers every rule and its catalog entries, once.
 var loadRules = sync.OnceFunc(func() {
-	for _, r := range []func(){
-		registerCaptureRules,
-		registerCaptureTunnelRules,
-		registerCrossPath,
-		registerCrossTunnel,
-		registerDropsFamilies,
-		registerDropsReconcile,
-		registerHostConns,
-		registerHostConntrack,
-		registerHostIcmp,
-		registerHostIp,
-		registerHostListen,
-		registerHostNic,
-		registerHostQdisc,
-		registerHostSoftnet,
-		registerHostTcp,
-		registerHostUdp,
-		registerMptcpConfig,
-		registerMptcpFallback,
-		registerMptcpJoins,
-		registerMptcpSubflows,
-		registerPathLatency,
-		registerPathLoss,
-		registerPathReach,
-	} {
+	for _, r := range registrations {
 		r()
 	}
 })
