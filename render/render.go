@@ -14,12 +14,15 @@ type Renderer interface {
 	Render(w io.Writer, r *report.Report) error
 }
 
-// JSON writes the report as one indented JSON document.
+// JSON writes the report as one indented JSON document, as a
+// json.Encoder with SetIndent("", "  ") would.
 type JSON struct{}
 
 // Render implements Renderer.
 func (JSON) Render(w io.Writer, r *report.Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return writeIndented(w, b)
 }
