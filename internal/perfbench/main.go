@@ -5,7 +5,9 @@
 // reports medians, 90th percentiles, ratios and peak RSS (from wait4's
 // rusage):
 //
-//   - `netdx --version` against a hello-world Go binary (start-up);
+//   - `netdx --version` against a hello-world Go binary (start-up), and
+//     a binary that only links the libraries netdx imports against the
+//     same hello-world (the start-up floor those libraries set);
 //   - `netdx diag --interval 0 --json` against the classic bundle of
 //     nstat, ss, ethtool, tc and sysctl, run as one shell script;
 //   - `netdx pcap analyze --json` against `tshark -q -z expert` on two
@@ -113,9 +115,9 @@ func main() { fmt.Println("hello, world") }
 
 // plan lists the comparisons. Command paths are filled in by run.
 type plan struct {
-	netdx, hello, bundle, nstatHistory string
-	caps                               []*Capture
-	runs, slowRuns                     int
+	netdx, hello, libraries, bundle, nstatHistory string
+	caps                                          []*Capture
+	runs, slowRuns                                int
 }
 
 func (p plan) comparisons() []*Comparison {
@@ -131,6 +133,9 @@ func (p plan) comparisons() []*Comparison {
 			A:      Command{Name: "netdx --version", Argv: []string{p.netdx, "--version"}},
 			B:      Command{Name: "hello", Argv: []string{p.hello}},
 			Target: 1.5},
+		{ID: "libraries", Title: "Start-up floor: a binary that only links the libraries netdx imports, against a hello-world Go binary", Runs: p.runs,
+			A: Command{Name: "libraries", Argv: []string{p.libraries}},
+			B: Command{Name: "hello", Argv: []string{p.hello}}},
 		{ID: "diag", Title: "Host snapshot: `netdx diag --interval 0 --json` against the classic bundle", Runs: p.runs,
 			A:     Command{Name: "netdx diag --interval 0 --json", Argv: []string{p.netdx, "diag", "--interval", "0", "--json"}, OK: []int{0, 1}},
 			B:     Command{Name: "sh bundle.sh", Argv: []string{"sh", p.bundle}, Env: []string{"NSTAT_HISTORY=" + p.nstatHistory}},
@@ -182,7 +187,7 @@ func run(o options) error {
 		os.RemoveAll(tmp)
 		os.Exit(130)
 	}()
-	p := plan{netdx: o.netdx, hello: filepath.Join(tmp, "hello"), bundle: filepath.Join(tmp, "bundle.sh"),
+	p := plan{netdx: o.netdx, hello: filepath.Join(tmp, "hello"), libraries: filepath.Join(tmp, "libraries"), bundle: filepath.Join(tmp, "bundle.sh"),
 		nstatHistory: filepath.Join(tmp, "nstat.history"), runs: o.runs, slowRuns: o.slowRuns, caps: captures()}
 	rep := &Report{Runs: o.runs, SlowRuns: o.slowRuns, Warmup: o.warmup, Bundle: bundle, Hello: hello,
 		NetdxBuild: "`go build -o netdx ./cmd/netdx`"}
@@ -200,10 +205,13 @@ func run(o options) error {
 	if err := buildHello(goBin, tmp, p.hello); err != nil {
 		return err
 	}
+	if rep.Libraries, err = buildLibraries(goBin, p.libraries); err != nil {
+		return err
+	}
 	if err := os.WriteFile(p.bundle, []byte(bundle), 0o644); err != nil {
 		return err
 	}
-	rep.NetdxSize, rep.HelloSize = fileSize(p.netdx), fileSize(p.hello)
+	rep.NetdxSize, rep.HelloSize, rep.LibrariesSize = fileSize(p.netdx), fileSize(p.hello), fileSize(p.libraries)
 	for _, c := range p.caps {
 		progress("capture %s: %s", c.Label, filepath.Join(o.cache, c.file()))
 		if err := c.ensure(o.cache); err != nil {
@@ -332,6 +340,55 @@ func buildHello(goBin, dir, out string) error {
 		return fmt.Errorf("building hello-world: %v\n%s", err, b)
 	}
 	return nil
+}
+
+// buildLibraries builds into out a program that imports, for their
+// initialisation only, every package outside netdx that netdx's own
+// packages in the binary import, and prints one line: what start-up costs
+// before any of netdx's own code runs. It returns the imported packages.
+// The program is built inside the module (in a directory go's ./...
+// patterns skip, removed after), so the libraries are the versions
+// go.mod selects.
+func buildLibraries(goBin, out string) ([]string, error) {
+	const self = "github.com/netdx/netdx"
+	list := exec.Command(goBin, "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./cmd/netdx")
+	b, err := list.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list -deps ./cmd/netdx: %v", err)
+	}
+	var libs []string
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || (f[0] != self && !strings.HasPrefix(f[0], self+"/")) {
+			continue
+		}
+		for _, imp := range f[1:] {
+			if imp != self && !strings.HasPrefix(imp, self+"/") && imp != "C" && !slices.Contains(libs, imp) {
+				libs = append(libs, imp)
+			}
+		}
+	}
+	slices.Sort(libs)
+	src, err := os.MkdirTemp(".", ".perfbench-libraries-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(src)
+	var prog strings.Builder
+	prog.WriteString("package main\n\nimport (\n\t\"fmt\"\n")
+	for _, l := range libs {
+		fmt.Fprintf(&prog, "\t_ %q\n", l)
+	}
+	prog.WriteString(")\n\nfunc main() { fmt.Println(\"libraries\") }\n")
+	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(prog.String()), 0o644); err != nil {
+		return nil, err
+	}
+	build := exec.Command(goBin, "build", "-o", out, "./"+filepath.Base(src))
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the libraries-only program: %v\n%s", err, b)
+	}
+	return libs, nil
 }
 
 // missing names the programs of needs that are not in PATH, with the
