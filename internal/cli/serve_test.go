@@ -462,3 +462,46 @@ func TestServePrometheusRoundTrip(t *testing.T) {
 		t.Errorf("serve exit %d", code)
 	}
 }
+
+// TestServeRuntimeFamilies pins the families serve exports besides its
+// own (go_*, process_*, promhttp_*) with their help, type and labels,
+// values masked: dashboards built on them keep working. The golden file
+// was scraped from serve when client_golang's Go and process collectors
+// and promhttp served them.
+func TestServeRuntimeFamilies(t *testing.T) {
+	before, after := busyHost(t)
+	addr, _ := serveTest(t, func(o *serveOptions) {
+		o.open = func(n int) (*collectors.Sources, error) {
+			if n == 0 {
+				return collectors.Replay(before)
+			}
+			return collectors.Replay(after)
+		}
+	}, "--interval", "1h")
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := regexp.MustCompile(` \S+$`)
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
+		name := line
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "#" {
+			name = f[2]
+		}
+		if strings.HasPrefix(name, "netdx_") {
+			continue
+		}
+		if !strings.HasPrefix(line, "#") {
+			line = value.ReplaceAllString(line, " V")
+		}
+		b.WriteString(line + "\n")
+	}
+	got := regexp.MustCompile(`version="[^"]*"`).ReplaceAllString(b.String(), `version="GO"`)
+	golden(t, "TestServeRuntimeFamilies", []byte(got))
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
@@ -189,19 +190,7 @@ func TestFixtureExposition(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := goVersion.ReplaceAll(b.Bytes(), []byte(`goversion="GO"`))
-	path := filepath.Join("testdata", "TestFixtureExposition.golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("exposition differs from %s; run go test ./render/metrics -update and review the diff", path)
-	}
+	golden(t, "TestFixtureExposition", got)
 	for _, line := range []string{
 		`netdx_build_info{commit="abc123",goversion="GO",version="v1.2.3"} 1`,
 		`netdx_finding{id="conntrack.drops",severity="critical",subject=""} 1`,
@@ -376,4 +365,23 @@ func BenchmarkWrite(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// exporterText is the text exposition of e.
+func exporterText(e *Exporter) ([]byte, error) {
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(e); err != nil {
+		return nil, err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			return nil, err
+		}
+	}
+	return b.Bytes(), nil
 }
