@@ -6,11 +6,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/drops"
+	"github.com/netdx/netdx/internal/promtext"
 	"github.com/netdx/netdx/report"
 )
 
@@ -65,7 +68,8 @@ func edgeReport() *report.Report {
 
 // TestExpositionEdgeCases pins the text format's escaping, number
 // spelling and order. The golden file was written by client_golang's
-// registry and expfmt, which netdx used before its own writer.
+// registry and expfmt, which netdx used before its own writer
+// (internal/promtext).
 func TestExpositionEdgeCases(t *testing.T) {
 	var b bytes.Buffer
 	if err := Write(&b, edgeReport()); err != nil {
@@ -101,4 +105,32 @@ func TestExporterExposition(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "TestExporterExposition", goVersion.ReplaceAll(got, []byte(`goversion="GO"`)))
+}
+
+// TestEmitErrors: what a pedantic registry refused is refused with the
+// metric named (a wrong number of labels, a metric it was not told of,
+// serve's own health in a report's exposition), while a second series
+// with the same labels is left out quietly.
+func TestEmitErrors(t *testing.T) {
+	var s promtext.Set
+	em := &emitter{set: &s}
+	em.emit(mFinding, 1, "tcp.listen_overflow", "critical")
+	em.emit(mFinding, 1, "a", "warning", "eth0")
+	em.emit(mFinding, 1, "a", "warning", "eth0")
+	em.emit(mSamples, 1)
+	em.emit(&Def{Desc: promtext.Desc{Name: "netdx_unlisted", Type: gauge, Help: "Unlisted."}}, 1)
+	var got []string
+	for _, err := range em.errs {
+		got = append(got, err.Error())
+	}
+	want := []string{`netdx_finding: 2 label values for the 3 labels ["id" "severity" "subject"]`,
+		"netdx_host_samples_total: not a metric exported here (render/metrics defs)",
+		"netdx_unlisted: not a metric exported here (render/metrics defs)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("errors %q, want %q", got, want)
+	}
+	var b bytes.Buffer
+	if err := s.Write(&b); err != nil || strings.Count(b.String(), "\nnetdx_finding{") != 1 {
+		t.Errorf("wrote (%v):\n%s", err, b.String())
+	}
 }
