@@ -15,13 +15,11 @@ import (
 
 	"github.com/netdx/netdx/diagnose"
 
-	"github.com/prometheus/client_golang/prometheus"
-	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/drops"
+	"github.com/netdx/netdx/internal/promtext"
 	"github.com/netdx/netdx/probes"
 	"github.com/netdx/netdx/render/metrics"
 	"github.com/netdx/netdx/report"
@@ -141,8 +139,6 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	defer cancel()
 
 	exp := metrics.NewExporter(targets...)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(exp, promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
 	s := &server{a: a, o: o, exp: exp, host: hostInfo(o.netns), traces: map[string]*probes.Trace{}, traceSkips: map[string]report.Skip{}}
 	if o.open == nil && !o.noReasons {
 		if s.reasonsNetns, err = netnsInode(o.netns); err != nil {
@@ -153,7 +149,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		}
 		defer s.reasons.Close()
 	}
-	srv := &http.Server{Handler: s.handler(reg, log, targets), ReadHeaderTimeout: readHeaderTimeout,
+	srv := &http.Server{Handler: s.handler(log, targets), ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	var wg sync.WaitGroup
@@ -393,14 +389,13 @@ func (s *server) sampled(before, after *collectors.Snapshot, interval time.Durat
 		}}
 }
 
-// handler serves /metrics, a health check, a readiness check (ready once
-// the first host sample is published) and a small index page.
-func (s *server) handler(reg *prometheus.Registry, log *slog.Logger, targets []string) http.Handler {
+// handler serves /metrics (the latest report, netdx's health, and the Go
+// runtime's and the process's families), a health check, a readiness
+// check (ready once the first host sample is published) and a small index
+// page.
+func (s *server) handler(log *slog.Logger, targets []string) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		ErrorHandling: promhttp.ContinueOnError,
-	})))
+	mux.Handle("/metrics", promtext.Handler(log, s.exp.Collect, promtext.Go, promtext.Process))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "netdx is healthy.")
 	})

@@ -209,20 +209,26 @@ func findingSeries(m map[string]float64) []string {
 	return out
 }
 
-// TestServeReplacesFindings serves a recorded host that gets busy between
-// its first two samples and then stays as it is: the first window's
-// findings are exported, and disappear when the next window shows nothing
-// new.
-func TestServeReplacesFindings(t *testing.T) {
+// replayBusy has serve sample the recorded quiet host first and the busy
+// one from then on.
+func replayBusy(t *testing.T) func(*serveOptions) {
 	before, after := busyHost(t)
-	addr, stop := serveTest(t, func(o *serveOptions) {
+	return func(o *serveOptions) {
 		o.open = func(n int) (*collectors.Sources, error) {
 			if n == 0 {
 				return collectors.Replay(before)
 			}
 			return collectors.Replay(after)
 		}
-	}, "--interval", "400ms")
+	}
+}
+
+// TestServeReplacesFindings serves a recorded host that gets busy between
+// its first two samples and then stays as it is: the first window's
+// findings are exported, and disappear when the next window shows nothing
+// new.
+func TestServeReplacesFindings(t *testing.T) {
+	addr, stop := serveTest(t, replayBusy(t), "--interval", "400ms")
 	m := waitFor(t, addr, 10*time.Second, "first evaluation", func(m map[string]float64) bool { return m["netdx_evaluations_total"] >= 1 })
 	if m["netdx_evaluations_total"] == 1 {
 		fs := findingSeries(m)
@@ -260,6 +266,8 @@ func TestServeReplacesFindings(t *testing.T) {
 			t.Errorf("promtool check metrics on serve's /metrics: %v\n%s", err, out)
 		}
 		resp.Body.Close()
+	} else {
+		t.Log("promtool not found: install Debian's prometheus package to check the exposition")
 	}
 	for path, want := range map[string]string{"/-/healthy": "healthy", "/-/ready": "ready", "/": "/metrics"} {
 		resp, err := http.Get("http://" + addr + path)
@@ -461,4 +469,39 @@ func TestServePrometheusRoundTrip(t *testing.T) {
 	if code := stop(); code != exitOK {
 		t.Errorf("serve exit %d", code)
 	}
+}
+
+// TestServeRuntimeFamilies pins the families serve exports besides its
+// own (go_*, process_*, promhttp_*) with their help, type and labels,
+// values masked: dashboards built on them keep working. The golden file
+// was scraped from serve when client_golang's (v1.25) Go and process
+// collectors and promhttp served them; internal/promtext serves them now.
+func TestServeRuntimeFamilies(t *testing.T) {
+	addr, _ := serveTest(t, replayBusy(t), "--interval", "1h")
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := regexp.MustCompile(` \S+$`)
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
+		name := line
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "#" {
+			name = f[2]
+		}
+		if strings.HasPrefix(name, "netdx_") {
+			continue
+		}
+		if !strings.HasPrefix(line, "#") {
+			line = value.ReplaceAllString(line, " V")
+		}
+		b.WriteString(line + "\n")
+	}
+	got := regexp.MustCompile(`version="[^"]*"`).ReplaceAllString(b.String(), `version="GO"`)
+	golden(t, "TestServeRuntimeFamilies", []byte(got))
 }

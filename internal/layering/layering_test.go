@@ -23,10 +23,12 @@ var forbidden = map[string][]string{
 	"render":          {"diagnose", "internal/cli", "github.com/spf13/cobra"},
 	"render/metrics":  {"diagnose", "internal/cli", "github.com/spf13/cobra"},
 	"internal/promql": {"render", "diagnose", "report"},
-	"collectors":      {"report", "diagnose", "render", "probes", "capture", "drops", "github.com/spf13/cobra", "github.com/charmbracelet/lipgloss"},
-	"probes":          {"report", "diagnose", "render", "collectors", "capture", "drops", "github.com/spf13/cobra", "github.com/charmbracelet/lipgloss"},
-	"capture":         {"report", "diagnose", "render", "collectors", "probes", "drops", "github.com/spf13/cobra", "github.com/charmbracelet/lipgloss"},
-	"drops":           {"report", "diagnose", "render", "collectors", "probes", "capture", "github.com/spf13/cobra", "github.com/charmbracelet/lipgloss"},
+	// the text format knows nothing of netdx
+	"internal/promtext": {"report", "diagnose", "render", "internal/cli", "internal/promql", "collectors", "probes", "capture", "drops"},
+	"collectors":        {"report", "diagnose", "render", "probes", "capture", "drops", "github.com/spf13/cobra", "github.com/charmbracelet/lipgloss"},
+	"probes":            {"report", "diagnose", "render", "collectors", "capture", "drops", "github.com/spf13/cobra", "github.com/charmbracelet/lipgloss"},
+	"capture":           {"report", "diagnose", "render", "collectors", "probes", "drops", "github.com/spf13/cobra", "github.com/charmbracelet/lipgloss"},
+	"drops":             {"report", "diagnose", "render", "collectors", "probes", "capture", "github.com/spf13/cobra", "github.com/charmbracelet/lipgloss"},
 }
 
 func TestLayering(t *testing.T) {

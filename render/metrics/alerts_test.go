@@ -20,8 +20,6 @@ import (
 
 	"github.com/netdx/netdx/diagnose"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/report"
 )
@@ -337,29 +335,49 @@ type sample struct {
 	value  float64
 }
 
-// export gathers rep's metrics, keyed by name and labels.
+// export writes rep's metrics and reads them back, keyed by name and
+// labels.
 func export(t *testing.T, rep *report.Report) map[string]sample {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(reportCollector{rep})
-	mfs, err := reg.Gather()
-	if err != nil {
+	var b bytes.Buffer
+	if err := Write(&b, rep); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]sample{}
-	for _, mf := range mfs {
-		for _, m := range mf.Metric {
-			s := sample{name: mf.GetName(), labels: map[string]string{}}
-			for _, l := range m.Label {
-				s.labels[l.GetName()] = l.GetValue()
-			}
-			if m.Counter != nil {
-				s.value = m.Counter.GetValue()
-			} else {
-				s.value = m.Gauge.GetValue()
-			}
-			out[seriesName(s.name, s.labels)] = s
+	for _, s := range parseExposition(t, b.String()) {
+		out[seriesName(s.name, s.labels)] = s
+	}
+	return out
+}
+
+// parseExposition reads the samples of a text exposition of counters and
+// gauges: name, labels and value, label values unescaped.
+func parseExposition(t *testing.T, text string) []sample {
+	t.Helper()
+	unescape := strings.NewReplacer(`\\`, `\`, `\"`, `"`, `\n`, "\n")
+	label := regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?`)
+	var out []sample
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
 		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		s := sample{name: line[:i], labels: map[string]string{}, value: v}
+		if name, labels, ok := strings.Cut(line[:i], "{"); ok {
+			s.name = name
+			labels = strings.TrimSuffix(labels, "}")
+			for _, m := range label.FindAllStringSubmatch(labels, -1) {
+				s.labels[m[1]] = unescape.Replace(m[2])
+			}
+			if got := label.ReplaceAllString(labels, ""); got != "" {
+				t.Fatalf("line %q: cannot read %q", line, got)
+			}
+		}
+		out = append(out, s)
 	}
 	return out
 }
@@ -399,7 +417,7 @@ func (rn *run) write(y *strings.Builder, group string, keep func(sample) bool, a
 			labels[l] = v
 		}
 		start, step := s.value, 0.0
-		if def := defByName(s.name); def != nil && def.Type == "counter" {
+		if def := defByName(s.name); def != nil && def.Type == counter {
 			start = rn.before[k].value // absent before: counted from zero
 			step = (s.value - start) / perStep
 		}

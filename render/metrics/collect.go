@@ -8,85 +8,52 @@
 package metrics
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/netdx/netdx/collectors"
+	"github.com/netdx/netdx/internal/promtext"
 	"github.com/netdx/netdx/report"
 )
 
-// emitter sends const metrics, skipping a second series with the same
+// emitter adds series to a Set, leaving out a second series with the same
 // labels (two findings alike, a duplicated listener) so a scrape never
-// fails on a duplicate.
+// fails on a duplicate, and keeping every other error.
 type emitter struct {
-	ch   chan<- prometheus.Metric
-	seen map[string]bool
+	set *promtext.Set
+	// serve allows serve's own definitions.
+	serve bool
+	errs  []error
 	// dropsDone says serve's drop reasons were exported.
 	dropsDone bool
 }
 
-func newEmitter(ch chan<- prometheus.Metric) *emitter {
-	return &emitter{ch: ch, seen: map[string]bool{}}
-}
-
 func (e *emitter) emit(d *Def, v float64, labels ...string) {
-	for i, l := range labels {
-		if !utf8.ValidString(l) { // interface names and process names are bytes to the kernel
-			labels = slices.Clone(labels)
-			labels[i] = strings.ToValidUTF8(l, "\uFFFD")
-		}
-	}
-	key := d.Name + "\xff" + strings.Join(labels, "\xff")
-	if e.seen[key] {
+	if !listed(d) || d.Serve && !e.serve {
+		e.errs = append(e.errs, fmt.Errorf("%s: not a metric exported here (render/metrics defs)", d.Name))
 		return
 	}
-	e.seen[key] = true
-	e.ch <- prometheus.MustNewConstMetric(d.desc, d.vt, v, labels...)
-}
-
-// describeAll sends every definition, serve's own included when serve is
-// set.
-func describeAll(ch chan<- *prometheus.Desc, serve bool) {
-	for _, d := range defs {
-		if serve || !d.Serve {
-			ch <- d.desc
-		}
+	if err := e.set.Add(&d.Desc, v, labels...); err != nil && !errors.Is(err, promtext.ErrDuplicate) {
+		e.errs = append(e.errs, err)
 	}
 }
-
-// reportCollector exports one report.
-type reportCollector struct{ rep *report.Report }
-
-func (c reportCollector) Describe(ch chan<- *prometheus.Desc) { describeAll(ch, false) }
-
-func (c reportCollector) Collect(ch chan<- prometheus.Metric) { collectReport(newEmitter(ch), c.rep) }
 
 // Write writes rep as Prometheus text exposition, sorted by metric name and
-// labels, for node_exporter's textfile collector.
+// labels, for node_exporter's textfile collector. It writes nothing when a
+// series is wrong (a label missing).
 func Write(w io.Writer, rep *report.Report) error {
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(reportCollector{rep}); err != nil {
-		return err
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
+	var set promtext.Set
+	em := &emitter{set: &set}
+	collectReport(em, rep)
+	if err := errors.Join(em.errs...); err != nil {
 		return fmt.Errorf("gather metrics: %w", err)
 	}
-	for _, mf := range mfs {
-		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
-			return err
-		}
-	}
-	return nil
+	return set.Write(w)
 }
 
 // collectReport emits everything a report holds.

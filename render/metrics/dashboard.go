@@ -112,16 +112,19 @@ func netstatSel(sections, names []string) string {
 }
 
 // dropLayers are the host's drop counters by layer, bottom up: each
-// query's per-second rate of packets dropped there.
-var dropLayers = []query{
-	{rate(sel(mNICDrops)), "{{instance}} nic (driver statistics)"},
-	{rate(sel(mIfaceStat, promql.In("stat", "rx_dropped", "tx_dropped", "rx_missed_errors", "rx_fifo_errors", "tx_fifo_errors"))), "{{instance}} interface"},
-	{rate(sel(mSoftDropped)) + " + " + rate(sel(mSoftFlowLimit)), "{{instance}} softnet backlog"},
-	{rate(sel(mQdiscDrops)), "{{instance}} qdisc"},
-	{rate(sel(mCtStat, promql.In("stat", "drop", "early_drop", "insert_failed"))), "{{instance}} conntrack"},
-	{rate(netstatSel([]string{"Ip", "Ip6"}, []string{"InDiscards", "OutDiscards", "InNoRoutes"})), "{{instance}} ip"},
-	{rate(netstatSel([]string{"TcpExt"}, []string{"ListenDrops", "TCPBacklogDrop", "TCPRcvQDrop", "TCPZeroWindowDrop", "PFMemallocDrop", "TCPMinTTLDrop"})), "{{instance}} tcp"},
-	{rate(netstatSel([]string{"Udp", "Udp6", "UdpLite"}, []string{"RcvbufErrors", "SndbufErrors", "InErrors"})), "{{instance}} udp"},
+// query's per-second rate of packets dropped there. A function, so no
+// netdx command builds them when it starts.
+func dropLayers() []query {
+	return []query{
+		{rate(sel(mNICDrops)), "{{instance}} nic (driver statistics)"},
+		{rate(sel(mIfaceStat, promql.In("stat", "rx_dropped", "tx_dropped", "rx_missed_errors", "rx_fifo_errors", "tx_fifo_errors"))), "{{instance}} interface"},
+		{rate(sel(mSoftDropped)) + " + " + rate(sel(mSoftFlowLimit)), "{{instance}} softnet backlog"},
+		{rate(sel(mQdiscDrops)), "{{instance}} qdisc"},
+		{rate(sel(mCtStat, promql.In("stat", "drop", "early_drop", "insert_failed"))), "{{instance}} conntrack"},
+		{rate(netstatSel([]string{"Ip", "Ip6"}, []string{"InDiscards", "OutDiscards", "InNoRoutes"})), "{{instance}} ip"},
+		{rate(netstatSel([]string{"TcpExt"}, []string{"ListenDrops", "TCPBacklogDrop", "TCPRcvQDrop", "TCPZeroWindowDrop", "PFMemallocDrop", "TCPMinTTLDrop"})), "{{instance}} tcp"},
+		{rate(netstatSel([]string{"Udp", "Udp6", "UdpLite"}, []string{"RcvbufErrors", "SndbufErrors", "InErrors"})), "{{instance}} udp"},
+	}
 }
 
 // panels are the dashboard's panels, top to bottom, two per row.
@@ -134,7 +137,7 @@ func panels() []panel {
 	hop := `{{target}} hop {{hop}} {{address}}`
 	specs := []spec{
 		{"timeseries", "Host drops by layer", "Packets dropped per second at each layer of the host's stack, from the counters netdx reads (docs/drops.md names the counters behind each).",
-			"pps", dropLayers, false},
+			"pps", dropLayers(), false},
 		{"timeseries", "Findings by severity", "Findings of the latest evaluation at each severity (netdx_findings).",
 			"short", []query{{"sum by (severity) (" + sel(mFindings) + ")", "{{severity}}"}}, false},
 		{"table", "Current findings", "Every finding that stands now: netdx explain ID says what it means and how to fix it.",

@@ -7,6 +7,7 @@ import (
 
 	"github.com/netdx/netdx/drops"
 	"github.com/netdx/netdx/internal/promql"
+	"github.com/netdx/netdx/internal/promtext"
 	"github.com/netdx/netdx/report"
 )
 
@@ -23,9 +24,9 @@ const MaxDropSeries = 500
 const otherPlace = "_other"
 
 var (
-	mDrops         = counter(promql.MetricDrops, "Packets the kernel dropped, by reason (enum skb_drop_reason), network namespace (its /run/netns name, host, self, comm[pid] or netns:[inode]) and device: since serve started counting, or over diag's window; at most 500 series, the rest summed per reason under netns and device \"_other\" (docs/drops.md).", "reason", "netns", "device")
-	mDropsUnplaced = serveOnly(counter("netdx_drops_unplaced_total", "Drops counted without a place: the kernel's drop map was full (kind map_full) or the perf ring lost samples (kind lost).", "kind"))
-	mDropsSource   = serveOnly(gauge("netdx_drops_source_info", "Always 1; the source of the drop reasons: bpf-tp_btf, bpf-tracepoint, perf, or none (no reasons: netdx_source_skipped says why).", "source"))
+	mDrops         = &Def{Desc: promtext.Desc{Name: promql.MetricDrops, Type: counter, Labels: []string{"reason", "netns", "device"}, Help: "Packets the kernel dropped, by reason (enum skb_drop_reason), network namespace (its /run/netns name, host, self, comm[pid] or netns:[inode]) and device: since serve started counting, or over diag's window; at most 500 series, the rest summed per reason under netns and device \"_other\" (docs/drops.md)."}}
+	mDropsUnplaced = &Def{Serve: true, Desc: promtext.Desc{Name: "netdx_drops_unplaced_total", Type: counter, Labels: []string{"kind"}, Help: "Drops counted without a place: the kernel's drop map was full (kind map_full) or the perf ring lost samples (kind lost)."}}
+	mDropsSource   = &Def{Serve: true, Desc: promtext.Desc{Name: "netdx_drops_source_info", Type: gauge, Labels: []string{"source"}, Help: "Always 1; the source of the drop reasons: bpf-tp_btf, bpf-tracepoint, perf, or none (no reasons: netdx_source_skipped says why)."}}
 )
 
 // dropSeries is one {reason,netns,device} series.

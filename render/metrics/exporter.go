@@ -1,18 +1,18 @@
 package metrics
 
 import (
+	"errors"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/netdx/netdx/collectors"
 	"github.com/netdx/netdx/drops"
+	"github.com/netdx/netdx/internal/promtext"
 	"github.com/netdx/netdx/report"
 )
 
-// Exporter is the prometheus.Collector of `netdx serve`: the latest report,
+// Exporter is what `netdx serve` exports of its own: the latest report,
 // replaced whole on every evaluation (so a finding that no longer stands
 // disappears), and netdx's own health. It is safe for concurrent use.
 type Exporter struct {
@@ -126,14 +126,13 @@ func (e *Exporter) ObserveTrace(target string, took time.Duration, end time.Time
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (e *Exporter) Describe(ch chan<- *prometheus.Desc) { describeAll(ch, true) }
-
-// Collect implements prometheus.Collector.
-func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+// Collect adds the latest report and netdx's health to s: one of the
+// collect functions of serve's promtext.Handler. A wrong series is left
+// out and returned as an error; the others are added.
+func (e *Exporter) Collect(s *promtext.Set) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	em := newEmitter(ch)
+	em := &emitter{set: s, serve: true}
 	emitDrops(em, e.drops)
 	collectReport(em, e.rep)
 	names := make([]string, 0, len(e.collectors))
@@ -169,6 +168,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			em.emit(mTraceSuccessTS, unix(h.lastSuccess), t)
 		}
 	}
+	return errors.Join(em.errs...)
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
