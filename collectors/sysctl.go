@@ -58,9 +58,10 @@ type sysctls struct{}
 
 func init() { Register(sysctls{}) }
 
-// Name sorts after "links": the per-interface rp_filter settings need the
-// interface list (Take runs collectors in name order).
 func (sysctls) Name() string { return "sysctl" }
+
+// After: the per-interface rp_filter settings need the interface list.
+func (sysctls) After() []string { return []string{"links"} }
 
 func (sysctls) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 	if err := src.liveOnly("sysctls"); err != nil {
