@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Dependent is a Collector that reads sections of the snapshot other
@@ -124,6 +125,7 @@ func waitForever(jobs []*job) int {
 // collectors to the others; when the first cannot, none runs and the
 // snapshot says why.
 func (s *schedule) run() {
+	start := time.Now()
 	workers := min(runtime.GOMAXPROCS(0), len(s.jobs))
 	var wg sync.WaitGroup
 	err := s.src.inNetNS(func() {
@@ -149,6 +151,7 @@ func (s *schedule) run() {
 	if err != nil {
 		s.snap.AddSkip(s.src.nsLabel(), err)
 	}
+	s.src.Log.Debug("snapshot taken", "duration", time.Since(start), "workers", workers)
 }
 
 // work runs ready collectors until every one has finished.
