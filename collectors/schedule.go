@@ -177,15 +177,17 @@ func (s *schedule) work() {
 }
 
 // next takes the ready job to start: one that others wait for first, as
-// it starts the longest chain, then the first registered.
+// it starts a chain; then one that waited for others, as it continues
+// one (nic after links: the longest); each kind in registration order.
 func (s *schedule) next() *job {
-	// rank orders jobs others wait for before the rest, each by
-	// registration.
 	rank := func(j *job) int {
-		if len(j.then) == 0 {
+		switch {
+		case len(j.then) > 0:
+			return j.index
+		case len(j.after) > 0:
 			return len(s.jobs) + j.index
 		}
-		return j.index
+		return 2*len(s.jobs) + j.index
 	}
 	best := 0
 	for i, j := range s.ready {
