@@ -21,6 +21,9 @@ type Collector interface {
 	// Collect reads the source into snap. An error whose chain holds
 	// fs.ErrPermission, errors.ErrUnsupported or fs.ErrNotExist (see
 	// SourceError) is recorded as a skip; any other error as a failed source.
+	// It runs at the same time as other collectors, each with a snap of
+	// its own (see Dependent), so it changes nothing it shares with them:
+	// src, a section it was handed, package state.
 	Collect(ctx context.Context, src *Sources, snap *Snapshot) error
 }
 
