@@ -40,9 +40,9 @@ type schedule struct {
 	mu   sync.Mutex
 	cond *sync.Cond
 	// ready are the jobs whose prerequisites have finished, not yet
-	// started; running counts those started, left those not finished.
-	ready         []*job
-	running, left int
+	// started; left counts the jobs not finished.
+	ready []*job
+	left  int
 	// conflict is the first section two collectors set, panicked with
 	// once every worker has stopped.
 	conflict string
@@ -166,11 +166,9 @@ func (s *schedule) work() {
 			s.cond.Wait()
 		}
 		j := s.next()
-		s.running++
 		s.mu.Unlock()
 		collect(s.ctx, j.c, s.src, j.part)
 		s.mu.Lock()
-		s.running--
 		s.finish(j)
 		s.cond.Broadcast()
 	}
