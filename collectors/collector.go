@@ -21,6 +21,9 @@ type Collector interface {
 	// Collect reads the source into snap. An error whose chain holds
 	// fs.ErrPermission, errors.ErrUnsupported or fs.ErrNotExist (see
 	// SourceError) is recorded as a skip; any other error as a failed source.
+	// It runs at the same time as other collectors, each with a snap of
+	// its own (see Dependent), so it changes nothing it shares with them:
+	// src, a section it was handed, package state.
 	Collect(ctx context.Context, src *Sources, snap *Snapshot) error
 }
 
@@ -54,21 +57,15 @@ func All() []Collector {
 	return out
 }
 
-// Take runs every collector once and returns the snapshot. Collectors run
-// one after another on one OS thread: a snapshot is cheap, sequential reads
-// keep the counters of one snapshot close in time, and when src reads
-// another network namespace that thread is the one switched into it.
+// Take runs every collector once and returns the snapshot. Collectors
+// that do not read each other's sections run at the same time, one per
+// CPU (see schedule.go); the snapshot is the same whatever the order they
+// ran in. When src reads another network namespace, every thread that
+// runs a collector is switched into it.
 func Take(ctx context.Context, src *Sources, now func() time.Time) *Snapshot {
 	src.fillDefaults()
 	snap := &Snapshot{Taken: now()}
-	err := src.inNetNS(func() {
-		for _, c := range All() {
-			collect(ctx, c, src, snap)
-		}
-	})
-	if err != nil {
-		snap.AddSkip(src.nsLabel(), err)
-	}
+	newSchedule(ctx, src, snap, All()).run()
 	return snap
 }
 

@@ -2,6 +2,7 @@ package collectors
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,16 +281,18 @@ func TestIfaceFilter(t *testing.T) {
 	}
 }
 
-// TestCollectorOrder: nic and sysctl read the interface list links made,
-// so they must run after it.
-func TestCollectorOrder(t *testing.T) {
-	pos := map[string]int{}
-	for i, c := range All() {
-		pos[c.Name()] = i
-	}
-	for _, after := range []string{"nic", "sysctl"} {
-		if pos[after] < pos["links"] {
-			t.Errorf("%s runs before links", after)
+// TestCollectorPrerequisites: nic and sysctl read the interface list links
+// made, so they must say so to run after it; no other collector reads
+// another's section.
+func TestCollectorPrerequisites(t *testing.T) {
+	for _, c := range All() {
+		var after []string
+		if d, ok := c.(Dependent); ok {
+			after = d.After()
+		}
+		want := map[string][]string{"nic": {"links"}, "sysctl": {"links"}}[c.Name()]
+		if !slices.Equal(after, want) {
+			t.Errorf("%s runs after %q, want %q", c.Name(), after, want)
 		}
 	}
 }

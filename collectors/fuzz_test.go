@@ -291,7 +291,7 @@ func FuzzSysctl(f *testing.F) {
 			if err := os.WriteFile(file, []byte(in), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			v, err := readSysctl(dir, name)
+			v, err := readSysctl(dir, name, nil)
 			if err != nil {
 				var pe *ParseError
 				if !errors.As(err, &pe) || !strings.Contains(err.Error(), file) {

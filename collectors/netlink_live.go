@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -115,12 +114,33 @@ func tcHandle(h uint32) string {
 	return fmt.Sprintf("%x:%x", major, minor)
 }
 
-// inetDiagReq is struct inet_diag_req_v2 for a dump of one family and
-// protocol, filtered by state, asking for the extensions in ext (a bit
-// mask of 1<<(INET_DIAG_x-1)).
-type inetDiagReq struct {
-	family, protocol, ext uint8
-	states                uint32
+// tcpDiagReq is struct inet_diag_req, the request of the original
+// TCPDIAG_GETSOCK dump, for the TCP sockets in states (a bit mask of TCP
+// states) with the extensions in ext (a bit mask of 1<<(INET_DIAG_x-1)).
+// Unlike SOCK_DIAG_BY_FAMILY's, it names no address family: the kernel
+// dumps both (inet_diag_dump_compat asks for AF_UNSPEC).
+type tcpDiagReq struct {
+	ext    uint8
+	states uint32
+}
+
+const (
+	tcpDiagGetSock      = 18 // TCPDIAG_GETSOCK
+	sizeofTCPDiagReq    = 60
+	tcpDiagReqCookie    = 44 // offset of id.idiag_cookie
+	tcpDiagReqStates    = 52 // offset of idiag_states
+	tcpDiagReqExtension = 3
+)
+
+func (r tcpDiagReq) Len() int { return sizeofTCPDiagReq }
+
+func (r tcpDiagReq) Serialize() []byte {
+	b := make([]byte, sizeofTCPDiagReq)
+	b[tcpDiagReqExtension] = r.ext
+	// The socket id (ports, addresses, interface) stays zero: a dump.
+	binary.NativeEndian.PutUint64(b[tcpDiagReqCookie:], ^uint64(0)) // INET_DIAG_NOCOOKIE
+	binary.NativeEndian.PutUint32(b[tcpDiagReqStates:], r.states)
+	return b
 }
 
 // Extensions asked of sock_diag: the socket memory (for the drop counter
@@ -129,20 +149,6 @@ const (
 	diagExtMem  = 1 << (netlink.INET_DIAG_SKMEMINFO - 1)
 	diagExtInfo = 1 << (netlink.INET_DIAG_INFO - 1)
 )
-
-const sizeofInetDiagReq = 56
-
-func (r inetDiagReq) Len() int { return sizeofInetDiagReq }
-
-func (r inetDiagReq) Serialize() []byte {
-	b := make([]byte, sizeofInetDiagReq)
-	b[0], b[1] = r.family, r.protocol
-	b[2] = r.ext
-	binary.NativeEndian.PutUint32(b[4:], r.states)
-	// The socket id (ports, addresses, interface, cookie) stays zero: a dump.
-	binary.NativeEndian.PutUint64(b[48:], ^uint64(0)) // INET_DIAG_NOCOOKIE
-	return b
-}
 
 // inet_diag_msg layout and SK_MEMINFO_DROPS's index.
 const (
@@ -202,24 +208,22 @@ var tcpStateNames = map[uint8]string{1: "established", 2: "syn-sent", 3: "syn-re
 
 // dumpTCP dumps the IPv4 and IPv6 TCP sockets in states (a bit mask of
 // TCP states) with the extensions ext and returns the kernel's messages.
-// They are not copied: the netlink library reads each batch into a buffer
-// of its own, so a caller may decode them once the dump is complete and
-// size what it builds to their number.
+// One dump reads both families: for any state but LISTEN the kernel walks
+// every bucket of its table of connections (262144 on a 2 GiB host), so
+// a dump per family, as SOCK_DIAG_BY_FAMILY requests, walked it twice.
+// The messages are not copied: the netlink library reads each batch into
+// a buffer of its own, so a caller may decode them once the dump is
+// complete and size what it builds to their number.
 func dumpTCP(states uint32, ext uint8) ([][]byte, error) {
 	var msgs [][]byte
-	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
-		req.AddData(inetDiagReq{family: family, protocol: unix.IPPROTO_TCP, ext: ext, states: states})
-		err := req.ExecuteIter(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY, func(msg []byte) bool {
-			msgs = append(msgs, msg)
-			return true
-		})
-		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-			if family == unix.AF_INET6 && errors.Is(err, syscall.EAFNOSUPPORT) {
-				continue // IPv6 disabled
-			}
-			return nil, err
-		}
+	req := nl.NewNetlinkRequest(tcpDiagGetSock, unix.NLM_F_DUMP)
+	req.AddData(tcpDiagReq{ext: ext, states: states})
+	err := req.ExecuteIter(unix.NETLINK_INET_DIAG, tcpDiagGetSock, func(msg []byte) bool {
+		msgs = append(msgs, msg)
+		return true
+	})
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return nil, err
 	}
 	return msgs, nil
 }

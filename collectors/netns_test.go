@@ -2,11 +2,15 @@ package collectors
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,4 +156,136 @@ func TestHostProcFromContainer(t *testing.T) {
 	if v, ok := s.Netstat.Get("Tcp", "CurrEstab"); !ok || v != 0 {
 		t.Errorf("Tcp.CurrEstab = %d, %v: netstat not read in the namespace", v, ok)
 	}
+}
+
+// probe runs a collector as Take would and reports the network namespace
+// of the thread it runs on.
+type probe struct {
+	Collector
+	after []string
+	on    func(collector string, tid int, netns uint64)
+}
+
+func (p probe) After() []string { return p.after }
+
+func (p probe) Collect(ctx context.Context, src *Sources, snap *Snapshot) error {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return err
+	}
+	p.on(p.Name(), unix.Gettid(), st.Ino)
+	return p.Collector.Collect(ctx, src, snap)
+}
+
+// TestTakeConcurrentInNetNS: when a snapshot of another namespace runs
+// collectors at the same time, every one of them runs on a thread switched
+// into that namespace, so the snapshot shows its links, sockets and
+// settings, not the host's; and two snapshots of the idle namespace are the
+// same whichever collectors happened to run first.
+func TestTakeConcurrentInNetNS(t *testing.T) {
+	twoWorkers(t)
+	ns := netlab.NewNS(t, "conc")
+	if err := ns.Netlink().LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ndx0"}, PeerName: "ndx1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.SetSysctl("net/core/somaxconn", "778"); err != nil {
+		t.Fatal(err)
+	}
+	_, port := listenIn(t, ns, 4)
+	var nsFile unix.Stat_t
+	if err := unix.Stat(ns.Path(), &nsFile); err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(Options{NetNS: ns.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+
+	// Which threads ran collectors, and in which namespace.
+	var mu sync.Mutex
+	var threads map[int]bool
+	on := func(name string, tid int, ino uint64) {
+		mu.Lock()
+		defer mu.Unlock()
+		threads[tid] = true
+		if ino != nsFile.Ino {
+			t.Errorf("%s ran in namespace %d, not the lab's %d", name, ino, nsFile.Ino)
+		}
+	}
+	var cs []Collector
+	for _, c := range All() {
+		p := probe{Collector: c, on: on}
+		if d, ok := c.(Dependent); ok {
+			p.after = d.After()
+		}
+		cs = append(cs, p)
+	}
+	most := 0
+	for range 5 {
+		threads = map[int]bool{}
+		snap := &Snapshot{Taken: fixedNow()}
+		newSchedule(context.Background(), src, snap, cs).run()
+		most = max(most, len(threads))
+		checkLabSnapshot(t, snap, port)
+	}
+	if most < 2 {
+		t.Errorf("collectors ran on at most %d thread at a time in 5 snapshots, want 2", most)
+	}
+
+	a, b := Take(context.Background(), src, fixedNow), Take(context.Background(), src, fixedNow)
+	if ja, jb := stableJSON(t, a), stableJSON(t, b); ja != jb {
+		t.Errorf("two snapshots of the idle namespace differ:\n%s\n----\n%s", ja, jb)
+	}
+}
+
+// checkLabSnapshot checks that snap shows TestTakeConcurrentInNetNS's
+// namespace: its links, its listener, its somaxconn.
+func checkLabSnapshot(t *testing.T, s *Snapshot, port int) {
+	t.Helper()
+	var names []string
+	for _, l := range s.Links {
+		names = append(names, l.Name)
+	}
+	if !slices.Equal(names, []string{"lo", "ndx0", "ndx1"}) {
+		t.Errorf("links %q, want the namespace's lo and veth pair", names)
+	}
+	if nics := slices.Sorted(maps.Keys(s.NICs)); !slices.Equal(nics, []string{"ndx0", "ndx1"}) {
+		t.Errorf("ethtool read %q, want the veth pair", nics)
+	}
+	for _, q := range s.Qdiscs {
+		if !slices.Contains(names, q.Iface) {
+			t.Errorf("qdisc of %s, not the namespace's", q.Iface)
+		}
+	}
+	if s.Sockets == nil || len(s.Sockets.Listeners) != 1 || s.Sockets.Listeners[0].Port != port {
+		t.Errorf("sockets %+v, want the namespace's one listener on port %d", s.Sockets, port)
+	}
+	if v, _ := s.Sockstat.Get("TCP", "inuse"); v != 1 {
+		t.Errorf("sockstat TCP inuse %d, want the namespace's one listener", v)
+	}
+	if v := s.Sysctls["net.core.somaxconn"]; v.Value != "778" {
+		t.Errorf("somaxconn %+v, want the namespace's 778", v)
+	}
+	if s.Netstat == nil || s.TCPConns == nil || len(s.TCPConns.Conns) != 0 {
+		t.Errorf("netstat %v, tcp connections %+v: want the namespace's, which has none", s.Netstat != nil, s.TCPConns)
+	}
+}
+
+// stableJSON is a snapshot as JSON without what changes in an idle
+// namespace: the host's uptime, softnet counters and socket totals, and
+// how long each collector took.
+func stableJSON(t *testing.T, s *Snapshot) string {
+	t.Helper()
+	c := *s
+	c.Uptime, c.Softnet, c.Sockstat = 0, nil, nil
+	c.Runs = nil
+	for _, r := range s.Runs {
+		c.Runs = append(c.Runs, Run{Collector: r.Collector, Failed: r.Failed})
+	}
+	b, err := json.MarshalIndent(c, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -89,13 +90,16 @@ var offloadFeatures = []string{
 	"tx-generic-segmentation", "tx-tcp-segmentation", "tx-tcp6-segmentation", "tx-udp-segmentation",
 }
 
-// nic reads ethtool for every interface but loopback. It sorts after
-// "links", whose interface list it walks.
+// nic reads ethtool for every interface but loopback.
 type nic struct{}
 
 func init() { Register(nic{}) }
 
 func (nic) Name() string { return "nic" }
+
+// After: nic walks the interface list links reads, and replaces it with a
+// copy that adds the speed and duplex ethtool reports.
+func (nic) After() []string { return []string{"links"} }
 
 func (nic) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 	if err := src.liveOnly("ethtool"); err != nil {
@@ -126,8 +130,10 @@ func (nic) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 		failed[k] = append(failed[k], iface)
 	}
 	nics := map[string]*NIC{}
-	for i := range snap.Links {
-		l := &snap.Links[i]
+	// The speed and duplex go into a copy: sysctl reads the same Links.
+	links := slices.Clone(snap.Links)
+	for i := range links {
+		l := &links[i]
 		if l.Name == "lo" {
 			continue
 		}
@@ -198,7 +204,7 @@ func (nic) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 			Capability: like.Capability,
 		})
 	}
-	snap.NICs = nics
+	snap.NICs, snap.Links = nics, links
 	return nil
 }
 

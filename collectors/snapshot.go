@@ -43,9 +43,12 @@ type Snapshot struct {
 	// Conntrack is nil when netfilter connection tracking is not loaded.
 	Conntrack *Conntrack
 	// MPTCP is nil when the kernel has no MPTCP or it could not be read.
-	MPTCP   *MPTCP
+	MPTCP *MPTCP
+	// Skipped are the sources not read, collector by collector in the
+	// collectors' order (All) whichever finished first, then the namespace
+	// when it could not be entered.
 	Skipped []Skip
-	// Runs records how each collector's run went, in the order they ran.
+	// Runs records how each collector's run went, in the collectors' order.
 	Runs []Run
 }
 

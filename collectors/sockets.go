@@ -152,7 +152,9 @@ func (sockets) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 // end with "drops" (kernel 2.6.27 and later).
 func parseProcUDP(r io.Reader, path string) ([]UDPSocket, int, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	// The buffer starts at bufio's 4 KiB and grows as lines need, up to
+	// 1 MiB: a 64 KiB one from the start is fresh memory every snapshot.
+	sc.Buffer(nil, 1024*1024)
 	var out []UDPSocket
 	line, n := 0, 0
 	for sc.Scan() {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -338,12 +339,49 @@ func (s *Sources) wants(iface string) bool {
 
 // readFile reads a whole kernel file, wrapping open errors in SourceError
 // so they classify as permission, absent or unsupported.
-func readFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+func readFile(path string) ([]byte, error) { return readFileStat(path, nil) }
+
+// readFileStat is readFile that also fills st, when not nil, from the open
+// file. It makes no other system call than open, read and close (and
+// fstat for st): os.ReadFile would also ask the size, which /proc and
+// /sys do not know, and try to register the file with the poller, which
+// a kernel file refuses, five calls more for each of the many small files
+// a snapshot reads.
+func readFileStat(path string, st *unix.Stat_t) ([]byte, error) {
+	fd, err := ignoringEINTR(func() (int, error) { return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
 	if err != nil {
-		return nil, &SourceError{Source: path, Err: unwrapPathError(err)}
+		return nil, &SourceError{Source: path, Err: err}
 	}
-	return b, nil
+	defer unix.Close(fd)
+	if st != nil {
+		if err := unix.Fstat(fd, st); err != nil {
+			return nil, &SourceError{Source: path, Err: err}
+		}
+	}
+	b := make([]byte, 0, 512)
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, cap(b))
+		}
+		n, err := ignoringEINTR(func() (int, error) { return unix.Read(fd, b[len(b):cap(b)]) })
+		switch {
+		case err != nil:
+			return nil, &SourceError{Source: path, Err: err}
+		case n == 0:
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
+}
+
+// ignoringEINTR retries a system call a signal interrupted.
+func ignoringEINTR(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
 }
 
 // unwrapPathError returns the errno inside a *fs.PathError so messages

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // sysctlNames are the settings that matter for drops and latency, in
@@ -58,9 +59,10 @@ type sysctls struct{}
 
 func init() { Register(sysctls{}) }
 
-// Name sorts after "links": the per-interface rp_filter settings need the
-// interface list (Take runs collectors in name order).
 func (sysctls) Name() string { return "sysctl" }
+
+// After: the per-interface rp_filter settings need the interface list.
+func (sysctls) After() []string { return []string{"links"} }
 
 func (sysctls) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 	if err := src.liveOnly("sysctls"); err != nil {
@@ -75,11 +77,12 @@ func (sysctls) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 	_, live := src.Netlink.(liveNetlink)
 	for _, p := range paths {
 		name := sysctlName(p)
-		v, err := readSysctl(src.ProcPath, p)
+		var mode unix.Stat_t
+		v, err := readSysctl(src.ProcPath, p, &mode)
 		here := err == nil
 		if err != nil && hostSysctls[name] && errors.Is(err, fs.ErrNotExist) {
 			// Not shown in a child namespace: read the host's.
-			src.outside(func() { v, err = readSysctl(src.ProcPath, p) })
+			src.outside(func() { v, err = readSysctl(src.ProcPath, p, nil) })
 		}
 		switch {
 		case err == nil:
@@ -91,8 +94,9 @@ func (sysctls) Collect(_ context.Context, src *Sources, snap *Snapshot) error {
 			if live {
 				// The file's mode is the kernel's answer: a child namespace
 				// shows some host-global settings read-only, others not at
-				// all. A recording's modes say nothing.
-				w := here && sysctlWritable(filepath.Join(src.ProcPath, "sys", p))
+				// all. A recording's modes say nothing. The owner's write
+				// bit is whether root may write it from this namespace.
+				w := here && mode.Mode&0o200 != 0
 				s.Writable = &w
 			}
 			out[name] = s
@@ -117,9 +121,10 @@ func sysctlName(path string) string {
 	return strings.ReplaceAll(path, "/", ".")
 }
 
-func readSysctl(proc, path string) (string, error) {
+// readSysctl reads one setting, and its file's mode into st when not nil.
+func readSysctl(proc, path string, st *unix.Stat_t) (string, error) {
 	full := filepath.Join(proc, "sys", path)
-	b, err := readFile(full)
+	b, err := readFileStat(full, st)
 	if err != nil {
 		return "", err
 	}
@@ -130,6 +135,6 @@ func readSysctl(proc, path string) (string, error) {
 // sysctlWritable reports whether the kernel lets root write the setting at
 // path (its owner write bit), from the namespace of the calling thread.
 func sysctlWritable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().Perm()&0o200 != 0
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && st.Mode&0o200 != 0
 }

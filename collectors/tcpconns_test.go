@@ -4,12 +4,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
@@ -186,5 +189,79 @@ func TestConntrackProto(t *testing.T) {
 	}
 	if n := conntrackProtoName(99); n != "proto 99" {
 		t.Errorf("protocol 99 named %q", n)
+	}
+}
+
+// TestDumpTCPBothFamilies: the one sock_diag dump returns IPv4 and IPv6
+// sockets alike, the listeners and the connections of both families
+// opened in a lab namespace, and nothing else.
+func TestDumpTCPBothFamilies(t *testing.T) {
+	ns := netlab.NewNS(t, "fam")
+	lo, err := ns.Netlink().LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"198.18.0.1/32", "2001:db8::1/128"} {
+		addr, err := netlink.ParseAddr(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr.Flags = unix.IFA_F_NODAD
+		if err := ns.Netlink().AddrAdd(lo, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wantListeners, wantConns []string
+	err = ns.Do(func() error {
+		for _, a := range []string{"198.18.0.1:0", "[2001:db8::1]:0"} {
+			l, err := net.Listen("tcp", a)
+			if err != nil {
+				return err
+			}
+			t.Cleanup(func() { l.Close() })
+			c, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				return err
+			}
+			t.Cleanup(func() { c.Close() })
+			wantListeners = append(wantListeners, l.Addr().String())
+			// The client's socket and the server's, not yet accepted.
+			wantConns = append(wantConns, c.LocalAddr().String()+" → "+c.RemoteAddr().String(),
+				c.RemoteAddr().String()+" → "+c.LocalAddr().String())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listeners []Listener
+	var conns *TCPConns
+	err = ns.Do(func() error {
+		var err error
+		if listeners, err = (liveNetlink{}).Listeners(); err != nil {
+			return err
+		}
+		conns, err = liveNetlink{}.TCPConns()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotListeners, gotConns []string
+	for _, l := range listeners {
+		gotListeners = append(gotListeners, l.Local)
+	}
+	for _, c := range conns.Conns {
+		if c.State != 1 {
+			t.Errorf("%v → %v in state %s, want established", c.Local, c.Remote, TCPStateName(c.State))
+		}
+		gotConns = append(gotConns, c.Local.String()+" → "+c.Remote.String())
+	}
+	slices.Sort(wantListeners)
+	slices.Sort(gotListeners)
+	slices.Sort(wantConns)
+	slices.Sort(gotConns)
+	if !slices.Equal(gotListeners, wantListeners) || !slices.Equal(gotConns, wantConns) {
+		t.Errorf("dumped listeners %q and connections %q,\nwant %q and %q", gotListeners, gotConns, wantListeners, wantConns)
 	}
 }

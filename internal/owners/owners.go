@@ -83,7 +83,7 @@ func Name(proc string, want map[uint64]**Process) error {
 	denied := 0
 	var buf [64]byte // "socket:[N]" and anything longer is not one
 	for _, p := range procs {
-		fds, err := os.Open(filepath.Join(proc, strconv.Itoa(p.PID), "fd"))
+		fds, err := openDir(filepath.Join(proc, strconv.Itoa(p.PID), "fd"))
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) {
 				denied++
@@ -104,9 +104,13 @@ func Name(proc string, want map[uint64]**Process) error {
 			n, err := unix.Readlinkat(dfd, name, buf[:])
 			if err != nil {
 				// Listing another user's descriptors can succeed where
-				// reading their links does not (a ptrace check). A
+				// reading their links does not (a ptrace check, made for
+				// the process, so its other links are not tried). A
 				// descriptor closed since the listing is no denial.
-				unreadable = unreadable || errors.Is(err, fs.ErrPermission)
+				if errors.Is(err, fs.ErrPermission) {
+					unreadable = true
+					break
+				}
 				continue
 			}
 			ino, ok := SocketInode(string(buf[:n]))
@@ -133,6 +137,22 @@ func Name(proc string, want map[uint64]**Process) error {
 		return &DeniedError{Processes: denied, Left: left}
 	}
 	return nil
+}
+
+// openDir opens a directory of /proc to list it. os.Open would also try
+// to register it with the poller, which a directory refuses: four system
+// calls more for each of the hundreds of processes a host may run.
+func openDir(path string) (*os.File, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
 }
 
 // SocketInode parses a descriptor target "socket:[12345]".
