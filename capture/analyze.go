@@ -34,16 +34,21 @@ func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 	if o.Name == "" {
 		o.Name = "capture"
 	}
-	if ctx.Done() != nil && ctx.Err() == nil && !o.RegularFile {
-		r = &ctxReader{ctx: ctx, r: r, res: make(chan ctxRead, 1)}
+	// A ctx done before the start does not interrupt the reads: the file
+	// header is read, and the loop below stops at the first record with
+	// an empty result rather than none.
+	rctx := ctx
+	if ctx.Err() != nil {
+		rctx = context.Background()
 	}
-	src, err := openSource(r, o.Name)
+	src, err := openSource(rctx, r, o.Name, o.RegularFile)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, err
 	}
+	defer src.close()
 	a := newAnalyzer(o, src)
 	var stop error
 	for {
