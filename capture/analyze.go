@@ -1,12 +1,10 @@
 package capture
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"io"
-	"math"
 	"net/netip"
 	"slices"
 	"sort"
@@ -52,154 +50,30 @@ func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 	}
 	defer src.close()
 	a := newAnalyzer(o, src)
-	stop := a.run(ctx)
-	return a.finish(stop), stop
-}
-
-// The analysis runs in two stages, each in a goroutine of its own: the
-// packet stage reads and decodes each record and keeps the counts of the
-// whole capture (packets, link types, decoding faults, the filter, the
-// encapsulation contexts); the flow stage measures flows and tunnels.
-// Packets go from one to the other in batches of flowBatch, flowBatches
-// of which go round: handing a batch over costs tens of microseconds
-// when the other goroutine sleeps (on a virtual machine, an interrupt
-// between processors), so a batch holds a few hundred microseconds of
-// work, and an item only what the flow stage reads of a packet. Each
-// stage sees the packets in capture order and keeps its state to itself,
-// so the result is the same as one goroutine's, whatever the number of
-// cores.
-const (
-	flowBatch   = 2048
-	flowBatches = 3
-)
-
-// item is a packet handed to the flow stage: the fields of its decoded
-// packet that the flow stage reads, its encapsulation context, and where
-// it is in the capture.
-type item struct {
-	node *ctxNode
-	at   int64
-	pos  position
-	wire int
-	// payload, ipid and the rest are decode.Packet's; layers indexes the
-	// batch's layers.
-	payload                      int
-	layers                       int32
-	top, version, proto, nlayers uint8
-	ipid, srcPort, dstPort       uint16
-	src, dst                     [16]byte
-	tcp                          decode.TCP
-	wg                           decode.WireGuard
-	esp                          decode.ESP
-}
-
-type batch struct {
-	items  [flowBatch]item
-	n      int
-	layers []decode.Layer
-}
-
-// put adds packet p to the batch.
-func (b *batch) put(p *decode.Packet, node *ctxNode, at int64, wire int, pos position) {
-	it := &b.items[b.n]
-	b.n++
-	it.node, it.at, it.pos, it.wire = node, at, pos, wire
-	it.payload, it.top, it.version, it.proto, it.nlayers = p.Payload, uint8(p.Top), p.Version, p.Proto, uint8(p.NLayers)
-	it.ipid, it.srcPort, it.dstPort, it.src, it.dst = p.IPID, p.SrcPort, p.DstPort, p.Src, p.Dst
-	it.layers = int32(len(b.layers))
-	b.layers = append(b.layers, p.Layers[:p.NLayers]...)
-	switch p.Top {
-	case decode.TopTCP:
-		it.tcp = p.TCP
-	case decode.TopWireGuard:
-		it.wg = p.WireGuard
-	case decode.TopESP:
-		it.esp = p.ESP
-	}
-}
-
-// packet fills p (the flow stage's own) with item i.
-func (b *batch) packet(i int, p *decode.Packet) {
-	it := &b.items[i]
-	p.Payload, p.Top, p.Version, p.Proto, p.NLayers = it.payload, decode.Top(it.top), it.version, it.proto, int(it.nlayers)
-	p.IPID, p.SrcPort, p.DstPort, p.Src, p.Dst = it.ipid, it.srcPort, it.dstPort, it.src, it.dst
-	copy(p.Layers[:], b.layers[it.layers:int(it.layers)+p.NLayers])
-	p.TCP, p.WireGuard, p.ESP = it.tcp, it.wg, it.esp
-}
-
-// run reads the capture to its end, or until ctx is done or a record is
-// damaged, and returns why it stopped (nil at the end).
-func (a *analyzer) run(ctx context.Context) (stop error) {
-	full, free := make(chan *batch, flowBatches), make(chan *batch, flowBatches)
-	for range flowBatches {
-		free <- &batch{}
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var p decode.Packet
-		for b := range full {
-			for i := range b.n {
-				b.packet(i, &p)
-				it := &b.items[i]
-				a.flowItem(&p, it.node, it.at, it.wire, it.pos)
-			}
-			b.n, b.layers = 0, b.layers[:0]
-			free <- b
-		}
-	}()
-	b := <-free
+	var stop error
 	for {
 		if a.res.Packets&0x3fff == 0 && ctx.Err() != nil {
 			stop = ctx.Err()
 			break
 		}
-		data, err := a.src.next()
+		data, err := src.next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				stop = err
 			}
 			break
 		}
-		i := &a.src.info
-		p, node, at := a.packet(data, i.caplen, i.wire, i.ts, i.ifIndex, i.lt)
-		if p == nil {
-			continue
-		}
-		b.put(p, node, at, max(i.wire, i.caplen), a.here())
-		if b.n == len(b.items) {
-			full <- b
-			b = <-free
-		}
+		i := &src.info
+		a.packet(data, i.caplen, i.wire, i.ts, i.ifIndex, i.lt)
 	}
-	full <- b
-	close(full)
-	<-done
-	return stop
+	return a.finish(stop), stop
 }
 
-// analyzer holds the state of both stages (see run). The packet stage
-// owns src, dec, the contexts and the tallies of faults, interfaces and
-// time, and the packet counts of res; the flow stage everything from
-// flows to the flow warnings, res's flow counts and Recorded, and what
-// the tunnels measure (the packet stage creates them). finish reads all
-// once both are done.
 type analyzer struct {
 	o   Options
 	src *source
 	dec *decode.Decoder
 	res Result
-
-	// pos is where the packet the flow stage is on came from; nested
-	// says a packet with an encapsulation came (pair has something to
-	// pair).
-	pos    position
-	nested bool
-	// flowWarns are the flow stage's warnings, each after the packet
-	// stage's warnings up to its record (warnAt): finish merges them in
-	// capture order.
-	flowWarns []atRecord
-	warnAt    []uint64
 
 	flows map[flowKey]*flow
 	// inner indexes the newest flow of each inner 5-tuple (flowKey with
@@ -265,52 +139,16 @@ func (a *analyzer) unsupported(lt layers.LinkType) string {
 	return r
 }
 
-// warn adds a warning once per key (packet stage).
+// warn adds a warning once per key.
 func (a *analyzer) warn(key, msg string) {
 	if a.warned[key] {
 		return
 	}
 	a.warned[key] = true
 	a.res.Warnings = append(a.res.Warnings, msg)
-	a.warnAt = append(a.warnAt, a.src.record)
 }
 
-// atRecord is a warning of the flow stage and the record it came at.
-type atRecord struct {
-	record uint64
-	msg    string
-}
-
-// flowWarn adds a warning of the flow stage.
-func (a *analyzer) flowWarn(msg string) {
-	a.flowWarns = append(a.flowWarns, atRecord{a.pos.record, msg})
-}
-
-// mergeWarnings puts the flow stage's warnings among the packet stage's
-// in the order one goroutine would have added them: after the packet
-// stage's of the same record.
-func (a *analyzer) mergeWarnings() {
-	if len(a.flowWarns) == 0 {
-		return
-	}
-	front, at := a.res.Warnings, a.warnAt
-	out := make([]string, 0, len(front)+len(a.flowWarns))
-	outAt := make([]uint64, 0, cap(out))
-	i := 0
-	for _, w := range a.flowWarns {
-		for ; i < len(front) && at[i] <= w.record; i++ {
-			out, outAt = append(out, front[i]), append(outAt, at[i])
-		}
-		out, outAt = append(out, w.msg), append(outAt, w.record)
-	}
-	a.res.Warnings, a.warnAt = append(out, front[i:]...), append(outAt, at[i:]...)
-	a.flowWarns = a.flowWarns[:0]
-}
-
-// packet is the packet stage's work on one record: it decodes and counts
-// it, and returns the decoded packet when it goes on to the flow stage,
-// with its context and time (ns); nil when it does not.
-func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex int, lt layers.LinkType) (*decode.Packet, *ctxNode, int64) {
+func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex int, lt layers.LinkType) {
 	res := &a.res
 	res.Packets++
 	res.Bytes += uint64(wire)
@@ -336,7 +174,7 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 	}
 	if !decode.Supported(lt) {
 		a.fault(decode.Fault{Layer: "link", Reason: a.unsupported(lt)})
-		return nil, nil, 0
+		return
 	}
 	p := a.dec.Decode(lt, data, wire)
 	if p.Overlong {
@@ -351,18 +189,18 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 		if p.Fault.Reason == "" || p.Fault.Reason == "not IP" {
 			res.NonIPPackets++
 		}
-		return nil, nil, 0
+		return
 	case decode.TopIP:
 		if p.Fragment {
 			res.Fragments++
 		} else if p.Fault.Reason == "" {
 			res.OtherIPPackets++
 		}
-		return nil, nil, 0
+		return
 	}
 	if !a.match(p) {
 		res.Filtered++
-		return nil, nil, 0
+		return
 	}
 	switch p.Top {
 	case decode.TopTCP:
@@ -373,35 +211,7 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 	case decode.TopUDP:
 		res.UDPPackets++
 	}
-	return p, a.context(p), at
-}
-
-// flowItem is the flow stage's work on one packet: its tunnels, then its
-// flow or its tunnel's counter.
-func (a *analyzer) flowItem(p *decode.Packet, node *ctxNode, at int64, wire int, pos position) {
-	a.pos = pos
-	if node.index != 0 {
-		a.nested = true
-	}
-	// The path from the root: a node per layer, and one more for the
-	// tunnel of an encrypted payload (see context).
-	var path [decode.MaxLayers + 1]*ctxNode
-	n := 0
-	for x := node; x.parent != nil; x = x.parent {
-		path[n] = x
-		n++
-	}
-	for i := range n {
-		x := path[n-1-i]
-		if x.tunnel == nil {
-			continue
-		}
-		if i < p.NLayers {
-			x.tunnel.outer(&p.Layers[i], at, wire)
-		} else {
-			x.tunnel.outer(&decode.Layer{Version: p.Version, Src: p.Src, Dst: p.Dst, IPID: p.IPID, HasIPID: p.Version == 4}, at, wire)
-		}
-	}
+	node := a.context(p, at, wire)
 	switch p.Top {
 	case decode.TopWireGuard, decode.TopESP:
 		a.counterTunnel(node, p, at, wire)
@@ -545,8 +355,7 @@ type ctxNode struct {
 }
 
 // context interns the packet's encapsulation stack and returns its node.
-// The flow stage counts the packet in the stack's tunnels (flowItem).
-func (a *analyzer) context(p *decode.Packet) *ctxNode {
+func (a *analyzer) context(p *decode.Packet, at int64, wire int) *ctxNode {
 	node := a.ctxs[0]
 	for i := range p.NLayers {
 		l := &p.Layers[i]
@@ -560,6 +369,9 @@ func (a *analyzer) context(p *decode.Packet) *ctxNode {
 			k.hasID, k.id = l.HasID, l.ID
 		}
 		node = a.intern(k, l, node)
+		if t := node.tunnel; t != nil {
+			t.outer(l, at, wire)
+		}
 	}
 	if p.Top == decode.TopWireGuard || p.Top == decode.TopESP {
 		k := ctxKey{parent: node.index, kind: kindWireGuard, ver: p.Version}
@@ -569,6 +381,9 @@ func (a *analyzer) context(p *decode.Packet) *ctxNode {
 		k.a, k.b = canon(p.Src, p.Dst)
 		l := decode.Layer{Version: p.Version, Src: p.Src, Dst: p.Dst, IPID: p.IPID, HasIPID: p.Version == 4}
 		node = a.intern(k, &l, node)
+		if t := node.tunnel; t != nil {
+			t.outer(&l, at, wire)
+		}
 	}
 	return node
 }
@@ -687,7 +502,7 @@ const pairIdle = int64(time.Minute)
 // has seen only the other direction, recently.
 func (a *analyzer) pair(k flowKey, node *ctxNode, p *decode.Packet, ep uint8, at int64) *flow {
 	if a.inner == nil {
-		if !a.nested {
+		if len(a.ctxs) == 1 {
 			return nil // one context: nothing to pair with
 		}
 		a.inner = make(map[flowKey]*flow, len(a.flows))
@@ -839,36 +654,21 @@ func (a *analyzer) evict() {
 		slices.Sort(lasts)
 		cut = lasts[min(n-(len(a.flows)-len(lasts)), len(lasts)-1)]
 	}
-	victims := a.tableFlows(func(f *flow) bool { return f.closed || f.last <= cut })
-	for _, f := range victims {
-		a.retire(f, retireEvicted)
-		if f.tcp != nil && len(a.free) < a.maxFlows/4 {
-			a.free = append(a.free, f)
+	var n uint64
+	for k, f := range a.flows {
+		if k != f.key { // another path of a flow: goes with it
+			continue
+		}
+		if f.closed || f.last <= cut {
+			a.retire(f, retireEvicted)
+			n++
+			if f.tcp != nil && len(a.free) < a.maxFlows/4 {
+				a.free = append(a.free, f)
+			}
 		}
 	}
-	n := uint64(len(victims))
 	a.last = nil
 	a.res.FlowsEvicted += n
-}
-
-// tableFlows lists the flows in the table that keep, once each (not per
-// path), in the order of their first packets: the order they are retired
-// in decides the order of their warnings and of equal flows in the list,
-// which must not follow the map's.
-func (a *analyzer) tableFlows(keep func(*flow) bool) []*flow {
-	var out []*flow
-	for k, f := range a.flows {
-		if k == f.key && keep(f) { // another path of a flow goes with it
-			out = append(out, f)
-		}
-	}
-	slices.SortFunc(out, func(x, y *flow) int { return cmp.Or(cmp.Compare(x.first, y.first), x.key.compare(&y.key)) })
-	return out
-}
-
-func (k *flowKey) compare(o *flowKey) int {
-	return cmp.Or(cmp.Compare(k.ctx, o.ctx), cmp.Compare(k.proto, o.proto), cmp.Compare(k.ver, o.ver),
-		compareEndpoint(&k.addr[0], k.port[0], &o.addr[0], o.port[0]), compareEndpoint(&k.addr[1], k.port[1], &o.addr[1], o.port[1]))
 }
 
 // replace ends flow f because a packet starts a new connection on its
@@ -948,15 +748,15 @@ func (a *analyzer) flowWarnings(f *flow) {
 	}
 	if n := t.d[0].st.Anomalies + t.d[1].st.Anomalies; n > 0 {
 		if a.anomalyFlows++; a.anomalyFlows <= maxFlowWarnings {
-			a.flowWarn(name() + strconv.FormatUint(n, 10) + " sequence anomalies (a sequence or acknowledgement number " +
-				"jumped beyond any window or stood alone; the first at " + t.firstAnomaly.String() + "): damaged or crafted packets, " +
+			a.res.Warnings = append(a.res.Warnings, name()+strconv.FormatUint(n, 10)+" sequence anomalies (a sequence or acknowledgement number "+
+				"jumped beyond any window or stood alone; the first at "+t.firstAnomaly.String()+"): damaged or crafted packets, "+
 				"or a stretch the capture missed; they are left out of the counts (see sequence_anomalies)")
 		}
 	}
 	if n := t.d[0].st.Decided.Undecided + t.d[1].st.Decided.Undecided; n > 0 {
 		if a.undecidedFlows++; a.undecidedFlows <= maxFlowWarnings {
-			a.flowWarn(name() + "undecided: " + strconv.FormatUint(n, 10) + " segments filled a gap with nothing to tell " +
-				"a late original from a retransmission (no TCP timestamps, IPv4 IDs absent, 0 or random, no round trip): " +
+			a.res.Warnings = append(a.res.Warnings, name()+"undecided: "+strconv.FormatUint(n, 10)+" segments filled a gap with nothing to tell "+
+				"a late original from a retransmission (no TCP timestamps, IPv4 IDs absent, 0 or random, no round trip): "+
 				"counted neither as reordered nor as retransmitted (see hole_decisions.undecided)")
 		}
 	}
@@ -971,13 +771,15 @@ func (a *analyzer) finish(stop error) *Result {
 	// Rank the flows still in the table on their own counters and build
 	// reports only for those listed: a table of a million clean flows
 	// must not be copied whole.
-	live := a.tableFlows(func(*flow) bool { return true })
-	a.pos.record = math.MaxUint64 // the flow warnings of the end come after every other
-	for _, f := range live {
+	live := make([]*flow, 0, len(a.flows))
+	for k, f := range a.flows {
+		if k != f.key {
+			continue
+		}
 		a.retire(f, retireEnd)
+		live = append(live, f)
 	}
 	a.last = nil
-	a.mergeWarnings()
 	if a.anomalyFlows > maxFlowWarnings {
 		res.Warnings = append(res.Warnings, strconv.FormatUint(a.anomalyFlows-maxFlowWarnings, 10)+" more flows had sequence anomalies: see sequence_anomalies")
 	}

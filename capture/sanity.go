@@ -157,7 +157,7 @@ func (f *flow) dataPlausible(a *analyzer, ep uint8, p *decode.Packet, seq uint32
 		if j > 0 {
 			c = f.creatorOf(d, p, at, j)
 		}
-		d.pend = &heldData{held: held{v: d.hi + j, at: at, pos: a.pos}, raw: seq, n: n, c: c, st: stampOf(p)}
+		d.pend = &heldData{held: held{v: d.hi + j, at: at, pos: a.here()}, raw: seq, n: n, c: c, st: stampOf(p)}
 		return false
 	}
 	return true
@@ -217,7 +217,7 @@ func (f *flow) ackPlausible(a *analyzer, ep uint8, ack int64, at int64) bool {
 		}
 	}
 	if ack-ref > t.holdJump(1-ep) {
-		d.ackPend = &held{v: ack, at: at, pos: a.pos}
+		d.ackPend = &held{v: ack, at: at, pos: a.here()}
 		return false
 	}
 	return true
