@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -69,10 +70,7 @@ func sameEveryRun(t *testing.T, data []byte, o Options) {
 			if res == nil {
 				t.Fatalf("GOMAXPROCS=%d: no result", procs)
 			}
-			got, err := json.MarshalIndent(res, "", " ")
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := resultJSON(t, res)
 			if want == nil {
 				want = got
 			} else if !bytes.Equal(got, want) {
@@ -112,4 +110,36 @@ func firstDiff(got, want []byte) string {
 		}
 	}
 	return "lengths differ"
+}
+
+// TestReadAheadSmallReads: a pipe hands over whatever one read returned,
+// so with reads of a byte or a few every record straddles chunks; pcap,
+// pcapng and gzip read so give what one read of the whole file gives.
+func TestReadAheadSmallReads(t *testing.T) {
+	pcap, g := scenarioPcap(t)
+	for _, in := range []struct {
+		name string
+		data []byte
+	}{{"pcap", pcap}, {"pcapng", g.Pcapng(layers.LinkTypeEthernet)}, {"gzip", ct.Gzip(t, pcap)}, {"long recovery", longRecoveryPcap(t)}} {
+		want := resultJSON(t, analyzeBytes(t, in.data, Options{}))
+		for name, r := range map[string]io.Reader{"one byte": iotest.OneByteReader(bytes.NewReader(in.data)),
+			"half": iotest.HalfReader(bytes.NewReader(in.data)), "data and EOF": iotest.DataErrReader(bytes.NewReader(in.data))} {
+			res, err := Analyze(context.Background(), r, Options{})
+			if err != nil {
+				t.Fatalf("%s, %s reads: %v", in.name, name, err)
+			}
+			if got := resultJSON(t, res); !bytes.Equal(got, want) {
+				t.Errorf("%s, %s reads: %s", in.name, name, firstDiff(got, want))
+			}
+		}
+	}
+}
+
+func resultJSON(t *testing.T, res *Result) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(res, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

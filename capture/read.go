@@ -342,8 +342,8 @@ func (s *source) checkBlock() error {
 
 // checkBlockIn checks the lengths of the block whose head is h, read in
 // big-endian order or not. verified says both lengths were read and
-// agree; a block longer than the read-ahead buffer, or one the stream
-// ends inside, passes unverified.
+// agree; a block longer than the pcapng reader's buffer, or one the
+// stream ends inside, passes unverified.
 func (s *source) checkBlockIn(big bool, h []byte) (verified bool, err error) {
 	u32 := func(b []byte) uint32 {
 		if big {
