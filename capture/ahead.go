@@ -30,6 +30,11 @@ type readAhead struct {
 	full chan aheadChunkRead // filled chunks, in order
 	free chan []byte         // chunks handed back, to be filled again
 	done chan struct{}       // closed by close: the goroutine stops
+	// exited is closed when the goroutine returns; close waits for it
+	// when the reads never block (whole), so that nothing reads the
+	// input after Analyze returned.
+	exited chan struct{}
+	whole  bool
 
 	// cur holds the bytes not yet consumed that Peek returns: a part of
 	// the current chunk, or of spill when a record straddled chunks; then
@@ -52,7 +57,7 @@ type aheadChunkRead struct {
 // is handed over with whatever one read returned.
 func newReadAhead(ctx context.Context, r io.Reader, whole bool) *readAhead {
 	ra := &readAhead{ctx: ctx, full: make(chan aheadChunkRead, aheadChunks), free: make(chan []byte, aheadChunks),
-		done: make(chan struct{})}
+		done: make(chan struct{}), exited: make(chan struct{}), whole: whole}
 	for range aheadChunks {
 		ra.free <- make([]byte, aheadChunk)
 	}
@@ -62,6 +67,7 @@ func newReadAhead(ctx context.Context, r io.Reader, whole bool) *readAhead {
 
 // fill is the reading goroutine.
 func (ra *readAhead) fill(r io.Reader, whole bool) {
+	defer close(ra.exited)
 	for {
 		var b []byte
 		select {
@@ -89,8 +95,14 @@ func (ra *readAhead) fill(r io.Reader, whole bool) {
 	}
 }
 
-// close stops the reading goroutine; a read under way finishes first.
-func (ra *readAhead) close() { close(ra.done) }
+// close stops the reading goroutine. A regular file's read under way is
+// waited for; a pipe's, which may block for good, finishes on its own.
+func (ra *readAhead) close() {
+	close(ra.done)
+	if ra.whole {
+		<-ra.exited
+	}
+}
 
 // next makes the next chunk's bytes the tail, handing the current chunk
 // back: nothing may point into it any more. It returns false at the end
