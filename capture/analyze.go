@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -34,16 +35,21 @@ func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 	if o.Name == "" {
 		o.Name = "capture"
 	}
-	if ctx.Done() != nil && ctx.Err() == nil && !o.RegularFile {
-		r = &ctxReader{ctx: ctx, r: r, res: make(chan ctxRead, 1)}
+	// A ctx done before the start does not interrupt the reads: the file
+	// header is read, and the loop below stops at the first record with
+	// an empty result rather than none.
+	rctx := ctx
+	if ctx.Err() != nil {
+		rctx = context.Background()
 	}
-	src, err := openSource(r, o.Name)
+	src, err := openSource(rctx, r, o.Name, o.RegularFile)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, err
 	}
+	defer src.close()
 	a := newAnalyzer(o, src)
 	var stop error
 	for {
@@ -649,21 +655,36 @@ func (a *analyzer) evict() {
 		slices.Sort(lasts)
 		cut = lasts[min(n-(len(a.flows)-len(lasts)), len(lasts)-1)]
 	}
-	var n uint64
-	for k, f := range a.flows {
-		if k != f.key { // another path of a flow: goes with it
-			continue
-		}
-		if f.closed || f.last <= cut {
-			a.retire(f, retireEvicted)
-			n++
-			if f.tcp != nil && len(a.free) < a.maxFlows/4 {
-				a.free = append(a.free, f)
-			}
+	victims := a.tableFlows(func(f *flow) bool { return f.closed || f.last <= cut })
+	for _, f := range victims {
+		a.retire(f, retireEvicted)
+		if f.tcp != nil && len(a.free) < a.maxFlows/4 {
+			a.free = append(a.free, f)
 		}
 	}
+	n := uint64(len(victims))
 	a.last = nil
 	a.res.FlowsEvicted += n
+}
+
+// tableFlows lists the flows in the table that keep, once each (not per
+// path), in the order of their first packets: the order they retire in
+// decides the order of their warnings and of equal flows in the list,
+// which must not follow the map's.
+func (a *analyzer) tableFlows(keep func(*flow) bool) []*flow {
+	var out []*flow
+	for k, f := range a.flows {
+		if k == f.key && keep(f) { // another path of a flow goes with it
+			out = append(out, f)
+		}
+	}
+	slices.SortFunc(out, func(x, y *flow) int { return cmp.Or(cmp.Compare(x.first, y.first), x.key.compare(&y.key)) })
+	return out
+}
+
+func (k *flowKey) compare(o *flowKey) int {
+	return cmp.Or(cmp.Compare(k.ctx, o.ctx), cmp.Compare(k.proto, o.proto), cmp.Compare(k.ver, o.ver),
+		compareEndpoint(&k.addr[0], k.port[0], &o.addr[0], o.port[0]), compareEndpoint(&k.addr[1], k.port[1], &o.addr[1], o.port[1]))
 }
 
 // replace ends flow f because a packet starts a new connection on its
@@ -766,13 +787,9 @@ func (a *analyzer) finish(stop error) *Result {
 	// Rank the flows still in the table on their own counters and build
 	// reports only for those listed: a table of a million clean flows
 	// must not be copied whole.
-	live := make([]*flow, 0, len(a.flows))
-	for k, f := range a.flows {
-		if k != f.key {
-			continue
-		}
+	live := a.tableFlows(func(*flow) bool { return true })
+	for _, f := range live {
 		a.retire(f, retireEnd)
-		live = append(live, f)
 	}
 	a.last = nil
 	if a.anomalyFlows > maxFlowWarnings {

@@ -42,10 +42,11 @@ func (s *seqSpan) add(v uint32) {
 // took.
 func flowSpans(t *testing.T, data []byte, o Options) (span, packets uint64) {
 	t.Helper()
-	src, err := openSource(bytes.NewReader(data), "spans")
+	src, err := openSource(t.Context(), bytes.NewReader(data), "spans", true)
 	if err != nil {
 		t.Fatalf("spans: %v", err)
 	}
+	defer src.close()
 	a := newAnalyzer(o, src)
 	spans := map[*flow]*[2]seqSpan{} // the current connection of each flow
 	var done [][2]seqSpan            // connections whose flow was reused

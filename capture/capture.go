@@ -40,9 +40,9 @@ type Options struct {
 	// classified as the counts are (see Recording). Nil records nothing.
 	Record []FlowSpec
 	// RegularFile says the input is a regular file, whose reads never
-	// block: ctx is then checked between packets only, and the reads go
-	// straight into the read-ahead buffer (a pipe's are made in a
-	// goroutine of their own and copied, so that ctx can interrupt them).
+	// block: the read-ahead goroutine then fills each of its chunks
+	// whole, where a pipe's chunk goes to the analysis with whatever one
+	// read returned. Either way ctx interrupts the wait for a chunk.
 	RegularFile bool
 }
 

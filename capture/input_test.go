@@ -228,10 +228,10 @@ func TestPcapngUnsupportedInterface(t *testing.T) {
 	}
 }
 
-// A record longer than the read-ahead buffer (a file with a snap length
-// above 1 MiB) is read whole; one that claims more bytes than the file
-// holds is a cut-short record, and memory follows the bytes read, not the
-// length claimed.
+// A record longer than the read-ahead ring (a file with a snap length
+// above 1 MiB) is read whole through the spill buffer; one that claims
+// more bytes than the file holds is a cut-short record, and memory
+// follows the bytes read, not the length claimed.
 func TestLongRecords(t *testing.T) {
 	good, g := scenarioPcap(t)
 	want, err := Analyze(context.Background(), bytes.NewReader(good), Options{})

@@ -18,31 +18,10 @@ import (
 	"github.com/netdx/netdx/capture/decode"
 )
 
-// readBuffer is the read-ahead size: large enough that a file is read in
-// few system calls, small enough to stay out of the memory budget.
+// readBuffer is the pcapng reader's buffer: large enough that the blocks
+// of any snap length are checked whole (checkBlock), small enough to stay
+// out of the memory budget.
 const readBuffer = 1 << 20
-
-// readChunk is the most one read asks for. bufio fills its buffer from the
-// start at each read, so the bytes read(2) copies are still in the CPU's
-// cache when the records are decoded; reading a whole 1 MiB at a time
-// was 6% slower on a capture of whole frames.
-const readChunk = 256 << 10
-
-// countingReader counts the bytes read through it, so the reader can say
-// at which byte offset a record starts.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	if len(p) > readChunk {
-		p = p[:readChunk]
-	}
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // source reads records from a pcap or pcapng stream, knowing each record's
 // number and byte offset: pcapng through gopacket's pcapgo reader, classic
@@ -53,8 +32,11 @@ type source struct {
 	format string
 	gzip   bool
 	nano   bool
-	cr     *countingReader
-	br     *bufio.Reader
+	// in is the (decompressed) stream; raw the file under it when it is
+	// gzip-compressed.
+	in, raw *readAhead
+	// br buffers in for pcapgo's pcapng reader, which reads through it.
+	br *bufio.Reader
 	// pcap is set for a classic pcap file, whose header netdx reads
 	// itself; ng reads pcapng.
 	pcap *pcapHeader
@@ -68,11 +50,6 @@ type source struct {
 	bigPcap bool
 	record  uint64
 	start   int64 // offset of the record being read
-	// pending is the length of the pcap record last handed out, still in
-	// the read-ahead buffer until the next call.
-	pending int
-	// long holds a pcap record too long for the read-ahead buffer.
-	long []byte
 	// info is the header of the record next returned last.
 	info recordInfo
 }
@@ -90,50 +67,57 @@ var (
 )
 
 // openSource detects the format (gzip, pcap, pcapng) and reads the file
-// header.
-func openSource(r io.Reader, name string) (*source, error) {
-	s := &source{name: name, cr: &countingReader{r: r}}
-	s.br = bufio.NewReaderSize(s.cr, readBuffer)
-	head, err := s.br.Peek(4)
+// header. whole says r is a regular file (see newReadAhead). The caller
+// closes the source, which stops its reading goroutines.
+func openSource(ctx context.Context, r io.Reader, name string, whole bool) (*source, error) {
+	s := &source{name: name, in: newReadAhead(ctx, r, whole)}
+	head, err := s.in.Peek(4)
 	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-		gz, gerr := gzip.NewReader(s.br)
+		gz, gerr := gzip.NewReader(s.in)
 		if gerr != nil {
+			s.close()
 			return nil, s.headerError(ErrFormat, fmt.Errorf("gzip: %w", gerr))
 		}
 		s.gzip = true
-		s.cr = &countingReader{r: gz}
-		s.br = bufio.NewReaderSize(s.cr, readBuffer)
-		head, err = s.br.Peek(4)
+		// Decompressed in a goroutine of its own: its chunks are filled
+		// whole when the file is regular.
+		s.raw, s.in = s.in, newReadAhead(ctx, gz, whole)
+		head, err = s.in.Peek(4)
 	}
 	if len(head) < 4 {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = fmt.Errorf("only %d bytes, too short for a file header", len(head))
 		}
+		s.close()
 		return nil, s.headerError(ErrFormat, err)
 	}
 	magic := [4]byte(head)
 	switch {
 	case magic == pcapngMagic:
 		s.format = "pcapng"
-		h, _ := s.br.Peek(28)
+		h, _ := s.in.Peek(28)
 		if len(h) < 28 {
-			return nil, s.headerError(ErrFormat, fmt.Errorf("the pcapng section header is cut short: %d of at least 28 bytes", len(h)))
+			err = fmt.Errorf("the pcapng section header is cut short: %d of at least 28 bytes", len(h))
+			break
 		}
 		s.ngBig = binary.BigEndian.Uint32(h[8:]) == 0x1a2b3c4d
+		s.br = bufio.NewReaderSize(s.in, readBuffer)
 		s.ng, err = pcapgo.NewNgReader(s.br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 	case isPcap(magic):
 		s.format = "pcap"
 		s.nano = magic[0] == 0x4d || magic[3] == 0x4d
 		s.bigPcap = magic[0] == 0xa1
-		h, _ := s.br.Peek(24)
+		h, _ := s.in.Peek(24)
 		if len(h) < 24 {
-			return nil, s.headerError(ErrFormat, fmt.Errorf("the pcap file header is cut short: %d of 24 bytes", len(h)))
+			err = fmt.Errorf("the pcap file header is cut short: %d of 24 bytes", len(h))
+			break
 		}
 		s.pcap, err = s.readPcapHeader(h)
 	default:
-		return nil, s.headerError(ErrFormat, fmt.Errorf("unknown magic number %x: not a pcap or pcapng file", magic))
+		err = fmt.Errorf("unknown magic number %x: not a pcap or pcapng file", magic)
 	}
 	if err != nil {
+		s.close()
 		return nil, s.headerError(ErrFormat, err)
 	}
 	if s.pcap != nil {
@@ -142,6 +126,7 @@ func openSource(r io.Reader, name string) (*source, error) {
 			if n := lt.String(); n != "UnknownLinkType" {
 				name = " (" + n + ")"
 			}
+			s.close()
 			return nil, s.headerError(ErrFormat, fmt.Errorf("link type %d%s is not supported; netdx reads %s",
 				int(lt), name, supportedLinks))
 		}
@@ -190,7 +175,7 @@ func (s *source) readPcapHeader(h []byte) (*pcapHeader, error) {
 	case x.minor == 3:
 		x.maybeSwapped = true
 	}
-	s.br.Discard(24) // peeked: cannot fail
+	s.in.Discard(24)
 	return x, nil
 }
 
@@ -209,8 +194,21 @@ func (s *source) headerError(kind, err error) error {
 	return &InputError{Name: s.name, Kind: kind, Err: err}
 }
 
+// close stops the reading goroutines.
+func (s *source) close() {
+	s.in.close()
+	if s.raw != nil {
+		s.raw.close()
+	}
+}
+
 // offset is the byte offset of the next unread byte.
-func (s *source) offset() int64 { return s.cr.n - int64(s.br.Buffered()) + int64(s.pending) }
+func (s *source) offset() int64 {
+	if s.br != nil {
+		return s.in.n - int64(s.br.Buffered())
+	}
+	return s.in.n
+}
 
 // next returns the next record's frame, and says what its header says in
 // s.info. The data and s.info are valid until the next call. At the end
@@ -218,10 +216,6 @@ func (s *source) offset() int64 { return s.cr.n - int64(s.br.Buffered()) + int64
 // (The header is not returned as a gopacket.CaptureInfo: copying that out
 // of two calls per packet cost more than finding the record.)
 func (s *source) next() ([]byte, error) {
-	if s.pending > 0 {
-		s.br.Discard(s.pending) // buffered: cannot fail
-		s.pending = 0
-	}
 	s.start = s.offset()
 	s.record++
 	var (
@@ -261,13 +255,12 @@ type recordInfo struct {
 const maxRecord = 262144
 
 // readRecord reads the next pcap record straight out of the read-ahead
-// buffer: a record is a 16-byte header (24 in Kuznetzov's format) and the
-// frame, so the frame is handed out without a copy. The buffer moves on at the next call. A
-// record longer than the buffer (a file whose snap length is larger than
-// 1 MiB) is copied into a buffer of its own as it is read.
+// chunk: a record is a 16-byte header (24 in Kuznetzov's format) and the
+// frame, so the frame is handed out without a copy unless it straddles
+// two chunks. It stays valid until the next call.
 func (s *source) readRecord() ([]byte, error) {
 	hdr := s.pcap.hdr
-	h, err := s.br.Peek(hdr)
+	h, err := s.in.Peek(hdr)
 	if len(h) < hdr {
 		return nil, cutShort(err, len(h))
 	}
@@ -289,28 +282,12 @@ func (s *source) readRecord() ([]byte, error) {
 	}
 	s.info = recordInfo{ts: time.Unix(int64(s.u32(h)), frac).UTC(), caplen: int(caplen), wire: int(wire), lt: s.links[0]}
 	n := hdr + int(caplen)
-	if n <= s.br.Size() {
-		rec, err := s.br.Peek(n)
-		if len(rec) < n {
-			return nil, cutShort(err, 1)
-		}
-		s.pending = n
-		return rec[hdr:], nil
+	rec, err := s.in.Peek(n)
+	if len(rec) < n {
+		return nil, cutShort(err, 1)
 	}
-	s.br.Discard(hdr) // peeked: cannot fail
-	// Grown as the bytes arrive, not to the length the header claims: a
-	// damaged header on a short file must not allocate gigabytes.
-	s.long = s.long[:0]
-	for left := int(caplen); left > 0; {
-		b, err := s.br.Peek(min(left, s.br.Size()))
-		s.long = append(s.long, b...)
-		s.br.Discard(len(b))
-		if len(b) < min(left, s.br.Size()) {
-			return nil, cutShort(err, 1)
-		}
-		left -= len(b)
-	}
-	return s.long, nil
+	s.in.Discard(n)
+	return rec[hdr:], nil
 }
 
 // u32 reads a number of a pcap record header in the file's byte order.
@@ -365,8 +342,8 @@ func (s *source) checkBlock() error {
 
 // checkBlockIn checks the lengths of the block whose head is h, read in
 // big-endian order or not. verified says both lengths were read and
-// agree; a block longer than the read-ahead buffer, or one the stream
-// ends inside, passes unverified.
+// agree; a block longer than the pcapng reader's buffer, or one the
+// stream ends inside, passes unverified.
 func (s *source) checkBlockIn(big bool, h []byte) (verified bool, err error) {
 	u32 := func(b []byte) uint32 {
 		if big {
@@ -487,41 +464,4 @@ func linkName(lt layers.LinkType) string {
 		return name
 	}
 	return "linktype " + strconv.FormatUint(uint64(lt), 10)
-}
-
-// ctxReader lets ctx interrupt a read that blocks: a stalled pipe, a FIFO
-// nobody writes to. Each read runs in a goroutine of its own into a buffer
-// of the reader's; when ctx ends first, Read returns ctx's error at once
-// and the abandoned read finishes into a buffer nobody looks at again.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-	buf []byte
-	res chan ctxRead // buffered: an abandoned read never blocks
-}
-
-type ctxRead struct {
-	n   int
-	err error
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	if cap(c.buf) < len(p) {
-		c.buf = make([]byte, len(p))
-	}
-	buf := c.buf[:len(p)]
-	go func() {
-		n, err := c.r.Read(buf)
-		c.res <- ctxRead{n, err}
-	}()
-	select {
-	case <-c.ctx.Done():
-		c.buf = nil // the abandoned read still writes to it
-		return 0, c.ctx.Err()
-	case r := <-c.res:
-		return copy(p, buf[:r.n]), r.err
-	}
 }

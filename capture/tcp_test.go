@@ -206,6 +206,23 @@ func TestSenderSideDSACKAndTimeout(t *testing.T) {
 // must still find its retransmission (the log of them grows past its
 // first 16 records).
 func TestDSACKsAfterManyRetransmissions(t *testing.T) {
+	f := onlyTCP(t, analyzeBytes(t, longRecoveryPcap(t), Options{}))
+	d := &f.Dir[0]
+	if f.Dir[1].DSACKs != longRecoveryResent {
+		t.Fatalf("D-SACKs %d, want %d", f.Dir[1].DSACKs, longRecoveryResent)
+	}
+	if d.Retransmission.Packets != longRecoveryResent || d.Retransmission.ByDSACK != longRecoveryResent || d.Retransmission.Spurious != longRecoveryResent {
+		t.Errorf("retransmissions %+v, want %d, all spurious by D-SACK", d.Retransmission, longRecoveryResent)
+	}
+}
+
+// longRecoveryResent is how many segments longRecoveryPcap sends again.
+const longRecoveryResent = 60
+
+// longRecoveryPcap is the capture of TestDSACKsAfterManyRetransmissions:
+// 100 segments, the first longRecoveryResent of them sent again
+// spuriously in a burst, each answered by a D-SACK.
+func longRecoveryPcap(t *testing.T) []byte {
 	g := ct.NewGen(t, layers.LinkTypeEthernet)
 	c := ct.NewConv(g, "198.18.0.1:40000", "198.18.1.1:5201")
 	rtt := 20 * time.Millisecond
@@ -219,20 +236,12 @@ func TestDSACKsAfterManyRetransmissions(t *testing.T) {
 		out = append(out, s)
 		arrivals = append(arrivals, ct.Timed{At: s.At + rtt/2, F: s})
 	}
-	const resent = 60
-	for i := range resent {
+	for i := range longRecoveryResent {
 		x := c.Resend(segs[i], segs[99].At+time.Duration(i+1)*gap/2)
 		out = append(out, x)
 		arrivals = append(arrivals, ct.Timed{At: x.At + rtt/2, F: x})
 	}
-	f := onlyTCP(t, analyzeBytes(t, ackedCapture(g, c, out, arrivals, rtt/2), Options{}))
-	d := &f.Dir[0]
-	if f.Dir[1].DSACKs != resent {
-		t.Fatalf("D-SACKs %d, want %d", f.Dir[1].DSACKs, resent)
-	}
-	if d.Retransmission.Packets != resent || d.Retransmission.ByDSACK != resent || d.Retransmission.Spurious != resent {
-		t.Errorf("retransmissions %+v, want %d, all spurious by D-SACK", d.Retransmission, resent)
-	}
+	return ackedCapture(g, c, out, arrivals, rtt/2)
 }
 
 // Every 25th frame is seen twice, as on a SPAN port: the copies are
