@@ -2,6 +2,9 @@ package collectors
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -321,5 +324,48 @@ func TestTakeLiteralSources(t *testing.T) {
 	s := Take(context.Background(), &Sources{ProcPath: "testdata/hosts/linux-6.18/proc"}, fixedNow)
 	if s.Netstat == nil || s.Softnet == nil {
 		t.Errorf("literal sources read nothing: %+v", s.Skipped)
+	}
+}
+
+// TestOffloadsOnlyOfLinksThatAreUp: a link that is down passes no packets,
+// so its offloads are not asked for (each request costs the library a
+// 1 MiB buffer); the rest of ethtool still is.
+func TestOffloadsOnlyOfLinksThatAreUp(t *testing.T) {
+	for _, state := range []string{"up", "down", "lowerlayerdown"} {
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, os.DirFS("testdata/hosts/linux-6.18")); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "netlink", "links.json")
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var links []map[string]any
+		if err := json.Unmarshal(raw, &links); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range links {
+			if l["name"] == "eth0" {
+				l["operstate"] = state
+			}
+		}
+		if raw, err = json.Marshal(links); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		src, err := Replay(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := Take(context.Background(), src, fixedNow).NICs["eth0"]
+		if n == nil || n.Driver == nil || n.Stats["rx0_kicks"] != 160 || n.Ring == nil {
+			t.Fatalf("%s: NIC eth0 = %+v", state, n)
+		}
+		if got, want := n.Offloads != nil, state == "up"; got != want {
+			t.Errorf("%s: offloads read = %v (%v), want %v", state, got, n.Offloads, want)
+		}
 	}
 }

@@ -139,7 +139,8 @@ type DiagInterface struct {
 	// Offloads holds the batching and segmentation offloads (rx-gro, rx-gro-hw,
 	// rx-gro-list, rx-lro, rx-udp-gro-forwarding, tx-generic-segmentation, tx-
 	// tcp-segmentation, tx-tcp6-segmentation, tx-udp-segmentation) by name: true
-	// when active. Not read for veth and bridge devices.
+	// when active. Not read for veth and bridge devices, nor for links that
+	// are down.
 	Offloads map[string]bool `json:"offloads,omitempty"`
 	// EthtoolStats holds the driver statistics that are not zero, and
 	// every drop statistic.
