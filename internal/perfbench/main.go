@@ -149,6 +149,12 @@ func (p plan) comparisons() []*Comparison {
 			Needs: []string{"tshark"}, Speedup: true, Target: []float64{50, 100}[i], MaxRSS: 64 << 20})
 	}
 	for _, c := range p.caps {
+		out = append(out, &Comparison{ID: "floor-" + c.Label,
+			Title: fmt.Sprintf("Capture floor, %s packets: the libraries-only binary starting and reading the file through, nothing else, against `netdx pcap analyze --json`", c.Label),
+			Runs:  p.runs, A: Command{Name: "libraries " + filepath.Base(c.Path), Argv: []string{p.libraries, c.Path}}, B: pcap(c),
+			Bounds: "pcap-" + c.Label})
+	}
+	for _, c := range p.caps {
 		out = append(out, &Comparison{ID: "cores-" + c.Label,
 			Title: fmt.Sprintf("Capture analysis, %s packets: two cores against one (GOMAXPROCS)", c.Label),
 			Runs:  p.runs, A: pcap(c, "GOMAXPROCS=2"), B: pcap(c, "GOMAXPROCS=1"), Speedup: true, SameOutput: true})
@@ -342,6 +348,28 @@ func buildHello(goBin, dir, out string) error {
 	return nil
 }
 
+// librariesMain is the libraries-only program's main: given a file, it
+// reads it through in chunks the size of capture's read-ahead chunks (256
+// KiB), the least any analysis of that file started with these libraries
+// costs.
+const librariesMain = `func main() {
+	if len(os.Args) > 1 {
+		f, err := os.Open(os.Args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		buf := make([]byte, 256<<10)
+		for {
+			if _, err := f.Read(buf); err != nil {
+				break
+			}
+		}
+	}
+	fmt.Println("libraries")
+}
+`
+
 // buildLibraries builds into out a program that imports, for their
 // initialisation only, every package outside netdx that netdx's own
 // packages in the binary import, and prints one line: what start-up costs
@@ -375,11 +403,11 @@ func buildLibraries(goBin, out string) ([]string, error) {
 	}
 	defer os.RemoveAll(src)
 	var prog strings.Builder
-	prog.WriteString("package main\n\nimport (\n\t\"fmt\"\n")
+	prog.WriteString("package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n")
 	for _, l := range libs {
 		fmt.Fprintf(&prog, "\t_ %q\n", l)
 	}
-	prog.WriteString(")\n\nfunc main() { fmt.Println(\"libraries\") }\n")
+	prog.WriteString(")\n\n" + librariesMain)
 	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(prog.String()), 0o644); err != nil {
 		return nil, err
 	}

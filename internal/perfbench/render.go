@@ -23,6 +23,10 @@ type Comparison struct {
 	MaxRSS int64 // issue 14's goal for A's peak RSS (0: none)
 	// SameOutput: the two commands must print the same report.
 	SameOutput bool
+	// Bounds names a speed-up comparison whose A this comparison's A is
+	// the floor of: that comparison's B ÷ this A is the most its ratio
+	// can be.
+	Bounds string
 
 	Skip       string // why the comparison was not measured
 	RA, RB     []Run
@@ -162,6 +166,11 @@ func (r *Report) render(w io.Writer) {
 		lo, hi := c.pairSpread()
 		p("\nRatio %s of the medians: %s (pairs: %s–%s; of the fastest runs, the least disturbed by other load: %s). Target: %s.\n",
 			c.ratioName(), fmtRatio(c.Ratio()), fmtRatio(lo), fmtRatio(hi), fmtRatio(c.minRatio()), c.verdict())
+		if o := r.comparison(c.Bounds); o != nil && o.Skip == "" {
+			ceiling := float64(summarize(o.RB).Median) / float64(summarize(c.RA).Median)
+			p("Against %s (`%s`, median %s) this floor alone allows at most %s; %s's target is ≥ %s.\n", o.ID, o.B.Name,
+				fmtDuration(summarize(o.RB).Median), fmtRatio(ceiling), o.ID, fmtRatio(o.Target))
+		}
 		if c.SameOutput {
 			if c.Identical {
 				p("Their JSON reports are identical but for `started_at` and `ended_at`.\n")
@@ -188,7 +197,9 @@ func (r *Report) render(w io.Writer) {
 	p("`netdx` is the binary under test, `hello` a hello-world Go program built by the same toolchain:\n\n```go\n%s```\n\n", r.Hello)
 	p("`libraries` is a program that imports, for their initialisation only, each package outside netdx that netdx's\n")
 	p("own packages import (from `go list -deps ./cmd/netdx`), and prints one line; built inside the module, so with the\n")
-	p("versions go.mod selects. Its start-up is the floor that `netdx --version` cannot go below without dropping a library:\n\n")
+	p("versions go.mod selects. Its start-up is the floor that `netdx --version` cannot go below without dropping a library;\n")
+	p("given a capture, it also reads the file through in 256 KiB chunks (the size of netdx's read-ahead chunks) and\n")
+	p("nothing else, the floor of any analysis of that file (the `floor-` comparisons):\n\n")
 	p("%s\n\n", strings.Join(quoteAll(r.Libraries), ", "))
 	p("`bundle.sh` is the classic bundle, run as `sh bundle.sh` with standard output to /dev/null like every command:\n\n")
 	p("```sh\n%s```\n\n", r.Bundle)
@@ -207,6 +218,16 @@ func (r *Report) render(w io.Writer) {
 	p("go run ./internal/perfbench -only 'cores' -out -   # some comparisons, to standard output\n```\n")
 	p("\nThis document had %d timed runs per fast comparison and %d per comparison with tshark. The in-process\n", r.Runs, r.SlowRuns)
 	p("benchmarks (`go test -bench`) stay where they are; docs/pcap.md has the capture ones.\n")
+}
+
+// comparison returns the comparison with this ID, or nil.
+func (r *Report) comparison(id string) *Comparison {
+	for _, c := range r.Comparisons {
+		if id != "" && c.ID == id {
+			return c
+		}
+	}
+	return nil
 }
 
 func plural(n int, what string) string {
