@@ -65,7 +65,7 @@ func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 			break
 		}
 		i := &src.info
-		a.packet(data, i.caplen, i.wire, i.ts, i.ifIndex, i.lt)
+		a.packet(data, i.caplen, i.wire, i.at, i.ifIndex, i.lt)
 	}
 	return a.finish(stop), stop
 }
@@ -149,7 +149,7 @@ func (a *analyzer) warn(key, msg string) {
 	a.res.Warnings = append(a.res.Warnings, msg)
 }
 
-func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex int, lt layers.LinkType) {
+func (a *analyzer) packet(data []byte, caplen, wire int, at int64, ifIndex int, lt layers.LinkType) {
 	res := &a.res
 	res.Packets++
 	res.Bytes += uint64(wire)
@@ -160,7 +160,6 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 		}
 		a.ifPackets[ifIndex]++
 	}
-	at := ts.UnixNano()
 	if a.firstNS == 0 || at < a.firstNS {
 		a.firstNS = at
 	}
