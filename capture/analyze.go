@@ -65,7 +65,7 @@ func Analyze(ctx context.Context, r io.Reader, o Options) (*Result, error) {
 			break
 		}
 		i := &src.info
-		a.packet(data, i.caplen, i.wire, i.ts, i.ifIndex, i.lt)
+		a.packet(data, i.caplen, i.wire, i.at, i.ifIndex, i.lt)
 	}
 	return a.finish(stop), stop
 }
@@ -76,7 +76,7 @@ type analyzer struct {
 	dec *decode.Decoder
 	res Result
 
-	flows map[flowKey]*flow
+	flows *flowTable
 	// inner indexes the newest flow of each inner 5-tuple (flowKey with
 	// ctx 0), for pair; nil until a packet of a new flow comes in a second
 	// encapsulation context (until then there is nothing to pair).
@@ -114,7 +114,7 @@ func newAnalyzer(o Options, src *source) *analyzer {
 		src: src,
 		dec: decode.New(decode.Config{VXLANPorts: o.VXLANPorts, GenevePorts: o.GenevePorts,
 			WireGuardPorts: o.WireGuardPorts, ESPPorts: o.ESPPorts}),
-		flows:      map[flowKey]*flow{},
+		flows:      newFlowTable(),
 		maxFlows:   o.MaxFlows,
 		rtxBudget:  maxRtxExtra,
 		ctxIndex:   map[ctxKey]uint32{},
@@ -149,7 +149,7 @@ func (a *analyzer) warn(key, msg string) {
 	a.res.Warnings = append(a.res.Warnings, msg)
 }
 
-func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex int, lt layers.LinkType) {
+func (a *analyzer) packet(data []byte, caplen, wire int, at int64, ifIndex int, lt layers.LinkType) {
 	res := &a.res
 	res.Packets++
 	res.Bytes += uint64(wire)
@@ -160,7 +160,6 @@ func (a *analyzer) packet(data []byte, caplen, wire int, ts time.Time, ifIndex i
 		}
 		a.ifPackets[ifIndex]++
 	}
-	at := ts.UnixNano()
 	if a.firstNS == 0 || at < a.firstNS {
 		a.firstNS = at
 	}
@@ -449,6 +448,15 @@ type flow struct {
 	closed    bool
 }
 
+// keyAt is one of the flow's keys in the flow table: its own for path -1,
+// that of another encapsulation (pathKeys) otherwise.
+func (f *flow) keyAt(path int32) *flowKey {
+	if path < 0 {
+		return &f.key
+	}
+	return &f.pathKeys[path]
+}
+
 func (a *analyzer) flowPacket(node *ctxNode, p *decode.Packet, at int64, wire int) {
 	k := flowKey{ctx: node.index, proto: p.Proto, ver: p.Version}
 	ep := uint8(0)
@@ -459,8 +467,8 @@ func (a *analyzer) flowPacket(node *ctxNode, p *decode.Packet, at int64, wire in
 		ep = 1
 	}
 	f := a.last
-	if f == nil || a.lastKey != k {
-		f = a.flows[k]
+	if f == nil || !a.lastKey.equal(&k) {
+		f = a.flows.get(&k)
 		if f == nil {
 			f = a.pair(k, node, p, ep, at)
 		}
@@ -506,9 +514,9 @@ func (a *analyzer) pair(k flowKey, node *ctxNode, p *decode.Packet, ep uint8, at
 		if len(a.ctxs) == 1 {
 			return nil // one context: nothing to pair with
 		}
-		a.inner = make(map[flowKey]*flow, len(a.flows))
-		for fk, x := range a.flows {
-			if fk == x.key {
+		a.inner = make(map[flowKey]*flow, a.flows.Len())
+		for fk, x := range a.flows.all() {
+			if *fk == x.key {
 				a.index(x)
 			}
 		}
@@ -519,9 +527,9 @@ func (a *analyzer) pair(k flowKey, node *ctxNode, p *decode.Packet, ep uint8, at
 	if f == nil || f.closed || f.node.route == node.route && f.sent(ep) || !f.sameConnection(ep, p, at) {
 		return nil
 	}
-	a.flows[k] = f
 	f.paths = append(f.paths, node)
 	f.pathKeys = append(f.pathKeys, k)
+	a.flows.put(f, int32(len(f.pathKeys)-1))
 	if t := node.innerTunnel(); t != nil && t != f.node.innerTunnel() {
 		t.out.Flows++
 	}
@@ -571,6 +579,17 @@ func (f *flow) sameConnection(ep uint8, p *decode.Packet, at int64) bool {
 	return checks > 0
 }
 
+// equal is k == *o, compared a word at a time.
+func (k *flowKey) equal(o *flowKey) bool {
+	le := binary.LittleEndian
+	for i := range k.addr {
+		if le.Uint64(k.addr[i][:8]) != le.Uint64(o.addr[i][:8]) || le.Uint64(k.addr[i][8:]) != le.Uint64(o.addr[i][8:]) {
+			return false
+		}
+	}
+	return k.port == o.port && k.ctx == o.ctx && k.proto == o.proto && k.ver == o.ver
+}
+
 func compareEndpoint(a *[16]byte, ap uint16, b *[16]byte, bp uint16) int {
 	if c := compareAddr(a, b); c != 0 {
 		return c
@@ -597,7 +616,7 @@ func compareAddr(a, b *[16]byte) int {
 }
 
 func (a *analyzer) newFlow(k flowKey, node *ctxNode, ep uint8, at int64) *flow {
-	if len(a.flows) >= a.maxFlows {
+	if a.flows.Len() >= a.maxFlows {
 		a.evict()
 	}
 	var f *flow
@@ -618,7 +637,7 @@ func (a *analyzer) newFlow(k flowKey, node *ctxNode, ep uint8, at int64) *flow {
 			a.recording(f)
 		}
 	}
-	a.flows[k] = f
+	a.flows.put(f, -1)
 	if a.inner != nil {
 		a.index(f)
 	}
@@ -644,16 +663,16 @@ func (n *ctxNode) innerTunnel() *tunnelState {
 // the flow list.
 func (a *analyzer) evict() {
 	lasts := a.lasts[:0]
-	for k, f := range a.flows {
-		if !f.closed && k == f.key {
+	for k, f := range a.flows.all() {
+		if !f.closed && *k == f.key {
 			lasts = append(lasts, f.last)
 		}
 	}
 	a.lasts = lasts
 	cut := int64(-1 << 63)
-	if n := len(a.flows) / 8; len(a.flows)-len(lasts) < n && len(lasts) > 0 {
+	if n := a.flows.Len() / 8; a.flows.Len()-len(lasts) < n && len(lasts) > 0 {
 		slices.Sort(lasts)
-		cut = lasts[min(n-(len(a.flows)-len(lasts)), len(lasts)-1)]
+		cut = lasts[min(n-(a.flows.Len()-len(lasts)), len(lasts)-1)]
 	}
 	victims := a.tableFlows(func(f *flow) bool { return f.closed || f.last <= cut })
 	for _, f := range victims {
@@ -670,11 +689,11 @@ func (a *analyzer) evict() {
 // tableFlows lists the flows in the table that keep, once each (not per
 // path), in the order of their first packets: the order they retire in
 // decides the order of their warnings and of equal flows in the list,
-// which must not follow the map's.
+// which must not follow the table's.
 func (a *analyzer) tableFlows(keep func(*flow) bool) []*flow {
 	var out []*flow
-	for k, f := range a.flows {
-		if k == f.key && keep(f) { // another path of a flow goes with it
+	for k, f := range a.flows.all() {
+		if *k == f.key && keep(f) { // another path of a flow goes with it
 			out = append(out, f)
 		}
 	}
@@ -707,10 +726,7 @@ const (
 // into the totals and its tunnel. A flow replaced by a new connection is
 // kept for the list; one evicted only when it had problems.
 func (a *analyzer) retire(f *flow, why int) {
-	delete(a.flows, f.key)
-	for _, k := range f.pathKeys {
-		delete(a.flows, k)
-	}
+	a.flows.remove(f)
 	ik := f.key
 	ik.ctx = 0
 	if a.inner != nil && a.inner[ik] == f {

@@ -63,7 +63,7 @@ func flowSpans(t *testing.T, data []byte, o Options) (span, packets uint64) {
 			break
 		}
 		tcp, seen := a.res.TCPPackets, a.res.FlowsSeen
-		a.packet(b, ci.caplen, ci.wire, ci.ts, ci.ifIndex, ci.lt)
+		a.packet(b, ci.caplen, ci.wire, ci.at, ci.ifIndex, ci.lt)
 		if a.res.TCPPackets == tcp {
 			continue
 		}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -228,7 +227,7 @@ func (s *source) next() ([]byte, error) {
 		var ci gopacket.CaptureInfo
 		data, ci, err = s.ng.ZeroCopyReadPacketData()
 		if err == nil {
-			s.info = recordInfo{ts: ci.Timestamp, caplen: ci.CaptureLength, wire: ci.Length, ifIndex: ci.InterfaceIndex,
+			s.info = recordInfo{at: ci.Timestamp.UnixNano(), caplen: ci.CaptureLength, wire: ci.Length, ifIndex: ci.InterfaceIndex,
 				lt: s.link(ci.InterfaceIndex)}
 		}
 	}
@@ -240,10 +239,12 @@ func (s *source) next() ([]byte, error) {
 }
 
 // recordInfo is what a record's header says: when the frame was
-// captured, its captured and original lengths, the interface (pcapng)
-// and that interface's link type.
+// captured (ns since the Unix epoch), its captured and original lengths,
+// the interface (pcapng) and that interface's link type. The time is
+// kept as a number, not a time.Time: filling in a time.Time per record
+// (its location pointer and all) was most of the cost of reading one.
 type recordInfo struct {
-	ts           time.Time
+	at           int64
 	caplen, wire int
 	ifIndex      int
 	lt           layers.LinkType
@@ -280,7 +281,9 @@ func (s *source) readRecord() ([]byte, error) {
 	if !s.nano {
 		frac *= 1000
 	}
-	s.info = recordInfo{ts: time.Unix(int64(s.u32(h)), frac).UTC(), caplen: int(caplen), wire: int(wire), lt: s.links[0]}
+	// What time.Unix(sec, frac).UnixNano() gives: 32-bit seconds and
+	// fractions cannot overflow it.
+	s.info = recordInfo{at: int64(s.u32(h))*1e9 + frac, caplen: int(caplen), wire: int(wire), lt: s.links[0]}
 	n := hdr + int(caplen)
 	rec, err := s.in.Peek(n)
 	if len(rec) < n {
