@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -210,6 +211,9 @@ func TestDumpTCPBothFamilies(t *testing.T) {
 		if err := ns.Netlink().AddrAdd(lo, addr); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := ns.WaitLocal(netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("2001:db8::1")); err != nil {
+		t.Fatal(err)
 	}
 	var wantListeners, wantConns []string
 	err = ns.Do(func() error {

@@ -232,6 +232,11 @@ func connect(a, b *node, idx int) error {
 		e.node.links = append(e.node.links, e)
 		e.mac = l.Attrs().HardwareAddr
 	}
+	for _, e := range []*linkEnd{ea, eb} {
+		if err := e.node.ns.WaitLocal(e.addrs.V4, e.addrs.V6); err != nil {
+			return err
+		}
+	}
 	// Permanent neighbour entries: no ARP or neighbour discovery, whose
 	// first solicitation can be lost while a link comes up and then costs
 	// a one-second retransmission.

@@ -68,6 +68,11 @@ func NewVXLAN(t testing.TB, a, b *NS, aUnder, bUnder netip.Addr, vni uint32) *VX
 			}
 		}
 	}
+	for _, e := range ends {
+		if err := e.ns.WaitLocal(e.inner.V4, e.inner.V6); err != nil {
+			t.Fatalf("netlab: vxlan: %v", err)
+		}
+	}
 	return v
 }
 
