@@ -190,7 +190,21 @@ func hopTable(rep report.Report) string {
 		if len(h.Responders) > 0 {
 			ip = h.Responders[0].IP
 		}
-		fmt.Fprintf(&b, "  %2d %-22s sent %3d recv %3d limited %3d loss %5.1f%%\n", h.TTL, ip, h.Sent, h.Received, h.RateLimited, h.ForwardingLossPct)
+		fmt.Fprintf(&b, "  %2d %-22s sent %3d recv %3d limited %3d loss %5.1f%%", h.TTL, ip, h.Sent, h.Received, h.RateLimited, h.ForwardingLossPct)
+		if e := h.EchoWitness; e != nil {
+			fmt.Fprintf(&b, "; echo sent %d recv %d limited %d", e.Sent, e.Received, e.RateLimited)
+		}
+		b.WriteByte('\n')
+	}
+	if o := rep.Traces[0].LossOnset; o != nil {
+		ttl, clean := 0, 0
+		if o.TTL != nil {
+			ttl = *o.TTL
+		}
+		if o.CleanTTL != nil {
+			clean = *o.CleanTTL
+		}
+		fmt.Fprintf(&b, "  onset: ttl %d, clean ttl %d, placed %v at %.1f%%, extended %v\n", ttl, clean, o.Placed, o.ConfidencePct, o.Extended)
 	}
 	return b.String()
 }
