@@ -671,7 +671,8 @@ func (p *Packet) tcp(b []byte, avail int) {
 			t.Head = t.Head<<8 | uint64(b[i])
 		}
 	}
-	t.MSS, t.WScale, t.SACKPermitted, t.HasTS, t.NSACK = 0, -1, false, false, 0
+	t.MSS, t.WScale, t.SACKPermitted, t.NSACK = 0, -1, false, 0
+	t.HasTS, t.TSval, t.TSecr = false, 0, 0
 	t.OptionsCut, t.OptionsBad = len(b) < hl, false
 	p.Payload = avail - hl
 	p.Top = TopTCP

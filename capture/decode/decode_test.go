@@ -212,3 +212,25 @@ func TestDecodeTrueLengths(t *testing.T) {
 		t.Errorf("TSO frame: payload %d, want %d", p.Payload, want)
 	}
 }
+
+// A segment without the timestamps option decodes with TSval and TSecr 0,
+// whatever the decoder decoded before: the analysis fingerprints segments
+// with them, so a stale pair from another flow's packet would make its
+// duplicate detection depend on the packet before.
+func TestDecodeNoTimestampsAfterTimestamps(t *testing.T) {
+	g := capturetest.NewGen(t, layers.LinkTypeEthernet)
+	c := capturetest.NewConv(g, "198.18.0.1:40000", "198.18.1.1:443")
+	withTS := c.Data(0, 0, 100)
+	withTS.HasTS, withTS.TS, withTS.TSecr = true, 7000, 6999
+	plain := c.Data(0, 100, 100)
+	plain.HasTS = false
+	d := decode.New(decode.Config{})
+	b := g.Build(&withTS, layers.LinkTypeEthernet)
+	if p := d.Decode(layers.LinkTypeEthernet, b, len(b)); !p.TCP.HasTS || p.TCP.TSval != 7000 || p.TCP.TSecr != 6999 {
+		t.Fatalf("with timestamps: %+v", p.TCP)
+	}
+	b = g.Build(&plain, layers.LinkTypeEthernet)
+	if p := d.Decode(layers.LinkTypeEthernet, b, len(b)); p.TCP.HasTS || p.TCP.TSval != 0 || p.TCP.TSecr != 0 {
+		t.Errorf("without timestamps, after a segment with them: has %v, TSval %d, TSecr %d", p.TCP.HasTS, p.TCP.TSval, p.TCP.TSecr)
+	}
+}
