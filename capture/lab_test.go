@@ -181,9 +181,9 @@ func checkLoss(t *testing.T, r *labRun, timingOnly bool) {
 // TCPDSACKOldSent below the cumulative ACK, TCPDSACKOfoSent above it).
 // At the sender it is the D-SACKs that reached the sender's interface,
 // counted here from its recording without the analyser: the kernel can
-// count more than went on the wire (a D-SACK that a later one replaced
-// before the ACK left, on a loaded machine), and the sender's
-// TCPDSACKRecv leaves out the D-SACKs it judges dubious or old.
+// count more than go on the wire (an ACK carries one D-SACK block, however
+// many duplicates arrived before it left), and the sender's TCPDSACKRecv
+// leaves out the D-SACKs it judges dubious or old.
 func checkSpurious(t *testing.T, r *labRun) {
 	t.Helper()
 	dups := r.ReceiverKernel["TcpExt.TCPDSACKOldSent"] + r.ReceiverKernel["TcpExt.TCPDSACKOfoSent"]
