@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build release image test vet fmt-check docs bench pictures
+.PHONY: all build release image test vet fmt-check docs bench pictures pgo
 
 all: build
 
@@ -89,6 +89,18 @@ BENCHFLAGS ?=
 
 bench: build
 	GO=$(GO) $(GO) run ./internal/perfbench -netdx bin/netdx $(BENCHFLAGS)
+
+# cmd/netdx/default.pgo: the CPU profile that `go build ./cmd/netdx` (so
+# build, release and image) optimises the binary with, profile-guided
+# (go's -pgo=auto finds it beside main.go). It is taken from the in-process
+# benchmarks of the CPU-bound work: capture analysis and the diag snapshot.
+# Tests build without it. Run again when the analysis changes much; a stale
+# profile costs only the gain (docs/performance.md).
+pgo:
+	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	$(GO) test ./capture -run '^$$' -bench '^BenchmarkAnalyze$$' -benchtime 3x -cpuprofile "$$dir/capture.pprof" -o "$$dir/capture.test"; \
+	$(GO) test ./collectors -run '^$$' -bench '^BenchmarkSnapshot$$' -benchtime 200x -cpuprofile "$$dir/collectors.pprof" -o "$$dir/collectors.test"; \
+	$(GO) tool pprof -proto "$$dir/capture.pprof" "$$dir/collectors.pprof" > cmd/netdx/default.pgo
 
 # Fuzzing: every Fuzz target of every package, one after another (go runs
 # one -fuzz target per invocation), FUZZTIME each. Corpora live in each
