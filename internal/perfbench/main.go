@@ -24,6 +24,7 @@ package main
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -218,6 +219,13 @@ func run(o options) error {
 		return err
 	}
 	rep.NetdxSize, rep.HelloSize, rep.LibrariesSize = fileSize(p.netdx), fileSize(p.hello), fileSize(p.libraries)
+	if bi, err := buildinfo.ReadFile(p.netdx); err == nil {
+		for _, s := range bi.Settings {
+			if s.Key == "-pgo" && s.Value != "" {
+				rep.NetdxBuild += ", profile-guided (`-pgo " + filepath.Base(s.Value) + "`)"
+			}
+		}
+	}
 	for _, c := range p.caps {
 		progress("capture %s: %s", c.Label, filepath.Join(o.cache, c.file()))
 		if err := c.ensure(o.cache); err != nil {
@@ -248,6 +256,7 @@ func run(o options) error {
 		}
 	}
 	rep.Load, rep.Elapsed = whole.stop(), time.Since(start)
+	rep.Machine.FirstTouch = firstTouch()
 	var md bytes.Buffer
 	rep.render(&md)
 	if o.out == "-" {

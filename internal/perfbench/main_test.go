@@ -217,6 +217,7 @@ func TestCaptureCache(t *testing.T) {
 func withRSS(rs []Run, rss int64) []Run {
 	for i := range rs {
 		rs[i].MaxRSS = rss + int64(i)<<18
+		rs[i].Faults = rss>>12 + int64(i)
 	}
 	return rs
 }
@@ -227,8 +228,8 @@ func TestRender(t *testing.T) {
 	rep := &Report{
 		Machine: Machine{Date: at.Format("2006-01-02 15:04 UTC"), CPU: "AMD EPYC", Kernel: "6.18.44", Go: "go1.26.8",
 			Netdx: "04e6150", Cores: 2, Memory: 24 << 30, Processes: 100, Interfaces: 5,
-			Tools: []string{"tshark: TShark (Wireshark) 4.0.17"}},
-		Runs: 3, SlowRuns: 3, Warmup: 1, NetdxBuild: "`make build` (bin/netdx)", NetdxSize: 25 << 20, HelloSize: 2 << 20,
+			Tools: []string{"tshark: TShark (Wireshark) 4.0.17"}, FirstTouch: 11 * time.Microsecond},
+		Runs: 3, SlowRuns: 3, Warmup: 1, NetdxBuild: "`make build` (bin/netdx), profile-guided (`-pgo default.pgo`)", NetdxSize: 25 << 20, HelloSize: 2 << 20,
 		Bundle: "nstat -az\n", Hello: hello,
 		Captures: []*Capture{{Label: "80k", Flows: 100, Snap: 1514, Packets: 80000, Size: 80 << 20}},
 		Comparisons: []*Comparison{

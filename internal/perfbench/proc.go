@@ -43,10 +43,10 @@ func cleanEnv() []string {
 }
 
 // run starts the command with standard output to /dev/null and waits for
-// it. The wall time covers fork to reaped; CPU time and peak RSS come
-// from wait4's rusage, which folds in the children the process waited
-// for (so a script's figures cover its whole tree, and its peak RSS is
-// that of its largest process).
+// it. The wall time covers fork to reaped; CPU time, peak RSS and page
+// faults come from wait4's rusage, which folds in the children the
+// process waited for (so a script's figures cover its whole tree, and
+// its peak RSS is that of its largest process).
 //
 // A child's reported peak RSS has a floor: started by this harness,
 // /bin/true reports several MiB (1 MiB under GNU time), because Linux
@@ -81,6 +81,7 @@ func (c Command) run(stdout, stderr *os.File) (Run, error) {
 	r := Run{Wall: wall, CPU: ps.UserTime() + ps.SystemTime()}
 	if ru != nil {
 		r.MaxRSS = ru.Maxrss << 10 // KiB on Linux
+		r.Faults = ru.Minflt + ru.Majflt
 	}
 	return r, nil
 }

@@ -126,7 +126,8 @@ func (r *Report) render(w io.Writer) {
 	p("of the ratios of adjacent runs (how far the ratio can be trusted). Peak RSS comes from `wait4`'s rusage: for a\n")
 	p("script, that of its largest process. It has a floor: `true` started by the harness reports %s (1 MiB under GNU\n", fmtBytes(r.RSSFloor))
 	p("time), because Linux folds the vfork parent's address space into it at exec; a peak within 5%% of that shows as\n")
-	p("\"≤ the floor\". Targets are issue 14's. `make bench` is not part of `make test` or CI: its\n")
+	p("\"≤ the floor\". Page faults, from the same rusage, count the pages a process touched for the first time: the\n")
+	p("Machine table says what one costs here. Targets are issue 14's. `make bench` is not part of `make test` or CI: its\n")
 	p("figures depend on the machine and on what else runs on it (see the load below).\n\n")
 
 	p("| comparison | A: netdx, median | B, median | ratio | pair spread | target |\n|---|---|---|---|---|---|\n")
@@ -150,7 +151,7 @@ func (r *Report) render(w io.Writer) {
 		p("%d timed runs of each, interleaved. Load: 1-minute load average %.2f before, %.2f after; other processes used\n",
 			c.Runs, c.Load.Before, c.Load.After)
 		p("%.2f of %d cores while it ran.\n\n", c.Load.Others, m.Cores)
-		p("| | command | median | p90 | min | CPU (median) | peak RSS (median, max) |\n|---|---|---|---|---|---|---|\n")
+		p("| | command | median | p90 | min | CPU (median) | peak RSS (median, max) | page faults (median) |\n|---|---|---|---|---|---|---|---|\n")
 		for i, x := range []struct {
 			cmd  Command
 			runs []Run
@@ -160,8 +161,8 @@ func (r *Report) render(w io.Writer) {
 			if s.MaxRSS <= r.RSSFloor+r.RSSFloor/20 {
 				rss = "≤ " + fmtBytes(r.RSSFloor) + " (the floor)"
 			}
-			p("| %s | `%s` | %s | %s | %s | %s | %s |\n", "AB"[i:i+1], x.cmd.Name, fmtDuration(s.Median), fmtDuration(s.P90),
-				fmtDuration(s.Min), fmtDuration(s.CPU), rss)
+			p("| %s | `%s` | %s | %s | %s | %s | %s | %d |\n", "AB"[i:i+1], x.cmd.Name, fmtDuration(s.Median), fmtDuration(s.P90),
+				fmtDuration(s.Min), fmtDuration(s.CPU), rss, s.Faults)
 		}
 		lo, hi := c.pairSpread()
 		p("\nRatio %s of the medians: %s (pairs: %s–%s; of the fastest runs, the least disturbed by other load: %s). Target: %s.\n",
@@ -186,6 +187,10 @@ func (r *Report) render(w io.Writer) {
 	p("| netdx | %s, built with %s, %s |\n", m.Netdx, r.NetdxBuild, fmtBytes(r.NetdxSize))
 	p("| hello-world | %s (source below) |\n", fmtBytes(r.HelloSize))
 	p("| libraries-only | %s (%d packages, listed below) |\n", fmtBytes(r.LibrariesSize), len(r.Libraries))
+	if m.FirstTouch > 0 {
+		p("| first touch of a page | %.1f µs: the page fault that gives a process a fresh page (median over five 16 MiB anonymous mappings, written a byte per page) |\n",
+			float64(m.FirstTouch)/float64(time.Microsecond))
+	}
 	p("| walked by diag and the bundle | %d processes (`/proc/*/fd`), %d interfaces |\n", m.Processes, m.Interfaces)
 	for _, t := range m.Tools {
 		p("| tool | %s |\n", t)

@@ -12,6 +12,7 @@ type Run struct {
 	Wall   time.Duration
 	CPU    time.Duration // user + system, the process and its waited-for children
 	MaxRSS int64         // bytes: the largest resident set of any process in the tree
+	Faults int64         // page faults, minor and major, of the process and its waited-for children
 }
 
 // Summary is what the document says about one command's runs.
@@ -20,6 +21,7 @@ type Summary struct {
 	Median, P90, Min  time.Duration
 	CPU               time.Duration // median
 	MaxRSS, MedianRSS int64
+	Faults            int64 // median
 }
 
 func summarize(runs []Run) Summary {
@@ -29,9 +31,10 @@ func summarize(runs []Run) Summary {
 	wall := make([]float64, len(runs))
 	cpu := make([]float64, len(runs))
 	rss := make([]float64, len(runs))
+	faults := make([]float64, len(runs))
 	s := Summary{N: len(runs)}
 	for i, r := range runs {
-		wall[i], cpu[i], rss[i] = float64(r.Wall), float64(r.CPU), float64(r.MaxRSS)
+		wall[i], cpu[i], rss[i], faults[i] = float64(r.Wall), float64(r.CPU), float64(r.MaxRSS), float64(r.Faults)
 		s.MaxRSS = max(s.MaxRSS, r.MaxRSS)
 	}
 	s.Median = time.Duration(quantile(wall, 0.5))
@@ -39,6 +42,7 @@ func summarize(runs []Run) Summary {
 	s.Min = time.Duration(slices.Min(wall))
 	s.CPU = time.Duration(quantile(cpu, 0.5))
 	s.MedianRSS = int64(quantile(rss, 0.5))
+	s.Faults = int64(quantile(faults, 0.5))
 	return s
 }
 
