@@ -95,7 +95,7 @@ bench: build
 # (go's -pgo=auto finds it beside main.go). It is taken from the in-process
 # benchmarks of the CPU-bound work: capture analysis and the diag snapshot.
 # Tests build without it. Run again when the analysis changes much; a stale
-# profile costs only the gain (docs/performance.md).
+# profile costs only the gain (docs/development.md).
 pgo:
 	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
 	$(GO) test ./capture -run '^$$' -bench '^BenchmarkAnalyze$$' -benchtime 3x -cpuprofile "$$dir/capture.pprof" -o "$$dir/capture.test"; \

@@ -59,8 +59,6 @@ func machine(goBin, netdxBuild string) Machine {
 	return m
 }
 
-// toolVersion is the first line a tool prints about its version, or ""
-// when it is not installed.
 // firstTouch is what the first write to a page of fresh anonymous memory
 // costs a process here: the page fault that gives it the page. Every page a
 // process touches for the first time (its heap and stacks growing, its
@@ -91,6 +89,8 @@ func firstTouch() time.Duration {
 	return time.Duration(quantile(per, 0.5))
 }
 
+// toolVersion is the first line a tool prints about its version, or ""
+// when it is not installed.
 func toolVersion(argv ...string) string {
 	if _, err := exec.LookPath(argv[0]); err != nil {
 		return ""
